@@ -1,0 +1,1 @@
+"""All logic of the explorer, importable without a running Streamlit."""

@@ -1,0 +1,71 @@
+"""The notebook lines that load a dataset the way the explorer does ("Show code")."""
+
+from __future__ import annotations
+
+from lib.data import DatasetSpec
+
+_DIGITS = """\
+import numpy as np
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+
+digits = load_digits()
+x = np.round(digits.images * (255 / 16)).astype("uint8")[..., None]  # (1797, 8, 8, 1)
+y = digits.target
+x_train, x_test, y_train, y_test = train_test_split(
+    x, y, test_size=0.25, stratify=y, random_state=0)
+"""
+
+_FOLDER = """\
+import keras
+
+# One sub-folder per class; the split is per class with a fixed seed.
+train_ds, test_ds = keras.utils.image_dataset_from_directory(
+    {path!r}, validation_split=0.2, subset="both", seed=0,
+    image_size=(32, 32), label_mode="int")
+class_names = train_ds.class_names
+"""
+
+_SPLIT_FOLDER = """\
+import keras
+
+train_ds = keras.utils.image_dataset_from_directory(
+    {path!r} + "/train", image_size=(32, 32), label_mode="int")
+test_ds = keras.utils.image_dataset_from_directory(
+    {path!r} + "/test", image_size=(32, 32), label_mode="int", shuffle=False)
+"""
+
+_NPZ = """\
+import numpy as np
+
+with np.load({path!r}, allow_pickle=False) as data:  # never unpickle a downloaded file
+    x_train, y_train = data["X_train"], data["y_train"]
+    x_test, y_test = data["X_test"], data["y_test"]
+# One-hot labels? y = y.argmax(axis=1) gives the integers sparse losses and sklearn want.
+"""
+
+_KERAS = """\
+import keras
+
+# Downloads once into ~/.keras/datasets, then loads from there.
+(x_train, y_train), (x_test, y_test) = keras.datasets.{name}.load_data()
+"""
+
+
+def loading_code(spec: DatasetSpec, image_size: tuple[int, int] | None = None) -> str:
+    if spec.kind == "digits":
+        return _DIGITS
+    if spec.kind in ("shapes", "folder"):
+        from pathlib import Path
+
+        from lib.data import SAMPLE_DATA
+
+        path = str(SAMPLE_DATA / "shapes") if spec.kind == "shapes" else spec.path
+        template = _SPLIT_FOLDER if (Path(path) / "train").is_dir() and (Path(path) / "test").is_dir() else _FOLDER
+        code = template.format(path=path)
+        if image_size:
+            code = code.replace("image_size=(32, 32)", f"image_size=({image_size[0]}, {image_size[1]})")
+        return code
+    if spec.kind == "npz":
+        return _NPZ.format(path=spec.path)
+    return _KERAS.format(name=spec.kind)

@@ -1,0 +1,202 @@
+"""Load a folder of images in Keras' `flow_from_directory` layout into a Dataset.
+
+Two layouts: `root/<class>/*` (we split, stratified, fixed seed) and
+`root/train/<class>/*` + `root/test/<class>/*`. Two passes: the first reads only headers
+(size, mode) to choose one target size and channel count, the second decodes straight into
+a preallocated uint8 array, so peak memory stays near the uint8 size of the result.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps
+
+from lib.dataset import Dataset, DatasetError, stratified_split
+
+# Larger images are decoded reduced (JPEG draft) or refused: a 10,000 x 10,000 photo
+# must not take gigabytes to become a 64 x 64 thumbnail.
+MAX_PIXELS = 40_000_000
+MAX_SIDE = 224  # target size cap for folders of mixed photo sizes
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class _Entry:
+    path: Path
+    label: int
+    split: str  # "train", "test" or "all"
+    size: tuple[int, int]  # (width, height)
+    colour: bool
+
+
+def load_image_folder(
+    root: str | Path,
+    *,
+    target_size: tuple[int, int] | None = None,
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> Dataset:
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DatasetError(f"not a folder: {root}")
+    layout, class_dirs = _find_layout(root)
+    class_names = sorted({d.name for dirs in class_dirs.values() for d in dirs})
+    notes: list[str] = []
+
+    entries: list[_Entry] = []
+    skipped: list[str] = []
+    for split, dirs in class_dirs.items():
+        for d in dirs:
+            for path in sorted(p for p in d.rglob("*") if p.is_file() and not p.name.startswith(".")):
+                entry, reason = _read_header(path, class_names.index(d.name), split)
+                if entry is None:
+                    skipped.append(f"{path.relative_to(root)} ({reason})")
+                else:
+                    entries.append(entry)
+
+    empty = [n for i, n in enumerate(class_names) if not any(e.label == i for e in entries)]
+    if empty:
+        notes.append(f"classes with no readable images were dropped: {', '.join(empty)}")
+        keep = [n for n in class_names if n not in empty]
+        remap = {class_names.index(n): i for i, n in enumerate(keep)}
+        entries = [_Entry(e.path, remap[e.label], e.split, e.size, e.colour) for e in entries if e.label in remap]
+        class_names = keep
+    if len(class_names) < 2:
+        raise DatasetError(
+            f"found {len(class_names)} class folder(s) with readable images in {root}; a classifier needs at least 2"
+        )
+
+    size = target_size or _choose_size(entries)
+    channels = 3 if any(e.colour for e in entries) else 1
+    sizes = Counter(e.size for e in entries)
+    if len(sizes) > 1 or size != next(iter(sizes)):
+        notes.append(f"images of {len(sizes)} different sizes were resized to {size[0]}x{size[1]}")
+    if channels == 3 and not all(e.colour for e in entries):
+        notes.append("grayscale images were converted to RGB so all images have 3 channels")
+
+    x = np.empty((len(entries), size[1], size[0], channels), dtype=np.uint8)
+    ok = np.ones(len(entries), dtype=bool)
+    for i, e in enumerate(entries):
+        try:
+            x[i] = _decode(e.path, size, channels)
+        except Exception as exc:  # truncated or corrupt data only shows when decoding
+            ok[i] = False
+            skipped.append(f"{e.path.relative_to(root)} ({_reason(exc)})")
+        if progress and (i % 25 == 0 or i == len(entries) - 1):
+            progress(i + 1, len(entries))
+    if not ok.all():
+        x = x[ok]
+        entries = [e for e, good in zip(entries, ok) if good]
+    if skipped:
+        notes.append(f"skipped {len(skipped)} unreadable file(s): " + "; ".join(skipped[:10]) + ("; …" if len(skipped) > 10 else ""))
+
+    y = np.array([e.label for e in entries], dtype=np.int64)
+    if layout == "split":
+        is_test = np.array([e.split == "test" for e in entries])
+        train_idx, test_idx = np.flatnonzero(~is_test), np.flatnonzero(is_test)
+    else:
+        train_idx, test_idx = stratified_split(y, test_fraction, seed)
+        notes.append(f"split {1 - test_fraction:.0%} train / {test_fraction:.0%} test per class (seed {seed})")
+    if len(test_idx) == 0:
+        raise DatasetError("no test images: add a test/ folder or more images per class")
+    return Dataset(
+        name=root.name,
+        x_train=x[train_idx],
+        y_train=y[train_idx],
+        x_test=x[test_idx],
+        y_test=y[test_idx],
+        class_names=tuple(class_names),
+        notes=tuple(notes),
+    )
+
+
+def _find_layout(root: Path) -> tuple[str, dict[str, list[Path]]]:
+    subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    names = {d.name for d in subdirs}
+    if {"train", "test"} <= names:
+        split = {s: sorted(d for d in (root / s).iterdir() if d.is_dir() and not d.name.startswith(".")) for s in ("train", "test")}
+        if not split["train"]:
+            raise DatasetError(f"{root / 'train'} has no class folders")
+        return "split", split
+    if not subdirs:
+        raise DatasetError(f"{root} has no class folders: expected root/<class>/image files")
+    return "single", {"all": subdirs}
+
+
+def _read_header(path: Path, label: int, split: str) -> tuple[_Entry | None, str]:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                w, h = im.size
+                colour = _is_colour(im)
+    except Exception as exc:
+        return None, _reason(exc)
+    if w < 1 or h < 1:
+        return None, "empty image"
+    return _Entry(path, label, split, (w, h), colour), ""
+
+
+def _is_colour(im: Image.Image) -> bool:
+    if im.mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"):
+        return False
+    if im.mode == "P":
+        palette = im.getpalette() or []
+        rgb = np.array(palette[: len(palette) // 3 * 3]).reshape(-1, 3)
+        return bool((rgb != rgb[:, :1]).any())
+    return True
+
+
+def _choose_size(entries: list[_Entry]) -> tuple[int, int]:
+    """The most common size, capped at MAX_SIDE (keeping the aspect ratio)."""
+    w, h = Counter(e.size for e in entries).most_common(1)[0][0]
+    scale = min(1.0, MAX_SIDE / max(w, h))
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+def _decode(path: Path, size: tuple[int, int], channels: int) -> np.ndarray:
+    with Image.open(path) as im:
+        if im.width * im.height > MAX_PIXELS:
+            if im.format == "JPEG":
+                im.draft("RGB" if channels == 3 else "L", size)  # decode at reduced scale
+            if im.width * im.height > MAX_PIXELS:
+                raise DatasetError(f"too large ({im.width}x{im.height} pixels)")
+        im = ImageOps.exif_transpose(im)
+        im = _to_8bit(im)
+        if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+            # Composite onto white: dropping alpha would show hidden pixels.
+            im = im.convert("RGBA")
+            background = Image.new("RGBA", im.size, (255, 255, 255, 255))
+            im = Image.alpha_composite(background, im)
+        im = im.convert("RGB" if channels == 3 else "L")
+        if im.size != size:
+            im = im.resize(size, Image.Resampling.BILINEAR)
+        arr = np.asarray(im, dtype=np.uint8)
+    return arr.reshape(size[1], size[0], channels)
+
+
+def _to_8bit(im: Image.Image) -> Image.Image:
+    """16-bit and float images: PIL's convert('L') clips them, so scale instead."""
+    if im.mode.startswith("I") or im.mode == "F":
+        arr = np.asarray(im, dtype=np.float64)
+        if im.mode == "F":
+            top = max(float(np.nanmax(arr)), 1.0)
+        else:
+            top = 65535.0 if arr.max() > 255 else 255.0
+        return Image.fromarray(np.clip(np.nan_to_num(arr) / top * 255, 0, 255).round().astype(np.uint8), "L")
+    return im
+
+
+def _reason(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "cannot identify image file" in text:
+        return "not an image"
+    return text[:120]

@@ -1,0 +1,107 @@
+"""Turn whatever labels a user has (ints, strings, one-hot rows) into ints 0..K-1.
+
+Keras wants integer labels with sparse categorical cross-entropy and scikit-learn wants
+1-D integer `y_true`: converting once, here, means no later step meets the
+one-hot/sparse mismatch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from lib.dataset import DatasetError
+
+
+def is_one_hot(y: np.ndarray) -> bool:
+    if y.ndim != 2 or y.shape[1] < 2 or not np.issubdtype(y.dtype, np.number):
+        return False
+    return bool(np.isin(y, (0, 1)).all() and (y.sum(axis=1) == 1).all())
+
+
+def normalize_labels(
+    y_train: np.ndarray,
+    y_test: np.ndarray,
+    class_names: list[str] | None = None,
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], list[str]]:
+    """Return (y_train, y_test, class_names, notes) with int64 labels 0..K-1."""
+    notes: list[str] = []
+    y_train, y_test = np.asarray(y_train), np.asarray(y_test)
+
+    # A column vector (N, 1) is how some tutorials store labels.
+    if y_train.ndim == 2 and y_train.shape[1] == 1 and y_test.ndim == 2 and y_test.shape[1] == 1:
+        y_train, y_test = y_train[:, 0], y_test[:, 0]
+
+    if y_train.ndim == 2 or y_test.ndim == 2:
+        if not (is_one_hot(y_train) and is_one_hot(y_test)):
+            raise DatasetError("2-D labels must be one-hot rows (0/1, one 1 per row) in both splits")
+        if y_train.shape[1] != y_test.shape[1]:
+            raise DatasetError(
+                f"one-hot labels differ in width: train {y_train.shape[1]}, test {y_test.shape[1]}"
+            )
+        notes.append(f"labels were one-hot ({y_train.shape[1]} columns): converted with argmax")
+        k = y_train.shape[1]
+        names = _check_names(class_names, k) if class_names is not None else tuple(str(i) for i in range(k))
+        return y_train.argmax(1).astype(np.int64), y_test.argmax(1).astype(np.int64), names, notes
+
+    if y_train.ndim != 1 or y_test.ndim != 1:
+        raise DatasetError(f"labels must be 1-D or one-hot, got shapes {y_train.shape} and {y_test.shape}")
+
+    if y_train.dtype.kind in "US" or y_test.dtype.kind in "US":
+        return _from_strings(y_train.astype(str), y_test.astype(str), class_names, notes)
+
+    if y_train.dtype.kind == "b" or y_test.dtype.kind == "b":
+        y_train, y_test = y_train.astype(np.int64), y_test.astype(np.int64)
+    if y_train.dtype.kind not in "iuf" or y_test.dtype.kind not in "iuf":
+        raise DatasetError(f"labels must be integers, strings or one-hot rows, got {y_train.dtype}")
+    both = np.concatenate([y_train, y_test])
+    if both.dtype.kind == "f":
+        if not np.isfinite(both).all() or not (both == np.round(both)).all():
+            raise DatasetError("labels are floats that are not whole numbers (NaN, inf or fractions)")
+    both = both.astype(np.int64)
+    y_train, y_test = both[: len(y_train)], both[len(y_train):]
+
+    if class_names is not None:
+        names = _check_names(class_names, None)
+        if len(both) and (both.min() < 0 or both.max() >= len(names)):
+            raise DatasetError(
+                f"labels out of range: found {both.min()}..{both.max()} for {len(names)} class names"
+            )
+        return y_train, y_test, names, notes
+
+    values = np.unique(both)
+    if len(values) and values[0] == 0 and values[-1] == len(values) - 1:
+        return y_train, y_test, tuple(str(v) for v in values), notes
+    # Odd integer labels (e.g. {3, 7, 9} or negatives): map in sorted order, keep the values as names.
+    mapping = {int(v): i for i, v in enumerate(values)}
+    notes.append(f"integer labels {_short(values)} were mapped to 0..{len(values) - 1} in sorted order")
+    remap = np.vectorize(mapping.__getitem__, otypes=[np.int64])
+    return remap(y_train), remap(y_test), tuple(str(v) for v in values), notes
+
+
+def _from_strings(
+    y_train: np.ndarray, y_test: np.ndarray, class_names: list[str] | None, notes: list[str]
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], list[str]]:
+    names = _check_names(class_names, None) if class_names is not None else tuple(
+        sorted(set(y_train.tolist()) | set(y_test.tolist()))
+    )
+    index = {n: i for i, n in enumerate(names)}
+    unknown = (set(y_train.tolist()) | set(y_test.tolist())) - set(index)
+    if unknown:
+        raise DatasetError(f"labels not among the class names: {_short(sorted(unknown))}")
+    to_int = np.vectorize(index.__getitem__, otypes=[np.int64])
+    notes.append(f"string labels were mapped to 0..{len(names) - 1} in {'given' if class_names is not None else 'sorted'} order")
+    return to_int(y_train), to_int(y_test), names, notes
+
+
+def _check_names(class_names: list[str] | None, k: int | None) -> tuple[str, ...]:
+    names = tuple(str(n) for n in (class_names or []))
+    if k is not None and len(names) != k:
+        raise DatasetError(f"{len(names)} class names for {k} classes")
+    if len(set(names)) != len(names):
+        raise DatasetError("class names must be unique")
+    return names
+
+
+def _short(values: object, limit: int = 6) -> str:
+    items = [str(v) for v in values]  # type: ignore[attr-defined]
+    return "{" + ", ".join(items[:limit]) + (", …" if len(items) > limit else "") + "}"

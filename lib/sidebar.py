@@ -1,0 +1,96 @@
+"""The shared sidebar: choose a dataset source, see which dataset is in use.
+
+A failed load leaves the previous dataset in use and says why in one line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import streamlit as st
+
+from lib import cache, state
+from lib.data import DatasetSpec, load_dataset
+from lib.dataset import DatasetError
+
+SOURCES = {
+    "digits": "digits (scikit-learn, 8x8)",
+    "shapes": "shapes (shipped, 32x32 colour)",
+    "mnist": "mnist (Keras)",
+    "fashion_mnist": "fashion_mnist (Keras)",
+    "cifar10": "cifar10 (Keras)",
+    "folder": "image folder…",
+    "npz": ".npz file…",
+}
+
+
+def dataset_picker_ui() -> None:
+    sb = st.sidebar
+    sb.header("Dataset")
+    source = sb.selectbox("Source", list(SOURCES), format_func=SOURCES.get, key="source_choice")
+    requested: DatasetSpec | None = None
+    data: bytes | None = None
+    if source == "folder":
+        path = sb.text_input(
+            "Folder path", key="folder_path", placeholder="/path/to/root",
+            help="root/<class>/* (we split 80/20) or root/train/<class>/* + root/test/<class>/*",
+        )
+        if sb.button("Load folder", key="load_folder") and path.strip():
+            requested = DatasetSpec("folder", path.strip())
+    elif source == "npz":
+        upload = sb.file_uploader(".npz with X_train, y_train, X_test, y_test", type=["npz"], key="npz_upload")
+        path = sb.text_input("…or a local .npz path", key="npz_path")
+        if upload is not None:
+            data = upload.getvalue()
+            requested = DatasetSpec("npz", upload.name, hashlib.sha256(data).hexdigest())
+        elif sb.button("Load .npz", key="load_npz") and path.strip():
+            requested = DatasetSpec("npz", path.strip())
+    else:
+        requested = DatasetSpec(source)
+
+    if requested is not None and requested != cache.current_spec():
+        _switch_to(requested, data)
+    _current_ui()
+
+
+def _switch_to(spec: DatasetSpec, data: bytes | None) -> None:
+    failures: dict = st.session_state.setdefault(state.DATASET_FAILURES, {})
+    if spec in failures:
+        st.sidebar.error(failures[spec])
+        if st.sidebar.button("Try again", key="retry_load"):
+            failures.pop(spec)
+            st.rerun()
+        return
+    try:
+        if spec.kind in ("folder", "shapes"):  # folders read file by file: show progress
+            bar = st.sidebar.progress(0.0, text=f"Loading {spec.label}…")
+            fresh = load_dataset(spec, progress=lambda done, total: bar.progress(
+                done / max(total, 1), text=f"Loading {spec.label}: {done}/{total} images"))
+            bar.empty()
+            loaded = cache.dataset(spec, data, fresh)
+        else:
+            loaded = cache.dataset(spec, data)
+    except DatasetError as exc:
+        failures[spec] = f"Could not load {spec.label}: {exc}. Still using {cache.current_spec().label}."
+        st.sidebar.error(failures[spec])
+        return
+    if data is not None:
+        st.session_state[state.UPLOADED_NPZ] = {spec.upload_digest: data}
+    st.session_state[state.DATASET_SPEC] = spec
+    st.session_state[state.IMBALANCE] = None
+    st.sidebar.success(f"Loaded {loaded.name}: {len(loaded.x_train) + len(loaded.x_test):,} images")
+
+
+def _current_ui() -> None:
+    try:
+        ds = cache.current_dataset()
+    except DatasetError as exc:  # e.g. a folder changed on disk since it was chosen
+        st.sidebar.error(f"The current dataset can no longer be loaded: {exc}")
+        st.session_state[state.DATASET_SPEC] = cache.DEFAULT_SPEC
+        st.session_state[state.IMBALANCE] = None
+        ds = cache.current_dataset()
+    h, w, c = ds.image_shape
+    st.sidebar.markdown(
+        f"**In use:** {ds.name}  \n{ds.num_classes} classes · {len(ds.x_train):,} train · "
+        f"{len(ds.x_test):,} test · {h}x{w}x{c}  \n`{ds.fingerprint[:12]}`"
+    )

@@ -1,0 +1,9 @@
+"""Every st.session_state key the pages share, defined once.
+
+Pages never call each other; they meet only through these keys.
+"""
+
+DATASET_SPEC = "dataset_spec"  # DatasetSpec of the dataset in use
+UPLOADED_NPZ = "uploaded_npz"  # {upload_digest: bytes} of the uploaded .npz in use
+DATASET_FAILURES = "dataset_failures"  # {DatasetSpec: one-line reason}: not retried on every rerun
+IMBALANCE = "imbalance"  # (class_index, keep_fraction) applied to the training split, or None

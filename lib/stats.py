@@ -1,0 +1,139 @@
+"""What is in a Dataset: counts, balance, baseline, pixel statistics, leakage, samples.
+
+Pure functions returning plain values and DataFrames; the Dataset page and the CLI show them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from lib.dataset import Dataset
+
+# Largest/smallest class count ratio above which accuracy alone is called misleading.
+IMBALANCE_WARN_RATIO = 1.5
+
+
+def summary(ds: Dataset) -> dict[str, object]:
+    both_min = min(int(ds.x_train.min()), int(ds.x_test.min())) if len(ds.x_test) else int(ds.x_train.min())
+    both_max = max(int(ds.x_train.max()), int(ds.x_test.max())) if len(ds.x_test) else int(ds.x_train.max())
+    h, w, c = ds.image_shape
+    return {
+        "name": ds.name,
+        "classes": ds.num_classes,
+        "train images": len(ds.x_train),
+        "test images": len(ds.x_test),
+        "image shape": f"{h}x{w}x{c}",
+        "channels": c,
+        "dtype": str(ds.x_train.dtype),
+        "pixel range": f"{both_min}..{both_max}",
+        "fingerprint": ds.fingerprint[:12],
+    }
+
+
+def class_counts(ds: Dataset) -> pd.DataFrame:
+    """One row per class: class index, name, train and test counts."""
+    k = ds.num_classes
+    return pd.DataFrame(
+        {
+            "class": np.arange(k),
+            "name": list(ds.class_names),
+            "train": np.bincount(ds.y_train, minlength=k),
+            "test": np.bincount(ds.y_test, minlength=k),
+        }
+    )
+
+
+@dataclass(frozen=True)
+class Baseline:
+    class_name: str
+    accuracy: float  # on the test split
+    imbalance_ratio: float  # largest / smallest training class count (inf if a class is empty)
+
+    @property
+    def unbalanced(self) -> bool:
+        return self.imbalance_ratio > IMBALANCE_WARN_RATIO
+
+    def sentence(self) -> str:
+        return f"Always predicting '{self.class_name}' scores {self.accuracy:.0%} accuracy on this test set."
+
+
+def majority_baseline(ds: Dataset) -> Baseline:
+    """Accuracy of always predicting the most frequent training class, measured on test."""
+    counts = np.bincount(ds.y_train, minlength=ds.num_classes)
+    majority = int(counts.argmax())
+    acc = float((ds.y_test == majority).mean()) if len(ds.y_test) else 0.0
+    ratio = float(counts.max() / counts.min()) if counts.min() > 0 else float("inf")
+    return Baseline(ds.class_names[majority], acc, ratio)
+
+
+def pixel_stats(ds: Dataset) -> pd.DataFrame:
+    """min, max, mean, std per split and channel, on the 0..255 scale."""
+    rows = []
+    for split, x in (("train", ds.x_train), ("test", ds.x_test)):
+        if len(x) == 0:
+            continue
+        flat = x.reshape(-1, x.shape[-1])
+        for c in range(x.shape[-1]):
+            # A 256-bin histogram gives exact min/max/mean/std without a float copy of the images.
+            hist = np.bincount(flat[:, c], minlength=256).astype(np.float64)
+            values = np.arange(256, dtype=np.float64)
+            n = hist.sum()
+            mean = float((hist * values).sum() / n)
+            std = float(np.sqrt((hist * (values - mean) ** 2).sum() / n))
+            present = np.flatnonzero(hist)
+            rows.append(
+                {
+                    "split": split,
+                    "channel": _channel_name(c, x.shape[-1]),
+                    "min": int(present[0]),
+                    "max": int(present[-1]),
+                    "mean": round(mean, 3),
+                    "std": round(std, 3),
+                }
+            )
+    return pd.DataFrame(rows)
+
+
+def _channel_name(c: int, channels: int) -> str:
+    return "gray" if channels == 1 else "RGB"[c] if channels == 3 else str(c)
+
+
+def duplicates_across_splits(ds: Dataset) -> pd.DataFrame:
+    """Exact duplicate images present in both train and test (leakage), one row per test image."""
+    train_index: dict[bytes, list[int]] = {}
+    for i, img in enumerate(ds.x_train):
+        train_index.setdefault(_digest(img), []).append(i)
+    rows = []
+    for j, img in enumerate(ds.x_test):
+        hits = train_index.get(_digest(img))
+        if hits:
+            rows.append(
+                {
+                    "test index": j,
+                    "test label": ds.class_names[ds.y_test[j]],
+                    "train indices": ", ".join(map(str, hits[:5])) + (" …" if len(hits) > 5 else ""),
+                    "train labels": ", ".join(sorted({ds.class_names[ds.y_train[i]] for i in hits})),
+                }
+            )
+    return pd.DataFrame(rows, columns=["test index", "test label", "train indices", "train labels"])
+
+
+def _digest(img: np.ndarray) -> bytes:
+    return hashlib.blake2b(np.ascontiguousarray(img).data, digest_size=12).digest()
+
+
+def sample_indices(
+    y: np.ndarray, per_class: int, classes: list[int] | None = None, seed: int = 0
+) -> dict[int, np.ndarray]:
+    """Up to `per_class` image indices for each class, chosen with a fixed seed."""
+    rng = np.random.default_rng(seed)
+    chosen = classes if classes is not None else sorted(set(np.unique(y).tolist()))
+    out = {}
+    for cls in chosen:
+        idx = np.flatnonzero(y == cls)
+        out[int(cls)] = np.sort(rng.choice(idx, size=min(per_class, len(idx)), replace=False)) if len(idx) else idx
+    return out
