@@ -170,9 +170,9 @@ def load_keras_dataset(name: str) -> Dataset:
     """Keras' own loaders: they read the Keras cache (~/.keras/datasets or $KERAS_HOME) or download."""
     if name not in KERAS_DATASETS:
         raise DatasetError(f"unknown Keras dataset '{name}'")
-    import keras  # lazy: importing TensorFlow costs seconds
+    from lib.tf_import import import_keras
 
-    loader = getattr(keras.datasets, name)
+    loader = getattr(import_keras().datasets, name)
     try:
         (x_train, y_train), (x_test, y_test) = loader.load_data()
     except Exception as exc:  # urllib/Keras raise plain Exception when offline
