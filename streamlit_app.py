@@ -1,16 +1,21 @@
 """Router: one page per step, and the shared dataset sidebar. No logic here."""
 
 import streamlit as st
+from streamlit.runtime.pages_manager import PagesManager
 
 from lib.sidebar import dataset_picker_ui
 
+# Streamlit treats a folder named pages/ beside this script as a legacy multipage app and
+# would run a page file on its own (without this router and its sidebar) on reruns. This
+# app's pages come from st.navigation only, so switch the legacy mode off for later runs;
+# URL paths that differ from the file names cover the very first run of the server.
+PagesManager.uses_pages_directory = False
+
 st.set_page_config(page_title="Keras image classification explorer", page_icon="🔎", layout="wide")
 
-# Streamlit also treats a folder named pages/ as a legacy multipage app and, on reruns,
-# runs a page whose URL matches its file name without this script (losing the sidebar).
-# URL paths that differ from the file names keep every run going through this router.
 PAGES = [
     st.Page("pages/dataset.py", title="1 · Dataset", icon="🗂️", url_path="data", default=True),
+    st.Page("pages/augmentation.py", title="2 · Augmentation", icon="🔀", url_path="augment"),
 ]
 
 page = st.navigation(PAGES)

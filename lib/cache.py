@@ -6,6 +6,7 @@ instead of `st.cache_data`'s pickle round trip of tens of megabytes on every rer
 
 from __future__ import annotations
 
+import numpy as np
 import streamlit as st
 
 from lib import state
@@ -44,3 +45,12 @@ def current_dataset() -> Dataset:
     if imbalance and imbalance[1] < 1:
         return imbalanced(spec, *imbalance)
     return base_dataset(spec)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Preparing the generator (fit on the training images if needed)…")
+def fitted_generator(fingerprint: str, config_json: str, _x_train: np.ndarray) -> object:
+    """An ImageDataGenerator for these settings, fitted once per dataset when featurewise
+    settings need it (fingerprint + settings are the key; the images are not hashed)."""
+    from lib.augment import from_json, make_generator
+
+    return make_generator(from_json(config_json), _x_train)

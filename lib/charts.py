@@ -31,3 +31,19 @@ def class_balance_chart(counts: pd.DataFrame) -> alt.Chart:
             ],
         )
     )
+
+
+def distribution_chart(table: pd.DataFrame, title: str = "Pixel values the model sees") -> alt.Chart:
+    """Overlaid histograms on one value axis (lib.augment_preview.distribution_table)."""
+    return (
+        alt.Chart(table, title=title)
+        .mark_bar(opacity=0.55, binSpacing=0)
+        .encode(
+            x=alt.X("value_start:Q", bin="binned", title="pixel value"),
+            x2="value_end:Q",
+            y=alt.Y("share:Q", stack=None, title="share of pixel values", axis=alt.Axis(format="%")),
+            color=alt.Color("images:N", title=None, legend=alt.Legend(orient="bottom")),
+            tooltip=["images:N", alt.Tooltip("value_start:Q", format=".3g", title="from"),
+                     alt.Tooltip("value_end:Q", format=".3g", title="to"), alt.Tooltip("share:Q", format=".1%")],
+        )
+    )

@@ -28,3 +28,16 @@ def test_switching_to_shapes_in_the_sidebar(page):
     expect(sidebar.get_by_test_id("stMarkdown").filter(has_text="In use:")).to_contain_text("shapes")
     wait_idle(page)
     assert page.locator("[data-testid='stException']").count() == 0
+
+
+def test_augmentation_page_redraws_on_a_control(page):
+    page.get_by_test_id("stSidebarNav").get_by_text("2 · Augmentation").click()
+    expect(page.get_by_role("heading", name="2 · Augmentation")).to_be_visible()
+    wait_idle(page)
+    rotation = page.get_by_role("spinbutton", name="rotation_range")
+    rotation.fill("45")
+    rotation.press("Enter")
+    expect(page.get_by_text("rotation_range=45").first).to_be_attached()
+    wait_idle(page)
+    expect(page.get_by_text("rot ", exact=False).first).to_be_visible()
+    assert page.locator("[data-testid='stException']").count() == 0

@@ -1,0 +1,311 @@
+"""ImageDataGenerator settings <-> code text <-> Keras 3 preprocessing layers.
+
+One table of parameters drives the widgets, validation, JSON, the generated code and the
+layer mapping. `ImageDataGenerator` is imported here and nowhere else: Keras 3.15 dropped
+it from `keras.preprocessing.image`; TensorFlow's legacy path still has it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+FILL_MODES = ("nearest", "constant", "reflect", "wrap")
+RESCALE_CHOICES = (None, 1 / 255)
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: str  # "float" | "int" | "bool" | "choice" | "range" | "rescale"
+    default: Any
+    low: float | None = None  # valid lower bound (inclusive)
+    high: float | None = None  # valid upper bound (inclusive)
+    step: float | None = None
+    help: str = ""
+    group: str = "geometry"  # "geometry" | "colour" | "fill" | "normalization"
+    choices: tuple = ()
+
+
+PARAMS: tuple[Param, ...] = (
+    Param("rotation_range", "int", 0, 0, 180, 5, "Random rotation in degrees, drawn from [-r, r]."),
+    Param("width_shift_range", "float", 0.0, 0, 1, 0.05, "Horizontal shift as a fraction of the width, from [-w, w]."),
+    Param("height_shift_range", "float", 0.0, 0, 1, 0.05, "Vertical shift as a fraction of the height, from [-h, h]."),
+    Param("shear_range", "float", 0.0, 0, 45, 1.0, "Shear angle in degrees (counter-clockwise), from [-s, s]."),
+    Param("zoom_range", "float", 0.0, 0, 1, 0.05, "Zoom factor drawn from [1-z, 1+z], separately for width and height."),
+    Param("horizontal_flip", "bool", False, help="Flip left-right with probability 0.5 (wrong for digits: a flipped 3 is no 3).", group="geometry"),
+    Param("vertical_flip", "bool", False, help="Flip upside down with probability 0.5.", group="geometry"),
+    Param("channel_shift_range", "float", 0.0, 0, 255, 5.0, "Add one random value from [-c, c] to each channel.", "colour"),
+    Param("brightness_range", "range", None, 0, 5, 0.05, "Multiply brightness by a factor from [low, high] (1 = unchanged).", "colour"),
+    Param("fill_mode", "choice", "nearest", help="How pixels outside the image are filled after a transform.", group="fill", choices=FILL_MODES),
+    Param("cval", "float", 0.0, 0, 255, 5.0, "Fill value for fill_mode='constant'.", "fill"),
+    Param("rescale", "rescale", None, help="Multiply every pixel by this (1/255 maps 0..255 to 0..1).", group="normalization", choices=RESCALE_CHOICES),
+    Param("samplewise_center", "bool", False, help="Subtract each image's own mean.", group="normalization"),
+    Param("samplewise_std_normalization", "bool", False, help="Divide each image by its own std.", group="normalization"),
+    Param("featurewise_center", "bool", False, help="Subtract the training set's per-channel mean (needs fit()).", group="normalization"),
+    Param("featurewise_std_normalization", "bool", False, help="Divide by the training set's per-channel std (needs fit()).", group="normalization"),
+)
+PARAM_BY_NAME = {p.name: p for p in PARAMS}
+NORMALIZATION = tuple(p.name for p in PARAMS if p.group == "normalization")
+RANDOM = tuple(p.name for p in PARAMS if p.group in ("geometry", "colour"))
+
+AugmentConfig = dict[str, Any]
+
+
+def default_config() -> AugmentConfig:
+    return {p.name: p.default for p in PARAMS}
+
+
+PRESETS: dict[str, AugmentConfig] = {
+    "none": {},
+    "mild": {"rotation_range": 10, "width_shift_range": 0.05, "height_shift_range": 0.05, "zoom_range": 0.1},
+    "strong": {
+        "rotation_range": 40, "width_shift_range": 0.2, "height_shift_range": 0.2, "shear_range": 15.0,
+        "zoom_range": 0.3, "horizontal_flip": True, "brightness_range": [0.7, 1.3], "channel_shift_range": 30.0,
+    },
+    "tutorial: rotate 10, shift 0.1, flip, samplewise": {
+        "rotation_range": 10, "width_shift_range": 0.1, "height_shift_range": 0.1, "horizontal_flip": True,
+        "samplewise_center": True, "samplewise_std_normalization": True,
+    },
+    "tutorial: rotate 30, shift 0.2, zoom 0.2, flip": {
+        "rotation_range": 30, "width_shift_range": 0.2, "height_shift_range": 0.2, "zoom_range": 0.2,
+        "horizontal_flip": True,
+    },
+}
+
+
+def preset(name: str) -> AugmentConfig:
+    return {**default_config(), **PRESETS[name]}
+
+
+def validate(config: AugmentConfig) -> dict[str, str]:
+    """{parameter: one-line problem} for every invalid setting; empty when all is well."""
+    problems: dict[str, str] = {}
+    unknown = set(config) - set(PARAM_BY_NAME)
+    for name in sorted(unknown):
+        problems[name] = f"unknown setting '{name}'"
+    for p in PARAMS:
+        value = config.get(p.name, p.default)
+        if p.kind in ("int", "float"):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                problems[p.name] = f"{p.name} must be a number, got {value!r}"
+            elif p.kind == "int" and value != int(value):
+                problems[p.name] = f"{p.name} must be a whole number of degrees"
+            elif value < p.low:  # type: ignore[operator]
+                problems[p.name] = f"{p.name} cannot be negative ({value:g}): it is a range [-x, x]"
+            elif value > p.high:  # type: ignore[operator]
+                problems[p.name] = f"{p.name} must be at most {p.high:g}, got {value:g}"
+        elif p.kind == "bool" and not isinstance(value, bool):
+            problems[p.name] = f"{p.name} must be true or false"
+        elif p.kind == "choice" and value not in p.choices:
+            problems[p.name] = f"{p.name} must be one of {', '.join(p.choices)}"
+        elif p.kind == "rescale" and value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0
+        ):
+            problems[p.name] = "rescale must be a positive number or none"
+        elif p.kind == "range" and value is not None:
+            if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)):
+                problems[p.name] = "brightness_range must be two numbers [low, high] or none"
+            elif value[0] < 0 or value[1] < 0:
+                problems[p.name] = "brightness factors cannot be negative"
+            elif value[0] > value[1]:
+                problems[p.name] = f"brightness min {value[0]:g} is greater than max {value[1]:g}"
+    return problems
+
+
+def check(config: AugmentConfig) -> AugmentConfig:
+    """The full config (defaults filled in), or ValueError naming the first problem."""
+    problems = validate(config)
+    if problems:
+        raise ValueError(next(iter(problems.values())))
+    full = {**default_config(), **config}
+    if full["brightness_range"] is not None:
+        full["brightness_range"] = [float(v) for v in full["brightness_range"]]
+    return full
+
+
+def non_defaults(config: AugmentConfig) -> AugmentConfig:
+    full = check(config)
+    return {k: v for k, v in full.items() if v != PARAM_BY_NAME[k].default and not (k == "cval" and full["fill_mode"] != "constant")}
+
+
+def is_identity(config: AugmentConfig) -> bool:
+    return not non_defaults(config)
+
+
+def has_random_transforms(config: AugmentConfig) -> bool:
+    return any(k in RANDOM for k in non_defaults(config))
+
+
+def changes_pixel_distribution(config: AugmentConfig) -> bool:
+    return any(k in NORMALIZATION for k in non_defaults(config))
+
+
+def needs_fit(config: AugmentConfig) -> bool:
+    full = check(config)
+    return bool(full["featurewise_center"] or full["featurewise_std_normalization"])
+
+
+# --- JSON --------------------------------------------------------------------------
+
+def to_json(config: AugmentConfig) -> str:
+    return json.dumps({"image_data_generator": non_defaults(config)}, indent=2, sort_keys=True)
+
+
+def from_json(text: str) -> AugmentConfig:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON: {exc.msg} (line {exc.lineno})") from None
+    if isinstance(data, dict) and "image_data_generator" in data:
+        data = data["image_data_generator"]
+    if not isinstance(data, dict):
+        raise ValueError("expected a JSON object of ImageDataGenerator settings")
+    return check(data)
+
+
+# --- ImageDataGenerator --------------------------------------------------------------
+
+def generator_class() -> type:
+    from lib.tf_import import import_keras
+
+    import_keras()  # silences TensorFlow's start-up noise
+    from tensorflow.keras.preprocessing.image import ImageDataGenerator  # legacy, still shipped
+
+    return ImageDataGenerator
+
+
+def make_generator(config: AugmentConfig, x_fit: np.ndarray | None = None) -> Any:
+    """An ImageDataGenerator for `config`; fitted on `x_fit` when featurewise settings need it."""
+    gen = generator_class()(**non_defaults(config))
+    if needs_fit(config):
+        if x_fit is None:
+            raise ValueError("featurewise centring/normalization needs the training images (fit)")
+        gen.fit(x_fit.astype(np.float32))
+    return gen
+
+
+def _literal(value: Any) -> str:
+    if isinstance(value, float) and abs(value - 1 / 255) < 1e-12:
+        return "1.0 / 255"
+    return repr(value)
+
+
+def generator_code(config: AugmentConfig) -> str:
+    args = non_defaults(config)
+    inner = "".join(f"\n    {k}={_literal(v)}," for k, v in args.items())
+    lines = [
+        "import numpy as np",
+        "from tensorflow.keras.preprocessing.image import ImageDataGenerator",
+        "",
+        f"datagen = ImageDataGenerator({inner}\n)" if inner else "datagen = ImageDataGenerator()",
+    ]
+    if needs_fit(config):
+        lines.append("datagen.fit(x_train.astype('float32'))  # featurewise statistics from the training images")
+    if changes_pixel_distribution(config):
+        lines += [
+            "",
+            "# Validation and test images need the same deterministic preprocessing, never the random part:",
+            "def eval_ready(x):",
+            "    return np.stack([datagen.standardize(img) for img in x.astype('float32')])",
+        ]
+    else:
+        lines += ["", "def eval_ready(x):  # these settings leave pixel values as they are", "    return x.astype('float32')"]
+    lines += [
+        "",
+        "# Random transforms for training only (integer labels + sparse_categorical_crossentropy):",
+        "# model.fit(datagen.flow(x_train, y_train, batch_size=32, seed=0), epochs=10,",
+        "#           validation_data=(eval_ready(x_val), y_val))",
+        "# model.evaluate(eval_ready(x_test), y_test)",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# --- Keras 3 preprocessing layers -----------------------------------------------------
+
+def shear_factor(degrees: float) -> float:
+    """ImageDataGenerator shears by an angle; RandomShear by a fraction of the image (tan)."""
+    return min(1.0, math.tan(math.radians(degrees)))
+
+
+def layer_specs(config: AugmentConfig) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+    """([(layer class name, kwargs)], [what has no exact equivalent])."""
+    full = check(config)
+    fill = {"fill_mode": full["fill_mode"]}
+    if full["fill_mode"] == "constant":
+        fill["fill_value"] = full["cval"]
+    layers: list[tuple[str, dict[str, Any]]] = []
+    gaps: list[str] = []
+    if full["rescale"] is not None:
+        layers.append(("Rescaling", {"scale": full["rescale"]}))
+    flip = "_and_".join(m for m, on in (("horizontal", full["horizontal_flip"]), ("vertical", full["vertical_flip"])) if on)
+    if flip:
+        layers.append(("RandomFlip", {"mode": flip}))
+    if full["rotation_range"]:
+        layers.append(("RandomRotation", {"factor": full["rotation_range"] / 360, **fill}))
+    if full["width_shift_range"] or full["height_shift_range"]:
+        layers.append(("RandomTranslation", {"height_factor": full["height_shift_range"], "width_factor": full["width_shift_range"], **fill}))
+    if full["zoom_range"]:
+        z = full["zoom_range"]
+        layers.append(("RandomZoom", {"height_factor": (-z, z), "width_factor": (-z, z), **fill}))
+    if full["shear_range"]:
+        f = shear_factor(full["shear_range"])
+        layers.append(("RandomShear", {"x_factor": round(f, 4), "y_factor": 0.0, **fill}))
+        gaps.append(f"shear_range={full['shear_range']:g}° becomes RandomShear(x_factor={f:.3f}): a fraction of the image (tan of the angle), not an angle")
+    if full["featurewise_center"] or full["featurewise_std_normalization"]:
+        layers.append(("Normalization", {"axis": -1}))
+        if not full["featurewise_std_normalization"]:
+            gaps.append("featurewise_center alone: Normalization also divides by the std; pass variance=1 to only centre")
+    if full["brightness_range"] is not None:
+        gaps.append("brightness_range multiplies pixels; RandomBrightness adds an offset, so it has no exact equivalent")
+    if full["channel_shift_range"]:
+        gaps.append("channel_shift_range has no Keras 3 layer")
+    if full["samplewise_center"] or full["samplewise_std_normalization"]:
+        gaps.append("samplewise centring/normalization has no built-in layer (a Lambda layer would hold code, which safe loading refuses)")
+    if any(name.startswith("Random") and name != "RandomFlip" for name, _ in layers):
+        gaps.append(
+            "fill modes: ImageDataGenerator defaults to 'nearest', the Keras layers to 'reflect' "
+            f"(RandomShear: 'constant'); fill_mode='{full['fill_mode']}' is passed explicitly here"
+        )
+        gaps.append("the generator applies one combined affine transform; the layers interpolate once per layer")
+    return layers, gaps
+
+
+def layers_code(config: AugmentConfig) -> str:
+    specs, gaps = layer_specs(config)
+    if not specs:
+        body = "augment = keras.Sequential([])  # nothing to do"
+    else:
+        items = "".join(
+            f"\n    keras.layers.{name}({', '.join(f'{k}={_literal(v)}' for k, v in kwargs.items())}),"
+            for name, kwargs in specs
+        )
+        body = f"augment = keras.Sequential([{items}\n])"
+    lines = ["import keras", "", body]
+    if any(name == "Normalization" for name, _ in specs):
+        lines.append("augment.layers[-1].adapt(x_train.astype('float32'))  # featurewise mean/std")
+    lines += ["", "# Random layers are active only in training (model.fit); inference leaves images unchanged."]
+    if gaps:
+        lines += ["", "# Not exactly equivalent:"] + [f"# - {g}" for g in gaps]
+    return "\n".join(lines) + "\n"
+
+
+def build_layers(config: AugmentConfig, x_fit: np.ndarray | None = None) -> Any:
+    """The Keras 3 pipeline of `layer_specs` as a keras.Sequential."""
+    from lib.tf_import import import_keras
+
+    keras = import_keras()
+    specs, _ = layer_specs(config)
+    layers = []
+    for name, kwargs in specs:
+        layer = getattr(keras.layers, name)(**kwargs)
+        if name == "Normalization":
+            if x_fit is None:
+                raise ValueError("Normalization needs the training images to adapt()")
+            layer.adapt(x_fit.astype(np.float32))
+        layers.append(layer)
+    return keras.Sequential(layers)

@@ -1,0 +1,93 @@
+"""What an ImageDataGenerator does to real images: seeded draws, sampled parameters,
+pixel statistics before/after, and the train-vs-evaluation distribution check."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+# get_random_transform keys worth showing, with short labels.
+_PARAM_LABELS = {
+    "theta": ("rot", "{:+.0f}°"),
+    "tx": ("dy", "{:+.1f}px"),
+    "ty": ("dx", "{:+.1f}px"),
+    "shear": ("shear", "{:+.0f}°"),
+    "zx": ("zoom-y", "{:.2f}"),
+    "zy": ("zoom-x", "{:.2f}"),
+    "flip_horizontal": ("h-flip", ""),
+    "flip_vertical": ("v-flip", ""),
+    "channel_shift_intensity": ("ch-shift", "{:+.0f}"),
+    "brightness": ("bright", "×{:.2f}"),
+}
+
+
+def augment_draws(gen: Any, images: np.ndarray, k: int, seed: int) -> tuple[np.ndarray, list[list[dict]]]:
+    """k augmented draws of each image: the generator's own random transform, then its
+    deterministic standardize(), in that order (as flow() does). Reproducible by seed."""
+    out = np.empty((len(images), k, *images.shape[1:]), dtype=np.float32)
+    params: list[list[dict]] = []
+    for i, img in enumerate(images.astype(np.float32)):
+        row = []
+        for j in range(k):
+            p = gen.get_random_transform(img.shape, seed=seed * 10_007 + i * k + j)
+            x = gen.apply_transform(img.copy(), p)
+            out[i, j] = gen.standardize(x.astype(np.float32))
+            row.append(p)
+        params.append(row)
+    return out, params
+
+
+def standardize_only(gen: Any, images: np.ndarray) -> np.ndarray:
+    """The deterministic part alone: what validation and test images must get."""
+    return np.stack([gen.standardize(img.copy()) for img in images.astype(np.float32)]) if len(images) else images.astype(np.float32)
+
+
+def describe_params(p: dict) -> str:
+    parts = []
+    for key, (label, fmt) in _PARAM_LABELS.items():
+        value = p.get(key)
+        if value is None or (isinstance(value, (bool, np.bool_)) and not value):
+            continue
+        if not isinstance(value, (bool, np.bool_)) and key in ("zx", "zy", "brightness") and abs(value - 1) < 1e-9:
+            continue
+        if not isinstance(value, (bool, np.bool_)) and key not in ("zx", "zy", "brightness") and abs(value) < 1e-9:
+            continue
+        parts.append(label if not fmt else f"{label} {fmt.format(float(value))}")
+    return ", ".join(parts) or "no change"
+
+
+def to_display(x: np.ndarray, stretch: bool) -> np.ndarray:
+    """uint8 for st.image: clip to 0..255, or stretch each image's own min..max when the
+    values are no longer pixels (rescaled or standardized)."""
+    if not stretch:
+        return np.clip(np.round(x), 0, 255).astype(np.uint8)
+    lo = x.min(axis=(-3, -2, -1), keepdims=True)
+    hi = x.max(axis=(-3, -2, -1), keepdims=True)
+    return np.round((x - lo) / np.where(hi > lo, hi - lo, 1) * 255).astype(np.uint8)
+
+
+def value_stats(named: dict[str, np.ndarray]) -> pd.DataFrame:
+    """min, max, mean, std per array and channel (float values, any scale)."""
+    rows = []
+    for name, x in named.items():
+        flat = x.reshape(-1, x.shape[-1]).astype(np.float64)
+        for c in range(flat.shape[1]):
+            col = flat[:, c]
+            rows.append({"images": name, "channel": "gray" if flat.shape[1] == 1 else "RGB"[c] if flat.shape[1] == 3 else str(c),
+                         "min": col.min(), "max": col.max(), "mean": col.mean(), "std": col.std()})
+    return pd.DataFrame(rows).round(3)
+
+
+def distribution_table(named: dict[str, np.ndarray], bins: int = 40) -> pd.DataFrame:
+    """Histogram (share of pixel values per bin) of each array on one common axis."""
+    lo = min(float(x.min()) for x in named.values())
+    hi = max(float(x.max()) for x in named.values())
+    edges = np.linspace(lo, hi if hi > lo else lo + 1, bins + 1)
+    frames = []
+    for name, x in named.items():
+        counts, _ = np.histogram(x.ravel(), bins=edges)
+        frames.append(pd.DataFrame({"images": name, "value_start": edges[:-1], "value_end": edges[1:],
+                                    "share": counts / max(counts.sum(), 1)}))
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,82 @@
+"""Augmentation widgets drawn from lib.augment.PARAMS (one table, not widget by widget).
+
+Widget keys are `aug_<name>`. Widget state is dropped when the user leaves the page, so
+the page keeps the settings in state.AUGMENT and seeds the widgets from it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from lib.augment import PARAMS, Param, check, validate
+
+GROUP_TITLES = {"geometry": "Geometry", "colour": "Colour", "fill": "Fill", "normalization": "Rescale & normalize"}
+
+
+def _key(name: str) -> str:
+    return f"aug_{name}"
+
+
+def load_into_widgets(config: dict[str, Any], *, overwrite: bool) -> None:
+    """Put a config into the widgets' session keys (before they are drawn)."""
+    full = check(config)
+    for p in PARAMS:
+        value = full[p.name]
+        if p.kind == "range":
+            pairs = {"on": value is not None, "low": (value or [0.8, 1.2])[0], "high": (value or [0.8, 1.2])[1]}
+            for suffix, v in pairs.items():
+                k = _key(f"{p.name}_{suffix}")
+                if overwrite or k not in st.session_state:
+                    st.session_state[k] = v
+        elif p.kind == "rescale":
+            if overwrite or _key(p.name) not in st.session_state:
+                st.session_state[_key(p.name)] = _rescale_label(value)
+        elif overwrite or _key(p.name) not in st.session_state:
+            st.session_state[_key(p.name)] = float(value) if p.kind == "float" else int(value) if p.kind == "int" else value
+
+
+def controls_ui() -> tuple[dict[str, Any], dict[str, str]]:
+    """Draw every control, grouped; return (raw config, {param: problem})."""
+    raw: dict[str, Any] = {}
+    groups: dict[str, list[Param]] = {}
+    for p in PARAMS:
+        groups.setdefault(p.group, []).append(p)
+    slots = {}
+    for group, params in groups.items():
+        with st.expander(GROUP_TITLES[group], expanded=group in ("geometry", "normalization")):
+            for p in params:
+                raw[p.name] = _control(p)
+                slots[p.name] = st.empty()
+    problems = validate(raw)
+    for name, message in problems.items():
+        if name in slots:
+            slots[name].error(message)  # next to the control it is about
+    return raw, problems
+
+
+def _control(p: Param) -> Any:
+    k = _key(p.name)
+    if p.kind == "bool":
+        return st.checkbox(p.name, key=k, help=p.help)
+    if p.kind == "choice":
+        return st.selectbox(p.name, p.choices, key=k, help=p.help)
+    if p.kind == "rescale":
+        labels = [_rescale_label(v) for v in p.choices]
+        label = st.selectbox(p.name, labels, key=k, help=p.help)
+        return p.choices[labels.index(label)]
+    if p.kind == "range":
+        on = st.checkbox(f"{p.name} (on)", key=_key(f"{p.name}_on"), help=p.help)
+        c1, c2 = st.columns(2)
+        low = c1.number_input("min factor", key=_key(f"{p.name}_low"), step=p.step, disabled=not on, format="%.2f")
+        high = c2.number_input("max factor", key=_key(f"{p.name}_high"), step=p.step, disabled=not on, format="%.2f")
+        return [low, high] if on else None
+    # Numbers: no widget bounds on purpose, so a typed negative gets a message, not a silent clamp.
+    if p.kind == "int":
+        return st.number_input(p.name, key=k, step=int(p.step or 1), help=p.help)
+    return st.number_input(p.name, key=k, step=p.step, help=p.help, format="%.2f")
+
+
+def _rescale_label(value: float | None) -> str:
+    return "none" if value is None else "1/255" if abs(value - 1 / 255) < 1e-12 else f"{value:g}"

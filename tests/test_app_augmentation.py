@@ -1,0 +1,67 @@
+"""AppTest: the Augmentation page reacts to its controls."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from lib import state
+from tests.helpers import ROOT
+
+
+@pytest.fixture
+def aug() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=90)
+    at.run()
+    at.switch_page("pages/augmentation.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def images(at):
+    return [c for img in at.get("image") for c in img.captions]
+
+
+def test_changing_a_control_changes_code_and_images(aug):
+    assert aug.title[0].value == "2 · Augmentation"
+    assert all(c == "no change" for c in images(aug) if not c.startswith("original"))
+    aug.number_input(key="aug_rotation_range").set_value(30).run()
+    assert not aug.exception
+    assert "rotation_range=30" in aug.code[0].value
+    assert "RandomRotation(factor=0.08333" in aug.code[1].value
+    assert any(c.startswith("rot ") for c in images(aug))
+    assert aug.session_state[state.AUGMENT]["rotation_range"] == 30
+
+
+def test_invalid_setting_gets_a_message_and_keeps_last_valid(aug):
+    aug.number_input(key="aug_zoom_range").set_value(-0.2).run()
+    assert any("zoom_range cannot be negative" in e.value for e in aug.error)
+    assert aug.session_state[state.AUGMENT]["zoom_range"] == 0.0
+    aug.checkbox(key="aug_brightness_range_on").check().run()
+    aug.number_input(key="aug_brightness_range_low").set_value(1.5).run()
+    assert any("brightness min 1.5 is greater than max 1.2" in e.value for e in aug.error)
+
+
+def test_samplewise_preset_teaches_the_trap(aug):
+    aug.selectbox(key="aug_preset").select("tutorial: rotate 10, shift 0.1, flip, samplewise").run()
+    assert not aug.exception
+    assert any("standardize" in w.value for w in aug.warning)
+    assert "datagen.standardize(img)" in aug.code[0].value
+    assert len(aug.get("arrow_vega_lite_chart") or aug.get("vega_lite_chart")) == 1
+
+
+def test_new_draw_changes_seed(aug):
+    before = images(aug)
+    aug.number_input(key="aug_rotation_range").set_value(40).run()
+    first = images(aug)
+    aug.button(key="aug_new_draw").click().run()
+    assert aug.session_state[state.AUGMENT_SEED] == 1
+    assert images(aug) != first and before != first
+
+
+def test_settings_survive_leaving_the_page(aug):
+    aug.number_input(key="aug_width_shift_range").set_value(0.15).run()
+    aug.switch_page("pages/dataset.py").run()
+    aug.switch_page("pages/augmentation.py").run()
+    assert aug.number_input(key="aug_width_shift_range").value == pytest.approx(0.15)
+    assert "width_shift_range=0.15" in aug.code[0].value
