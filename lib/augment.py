@@ -309,3 +309,40 @@ def build_layers(config: AugmentConfig, x_fit: np.ndarray | None = None) -> Any:
             layer.adapt(x_fit.astype(np.float32))
         layers.append(layer)
     return keras.Sequential(layers)
+
+
+def standardize_batch(gen: Any, x: np.ndarray) -> np.ndarray:
+    """ImageDataGenerator.standardize for a whole batch at once (float32 copy).
+
+    Same steps in the same order as the generator's per-image loop; vectorized because
+    validation and test sets have thousands of images.
+    """
+    x = x.astype(np.float32)
+    if len(x) == 0:
+        return x
+    if gen.rescale:
+        x *= gen.rescale
+    axes = tuple(range(1, x.ndim))
+    if gen.samplewise_center:
+        x -= x.mean(axis=axes, keepdims=True)
+    if gen.samplewise_std_normalization:
+        x /= x.std(axis=axes, keepdims=True) + 1e-6
+    if gen.featurewise_center and gen.mean is not None:
+        x -= gen.mean
+    if gen.featurewise_std_normalization and gen.std is not None:
+        x /= gen.std + 1e-6
+    return x
+
+
+def training_config(config: AugmentConfig | None) -> tuple[AugmentConfig, list[str]]:
+    """The generator settings training uses, and notes on what was added.
+
+    Without augmentation: rescale 1/255 only. Settings that leave pixels at 0..255 get
+    rescale 1/255 added, since raw 0..255 inputs train poorly and silently."""
+    if config is None:
+        return check({"rescale": 1 / 255}), ["no augmentation: pixels rescaled by 1/255"]
+    full = check(config)
+    if not changes_pixel_distribution(full):
+        full["rescale"] = 1 / 255
+        return full, ["the augmentation settings keep pixels at 0..255: rescale 1/255 added"]
+    return full, []

@@ -41,7 +41,9 @@ def augment_draws(gen: Any, images: np.ndarray, k: int, seed: int) -> tuple[np.n
 
 def standardize_only(gen: Any, images: np.ndarray) -> np.ndarray:
     """The deterministic part alone: what validation and test images must get."""
-    return np.stack([gen.standardize(img.copy()) for img in images.astype(np.float32)]) if len(images) else images.astype(np.float32)
+    from lib.augment import standardize_batch
+
+    return standardize_batch(gen, images)
 
 
 def describe_params(p: dict) -> str:

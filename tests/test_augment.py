@@ -161,3 +161,25 @@ def test_samplewise_trap_distributions_differ(shapes):
     assert table.groupby("images")["share"].sum().round(6).eq(1).all()
     shown = to_display(train[:1], stretch=True)
     assert shown.dtype == np.uint8 and shown.min() == 0 and shown.max() == 255
+
+
+@pytest.mark.parametrize("name", ["featurewise", "samplewise", "rescale"])
+def test_standardize_batch_equals_the_generators_own_loop(name, shapes):
+    config = {
+        "featurewise": {"featurewise_center": True, "featurewise_std_normalization": True, "rescale": 1 / 255},
+        "samplewise": {"samplewise_center": True, "samplewise_std_normalization": True},
+        "rescale": {"rescale": 1 / 255},
+    }[name]
+    gen = augment.make_generator(augment.check(config), shapes.x_train)
+    x = shapes.x_test[:10]
+    loop = np.stack([gen.standardize(img.astype(np.float32).copy()) for img in x])
+    np.testing.assert_allclose(augment.standardize_batch(gen, x), loop, rtol=1e-5, atol=1e-5)
+
+
+def test_training_config_adds_rescale_only_when_pixels_stay_raw():
+    cfg, notes = augment.training_config(None)
+    assert cfg["rescale"] == pytest.approx(1 / 255) and notes
+    cfg, notes = augment.training_config(augment.preset("mild"))
+    assert cfg["rescale"] == pytest.approx(1 / 255) and cfg["rotation_range"] == 10 and notes
+    cfg, notes = augment.training_config(augment.preset("tutorial: rotate 10, shift 0.1, flip, samplewise"))
+    assert cfg["rescale"] is None and notes == []

@@ -1,0 +1,197 @@
+"""The run store: one folder per run, written atomically.
+
+    runs/<run_id>/config.json          dataset spec + fingerprint, settings, versions, class names, status
+    runs/<run_id>/model.keras
+    runs/<run_id>/history.csv          epoch, loss, accuracy, val_loss, val_accuracy, val_{precision,recall,f1}_<i>
+    runs/<run_id>/val_confusion.npy    int (epochs, K, K), rows true, columns predicted
+    runs/<run_id>/test_predictions.npz y_true int, y_prob float (N, K), class_names
+    runs/<run_id>/tb/                  TensorBoard logs (tensorboard --logdir runs)
+
+A run is written into a hidden temporary folder and renamed into place when complete, so
+a killed process never leaves a folder that looks finished. The run id hashes the dataset
+fingerprint and every setting: the same request loads instead of training again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+FILES = ("config.json", "model.keras", "history.csv", "val_confusion.npy", "test_predictions.npz")
+DEFAULT_ROOT = Path(os.environ.get("EXPLORER_RUNS", "runs"))
+
+
+class StoreError(RuntimeError):
+    """A run folder that cannot be read or written; the message is one line."""
+
+
+def run_id_for(config: dict) -> str:
+    """Stable id from the dataset fingerprint and the full settings."""
+    canonical = json.dumps({"fingerprint": config["dataset"]["fingerprint"], "settings": config["settings"]},
+                           sort_keys=True, separators=(",", ":"))
+    return hashlib.blake2b(canonical.encode(), digest_size=8).hexdigest()
+
+
+@dataclass
+class StoredRun:
+    run_id: str
+    path: Path
+    config: dict
+    history: pd.DataFrame
+    val_confusions: np.ndarray
+    y_true: np.ndarray
+    y_prob: np.ndarray
+    class_names: tuple[str, ...]
+
+    @property
+    def status(self) -> str:
+        return self.config.get("status", "unknown")
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / "model.keras"
+
+    def load_model(self) -> Any:
+        from lib.tf_import import import_keras
+
+        try:
+            return import_keras().saving.load_model(self.model_path, safe_mode=True)
+        except Exception as exc:
+            raise StoreError(f"run {self.run_id}: model.keras cannot be loaded ({str(exc).splitlines()[0][:120]})") from None
+
+
+def versions() -> dict[str, str]:
+    import sklearn
+    import streamlit
+
+    from lib.tf_import import import_keras
+
+    keras = import_keras()
+    import tensorflow as tf
+
+    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
+            "numpy": np.__version__, "scikit-learn": sklearn.__version__, "streamlit": streamlit.__version__}
+
+
+class RunStore:
+    def __init__(self, root: str | Path = DEFAULT_ROOT) -> None:
+        self.root = Path(root)
+
+    def path(self, run_id: str) -> Path:
+        return self.root / run_id
+
+    def save(self, config: dict, result: Any, class_names: tuple[str, ...], tb_source: Path | None = None) -> str:
+        """Write a finished/stopped/failed run atomically; returns the run id.
+
+        A complete run replaces an earlier stopped/failed one with the same id; an earlier
+        complete run is never replaced by a stopped or failed one."""
+        run_id = run_id_for(config)
+        self.root.mkdir(parents=True, exist_ok=True)
+        tmp = self.root / f".tmp-{run_id}-{uuid.uuid4().hex[:8]}"
+        try:
+            tmp.mkdir()
+            full = {**config, "run_id": run_id, "status": result.status, "message": result.message,
+                    "class_names": list(class_names), "seconds": round(result.seconds, 3),
+                    "epochs_done": int(len(result.history)), "notes": list(result.notes),
+                    "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "versions": versions()}
+            result.model.save(tmp / "model.keras")
+            result.history.to_csv(tmp / "history.csv", index=False)
+            np.save(tmp / "val_confusion.npy", result.val_confusions.astype(np.int64))
+            np.savez(tmp / "test_predictions.npz", y_true=result.y_test.astype(np.int64),
+                     y_prob=result.test_prob.astype(np.float32), class_names=np.array(class_names, dtype=str))
+            if tb_source is not None and Path(tb_source).is_dir():
+                shutil.copytree(tb_source, tmp / "tb")
+            # config.json last: its presence marks the folder's files as complete.
+            (tmp / "config.json.part").write_text(json.dumps(full, indent=2))
+            os.replace(tmp / "config.json.part", tmp / "config.json")
+            self._move_into_place(tmp, run_id)
+        except OSError as exc:
+            raise StoreError(f"cannot write the run to {self.root}: {exc.strerror or exc}") from None
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return run_id
+
+    def _move_into_place(self, tmp: Path, run_id: str) -> None:
+        dest = self.path(run_id)
+        existing = self.status_of(run_id)
+        if existing == "complete":
+            return  # someone else finished the same run first: keep theirs
+        if dest.exists():  # an older stopped/failed (or unreadable) run: replace it
+            old = self.root / f".old-{run_id}-{uuid.uuid4().hex[:8]}"
+            os.replace(dest, old)
+            shutil.rmtree(old, ignore_errors=True)
+        try:
+            os.replace(tmp, dest)
+        except OSError:
+            if self.status_of(run_id) != "complete":
+                raise
+
+    def status_of(self, run_id: str) -> str | None:
+        try:
+            return json.loads((self.path(run_id) / "config.json").read_text()).get("status")
+        except (OSError, ValueError):
+            return None
+
+    def find_complete(self, config: dict) -> str | None:
+        run_id = run_id_for(config)
+        if self.status_of(run_id) == "complete" and not self.problems(run_id):
+            return run_id
+        return None
+
+    def problems(self, run_id: str) -> list[str]:
+        folder = self.path(run_id)
+        missing = [f for f in FILES if not (folder / f).is_file()]
+        return [f"missing {', '.join(missing)}"] if missing else []
+
+    def load(self, run_id: str) -> StoredRun:
+        folder = self.path(run_id)
+        if not folder.is_dir():
+            raise StoreError(f"no run {run_id} in {self.root}")
+        problems = self.problems(run_id)
+        if problems:
+            raise StoreError(f"run {run_id} is incomplete: {'; '.join(problems)}")
+        try:
+            config = json.loads((folder / "config.json").read_text())
+            history = pd.read_csv(folder / "history.csv")
+            confusions = np.load(folder / "val_confusion.npy", allow_pickle=False)
+            with np.load(folder / "test_predictions.npz", allow_pickle=False) as preds:
+                y_true, y_prob = preds["y_true"], preds["y_prob"]
+                names = tuple(str(n) for n in preds["class_names"])
+        except Exception as exc:  # truncated or edited files
+            raise StoreError(f"run {run_id} cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from None
+        if y_prob.shape != (len(y_true), len(names)):
+            raise StoreError(f"run {run_id}: test predictions do not match the class names")
+        return StoredRun(run_id, folder, config, history, confusions, y_true, y_prob, names)
+
+    def list_runs(self) -> tuple[list[dict], list[str]]:
+        """(config summaries of readable runs, newest first; one line per unreadable folder)."""
+        runs, broken = [], []
+        if not self.root.is_dir():
+            return runs, broken
+        for folder in sorted(self.root.iterdir()):
+            if not folder.is_dir() or folder.name.startswith("."):
+                continue
+            try:
+                config = json.loads((folder / "config.json").read_text())
+            except (OSError, ValueError):
+                broken.append(f"{folder.name}: config.json missing or unreadable")
+                continue
+            problems = self.problems(folder.name)
+            if problems:
+                broken.append(f"{folder.name}: {'; '.join(problems)}")
+                continue
+            runs.append(config)
+        runs.sort(key=lambda c: c.get("created", ""), reverse=True)
+        return runs, broken
