@@ -9,9 +9,15 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
 from lib import stats
 from lib.data import BUILTIN, KERAS_DATASETS, load_dataset, parse_spec
 from lib.dataset import DatasetError
+from lib.store import StoreError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -26,7 +32,87 @@ def build_parser() -> argparse.ArgumentParser:
     inspect.add_argument(
         "dataset", help=f"{', '.join(BUILTIN + KERAS_DATASETS)}, a folder path or an .npz path"
     )
+
+    train = sub.add_parser("train", help="train a model (or load the identical run from the store)")
+    train.add_argument("dataset", help="as for inspect")
+    train.add_argument("--model", default="cnn", choices=["mlp", "cnn", "deep_cnn"])
+    train.add_argument("--epochs", type=int, default=5)
+    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--optimizer", default="adam", choices=["adam", "sgd", "rmsprop"])
+    train.add_argument("--learning-rate", type=float, default=1e-3)
+    train.add_argument("--validation-split", type=float, default=0.2)
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--augment", metavar="FILE.json", help="ImageDataGenerator settings from the Augmentation page")
+    train.add_argument("--store", default=None, help="run store folder (default: runs/ or $EXPLORER_RUNS)")
+
+    report = sub.add_parser("report", help="print a stored run's test report and confusion matrix")
+    report.add_argument("run_id")
+    report.add_argument("--store", default=None)
     return parser
+
+
+def _store(path: str | None):
+    from lib.store import DEFAULT_ROOT, RunStore
+
+    return RunStore(path or DEFAULT_ROOT)
+
+
+def _print_report(run) -> None:
+    from lib import metrics
+
+    k = len(run.class_names)
+    cm = metrics.confusion(run.y_true, run.y_prob, k)
+    print(f"run {run.run_id} · {run.config['settings']['model']} · {run.config['dataset']['label']} · "
+          f"status {run.status} · {run.config.get('epochs_done', '?')} epochs")
+    print()
+    print(metrics.report(cm, run.class_names).round(3).to_string())
+    majority = int(np.bincount(run.y_true, minlength=k).argmax()) if len(run.y_true) else 0
+    s = metrics.summary(cm, majority)
+    print()
+    print("  ".join(f"{name}: {value:.3f}" for name, value in s.items()))
+    print()
+    print("confusion matrix (rows true, columns predicted):")
+    print(pd.DataFrame(cm, index=run.class_names, columns=run.class_names).to_string())
+
+
+def cmd_train(args: argparse.Namespace) -> None:
+    from lib.augment import from_json
+    from lib.runs import train_or_load
+    from lib.training import TrainSettings
+
+    augment = None
+    if args.augment:
+        try:
+            augment = from_json(Path(args.augment).read_text())
+        except OSError as exc:
+            raise DatasetError(f"cannot read {args.augment}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise DatasetError(f"{args.augment}: {exc}") from None
+    spec = parse_spec(args.dataset)
+    ds = load_dataset(spec)
+    try:
+        settings = TrainSettings(args.model, args.epochs, args.batch_size, args.optimizer, args.learning_rate,
+                                 args.validation_split, args.seed, augment).check()
+    except ValueError as exc:
+        raise DatasetError(str(exc)) from None
+    store = _store(args.store)
+
+    def progress(row, cm, epoch, epochs):
+        print(f"epoch {epoch}/{epochs}  loss {row['loss']:.4f}  accuracy {row['accuracy']:.3f}  "
+              f"val_loss {row['val_loss']:.4f}  val_accuracy {row['val_accuracy']:.3f}", flush=True)
+
+    outcome = train_or_load(ds, settings, spec.label, store, on_epoch=progress)
+    if outcome.store_error:
+        raise DatasetError(outcome.store_error)
+    print(f"run id: {outcome.run_id} ({'loaded from the store, not trained again' if outcome.loaded else outcome.result.message})")
+    print()
+    _print_report(store.load(outcome.run_id))
+    if not outcome.loaded and outcome.result.status != "complete":
+        raise DatasetError(f"run {outcome.run_id} {outcome.result.status}: {outcome.result.message}")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    _print_report(_store(args.store).load(args.run_id))
 
 
 def cmd_inspect(args: argparse.Namespace) -> None:
@@ -46,14 +132,14 @@ def cmd_inspect(args: argparse.Namespace) -> None:
     print(f"leakage: {len(dupes)} test image(s) are exact copies of training images")
 
 
-COMMANDS = {"inspect": cmd_inspect}
+COMMANDS = {"inspect": cmd_inspect, "train": cmd_train, "report": cmd_report}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         COMMANDS[args.command](args)
-    except DatasetError as exc:
+    except (DatasetError, StoreError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except (OSError, MemoryError) as exc:

@@ -115,6 +115,7 @@ def _callback_class() -> type:
                 self.confusions: list[np.ndarray] = []
                 self.status, self.message = "complete", ""
                 self.epoch = 0
+                self.tb_problem = ""
                 self.writer = _tensorboard_writer(tb_dir)
 
             def on_epoch_begin(self, epoch, logs=None):
@@ -144,7 +145,11 @@ def _callback_class() -> type:
                 self.rows.append(row)
                 self.confusions.append(cm)
                 if self.writer is not None:
-                    _write_tensorboard(self.writer, row, cm, self.k)
+                    try:
+                        _write_tensorboard(self.writer, row, cm, self.k)
+                    except Exception as exc:  # logs are a bonus: never lose a training run over them
+                        self.writer = None
+                        self.tb_problem = f"TensorBoard logs stopped: {type(exc).__name__}"
                 if self.on_epoch:
                     self.on_epoch(row, cm, epoch + 1, self.epochs)
 
@@ -233,6 +238,8 @@ def train(
     history = pd.DataFrame(cb.rows, columns=history_columns(k))
     confusions = np.stack(cb.confusions) if cb.confusions else np.zeros((0, k, k), dtype=np.int64)
     message = cb.message or f"trained {len(cb.rows)} epochs"
+    if cb.tb_problem:
+        notes.append(cb.tb_problem)
     return TrainResult(model, history, confusions, ds.y_test.copy(), test_prob.astype(np.float32), cb.status, message,
                        time.perf_counter() - start, notes, interrupt)
 

@@ -1,0 +1,33 @@
+"""Train-or-load: the one path from settings to a stored run (used by the page and the CLI)."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from lib.dataset import Dataset
+from lib.store import RunStore, StoreError
+from lib.training import TrainResult, TrainSettings, run_config, train
+
+
+@dataclass
+class Outcome:
+    run_id: str | None  # None when the store could not be written
+    loaded: bool  # True: an identical complete run was in the store, nothing trained
+    result: TrainResult | None  # the fresh training result (None when loaded)
+    store_error: str = ""
+
+
+def train_or_load(ds: Dataset, settings: TrainSettings, dataset_label: str, store: RunStore, **hooks) -> Outcome:
+    config = run_config(ds, settings, dataset_label)
+    found = store.find_complete(config)
+    if found:
+        return Outcome(found, True, None)
+    with tempfile.TemporaryDirectory(prefix="explorer-tb-") as tb:
+        result = train(ds, settings, tb_dir=tb, **hooks)
+        try:
+            run_id = store.save(config, result, ds.class_names, tb_source=Path(tb))
+        except StoreError as exc:
+            return Outcome(None, False, result, str(exc))
+    return Outcome(run_id, False, result)
