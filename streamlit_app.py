@@ -16,6 +16,7 @@ st.set_page_config(page_title="Keras image classification explorer", page_icon="
 PAGES = [
     st.Page("pages/dataset.py", title="1 · Dataset", icon="🗂️", url_path="data", default=True),
     st.Page("pages/augmentation.py", title="2 · Augmentation", icon="🔀", url_path="augment"),
+    st.Page("pages/train_evaluate.py", title="3 · Train & Evaluate", icon="🎯", url_path="train"),
 ]
 
 page = st.navigation(PAGES)

@@ -54,3 +54,49 @@ def fitted_generator(fingerprint: str, config_json: str, _x_train: np.ndarray) -
     from lib.augment import from_json, make_generator
 
     return make_generator(from_json(config_json), _x_train)
+
+
+def store_root() -> str:
+    from lib.store import DEFAULT_ROOT
+
+    return str(DEFAULT_ROOT)
+
+
+def _stamp(root: str, run_id: str) -> float:
+    """Changes when a run folder is replaced (a complete run over a stopped one)."""
+    from pathlib import Path
+
+    try:
+        return (Path(root) / run_id / "config.json").stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def _stored_run(root: str, run_id: str, stamp: float):
+    from lib.store import RunStore
+
+    return RunStore(root).load(run_id)
+
+
+def stored_run(root: str, run_id: str):
+    return _stored_run(root, run_id, _stamp(root, run_id))
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the model…")
+def _run_model(root: str, run_id: str, stamp: float):
+    from lib.store import RunStore
+
+    return RunStore(root).load(run_id).load_model()
+
+
+def run_model(root: str, run_id: str):
+    """The stored Keras model, shared (not copied) between reruns and sessions."""
+    return _run_model(root, run_id, _stamp(root, run_id))
+
+
+@st.cache_resource(max_entries=8, show_spinner=False)
+def model_summary(kind: str, input_shape: tuple, num_classes: int):
+    from lib.models import build_model, summary_table
+
+    return summary_table(build_model(kind, input_shape, num_classes))

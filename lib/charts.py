@@ -47,3 +47,81 @@ def distribution_chart(table: pd.DataFrame, title: str = "Pixel values the model
                      alt.Tooltip("value_end:Q", format=".3g", title="to"), alt.Tooltip("share:Q", format=".1%")],
         )
     )
+
+
+def curves_chart(history: pd.DataFrame, metric: str) -> alt.Chart:
+    """Train vs validation `metric` ("loss" or "accuracy") per epoch: overfitting shows as a gap."""
+    long = pd.DataFrame({
+        "epoch": list(history["epoch"]) * 2,
+        "split": ["train"] * len(history) + ["validation"] * len(history),
+        metric: list(history[metric]) + list(history[f"val_{metric}"]),
+    })
+    return (
+        alt.Chart(long, title=f"{metric}: train vs validation")
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
+            y=alt.Y(f"{metric}:Q", scale=alt.Scale(zero=False)),
+            color=alt.Color("split:N", sort=["train", "validation"]),
+            tooltip=["epoch:Q", "split:N", alt.Tooltip(f"{metric}:Q", format=".4f")],
+        )
+    )
+
+
+def per_class_chart(history: pd.DataFrame, class_names: list[str], classes: list[int], metric: str) -> alt.Chart:
+    """Exact validation `metric` (precision, recall or f1) per class over epochs."""
+    rows = []
+    for i in classes:
+        for epoch, value in zip(history["epoch"], history[f"val_{metric}_{i}"]):
+            rows.append({"epoch": epoch, "class": class_names[i], metric: value})
+    return (
+        alt.Chart(pd.DataFrame(rows), title=f"validation {metric} per class")
+        .mark_line(point=True)
+        .encode(
+            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
+            y=alt.Y(f"{metric}:Q", scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color("class:N", sort=[class_names[i] for i in classes]),
+            tooltip=["epoch:Q", "class:N", alt.Tooltip(f"{metric}:Q", format=".3f")],
+        )
+    )
+
+
+def confusion_heatmap(table: pd.DataFrame, how: str | None, title: str = "Confusion matrix") -> alt.LayerChart:
+    """Heatmap of lib.metrics.confusion_table: colour and printed numbers are the same
+    `value` column (counts, or the chosen normalization), never one of each."""
+    order = list(dict.fromkeys(table["true"]))
+    max_value = float(table["value"].max()) or 1.0
+    base = alt.Chart(table, title=title).encode(
+        x=alt.X("predicted:N", sort=order, title="predicted class"),
+        y=alt.Y("true:N", sort=order, title="true class"),
+    )
+    tooltip = [
+        "true:N", "predicted:N", alt.Tooltip("count:Q", title="images"),
+        alt.Tooltip("share_of_true:Q", format=".1%", title="% of true class (recall row)"),
+        alt.Tooltip("share_of_pred:Q", format=".1%", title="% of predicted class (precision column)"),
+    ]
+    cells = base.mark_rect().encode(
+        color=alt.Color("value:Q", scale=alt.Scale(scheme="blues", domain=[0, max_value]),
+                        title="images" if how is None else "share"),
+        tooltip=tooltip,
+    )
+    text = base.mark_text(fontSize=11).encode(
+        text="label:N",
+        color=alt.condition(alt.datum.value > max_value / 2, alt.value("white"), alt.value("black")),
+        tooltip=tooltip,
+    )
+    return (cells + text).properties(height=alt.Step(28), width=alt.Step(28))
+
+
+def f1_delta_chart(table: pd.DataFrame) -> alt.Chart:
+    """Bars of per-class F1 difference (table columns: class, delta)."""
+    return (
+        alt.Chart(table, title="per-class F1: B minus A")
+        .mark_bar()
+        .encode(
+            x=alt.X("class:N", sort=list(table["class"])),
+            y=alt.Y("delta:Q", title="F1 difference"),
+            color=alt.condition(alt.datum.delta >= 0, alt.value("#2e7d32"), alt.value("#c62828")),
+            tooltip=["class:N", alt.Tooltip("delta:Q", format="+.3f")],
+        )
+    )

@@ -9,3 +9,5 @@ DATASET_FAILURES = "dataset_failures"  # {DatasetSpec: one-line reason}: not ret
 IMBALANCE = "imbalance"  # (class_index, keep_fraction) applied to the training split, or None
 AUGMENT = "augment_config"  # full ImageDataGenerator settings (lib.augment), shared with training
 AUGMENT_SEED = "augment_seed"  # preview draw seed ("new draw" changes it)
+CURRENT_RUN = "current_run"  # run id shown on Train & Evaluate
+UNSAVED_RUN = "unsaved_run"  # a StoredRun kept in memory when the store could not be written

@@ -1,0 +1,188 @@
+"""Views of one run on Train & Evaluate: curves, per-class metrics, confusion matrices,
+report, galleries, the evaluation traps and the code. Computation lives in lib.metrics,
+lib.charts and lib.traps; these functions only draw."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from lib import charts, metrics, traps
+from lib.dataset import Dataset
+from lib.images import for_display
+from lib.store import StoredRun
+
+STATUS_BOX = {"complete": st.success, "stopped": st.warning, "failed": st.error}
+
+
+def run_header_ui(run: StoredRun) -> None:
+    c = run.config
+    s = c["settings"]
+    box = STATUS_BOX.get(run.status, st.info)
+    box(f"Run `{run.run_id}` · {s['model']} · {c.get('epochs_done', len(run.history))}/{s['epochs']} epochs · "
+        f"status **{run.status}** — {c.get('message', '')}"
+        + (" · not a finished run: its numbers describe a partly trained model" if run.status != "complete" else ""))
+    for note in c.get("notes", []):
+        st.caption(note)
+    if c.get("seconds"):
+        st.caption(f"Training took {c['seconds']:.1f} s · augmentation {'on' if s.get('augment') else 'off'} · "
+                   f"seed {s['seed']} · validation {s['validation_split']:.0%} of the training split")
+
+
+def curves_ui(run: StoredRun) -> None:
+    h = run.history
+    if h.empty:
+        st.info("No epoch finished, so there are no curves.")
+        return
+    c1, c2 = st.columns(2)
+    c1.altair_chart(charts.curves_chart(h, "loss"), width="stretch")
+    c2.altair_chart(charts.curves_chart(h, "accuracy"), width="stretch")
+    gap = h["accuracy"].iloc[-1] - h["val_accuracy"].iloc[-1]
+    if gap > 0.1:
+        st.warning(f"Training accuracy is {gap:.0%} above validation accuracy in the last epoch: the model is overfitting.")
+
+
+def per_class_ui(run: StoredRun) -> None:
+    h, names = run.history, list(run.class_names)
+    if h.empty:
+        return
+    c1, c2 = st.columns([3, 1])
+    chosen = c1.multiselect("Classes", range(len(names)), default=list(range(min(len(names), 10))),
+                            format_func=lambda i: names[i], key="per_class_classes")
+    metric = c2.radio("Metric", ["recall", "precision", "f1"], key="per_class_metric", horizontal=True)
+    if chosen:
+        st.altair_chart(charts.per_class_chart(h, names, chosen, metric), width="stretch")
+    st.caption("Exact values: each epoch's whole validation split is predicted and every number comes from that "
+               "epoch's confusion matrix (not an average over batches).")
+    if len(run.val_confusions):
+        epoch = st.slider("Validation confusion matrix at epoch", 1, len(run.val_confusions), len(run.val_confusions),
+                          key="val_cm_epoch") if len(run.val_confusions) > 1 else 1
+        table = metrics.confusion_table(run.val_confusions[epoch - 1], names, "true")
+        st.altair_chart(charts.confusion_heatmap(table, "true", f"Validation, epoch {epoch}, normalized by true class"))
+
+
+def test_evaluation_ui(run: StoredRun, ds: Dataset, model_bytes: Callable[[], bytes] | None) -> None:
+    names = list(run.class_names)
+    k = len(names)
+    y_true, y_prob = run.y_true, run.y_prob
+    cm = metrics.confusion(y_true, y_prob, k)
+    majority = int(np.bincount(ds.y_train, minlength=k).argmax())
+    summary = metrics.summary(cm, majority)
+    cols = st.columns(4)
+    for col, (name, value) in zip(cols, summary.items()):
+        col.metric(name, f"{value:.1%}")
+    if summary["accuracy"] - summary["balanced accuracy"] > 0.05:
+        st.warning("Accuracy is well above balanced accuracy: the large classes carry it. Read recall per class.")
+
+    how_label = st.radio("Confusion matrix", list(metrics.NORMALIZATIONS.values()), horizontal=True, key="cm_normalize")
+    how = next(k_ for k_, v in metrics.NORMALIZATIONS.items() if v == how_label)
+    table = metrics.confusion_table(cm, names, how)
+    left, right = st.columns([3, 2])
+    left.altair_chart(charts.confusion_heatmap(table, how, f"Test set ({len(y_true)} images), {how_label}"))
+    rep = metrics.report(cm, names)
+    right.dataframe(rep.style.format({"precision": "{:.3f}", "recall": "{:.3f}", "f1-score": "{:.3f}"}), width="stretch")
+    d1, d2, d3 = right.columns(3)
+    d1.download_button("Report CSV", rep.to_csv().encode(), f"report_{run.run_id}.csv", "text/csv", key="dl_report")
+    cm_csv = pd.DataFrame(cm, index=names, columns=names).to_csv().encode()
+    d2.download_button("Confusion CSV", cm_csv, f"confusion_{run.run_id}.csv", "text/csv", key="dl_cm")
+    if model_bytes is not None:
+        d3.download_button("Model .keras", model_bytes, f"model_{run.run_id}.keras", key="dl_model")
+
+    st.markdown("**Look behind a number: choose a cell**")
+    c1, c2 = st.columns(2)
+    off = cm.copy()
+    np.fill_diagonal(off, -1)
+    top_t, top_p = divmod(int(off.argmax()), k)  # start on the largest confusion
+    t = c1.selectbox("True class", range(k), index=top_t, format_func=lambda i: names[i], key="cell_true")
+    p = c2.selectbox("Predicted class", range(k), index=top_p, format_func=lambda i: names[i], key="cell_pred")
+    idx = metrics.cell_examples(y_true, y_prob, t, p)
+    st.caption(f"{len(idx)} test image(s) of '{names[t]}' predicted as '{names[p]}', most confident first")
+    _gallery(ds, idx[:24], y_prob, names)
+
+    c1, c2 = st.columns([1, 2])
+    c1.markdown("**Top confusions**")
+    c1.dataframe(metrics.top_confusions(cm, names).style.format({"share of true class": "{:.1%}"}), hide_index=True)
+    c2.markdown("**Most confident mistakes**")
+    with c2:
+        _gallery(ds, metrics.confident_mistakes(y_true, y_prob, 12), y_prob, names, show_true=True)
+
+
+def _gallery(ds: Dataset, idx: np.ndarray, y_prob: np.ndarray, names: list[str], show_true: bool = False) -> None:
+    if len(idx) == 0:
+        st.caption("No images here.")
+        return
+    if len(ds.x_test) != len(y_prob):
+        st.caption("The current dataset's test split differs from this run's: images cannot be shown.")
+        return
+    captions = []
+    for i in idx:
+        pred = int(y_prob[i].argmax())
+        text = f"{names[pred]} {y_prob[i, pred]:.0%}"
+        if show_true:
+            text = f"true {names[ds.y_test[i]]} → " + text
+        captions.append(text)
+    st.image([for_display(ds.x_test[i]) for i in idx], caption=captions, width=88)
+
+
+def traps_ui(run: StoredRun, ds: Dataset, model: Callable[[], Any], gen: Callable[[], Any]) -> None:
+    names = list(run.class_names)
+    st.markdown("#### 1 · A shuffling generator scrambles the order of predictions")
+    st.caption("`model.predict(datagen.flow(x_test, shuffle=True))` returns predictions in a shuffled order; "
+               "comparing them with `y_test` in dataset order measures nothing.")
+    if st.button("Run it on this model", key="trap_order"):
+        result = traps.generator_order(model(), gen(), ds.x_test, ds.y_test, seed=run.config["settings"]["seed"])
+        st.dataframe(pd.DataFrame({"accuracy": result}).style.format("{:.1%}"))
+        st.code("it = datagen.flow(x_test, batch_size=32, shuffle=False)  # keep the order\n"
+                "y_pred = model.predict(it).argmax(axis=1)\n"
+                "# or: it.reset() before predicting; or iterate (x, y) batches and keep labels with them",
+                language="python")
+
+    st.markdown("#### 2 · One-hot labels where scikit-learn wants integers")
+    message, fixed = traps.one_hot_error(run.y_true, run.y_prob)
+    st.code(f"confusion_matrix(y_test_one_hot, (y_prob > 0.5).astype(int))\n# ValueError: {message}", language="python")
+    st.code(f"confusion_matrix(y_test_one_hot.argmax(axis=1), y_prob.argmax(axis=1))  # works: accuracy {fixed:.1%}",
+            language="python")
+
+    st.markdown("#### 3 · Accuracy under imbalance")
+    majority = int(np.bincount(ds.y_train, minlength=len(names)).argmax())
+    numbers = traps.imbalance(run.y_true, run.y_prob, majority)
+    st.dataframe(pd.DataFrame({"value": numbers}).style.format("{:.1%}"))
+    st.caption(f"Majority-class baseline: always predicting '{names[majority]}'. Balanced accuracy and macro F1 "
+               "weigh every class equally; accuracy weighs every image. Create imbalance on the Dataset page "
+               "and train again to watch them drift apart.")
+
+
+def code_ui(run: StoredRun) -> None:
+    st.code(
+        "import numpy as np\n"
+        "from sklearn.metrics import classification_report, confusion_matrix, balanced_accuracy_score\n\n"
+        f"with np.load('runs/{run.run_id}/test_predictions.npz') as p:\n"
+        "    y_true, y_prob, class_names = p['y_true'], p['y_prob'], list(p['class_names'])\n"
+        "y_pred = y_prob.argmax(axis=1)  # probabilities -> integer labels\n"
+        "labels = range(len(class_names))  # every class, even one missing from y_pred\n"
+        "print(confusion_matrix(y_true, y_pred, labels=labels))  # rows true, columns predicted\n"
+        "print(confusion_matrix(y_true, y_pred, labels=labels, normalize='true'))  # recall per row\n"
+        "print(classification_report(y_true, y_pred, labels=labels, target_names=class_names, zero_division=0))\n"
+        "print('balanced accuracy', balanced_accuracy_score(y_true, y_pred))\n",
+        language="python",
+    )
+
+
+def model_to_bytes(model: Any) -> bytes:
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "model.keras"
+        model.save(path)
+        return path.read_bytes()
+
+
+def read_bytes(path: Any) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read()
+

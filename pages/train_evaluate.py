@@ -1,0 +1,156 @@
+"""Step 3 · Train & Evaluate: train on a button press, watch every class learn, read the
+confusion matrix and report, and see the images behind each number."""
+
+import time
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from lib import augment, cache, charts, eval_ui, state
+from lib.models import MODEL_KINDS, OPTIMIZERS
+from lib.runs import train_or_load
+from lib.store import RunStore, StoredRun, StoreError
+from lib.training import TrainSettings, run_config
+
+st.title("3 · Train & Evaluate")
+ds = cache.current_dataset()
+spec = cache.current_spec()
+root = cache.store_root()
+store = RunStore(root)
+
+# --- Settings ------------------------------------------------------------------------------
+with st.container(border=True):
+    c = st.columns(4)
+    kind = c[0].selectbox("Model", list(MODEL_KINDS), index=1, format_func=MODEL_KINDS.get, key="train_model")
+    epochs = c[1].number_input("Epochs", 1, 200, 3, key="train_epochs")
+    batch_size = c[2].selectbox("Batch size", [16, 32, 64, 128], index=1, key="train_batch")
+    optimizer = c[3].selectbox("Optimizer", OPTIMIZERS, key="train_optimizer")
+    c = st.columns(4)
+    lr = c[0].select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 1.0, 10.0], value=1e-3,
+                            key="train_lr", help="Very large rates show what a NaN loss looks like.")
+    val_split = c[1].slider("Validation split (of training)", 0.1, 0.5, 0.2, 0.05, key="train_val_split")
+    seed = c[2].number_input("Seed", 0, 10_000, 0, key="train_seed")
+    aug_config = st.session_state.get(state.AUGMENT)
+    has_aug = bool(aug_config) and not augment.is_identity(aug_config)
+    use_aug = c[3].checkbox("Augmentation (from step 2)", value=False, key="train_augment", disabled=not has_aug,
+                            help="Uses the settings of the Augmentation page." if has_aug else
+                            "Choose settings on the Augmentation page first.")
+settings = TrainSettings(kind, int(epochs), int(batch_size), optimizer, float(lr), float(val_split), int(seed),
+                         aug_config if use_aug and has_aug else None)
+
+with st.expander("Model summary: layers and parameters"):
+    table = cache.model_summary(kind, ds.image_shape, ds.num_classes)
+    st.dataframe(table, hide_index=True, width="stretch")
+    st.caption(f"{table['trainable params'].sum():,} trainable · {table['non-trainable params'].sum():,} non-trainable "
+               "parameters · integer labels with sparse categorical cross-entropy")
+
+config = run_config(ds, settings, spec.label)
+stored = store.find_complete(config)
+b1, b2, b3 = st.columns([1, 1, 3])
+train_clicked = b1.button("Load from store" if stored else "Train", type="primary", key="train_button")
+b3.caption("The same settings on the same data were trained before: loading them takes a moment."
+           if stored else "Training runs only when you press the button.")
+
+# --- Training ------------------------------------------------------------------------------
+if train_clicked:
+    b2.button("Stop", key="stop_training", help="Stops after the current batch; the run is kept, labelled stopped.")
+    epoch_bar = st.progress(0.0, text="Starting…")
+    batch_bar = st.progress(0.0)
+    live = st.empty()
+    rows: list[dict] = []
+    last_draw = [0.0]
+
+    def on_batch(epoch: int, batch: int, steps: int) -> None:
+        now = time.perf_counter()
+        if now - last_draw[0] > 0.25 or batch == steps:  # a few redraws a second, not one per batch
+            batch_bar.progress(batch / steps, text=f"epoch {epoch + 1}: batch {batch}/{steps}")
+            last_draw[0] = now
+
+    def on_epoch(row: dict, cm: np.ndarray, epoch: int, total: int) -> None:
+        rows.append(row)
+        epoch_bar.progress(epoch / total, text=f"epoch {epoch}/{total} · val accuracy {row['val_accuracy']:.1%}")
+        history = pd.DataFrame(rows)
+        with live.container():
+            l1, l2 = st.columns(2)
+            l1.altair_chart(charts.curves_chart(history, "loss"), width="stretch")
+            recall = {ds.class_names[i]: row[f"val_recall_{i}"] for i in range(ds.num_classes)}
+            l2.dataframe(pd.DataFrame({"val recall": recall, "val precision": {
+                ds.class_names[i]: row[f"val_precision_{i}"] for i in range(ds.num_classes)}}).style.format("{:.2f}"),
+                width="stretch")
+
+    try:
+        outcome = train_or_load(ds, settings, spec.label, store, on_epoch=on_epoch, on_batch=on_batch)
+    except ValueError as exc:  # settings the data cannot support (e.g. an empty validation split)
+        st.error(f"Cannot train: {exc}")
+        st.stop()
+    epoch_bar.empty()
+    batch_bar.empty()
+    live.empty()
+    if outcome.run_id:
+        st.session_state[state.CURRENT_RUN] = outcome.run_id
+        st.session_state.pop(state.UNSAVED_RUN, None)
+    elif outcome.result is not None:  # the store failed: keep the results on screen anyway
+        r = outcome.result
+        st.session_state[state.UNSAVED_RUN] = StoredRun(
+            "unsaved", None, {**config, "status": r.status, "message": r.message, "epochs_done": len(r.history),
+                              "seconds": r.seconds, "notes": r.notes}, r.history, r.val_confusions, r.y_test,
+            r.test_prob, ds.class_names)
+        st.error(f"The run could not be stored ({outcome.store_error}); results are shown but not saved.")
+    if outcome.result is not None and outcome.result.interrupt is not None:
+        raise outcome.result.interrupt  # let Streamlit finish the Stop click's rerun
+    if outcome.loaded:
+        st.toast("Loaded from the store: identical settings on identical data.")
+
+# --- Which run to show ------------------------------------------------------------------------
+runs, broken = store.list_runs()
+mine = [r for r in runs if r["dataset"]["fingerprint"] == ds.fingerprint]
+for line in broken:
+    st.caption(f"Ignored a damaged run folder: {line}")
+current: StoredRun | None = st.session_state.get(state.UNSAVED_RUN)
+if current is None or current.config["dataset"]["fingerprint"] != ds.fingerprint:
+    ids = [r["run_id"] for r in mine]
+    if not ids:
+        st.info("No run for this dataset yet: choose settings and press Train.")
+        st.stop()
+    wanted = st.session_state.get(state.CURRENT_RUN)
+    labels = {r["run_id"]: f"{r['settings']['model']} · {r['epochs_done']}/{r['settings']['epochs']} epochs · "
+              f"{r['status']} · {r['created']} · {r['run_id']}" for r in mine}
+    chosen = st.selectbox("Run to show", ids, index=ids.index(wanted) if wanted in ids else 0,
+                          format_func=labels.get, key=f"run_choice_{wanted}")
+    st.session_state[state.CURRENT_RUN] = chosen
+    try:
+        current = cache.stored_run(root, chosen)
+    except StoreError as exc:
+        st.error(str(exc))
+        st.stop()
+
+eval_ui.run_header_ui(current)
+saved = current.path is not None
+
+
+def _model():
+    return cache.run_model(root, current.run_id)
+
+
+def _generator():
+    cfg, _ = augment.training_config(current.config["settings"].get("augment"))
+    # Deterministic part only: order, not augmentation, is what the trap is about.
+    deterministic = {k: v for k, v in cfg.items() if k in augment.NORMALIZATION}
+    return cache.fitted_generator(ds.fingerprint, augment.to_json(deterministic), ds.x_train)
+
+
+tabs = st.tabs(["Test evaluation", "Training curves", "Per class over epochs", "Evaluation traps", "Show code"])
+with tabs[0]:
+    eval_ui.test_evaluation_ui(current, ds, eval_ui.read_bytes(current.model_path) if saved else None)
+with tabs[1]:
+    eval_ui.curves_ui(current)
+with tabs[2]:
+    eval_ui.per_class_ui(current)
+with tabs[3]:
+    if saved:
+        eval_ui.traps_ui(current, ds, _model, _generator)
+    else:
+        st.info("The traps need the stored model; this run could not be stored.")
+with tabs[4]:
+    eval_ui.code_ui(current)
