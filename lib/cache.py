@@ -57,9 +57,9 @@ def fitted_generator(fingerprint: str, config_json: str, _x_train: np.ndarray) -
 
 
 def store_root() -> str:
-    from lib.store import DEFAULT_ROOT
+    from lib.store import default_root
 
-    return str(DEFAULT_ROOT)
+    return str(default_root())
 
 
 def _stamp(root: str, run_id: str) -> float:

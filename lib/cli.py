@@ -52,9 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _store(path: str | None):
-    from lib.store import DEFAULT_ROOT, RunStore
+    from lib.store import RunStore
 
-    return RunStore(path or DEFAULT_ROOT)
+    return RunStore(path)
 
 
 def _print_report(run) -> None:

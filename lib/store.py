@@ -29,7 +29,11 @@ import numpy as np
 import pandas as pd
 
 FILES = ("config.json", "model.keras", "history.csv", "val_confusion.npy", "test_predictions.npz")
-DEFAULT_ROOT = Path(os.environ.get("EXPLORER_RUNS", "runs"))
+
+
+def default_root() -> Path:
+    """runs/ beside where the app runs, or $EXPLORER_RUNS (read at call time)."""
+    return Path(os.environ.get("EXPLORER_RUNS", "runs"))
 
 
 class StoreError(RuntimeError):
@@ -85,8 +89,8 @@ def versions() -> dict[str, str]:
 
 
 class RunStore:
-    def __init__(self, root: str | Path = DEFAULT_ROOT) -> None:
-        self.root = Path(root)
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = Path(root) if root is not None else default_root()
 
     def path(self, run_id: str) -> Path:
         return self.root / run_id

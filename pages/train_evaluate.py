@@ -27,8 +27,9 @@ with st.container(border=True):
     batch_size = c[2].selectbox("Batch size", [16, 32, 64, 128], index=1, key="train_batch")
     optimizer = c[3].selectbox("Optimizer", OPTIMIZERS, key="train_optimizer")
     c = st.columns(4)
-    lr = c[0].select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 1.0, 10.0], value=1e-3,
-                            key="train_lr", help="Very large rates show what a NaN loss looks like.")
+    lr = c[0].select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0], value=1e-3,
+                            key="train_lr", help="Too large a rate makes the loss jump or stall; a NaN loss stops the "
+                            "run, labelled failed.")
     val_split = c[1].slider("Validation split (of training)", 0.1, 0.5, 0.2, 0.05, key="train_val_split")
     seed = c[2].number_input("Seed", 0, 10_000, 0, key="train_seed")
     aug_config = st.session_state.get(state.AUGMENT)

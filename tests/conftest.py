@@ -22,6 +22,14 @@ CHROMIUM_ARGS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def run_store(tmp_path_factory, monkeypatch) -> Iterator[str]:
+    """Every test gets its own run store: tests never write into the project's runs/."""
+    root = str(tmp_path_factory.mktemp("runs"))
+    monkeypatch.setenv("EXPLORER_RUNS", root)
+    yield root
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -60,8 +68,8 @@ def chromium_path() -> str:
 
 
 @pytest.fixture(scope="session")
-def served_app() -> Iterator[str]:
-    proc, url, _ = start_server()
+def served_app(tmp_path_factory) -> Iterator[str]:
+    proc, url, _ = start_server({"EXPLORER_RUNS": str(tmp_path_factory.mktemp("served-runs"))})
     try:
         yield url
     finally:

@@ -41,3 +41,19 @@ def test_augmentation_page_redraws_on_a_control(page):
     wait_idle(page)
     expect(page.get_by_text("rot ", exact=False).first).to_be_visible()
     assert page.locator("[data-testid='stException']").count() == 0
+
+
+def test_train_one_epoch_and_read_the_evaluation(page):
+    page.get_by_test_id("stSidebarNav").get_by_text("3 · Train & Evaluate").click()
+    expect(page.get_by_role("heading", name="3 · Train & Evaluate")).to_be_visible()
+    wait_idle(page)
+    epochs = page.get_by_role("spinbutton", name="Epochs")
+    epochs.fill("1")
+    epochs.press("Enter")
+    wait_idle(page)
+    page.get_by_role("button", name="Train").click()
+    expect(page.get_by_text("status complete")).to_be_visible(timeout=120_000)
+    expect(page.get_by_text("balanced accuracy").first).to_be_visible()
+    expect(page.get_by_text("Test set (450 images), counts")).to_be_attached()
+    wait_idle(page)
+    assert page.locator("[data-testid='stException']").count() == 0

@@ -74,3 +74,29 @@ def test_keras_dataset_from_a_temporary_keras_cache(tmp_path):
 def test_keras_dataset_offline_is_a_clear_error(tmp_path):
     r = cli("inspect", "mnist", env={"KERAS_HOME": str(tmp_path / "empty")})
     assert "not in the Keras cache and could not be downloaded" in _one_line_error(r)
+
+
+def test_train_then_load_then_report(tmp_path):
+    store = str(tmp_path / "runs")
+    r = cli("train", "digits", "--model", "mlp", "--epochs", "1", "--store", store)
+    assert r.returncode == 0, r.stderr
+    run_id = r.stdout.split("run id: ")[1].split()[0]
+    assert "epoch 1/1" in r.stdout and "macro avg" in r.stdout and "confusion matrix" in r.stdout
+    again = cli("train", "digits", "--model", "mlp", "--epochs", "1", "--store", store)
+    assert "loaded from the store, not trained again" in again.stdout and "epoch 1/1" not in again.stdout
+    report = cli("report", run_id, "--store", store)
+    assert report.returncode == 0 and "balanced accuracy" in report.stdout
+    assert report.stdout.split("macro avg")[1].split()[:3] == r.stdout.split("macro avg")[1].split()[:3]
+
+
+def test_train_with_augment_file_and_bad_inputs(tmp_path):
+    store = str(tmp_path / "runs")
+    good = tmp_path / "aug.json"
+    good.write_text('{"image_data_generator": {"rotation_range": 10}}')
+    r = cli("train", "shapes", "--model", "mlp", "--epochs", "1", "--augment", str(good), "--store", store)
+    assert r.returncode == 0, r.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"brightness_range": [2, 1]}')
+    assert "greater than max" in _one_line_error(cli("train", "digits", "--augment", str(bad), "--store", store))
+    assert "no run nope" in _one_line_error(cli("report", "nope", "--store", store))
+    assert "learning rate" in _one_line_error(cli("train", "digits", "--learning-rate", "-1", "--store", store))

@@ -1,0 +1,63 @@
+"""AppTest: Train & Evaluate trains on a button press and shows the evaluation."""
+
+from __future__ import annotations
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from lib import state
+from tests.helpers import ROOT
+
+
+@pytest.fixture
+def page() -> AppTest:
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
+    at.run()
+    at.switch_page("pages/train_evaluate.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def metric_values(at):
+    return {m.label: m.value for m in at.metric}
+
+
+def test_nothing_trains_until_the_button(page):
+    assert any("No run for this dataset yet" in i.value for i in page.info)
+    assert page.button(key="train_button").label == "Train"
+    assert not page.metric
+
+
+def test_train_two_epochs_then_evaluate_and_load_from_store(page):
+    page.selectbox(key="train_model").select("mlp")
+    page.number_input(key="train_epochs").set_value(2)
+    page.button(key="train_button").click().run()
+    assert not page.exception, page.exception
+    run_id = page.session_state[state.CURRENT_RUN]
+    assert any(f"Run `{run_id}`" in s.value and "complete" in s.value for s in page.success)
+    values = metric_values(page)
+    assert set(values) == {"accuracy", "balanced accuracy", "macro F1", "majority baseline"}
+    assert float(values["accuracy"].rstrip("%")) > 30
+    report = next(d.value for d in page.dataframe if "f1-score" in d.value.columns)
+    assert {"precision", "recall", "support"} <= set(report.columns)
+    assert "macro avg" in report.index and report.loc["accuracy", "support"] == 450
+    assert len(page.get("vega_lite_chart") or page.get("arrow_vega_lite_chart")) >= 1
+    # Same settings again: the button now loads, nothing is trained.
+    page.run()
+    assert page.button(key="train_button").label == "Load from store"
+    page.button(key="train_button").click().run()
+    assert page.session_state[state.CURRENT_RUN] == run_id
+    page.radio(key="cm_normalize").set_value("by true class (recall)").run()
+    assert not page.exception
+
+
+def test_evaluation_traps_run_on_the_trained_model(page):
+    page.selectbox(key="train_model").select("mlp")
+    page.number_input(key="train_epochs").set_value(1)
+    page.button(key="train_button").click().run()
+    page.button(key="trap_order").click().run()
+    assert not page.exception
+    assert any("multilabel-indicator is not supported" in c.value for c in page.code)
+    order = next(d.value for d in page.dataframe if "model.evaluate" in d.value.index)
+    assert order.loc["shuffle=False (fixed)", "accuracy"] == pytest.approx(order.loc["model.evaluate", "accuracy"], abs=1e-6)
+    assert order.loc["shuffle=True vs labels in order (wrong)", "accuracy"] < order.loc["model.evaluate", "accuracy"]

@@ -1,0 +1,78 @@
+"""lib.metrics against scikit-learn on many cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import balanced_accuracy_score, classification_report, confusion_matrix, f1_score
+
+from lib import metrics
+
+
+def cases():
+    rng = np.random.default_rng(0)
+    for trial in range(25):
+        k = int(rng.integers(2, 8))
+        n = int(rng.integers(1, 60))
+        y_true = rng.integers(0, k, n)
+        y_pred = np.where(rng.random(n) < 0.6, y_true, rng.integers(0, k, n))
+        if trial % 3 == 0:
+            y_pred[y_pred == 0] = 1 % k  # a class never predicted
+        if trial % 4 == 0:
+            y_true[y_true == k - 1] = 0  # a class absent from y_true
+        yield k, y_true, y_pred
+
+
+@pytest.mark.parametrize("k, y_true, y_pred", list(cases()))
+def test_confusion_and_report_equal_sklearn(k, y_true, y_pred):
+    labels = list(range(k))
+    cm = metrics.confusion(y_true, y_pred, k)
+    np.testing.assert_array_equal(cm, confusion_matrix(y_true, y_pred, labels=labels))
+    for how in ("true", "pred"):
+        with np.errstate(all="ignore"):
+            expected = np.nan_to_num(confusion_matrix(y_true, y_pred, labels=labels, normalize=how))
+        np.testing.assert_allclose(metrics.normalize(cm, how), expected)
+    names = [f"c{i}" for i in labels]
+    ours = metrics.report(cm, names)
+    theirs = classification_report(y_true, y_pred, labels=labels, target_names=names, output_dict=True, zero_division=0)
+    for name in names + ["macro avg", "weighted avg"]:
+        for col in ("precision", "recall", "f1-score", "support"):
+            assert ours.loc[name, col] == pytest.approx(theirs[name][col]), (name, col)
+    acc = theirs.get("accuracy", theirs.get("micro avg", {}).get("f1-score"))
+    assert ours.loc["accuracy", "precision"] == pytest.approx(acc)
+    with np.errstate(all="ignore"):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            assert metrics.balanced_accuracy(cm) == pytest.approx(balanced_accuracy_score(y_true, y_pred))
+    assert metrics.summary(cm, 0)["macro F1"] == pytest.approx(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))
+
+
+def test_one_hot_and_probabilities_become_labels():
+    y = np.array([0, 2, 1, 2])
+    one_hot = np.eye(3)[y]
+    prob = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8], [0.3, 0.6, 0.1], [0.5, 0.1, 0.4]])
+    cm = metrics.confusion(one_hot, prob, 3)
+    np.testing.assert_array_equal(cm, confusion_matrix(y, prob.argmax(1), labels=[0, 1, 2]))
+
+
+def test_confusion_table_colour_and_label_use_one_normalization():
+    cm = np.array([[8, 2], [1, 9]])
+    table = metrics.confusion_table(cm, ["a", "b"], "true")
+    row = table[(table.true == "a") & (table.predicted == "b")].iloc[0]
+    assert row["value"] == pytest.approx(0.2) and row["label"] == "20%" and row["count"] == 2
+    assert row["share_of_pred"] == pytest.approx(2 / 11)
+    counts = metrics.confusion_table(cm, ["a", "b"], None)
+    assert counts["label"].tolist() == ["8", "2", "1", "9"]
+
+
+def test_top_confusions_cells_and_mistakes():
+    y_true = np.array([0, 0, 0, 1, 1, 2])
+    prob = np.array([[0.9, 0.1, 0], [0.2, 0.8, 0], [0.4, 0.6, 0], [0.1, 0.9, 0], [0.7, 0.3, 0], [0, 0.05, 0.95]])
+    cm = metrics.confusion(y_true, prob, 3)
+    top = metrics.top_confusions(cm, ["a", "b", "c"])
+    assert top.iloc[0][["true", "predicted", "count"]].tolist() == ["a", "b", 2]
+    assert len(top) == 2
+    assert metrics.cell_examples(y_true, prob, 0, 1).tolist() == [1, 2]  # 0.8 before 0.6
+    assert metrics.confident_mistakes(y_true, prob).tolist() == [1, 4, 2]
