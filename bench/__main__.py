@@ -7,7 +7,7 @@ import sys
 
 from bench.common import machine
 
-BENCHMARKS = ["aug_preview", "aug_preview:run_page"]
+BENCHMARKS = ["training", "app", "aug_preview", "aug_preview:run_page", "evaluation", "memory"]
 
 
 def main(names: list[str]) -> None:

@@ -82,37 +82,47 @@ def load_image_folder(
     if channels == 3 and not all(e.colour for e in entries):
         notes.append("grayscale images were converted to RGB so all images have 3 channels")
 
-    x = np.empty((len(entries), size[1], size[0], channels), dtype=np.uint8)
-    ok = np.ones(len(entries), dtype=bool)
-    for i, e in enumerate(entries):
-        try:
-            x[i] = _decode(e.path, size, channels)
-        except Exception as exc:  # truncated or corrupt data only shows when decoding
-            ok[i] = False
-            skipped.append(f"{e.path.relative_to(root)} ({_reason(exc)})")
-        if progress and (i % 25 == 0 or i == len(entries) - 1):
-            progress(i + 1, len(entries))
-    if not ok.all():
-        x = x[ok]
-        entries = [e for e, good in zip(entries, ok) if good]
-    if skipped:
-        notes.append(f"skipped {len(skipped)} unreadable file(s): " + "; ".join(skipped[:10]) + ("; …" if len(skipped) > 10 else ""))
-
-    y = np.array([e.label for e in entries], dtype=np.int64)
+    labels = np.array([e.label for e in entries], dtype=np.int64)
     if layout == "split":
         is_test = np.array([e.split == "test" for e in entries])
         train_idx, test_idx = np.flatnonzero(~is_test), np.flatnonzero(is_test)
     else:
-        train_idx, test_idx = stratified_split(y, test_fraction, seed)
+        # Split on the labels known from the headers, so each image is decoded straight
+        # into its final array: no fancy-index copy of the whole dataset afterwards.
+        train_idx, test_idx = stratified_split(labels, test_fraction, seed)
         notes.append(f"split {1 - test_fraction:.0%} train / {test_fraction:.0%} test per class (seed {seed})")
-    if len(test_idx) == 0:
+
+    done = [0]
+
+    def decode_into(indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = np.empty((len(indices), size[1], size[0], channels), dtype=np.uint8)
+        y = np.empty(len(indices), dtype=np.int64)
+        n = 0  # next free row: unreadable files leave no gap, so no copy is needed to drop them
+        for i in indices:
+            e = entries[i]
+            try:
+                x[n] = _decode(e.path, size, channels)
+                y[n] = e.label
+                n += 1
+            except Exception as exc:  # truncated or corrupt data only shows when decoding
+                skipped.append(f"{e.path.relative_to(root)} ({_reason(exc)})")
+            done[0] += 1
+            if progress and (done[0] % 25 == 0 or done[0] == len(entries)):
+                progress(done[0], len(entries))
+        return x[:n], y[:n]
+
+    x_train, y_train = decode_into(train_idx)
+    x_test, y_test = decode_into(test_idx)
+    if skipped:
+        notes.append(f"skipped {len(skipped)} unreadable file(s): " + "; ".join(skipped[:10]) + ("; …" if len(skipped) > 10 else ""))
+    if len(x_test) == 0:
         raise DatasetError("no test images: add a test/ folder or more images per class")
     return Dataset(
         name=root.name,
-        x_train=x[train_idx],
-        y_train=y[train_idx],
-        x_test=x[test_idx],
-        y_test=y[test_idx],
+        x_train=x_train,
+        y_train=y_train,
+        x_test=x_test,
+        y_test=y_test,
         class_names=tuple(class_names),
         notes=tuple(notes),
     )

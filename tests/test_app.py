@@ -97,3 +97,19 @@ def test_sample_grid_follows_class_choice(app):
 def test_show_code_for_current_dataset(app):
     code = [c.value for c in app.code]
     assert any("load_digits" in c for c in code)
+
+
+def test_landing_page_does_not_import_tensorflow():
+    """The Dataset page must open in seconds: TensorFlow is imported only where a model is needed."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from streamlit.testing.v1 import AppTest\n"
+        f"at = AppTest.from_file({APP!r}, default_timeout=60).run()\n"
+        "assert not at.exception, at.exception\n"
+        "print('tensorflow' in sys.modules, 'keras' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert out.stdout.strip().splitlines()[-1] == "False False", out.stderr[-2000:]

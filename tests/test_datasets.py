@@ -32,6 +32,17 @@ def test_digits_is_real_stratified_and_stable():
     assert load_digits().fingerprint == ds.fingerprint
 
 
+def test_digits_equal_scikit_learns_own_loader():
+    from sklearn.datasets import load_digits as sk_load_digits
+
+    from lib.data import _sklearn_digits
+
+    images, target = _sklearn_digits()
+    bunch = sk_load_digits()
+    np.testing.assert_array_equal(images, bunch.images)
+    np.testing.assert_array_equal(target, bunch.target)
+
+
 def test_shapes_is_shipped_imbalanced_colour():
     ds = load_dataset(DatasetSpec("shapes"))
     assert_valid(ds)
