@@ -5,6 +5,11 @@ from __future__ import annotations
 from playwright.sync_api import expect
 
 
+def assert_no_exception(page):
+    errors = page.locator("[data-testid='stException']")
+    assert errors.count() == 0, errors.first.inner_text()[:2000]
+
+
 def wait_idle(page):
     # Streamlit shows a running indicator while a script run is in progress.
     page.wait_for_timeout(300)
@@ -16,7 +21,7 @@ def test_dataset_page_renders_without_exceptions(page):
     expect(page.get_by_text("Majority-class baseline")).to_be_visible()
     expect(page.locator("[data-testid='stVegaLiteChart']").first).to_be_visible()
     wait_idle(page)
-    assert page.locator("[data-testid='stException']").count() == 0
+    assert_no_exception(page)
 
 
 def test_switching_to_shapes_in_the_sidebar(page):
@@ -27,7 +32,7 @@ def test_switching_to_shapes_in_the_sidebar(page):
     expect(page.get_by_text("Classes are unbalanced")).to_be_visible()
     expect(sidebar.get_by_test_id("stMarkdown").filter(has_text="In use:")).to_contain_text("shapes")
     wait_idle(page)
-    assert page.locator("[data-testid='stException']").count() == 0
+    assert_no_exception(page)
 
 
 def test_augmentation_page_redraws_on_a_control(page):
@@ -40,7 +45,7 @@ def test_augmentation_page_redraws_on_a_control(page):
     expect(page.get_by_text("rotation_range=45").first).to_be_attached()
     wait_idle(page)
     expect(page.get_by_text("rot ", exact=False).first).to_be_visible()
-    assert page.locator("[data-testid='stException']").count() == 0
+    assert_no_exception(page)
 
 
 def test_train_one_epoch_and_read_the_evaluation(page):
@@ -56,4 +61,4 @@ def test_train_one_epoch_and_read_the_evaluation(page):
     expect(page.get_by_text("balanced accuracy").first).to_be_visible()
     expect(page.get_by_text("Test set (450 images), counts")).to_be_attached()
     wait_idle(page)
-    assert page.locator("[data-testid='stException']").count() == 0
+    assert_no_exception(page)
