@@ -5,6 +5,14 @@ BIN    := $(VENV)/bin
 # localhost only by default; `make run HOST=0.0.0.0` serves the app to the room (LAN).
 HOST   ?= localhost
 PORT   ?= 8501
+# Served to others, folder/.npz paths typed in the app must lie inside DATA_ROOT
+# (default sample_data/; EXPLORER_DATA_ROOT in the environment sets it too).
+ifdef EXPLORER_DATA_ROOT
+DATA_ROOT ?= $(EXPLORER_DATA_ROOT)
+endif
+ifneq ($(filter localhost 127.0.0.1,$(HOST)),$(HOST))
+DATA_ROOT ?= $(CURDIR)/sample_data
+endif
 
 .PHONY: run test bench clean
 
@@ -21,7 +29,7 @@ $(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(BIN)/python
 	touch $@ $(VENV)/.run-deps
 
 run: $(VENV)/.run-deps
-	$(BIN)/streamlit run streamlit_app.py --server.address $(HOST) --server.port $(PORT) --server.headless true
+	EXPLORER_DATA_ROOT="$(DATA_ROOT)" $(BIN)/streamlit run streamlit_app.py --server.address $(HOST) --server.port $(PORT) --server.headless true
 
 test: $(VENV)/.dev-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

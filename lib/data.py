@@ -17,6 +17,7 @@ import numpy as np
 from lib.dataset import Dataset, DatasetError, stratified_split
 from lib.image_folder import Progress, load_image_folder
 from lib.labels import normalize_labels
+from lib.paths import confined
 
 SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
 BUILTIN = ("digits", "shapes")
@@ -63,9 +64,10 @@ def load_dataset(spec: DatasetSpec, *, data: bytes | None = None, progress: Prog
     if spec.kind == "shapes":
         return load_image_folder(SAMPLE_DATA / "shapes", progress=progress)
     if spec.kind == "folder":
-        return load_image_folder(spec.path, progress=progress)
+        return load_image_folder(confined(spec.path), progress=progress)
     if spec.kind == "npz":
-        return load_npz(io.BytesIO(data) if data is not None else spec.path, name=Path(spec.path).stem)
+        source = io.BytesIO(data) if data is not None else confined(spec.path)
+        return load_npz(source, name=Path(spec.path).stem)
     if spec.kind in KERAS_DATASETS:
         return load_keras_dataset(spec.kind)
     raise DatasetError(f"unknown dataset kind '{spec.kind}'")

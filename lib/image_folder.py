@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from lib.dataset import Dataset, DatasetError, stratified_split
+from lib.paths import inside_root
 
 # Larger images are decoded reduced (JPEG draft) or refused: a 10,000 x 10,000 photo
 # must not take gigabytes to become a 64 x 64 thumbnail.
@@ -56,6 +57,9 @@ def load_image_folder(
     for split, dirs in class_dirs.items():
         for d in dirs:
             for path in sorted(p for p in d.rglob("*") if p.is_file() and not p.name.startswith(".")):
+                if not inside_root(path):
+                    skipped.append(f"{path.relative_to(root)} (a link that leads outside the data folder)")
+                    continue
                 entry, reason = _read_header(path, class_names.index(d.name), split)
                 if entry is None:
                     skipped.append(f"{path.relative_to(root)} ({reason})")

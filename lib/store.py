@@ -101,9 +101,9 @@ class RunStore:
         A complete run replaces an earlier stopped/failed one with the same id; an earlier
         complete run is never replaced by a stopped or failed one."""
         run_id = run_id_for(config)
-        self.root.mkdir(parents=True, exist_ok=True)
         tmp = self.root / f".tmp-{run_id}-{uuid.uuid4().hex[:8]}"
         try:
+            self.root.mkdir(parents=True, exist_ok=True)
             tmp.mkdir()
             full = {**config, "run_id": run_id, "status": result.status, "message": result.message,
                     "class_names": list(class_names), "seconds": round(result.seconds, 3),

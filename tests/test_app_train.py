@@ -61,3 +61,17 @@ def test_evaluation_traps_run_on_the_trained_model(page):
     order = next(d.value for d in page.dataframe if "model.evaluate" in d.value.index)
     assert order.loc["shuffle=False (fixed)", "accuracy"] == pytest.approx(order.loc["model.evaluate", "accuracy"], abs=1e-6)
     assert order.loc["shuffle=True vs labels in order (wrong)", "accuracy"] < order.loc["model.evaluate", "accuracy"]
+
+
+def test_unwritable_store_keeps_results_on_screen(page, tmp_path, monkeypatch):
+    blocker = tmp_path / "file-not-folder"
+    blocker.write_text("x")
+    monkeypatch.setenv("EXPLORER_RUNS", str(blocker))
+    page.selectbox(key="train_model").select("mlp")
+    page.number_input(key="train_epochs").set_value(1)
+    page.button(key="train_button").click().run()
+    assert not page.exception, page.exception
+    assert any("could not be stored" in e.value for e in page.error)
+    assert {m.label for m in page.metric} >= {"accuracy", "balanced accuracy"}
+    page.run()  # still shown after a rerun
+    assert any("Run `unsaved`" in s.value for s in page.success)

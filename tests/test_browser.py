@@ -62,3 +62,42 @@ def test_train_one_epoch_and_read_the_evaluation(page):
     expect(page.get_by_text("Test set (450 images), counts")).to_be_attached()
     wait_idle(page)
     assert_no_exception(page)
+
+
+def test_closing_the_tab_mid_training_ends_the_training(chromium_path, tmp_path):
+    """A session whose tab closes is shut down after the disconnected-session TTL (2 s here,
+    120 s by default); its training stops at the next progress update and is kept as stopped."""
+    import json
+    import time
+
+    from playwright.sync_api import sync_playwright
+
+    from tests.conftest import CHROMIUM_ARGS, start_server
+
+    runs = tmp_path / "runs"
+    proc, url, _ = start_server({"EXPLORER_RUNS": str(runs)}, ("--server.disconnectedSessionTTL", "2"))
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+            page = browser.new_page()
+            page.set_default_timeout(60_000)
+            page.goto(url)
+            page.get_by_test_id("stSidebarNav").get_by_text("3 · Train & Evaluate").click()
+            expect(page.get_by_role("heading", name="3 · Train & Evaluate")).to_be_visible()
+            wait_idle(page)
+            epochs = page.get_by_role("spinbutton", name="Epochs")
+            epochs.fill("200")
+            epochs.press("Enter")
+            wait_idle(page)
+            page.get_by_role("button", name="Train").click()
+            expect(page.get_by_text("epoch 2/200", exact=False).first).to_be_visible(timeout=120_000)
+            browser.close()  # the learner closes the tab
+        deadline = time.monotonic() + 90
+        statuses: list[str] = []
+        while time.monotonic() < deadline and not statuses:
+            statuses = [json.loads(c.read_text())["status"] for c in runs.glob("*/config.json")]
+            time.sleep(0.5)
+        assert statuses == ["stopped"]
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -100,3 +100,18 @@ def test_train_with_augment_file_and_bad_inputs(tmp_path):
     assert "greater than max" in _one_line_error(cli("train", "digits", "--augment", str(bad), "--store", store))
     assert "no run nope" in _one_line_error(cli("report", "nope", "--store", store))
     assert "learning rate" in _one_line_error(cli("train", "digits", "--learning-rate", "-1", "--store", store))
+
+
+def test_bad_input_corpus_exits_2_with_one_line_each(tmp_path):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "notzip.npz").write_bytes(b"\x00" * 10)
+    arrays = tiny_arrays()
+    cases = {
+        str(tmp_path / "empty"): "no class folders",
+        str(tmp_path / "notzip.npz"): "not a readable .npz",
+        str(save_npz(tmp_path / "obj.npz", **{**arrays, "X_train": np.array([None] * 12, dtype=object)})): "object array",
+        str(save_npz(tmp_path / "nan.npz", **{**arrays, "X_test": np.full((6, 8, 8), np.inf)})): "NaN or infinite",
+        str(save_npz(tmp_path / "range.npz", **{**arrays, "class_names": np.array(["a", "b"])})): "labels out of range",
+    }
+    for path, text in cases.items():
+        assert text in _one_line_error(cli("inspect", path)), path
