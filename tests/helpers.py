@@ -43,3 +43,15 @@ def tiny_arrays(n_train=12, n_test=6, k=3, shape=(8, 8), seed=0):
         X_test=rng.integers(0, 256, (n_test, *shape), dtype=np.uint8),
         y_test=np.arange(n_test) % k,
     )
+
+
+def app_on_page(page_file: str | None = None, timeout: int = 180):
+    """AppTest of the whole app (router + sidebar), switched to a page; fails on an exception."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=timeout)
+    at.run()
+    if page_file:
+        at.switch_page(page_file).run()
+    assert not at.exception, at.exception
+    return at

@@ -7,17 +7,14 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib import state
-from tests.helpers import ROOT, make_folder, save_npz, tiny_arrays
+from tests.helpers import ROOT, app_on_page, make_folder, save_npz, tiny_arrays
 
 APP = str(ROOT / "streamlit_app.py")
 
 
 @pytest.fixture
 def app() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.run()
-    assert not at.exception, at.exception
-    return at
+    return app_on_page()
 
 
 def metrics(at: AppTest) -> dict[str, str]:

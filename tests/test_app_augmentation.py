@@ -6,16 +6,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib import state
-from tests.helpers import ROOT
+from tests.helpers import app_on_page
 
 
 @pytest.fixture
 def aug() -> AppTest:
-    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=90)
-    at.run()
-    at.switch_page("pages/augmentation.py").run()
-    assert not at.exception, at.exception
-    return at
+    return app_on_page("pages/augmentation.py")
 
 
 def images(at):

@@ -16,6 +16,18 @@ def wait_idle(page):
     expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=60_000)
 
 
+def open_step(page, title):
+    page.get_by_test_id("stSidebarNav").get_by_text(title).click()
+    expect(page.get_by_role("heading", name=title)).to_be_visible()
+    wait_idle(page)
+
+
+def set_number(page, name, value):
+    field = page.get_by_role("spinbutton", name=name)
+    field.fill(str(value))
+    field.press("Enter")
+
+
 def test_dataset_page_renders_without_exceptions(page):
     expect(page.get_by_role("heading", name="1 · Dataset")).to_be_visible()
     expect(page.get_by_text("Majority-class baseline")).to_be_visible()
@@ -36,12 +48,8 @@ def test_switching_to_shapes_in_the_sidebar(page):
 
 
 def test_augmentation_page_redraws_on_a_control(page):
-    page.get_by_test_id("stSidebarNav").get_by_text("2 · Augmentation").click()
-    expect(page.get_by_role("heading", name="2 · Augmentation")).to_be_visible()
-    wait_idle(page)
-    rotation = page.get_by_role("spinbutton", name="rotation_range")
-    rotation.fill("45")
-    rotation.press("Enter")
+    open_step(page, "2 · Augmentation")
+    set_number(page, "rotation_range", 45)
     expect(page.get_by_text("rotation_range=45").first).to_be_attached()
     wait_idle(page)
     expect(page.get_by_text("rot ", exact=False).first).to_be_visible()
@@ -49,12 +57,8 @@ def test_augmentation_page_redraws_on_a_control(page):
 
 
 def test_train_one_epoch_and_read_the_evaluation(page):
-    page.get_by_test_id("stSidebarNav").get_by_text("3 · Train & Evaluate").click()
-    expect(page.get_by_role("heading", name="3 · Train & Evaluate")).to_be_visible()
-    wait_idle(page)
-    epochs = page.get_by_role("spinbutton", name="Epochs")
-    epochs.fill("1")
-    epochs.press("Enter")
+    open_step(page, "3 · Train & Evaluate")
+    set_number(page, "Epochs", 1)
     wait_idle(page)
     page.get_by_role("button", name="Train").click()
     expect(page.get_by_text("status complete")).to_be_visible(timeout=120_000)
@@ -82,12 +86,8 @@ def test_closing_the_tab_mid_training_ends_the_training(chromium_path, tmp_path)
             page = browser.new_page()
             page.set_default_timeout(60_000)
             page.goto(url)
-            page.get_by_test_id("stSidebarNav").get_by_text("3 · Train & Evaluate").click()
-            expect(page.get_by_role("heading", name="3 · Train & Evaluate")).to_be_visible()
-            wait_idle(page)
-            epochs = page.get_by_role("spinbutton", name="Epochs")
-            epochs.fill("200")
-            epochs.press("Enter")
+            open_step(page, "3 · Train & Evaluate")
+            set_number(page, "Epochs", 200)
             wait_idle(page)
             page.get_by_role("button", name="Train").click()
             expect(page.get_by_text("epoch 2/200", exact=False).first).to_be_visible(timeout=120_000)
