@@ -112,16 +112,3 @@ def confusion_heatmap(table: pd.DataFrame, how: str | None, title: str = "Confus
     )
     return (cells + text).properties(height=alt.Step(28), width=alt.Step(28))
 
-
-def f1_delta_chart(table: pd.DataFrame) -> alt.Chart:
-    """Bars of per-class F1 difference (table columns: class, delta)."""
-    return (
-        alt.Chart(table, title="per-class F1: B minus A")
-        .mark_bar()
-        .encode(
-            x=alt.X("class:N", sort=list(table["class"])),
-            y=alt.Y("delta:Q", title="F1 difference"),
-            color=alt.condition(alt.datum.delta >= 0, alt.value("#2e7d32"), alt.value("#c62828")),
-            tooltip=["class:N", alt.Tooltip("delta:Q", format="+.3f")],
-        )
-    )
