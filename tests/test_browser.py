@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
+# A cold first run (no .pyc yet, TensorFlow's first import) can take well over the default 5 s.
+expect.set_options(timeout=60_000)
+
 
 def assert_no_exception(page):
     errors = page.locator("[data-testid='stException']")
