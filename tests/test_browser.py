@@ -19,9 +19,12 @@ def wait_idle(page):
     expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=60_000)
 
 
-def open_step(page, title):
+def open_step(page, title, ready):
+    """Go to a step and wait until its script run has reached `ready` (text near the end of
+    the page): input sent while a cold first run is still importing TensorFlow can be lost."""
     page.get_by_test_id("stSidebarNav").get_by_text(title).click()
     expect(page.get_by_role("heading", name=title)).to_be_visible()
+    expect(page.get_by_text(ready).first).to_be_visible(timeout=180_000)
     wait_idle(page)
 
 
@@ -51,7 +54,7 @@ def test_switching_to_shapes_in_the_sidebar(page):
 
 
 def test_augmentation_page_redraws_on_a_control(page):
-    open_step(page, "2 · Augmentation")
+    open_step(page, "2 · Augmentation", "Download settings (.json)")
     set_number(page, "rotation_range", 45)
     expect(page.get_by_text("rotation_range=45").first).to_be_attached()
     wait_idle(page)
@@ -60,7 +63,7 @@ def test_augmentation_page_redraws_on_a_control(page):
 
 
 def test_train_one_epoch_and_read_the_evaluation(page):
-    open_step(page, "3 · Train & Evaluate")
+    open_step(page, "3 · Train & Evaluate", "Training runs only when you press the button.")
     set_number(page, "Epochs", 1)
     wait_idle(page)
     page.get_by_role("button", name="Train").click()
@@ -89,7 +92,7 @@ def test_closing_the_tab_mid_training_ends_the_training(chromium_path, tmp_path)
             page = browser.new_page()
             page.set_default_timeout(60_000)
             page.goto(url)
-            open_step(page, "3 · Train & Evaluate")
+            open_step(page, "3 · Train & Evaluate", "Training runs only when you press the button.")
             set_number(page, "Epochs", 200)
             wait_idle(page)
             page.get_by_role("button", name="Train").click()
