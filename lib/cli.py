@@ -35,7 +35,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     train = sub.add_parser("train", help="train a model (or load the identical run from the store)")
     train.add_argument("dataset", help="as for inspect")
-    train.add_argument("--model", default="cnn", choices=["mlp", "cnn", "deep_cnn"])
+    train.add_argument("--model", default="cnn", type=_model_kind,
+                       help="mlp, cnn, deep_cnn, vgg16, mobilenetv2 or run:<run_id> (a stored run as backbone)")
+    train.add_argument("--transfer", default="feature_extraction", choices=["feature_extraction", "fine_tune"])
+    train.add_argument("--unfreeze", type=int, default=0, help="fine_tune: the backbone's last N weighted layers train")
+    train.add_argument("--weights", default="imagenet", help="imagenet, none (random, not pretrained) or a weights file")
     train.add_argument("--epochs", type=int, default=5)
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--optimizer", default="adam", choices=["adam", "sgd", "rmsprop"])
@@ -49,6 +53,12 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run_id")
     report.add_argument("--store", default=None)
     return parser
+
+
+def _model_kind(text: str) -> str:
+    if text in ("mlp", "cnn", "deep_cnn", "vgg16", "mobilenetv2") or (text.startswith("run:") and len(text) > 4):
+        return text
+    raise argparse.ArgumentTypeError(f"unknown model '{text}'")
 
 
 def _store(path: str | None):
@@ -92,7 +102,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     ds = load_dataset(spec)
     try:
         settings = TrainSettings(args.model, args.epochs, args.batch_size, args.optimizer, args.learning_rate,
-                                 args.validation_split, args.seed, augment).check()
+                                 args.validation_split, args.seed, augment, args.transfer, args.unfreeze,
+                                 args.weights).check()
     except ValueError as exc:
         raise DatasetError(str(exc)) from None
     store = _store(args.store)
@@ -101,7 +112,10 @@ def cmd_train(args: argparse.Namespace) -> None:
         print(f"epoch {epoch}/{epochs}  loss {row['loss']:.4f}  accuracy {row['accuracy']:.3f}  "
               f"val_loss {row['val_loss']:.4f}  val_accuracy {row['val_accuracy']:.3f}", flush=True)
 
-    outcome = train_or_load(ds, settings, spec.label, store, on_epoch=progress)
+    try:
+        outcome = train_or_load(ds, settings, spec.label, store, on_epoch=progress)
+    except ValueError as exc:  # e.g. ImageNet weights offline, a backbone run that is not there
+        raise DatasetError(str(exc)) from None
     if outcome.store_error:
         raise DatasetError(outcome.store_error)
     print(f"run id: {outcome.run_id} ({'loaded from the store, not trained again' if outcome.loaded else outcome.result.message})")

@@ -25,7 +25,7 @@ def train_or_load(ds: Dataset, settings: TrainSettings, dataset_label: str, stor
     if found:
         return Outcome(found, True, None)
     with tempfile.TemporaryDirectory(prefix="explorer-tb-") as tb:
-        result = train(ds, settings, tb_dir=tb, **hooks)
+        result = train(ds, settings, tb_dir=tb, store=store, **hooks)
         try:
             run_id = store.save(config, result, ds.class_names, tb_source=Path(tb))
         except StoreError as exc:

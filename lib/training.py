@@ -24,6 +24,7 @@ import pandas as pd
 from lib import augment, metrics
 from lib.dataset import Dataset, stratified_split
 from lib.models import build_model, compile_model
+from lib.transfer import MODES, build_transfer_model, is_transfer
 from lib.tf_import import import_keras
 
 EpochHook = Callable[[dict, np.ndarray, int, int], None]  # (history row, val confusion, epoch, epochs)
@@ -40,9 +41,10 @@ class TrainSettings:
     validation_split: float = 0.2
     seed: int = 0
     augment: dict | None = None  # ImageDataGenerator settings (lib.augment), None = off
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+    # Transfer learning (model = vgg16 | mobilenetv2 | run:<run_id>; ignored by our own models)
+    transfer: str = "feature_extraction"  # or "fine_tune"
+    unfreeze: int = 0  # fine_tune: how many of the backbone's last weighted layers train
+    weights: str = "imagenet"  # imagenet | none (random, not pretrained) | a weights file path
 
     def check(self) -> "TrainSettings":
         if self.epochs < 1 or self.batch_size < 1:
@@ -53,7 +55,23 @@ class TrainSettings:
             raise ValueError("learning rate must be a positive number")
         if self.augment is not None:
             augment.check(self.augment)
+        if is_transfer(self.model):
+            if self.transfer not in MODES:
+                raise ValueError(f"unknown transfer mode '{self.transfer}': choose {', '.join(MODES)}")
+            if self.unfreeze < 0:
+                raise ValueError("unfreeze must be 0 or more layers")
+            if self.augment is not None and any(
+                    k != "rescale" for k in augment.non_defaults(self.augment) if k in augment.NORMALIZATION):
+                raise ValueError("a pretrained backbone expects pixels in 0..1 and applies its own preprocess_input: "
+                                 "turn off centring/normalization in the augmentation settings")
         return self
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        if not is_transfer(self.model):  # own models: transfer fields do not change the run
+            for key in ("transfer", "unfreeze", "weights"):
+                d.pop(key)
+        return d
 
 
 @dataclass
@@ -195,6 +213,7 @@ def train(
     on_batch: BatchHook | None = None,
     should_stop: Callable[[], bool] | None = None,
     tb_dir: str | Path | None = None,
+    store: Any = None,
 ) -> TrainResult:
     settings.check()
     keras = import_keras()
@@ -210,8 +229,15 @@ def train(
     x_val = augment.standardize_batch(gen, ds.x_train[val_idx])
     y_val = ds.y_train[val_idx]
 
-    model = compile_model(build_model(settings.model, ds.image_shape, k, seed=settings.seed),
-                          settings.optimizer, settings.learning_rate)
+    if is_transfer(settings.model):
+        model, info = build_transfer_model(settings.model, ds.image_shape, k, mode=settings.transfer,
+                                           unfreeze=settings.unfreeze, weights=settings.weights,
+                                           seed=settings.seed, store=store)
+        notes.append(f"backbone {info.name}: {'pretrained, ' + info.source if info.pretrained else 'random weights, NOT pretrained'}"
+                     f" · {MODES[settings.transfer]}" + (f", last {settings.unfreeze} layers" if settings.transfer == "fine_tune" else ""))
+    else:
+        model = build_model(settings.model, ds.image_shape, k, seed=settings.seed)
+    model = compile_model(model, settings.optimizer, settings.learning_rate)
     steps = math.ceil(len(x_tr) / settings.batch_size)
     cb = _callback_class()(x_val, y_val, k, settings.epochs, steps, settings.batch_size,
                            on_epoch, on_batch, should_stop, tb_dir)

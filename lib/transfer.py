@@ -1,0 +1,188 @@
+"""Transfer learning: a pretrained (or stored) backbone with a new softmax head.
+
+Backbones: `vgg16` and `mobilenetv2` from keras.applications (ImageNet weights from the
+Keras cache or a download; offline: random weights, labelled as not pretrained, or a local
+weights file), or `run:<run_id>`, the feature part of one of our own stored runs, which
+works fully offline.
+
+Input adaptation lives inside the model, so a saved model takes the same 0..1 pixels as
+every other model here: grayscale -> 3 channels (or 3 -> 1 for a grayscale backbone),
+resize to the backbone's input size, then the backbone's own `preprocess_input` written
+as fixed layers (no Lambda: a Lambda holds code, which safe loading refuses).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from lib.tf_import import import_keras
+
+BACKBONES = {
+    "vgg16": "VGG16 (ImageNet; 14.7 M parameters)",
+    "mobilenetv2": "MobileNetV2 α=0.35 (ImageNet; light enough for a laptop CPU)",
+}
+MODES = {"feature_extraction": "feature extraction (backbone frozen)", "fine_tune": "fine-tuning (last N layers trainable)"}
+# Smallest input each backbone gets; MobileNetV2's ImageNet weights exist for 96..224 px.
+MIN_SIZE = {"vgg16": 32, "mobilenetv2": 96}
+VGG_MEAN_BGR = (103.939, 116.779, 123.68)
+
+
+class TransferError(ValueError):
+    """A backbone that cannot be built as asked; the message is one line."""
+
+
+@dataclass(frozen=True)
+class BackboneInfo:
+    name: str
+    pretrained: bool  # False: random weights, say so everywhere
+    source: str  # "imagenet", a weights file, "random", or "run <id>"
+    input_shape: tuple[int, int, int]
+
+
+def is_transfer(kind: str) -> bool:
+    return kind in BACKBONES or kind.startswith("run:")
+
+
+def _keras_backbone(kind: str, size: int, weights: str) -> tuple[Any, BackboneInfo]:
+    keras = import_keras()
+    ctor = {"vgg16": lambda w: keras.applications.VGG16(input_shape=(size, size, 3), include_top=False,
+                                                        weights=w, pooling="avg"),
+            "mobilenetv2": lambda w: keras.applications.MobileNetV2(input_shape=(size, size, 3), include_top=False,
+                                                                    weights=w, alpha=0.35, pooling="avg")}[kind]
+    if weights in ("none", "", None):
+        return ctor(None), BackboneInfo(kind, False, "random", (size, size, 3))
+    if weights == "imagenet":
+        try:
+            return ctor("imagenet"), BackboneInfo(kind, True, "imagenet", (size, size, 3))
+        except Exception as exc:
+            raise TransferError(
+                f"ImageNet weights for {kind} are not in the Keras cache (~/.keras/models) and could not be "
+                f"downloaded (offline?): choose weights 'none' (random, not pretrained) or a local weights file "
+                f"[{str(exc).splitlines()[0][:100]}]") from None
+    path = Path(weights).expanduser()
+    if not path.is_file():
+        raise TransferError(f"weights file not found: {weights}")
+    model = ctor(None)
+    try:
+        model.load_weights(path)
+    except Exception as exc:
+        raise TransferError(f"{path.name} does not fit {kind} without its top: {str(exc).splitlines()[0][:120]}") from None
+    return model, BackboneInfo(kind, True, f"file {path.name}", (size, size, 3))
+
+
+def _run_backbone(run_id: str, store: Any) -> tuple[Any, BackboneInfo]:
+    """The stored model without its softmax head: everything up to the layer before it."""
+    keras = import_keras()
+    from lib.store import RunStore, StoreError
+
+    store = store or RunStore()
+    try:
+        run = store.load(run_id)
+        old = run.load_model()
+    except StoreError as exc:
+        raise TransferError(str(exc)) from None
+    if run.status != "complete":
+        raise TransferError(f"run {run_id} is {run.status}, not a finished run: train it to the end first")
+    features = keras.Model(old.inputs, old.layers[-2].output, name=f"run_{run_id}")
+    shape = tuple(int(d) for d in old.inputs[0].shape[1:])
+    return features, BackboneInfo(f"run:{run_id}", True, f"run {run_id} ({run.config['dataset']['label']})", shape)
+
+
+def _preprocess_layers(kind: str, x: Any) -> Any:
+    """The backbone's preprocess_input for inputs in 0..1, as fixed (frozen) layers."""
+    keras = import_keras()
+    layers = keras.layers
+    if kind == "mobilenetv2":  # preprocess_input: x / 127.5 - 1 on 0..255
+        return layers.Rescaling(2.0, offset=-1.0, name="mobilenetv2_preprocess_input")(x)
+    if kind == "vgg16":  # RGB -> BGR, times 255, minus the ImageNet mean: one fixed 1x1 convolution
+        kernel = np.zeros((1, 1, 3, 3), np.float32)
+        for out_c, in_c in enumerate((2, 1, 0)):
+            kernel[0, 0, in_c, out_c] = 255.0
+        conv = layers.Conv2D(3, 1, name="vgg16_preprocess_input", trainable=False)
+        y = conv(x)
+        conv.set_weights([kernel, -np.array(VGG_MEAN_BGR, np.float32)])
+        return y
+    return x
+
+
+def build_transfer_model(
+    kind: str,
+    input_shape: tuple[int, int, int],
+    num_classes: int,
+    *,
+    mode: str = "feature_extraction",
+    unfreeze: int = 0,
+    weights: str = "imagenet",
+    seed: int = 0,
+    store: Any = None,
+) -> tuple[Any, BackboneInfo]:
+    keras = import_keras()
+    layers = keras.layers
+    if mode not in MODES:
+        raise TransferError(f"unknown transfer mode '{mode}': choose {', '.join(MODES)}")
+    keras.utils.set_random_seed(seed)
+    h, w, c = input_shape
+    if kind.startswith("run:"):
+        backbone, info = _run_backbone(kind[4:], store)
+    elif kind in BACKBONES:
+        backbone, info = _keras_backbone(kind, max(MIN_SIZE[kind], h, w), weights)
+    else:
+        raise TransferError(f"unknown backbone '{kind}'")
+    bh, bw, bc = info.input_shape
+
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = inputs
+    if c != bc:
+        if bc == 3 and c == 1:
+            x = layers.Concatenate(name="gray_to_rgb")([x, x, x])
+        elif bc == 1 and c == 3:  # luminance, as a fixed 1x1 convolution
+            conv = layers.Conv2D(1, 1, use_bias=False, trainable=False, name="rgb_to_gray")
+            x = conv(x)
+            conv.set_weights([np.array([0.299, 0.587, 0.114], np.float32).reshape(1, 1, 3, 1)])
+        else:
+            raise TransferError(f"cannot adapt {c} channels to the backbone's {bc}")
+    if (h, w) != (bh, bw):
+        x = layers.Resizing(bh, bw, name=f"resize_to_{bh}x{bw}")(x)
+    x = _preprocess_layers(kind, x)
+
+    backbone.trainable = mode == "fine_tune"
+    if mode == "fine_tune":
+        with_weights = [layer for layer in backbone.layers if layer.weights]
+        frozen = with_weights[: max(0, len(with_weights) - int(unfreeze))]
+        for layer in frozen:
+            layer.trainable = False
+    # training=False keeps BatchNormalization in inference mode even while fine-tuning:
+    # its running statistics were learned on the pretraining data, and small batches of
+    # our data would overwrite them and wreck the features.
+    x = backbone(x, training=False)
+    if len(x.shape) > 2:
+        x = layers.GlobalAveragePooling2D()(x)
+    x = layers.Dropout(0.2)(x)
+    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    model = keras.Model(inputs, outputs, name=f"{kind.replace(':', '_')}_{mode}")
+    return model, info
+
+
+def backbone_layers_table(model: Any) -> pd.DataFrame:
+    """The backbone's layers with weights: which are trainable, and their parameter counts."""
+    nested = [layer for layer in model.layers if hasattr(layer, "layers")]
+    rows = []
+    for sub in nested:
+        for layer in sub.layers:
+            if not layer.weights:
+                continue
+            rows.append({"backbone": sub.name, "layer": layer.name, "type": layer.__class__.__name__,
+                         "trainable": bool(layer.trainable and sub.trainable),
+                         "params": sum(int(np.prod(w.shape)) for w in layer.weights)})
+    return pd.DataFrame(rows, columns=["backbone", "layer", "type", "trainable", "params"])
+
+
+def parameter_counts(model: Any) -> tuple[int, int]:
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    frozen = sum(int(np.prod(w.shape)) for w in model.non_trainable_weights)
+    return trainable, frozen
