@@ -62,7 +62,7 @@ def store_root() -> str:
     return str(default_root())
 
 
-def _stamp(root: str, run_id: str) -> float:
+def run_stamp(root: str, run_id: str) -> float:
     """Changes when a run folder is replaced (a complete run over a stopped one)."""
     from pathlib import Path
 
@@ -80,7 +80,7 @@ def _stored_run(root: str, run_id: str, stamp: float):
 
 
 def stored_run(root: str, run_id: str):
-    return _stored_run(root, run_id, _stamp(root, run_id))
+    return _stored_run(root, run_id, run_stamp(root, run_id))
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the model…")
@@ -92,11 +92,22 @@ def _run_model(root: str, run_id: str, stamp: float):
 
 def run_model(root: str, run_id: str):
     """The stored Keras model, shared (not copied) between reruns and sessions."""
-    return _run_model(root, run_id, _stamp(root, run_id))
+    return _run_model(root, run_id, run_stamp(root, run_id))
 
 
-@st.cache_resource(max_entries=8, show_spinner=False)
-def model_summary(kind: str, input_shape: tuple, num_classes: int):
+@st.cache_resource(max_entries=8, show_spinner="Building the model…")
+def model_summary(kind: str, input_shape: tuple, num_classes: int, transfer: tuple = (), stamp: float = 0.0):
+    """(layer table, backbone layer table or None, (trainable, non-trainable) parameters).
+    transfer = (mode, unfreeze, weights, store root) for backbones; stamp: the backbone run's."""
     from lib.models import build_model, summary_table
+    from lib.transfer import backbone_layers_table, build_transfer_model, is_transfer, parameter_counts
 
-    return summary_table(build_model(kind, input_shape, num_classes))
+    if is_transfer(kind):
+        from lib.store import RunStore
+
+        mode, unfreeze, weights, root = transfer
+        model, _ = build_transfer_model(kind, input_shape, num_classes, mode=mode, unfreeze=unfreeze,
+                                        weights=weights, store=RunStore(root))
+        return summary_table(model), backbone_layers_table(model), parameter_counts(model)
+    model = build_model(kind, input_shape, num_classes)
+    return summary_table(model), None, parameter_counts(model)

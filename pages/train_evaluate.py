@@ -12,17 +12,23 @@ from lib.models import MODEL_KINDS, OPTIMIZERS
 from lib.runs import train_or_load
 from lib.store import RunStore, StoredRun, StoreError
 from lib.training import TrainSettings, run_config
+from lib.transfer import BACKBONES, MODES, TransferError, is_transfer
 
 st.title("3 · Train & Evaluate")
 ds = cache.current_dataset()
 spec = cache.current_spec()
 root = cache.store_root()
 store = RunStore(root)
+stored_runs, broken_runs = store.list_runs()
 
 # --- Settings ------------------------------------------------------------------------------
 with st.container(border=True):
     c = st.columns(4)
-    kind = c[0].selectbox("Model", list(MODEL_KINDS), index=1, format_func=MODEL_KINDS.get, key="train_model")
+    finished = [r for r in stored_runs if r["status"] == "complete"]
+    backbone_runs = {f"run:{r['run_id']}": f"backbone from run {r['run_id']} ({r['settings']['model']} on "
+                     f"{r['dataset']['label']})" for r in finished if not r["settings"]["model"].startswith("run:")}
+    choices = {**MODEL_KINDS, **BACKBONES, **backbone_runs}
+    kind = c[0].selectbox("Model", list(choices), index=1, format_func=choices.get, key="train_model")
     epochs = c[1].number_input("Epochs", 1, 200, 3, key="train_epochs")
     batch_size = c[2].selectbox("Batch size", [16, 32, 64, 128], index=1, key="train_batch")
     optimizer = c[3].selectbox("Optimizer", OPTIMIZERS, key="train_optimizer")
@@ -37,14 +43,44 @@ with st.container(border=True):
     use_aug = c[3].checkbox("Augmentation (from step 2)", value=False, key="train_augment", disabled=not has_aug,
                             help="Uses the settings of the Augmentation page." if has_aug else
                             "Choose settings on the Augmentation page first.")
+transfer_args: dict = {}
+if is_transfer(kind):
+    with st.container(border=True):
+        c = st.columns(3)
+        mode = c[0].radio("Transfer", list(MODES), format_func=MODES.get, key="train_transfer")
+        unfreeze = c[1].number_input("Unfreeze last N layers", 0, 50, 4, key="train_unfreeze",
+                                     disabled=mode != "fine_tune", help="Counted among the backbone's layers with weights.")
+        weights = "imagenet"
+        if kind in BACKBONES:
+            w = c[2].selectbox("Weights", ["imagenet", "none (random, NOT pretrained)", "local file…"], key="train_weights")
+            weights = {"imagenet": "imagenet", "none (random, NOT pretrained)": "none"}.get(w) or \
+                c[2].text_input("Weights file (.weights.h5 without the top)", key="train_weights_file")
+        st.caption("Inside the model: grayscale to 3 channels, resize to the backbone's input size, then its own "
+                   "preprocess_input. BatchNormalization stays in inference mode while fine-tuning, so its ImageNet "
+                   "statistics are not overwritten by small batches of our data.")
+    transfer_args = {"transfer": mode, "unfreeze": int(unfreeze) if mode == "fine_tune" else 0, "weights": weights}
 settings = TrainSettings(kind, int(epochs), int(batch_size), optimizer, float(lr), float(val_split), int(seed),
-                         aug_config if use_aug and has_aug else None)
+                         aug_config if use_aug and has_aug else None, **transfer_args)
+try:
+    settings.check()
+except ValueError as exc:
+    st.error(f"These settings cannot train: {exc}")
+    st.stop()
 
-with st.expander("Model summary: layers and parameters"):
-    table = cache.model_summary(kind, ds.image_shape, ds.num_classes)
+try:
+    transfer_key = (settings.transfer, settings.unfreeze, settings.weights, root) if is_transfer(kind) else ()
+    table, backbone_table, (n_train, n_frozen) = cache.model_summary(
+        kind, ds.image_shape, ds.num_classes, transfer_key, cache.run_stamp(root, kind[4:]) if kind.startswith("run:") else 0.0)
+except TransferError as exc:
+    st.error(str(exc))
+    st.stop()
+with st.expander(f"Model summary: {n_train:,} trainable · {n_frozen:,} non-trainable parameters"):
     st.dataframe(table, hide_index=True, width="stretch")
-    st.caption(f"{table['trainable params'].sum():,} trainable · {table['non-trainable params'].sum():,} non-trainable "
-               "parameters · integer labels with sparse categorical cross-entropy")
+    if backbone_table is not None:
+        st.markdown(f"**Backbone layers with weights:** {int(backbone_table['trainable'].sum())} of "
+                    f"{len(backbone_table)} trainable")
+        st.dataframe(backbone_table, hide_index=True, width="stretch", height=250)
+    st.caption("Integer labels with sparse categorical cross-entropy.")
 
 config = run_config(ds, settings, spec.label)
 stored = store.find_complete(config)
@@ -104,9 +140,10 @@ if train_clicked:
         st.toast("Loaded from the store: identical settings on identical data.")
 
 # --- Which run to show ------------------------------------------------------------------------
-runs, broken = store.list_runs()
-mine = [r for r in runs if r["dataset"]["fingerprint"] == ds.fingerprint]
-for line in broken:
+if train_clicked:  # a run was just added
+    stored_runs, broken_runs = store.list_runs()
+mine = [r for r in stored_runs if r["dataset"]["fingerprint"] == ds.fingerprint]
+for line in broken_runs:
     st.caption(f"Ignored a damaged run folder: {line}")
 current: StoredRun | None = st.session_state.get(state.UNSAVED_RUN)
 if current is None or current.config["dataset"]["fingerprint"] != ds.fingerprint:

@@ -71,3 +71,22 @@ def test_unwritable_store_keeps_results_on_screen(page, tmp_path, monkeypatch):
     assert {m.label for m in page.metric} >= {"accuracy", "balanced accuracy"}
     page.run()  # still shown after a rerun
     assert any("Run `unsaved`" in s.value for s in page.success)
+
+
+def test_transfer_learning_controls_offline_message_and_run_backbone(page):
+    page.selectbox(key="train_model").select("vgg16").run()
+    assert any("ImageNet weights for vgg16 are not in the Keras cache" in e.value for e in page.error)
+    page.selectbox(key="train_weights").select("none (random, NOT pretrained)").run()
+    assert not page.error and "14,714,700 non-trainable" in page.expander[0].label
+    # A run of our own becomes a backbone: fully offline.
+    page.selectbox(key="train_model").select("mlp")
+    page.number_input(key="train_epochs").set_value(1)
+    page.button(key="train_button").click().run()
+    first = page.session_state[state.CURRENT_RUN]
+    page.run()
+    page.selectbox(key="train_model").select(f"run:{first}").run()
+    page.radio(key="train_transfer").set_value("fine_tune").run()
+    page.button(key="train_button").click().run()
+    assert not page.exception, page.exception
+    assert page.session_state[state.CURRENT_RUN] != first
+    assert any(f"backbone run:{first}: pretrained" in c.value for c in page.caption)

@@ -1,0 +1,89 @@
+"""Transfer learning: modes, trainable layers, input adaptation, offline weights, run backbones."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lib.data import load_digits
+from lib.runs import train_or_load
+from lib.store import RunStore
+from lib.tf_import import import_keras
+from lib.training import TrainSettings, train
+from lib.transfer import TransferError, backbone_layers_table, build_transfer_model, parameter_counts
+
+
+def test_feature_extraction_freezes_the_whole_backbone():
+    model, info = build_transfer_model("mobilenetv2", (8, 8, 1), 10, weights="none")
+    assert not info.pretrained and info.source == "random" and info.input_shape == (96, 96, 3)
+    table = backbone_layers_table(model)
+    assert len(table) > 20 and not table["trainable"].any()
+    trainable, frozen = parameter_counts(model)
+    assert trainable == 1280 * 10 + 10  # only the new softmax head
+    assert frozen > 400_000
+
+
+def test_fine_tuning_unfreezes_exactly_the_last_n_weighted_layers():
+    model, _ = build_transfer_model("vgg16", (32, 32, 3), 3, mode="fine_tune", unfreeze=2, weights="none")
+    table = backbone_layers_table(model)
+    assert table["trainable"].tolist()[-2:] == [True, True] and not table["trainable"].iloc[:-2].any()
+    assert list(table[table.trainable]["layer"]) == ["block5_conv2", "block5_conv3"]
+    trainable, _ = parameter_counts(model)
+    assert trainable == 2 * (3 * 3 * 512 * 512 + 512) + 512 * 3 + 3
+
+
+def test_input_adaptation_gray_to_rgb_resize_and_vgg_preprocess():
+    keras = import_keras()
+    model, _ = build_transfer_model("vgg16", (8, 8, 1), 10, weights="none")
+    names = [layer.name for layer in model.layers]
+    assert names[1:4] == ["gray_to_rgb", "resize_to_32x32", "vgg16_preprocess_input"]
+    # The fixed layers equal keras.applications.vgg16.preprocess_input on 0..255 pixels.
+    x = np.random.default_rng(0).random((2, 32, 32, 3)).astype(np.float32)
+    part = keras.Sequential([keras.Input((32, 32, 3)), model.get_layer("vgg16_preprocess_input")])
+    np.testing.assert_allclose(np.asarray(part(x)), keras.applications.vgg16.preprocess_input(x * 255), atol=1e-3)
+
+
+def test_imagenet_offline_is_a_clear_error(monkeypatch):
+    with pytest.raises(TransferError, match="not in the Keras cache .* choose weights 'none'"):
+        build_transfer_model("mobilenetv2", (32, 32, 3), 3, weights="imagenet")
+
+
+def test_local_weights_file_is_used(tmp_path):
+    keras = import_keras()
+    donor = keras.applications.MobileNetV2(input_shape=(96, 96, 3), include_top=False, weights=None, alpha=0.35,
+                                           pooling="avg")
+    path = tmp_path / "mnv2.weights.h5"
+    donor.save_weights(path)
+    model, info = build_transfer_model("mobilenetv2", (32, 32, 3), 3, weights=str(path))
+    assert info.pretrained and info.source == "file mnv2.weights.h5"
+    backbone = next(layer for layer in model.layers if hasattr(layer, "layers"))
+    np.testing.assert_allclose(backbone.get_weights()[0], donor.get_weights()[0])
+    with pytest.raises(TransferError, match="not found"):
+        build_transfer_model("mobilenetv2", (32, 32, 3), 3, weights=str(tmp_path / "missing.h5"))
+
+
+def test_a_stored_run_as_backbone_works_offline(tmp_path):
+    from lib.data import DatasetSpec, load_dataset
+
+    store = RunStore(tmp_path)
+    digits_run = train_or_load(load_digits(), TrainSettings(model="cnn", epochs=1), "digits", store)
+    shapes = load_dataset(DatasetSpec("shapes"))
+    settings = TrainSettings(model=f"run:{digits_run.run_id}", epochs=1, transfer="fine_tune", unfreeze=1)
+    result = train(shapes, settings, store=store)
+    assert result.status == "complete" and result.test_prob.shape == (52, 3)
+    assert any(f"run {digits_run.run_id}" in n for n in result.notes)
+    names = [layer.name for layer in result.model.layers]
+    assert "rgb_to_gray" in names and "resize_to_8x8" in names
+    with pytest.raises(TransferError, match="no run"):
+        build_transfer_model("run:nope", (32, 32, 3), 3, store=store)
+
+
+def test_normalizing_augmentation_is_refused_for_backbones():
+    with pytest.raises(ValueError, match="expects pixels in 0..1"):
+        TrainSettings(model="vgg16", augment={"samplewise_center": True}).check()
+    TrainSettings(model="vgg16", augment={"rotation_range": 10, "rescale": 1 / 255}).check()
+
+
+def test_transfer_fields_do_not_change_own_model_runs():
+    assert TrainSettings(model="cnn", weights="none").to_dict() == TrainSettings(model="cnn").to_dict()
+    assert TrainSettings(model="vgg16", weights="none").to_dict() != TrainSettings(model="vgg16").to_dict()
