@@ -112,3 +112,42 @@ def confusion_heatmap(table: pd.DataFrame, how: str | None, title: str = "Confus
     )
     return (cells + text).properties(height=alt.Step(28), width=alt.Step(28))
 
+
+
+def difference_heatmap(diff, class_names, title: str = "B minus A (normalized by true class)") -> alt.LayerChart:
+    """Diverging heatmap of a difference of two normalized confusion matrices."""
+    k = len(class_names)
+    rows = [{"true": class_names[i], "predicted": class_names[j], "difference": float(diff[i, j]),
+             "label": f"{diff[i, j]:+.0%}" if abs(diff[i, j]) >= 0.005 else ""} for i in range(k) for j in range(k)]
+    data = pd.DataFrame(rows)
+    limit = max(0.01, float(abs(data["difference"]).max()))
+    base = alt.Chart(data, title=title).encode(x=alt.X("predicted:N", sort=list(class_names)),
+                                               y=alt.Y("true:N", sort=list(class_names)))
+    cells = base.mark_rect().encode(
+        color=alt.Color("difference:Q", scale=alt.Scale(scheme="redblue", domain=[-limit, limit])),
+        tooltip=["true:N", "predicted:N", alt.Tooltip("difference:Q", format="+.1%")])
+    return (cells + base.mark_text(fontSize=11).encode(text="label:N")).properties(height=alt.Step(28), width=alt.Step(28))
+
+
+def f1_delta_chart(table: pd.DataFrame) -> alt.Chart:
+    """Bars of per-class F1 difference B minus A (lib.compare.f1_deltas)."""
+    return (
+        alt.Chart(table, title="per-class F1: B minus A")
+        .mark_bar()
+        .encode(
+            x=alt.X("class:N", sort=list(table["class"])),
+            y=alt.Y("delta:Q", title="F1 difference"),
+            color=alt.condition(alt.datum.delta >= 0, alt.value("#2e7d32"), alt.value("#c62828")),
+            tooltip=["class:N", alt.Tooltip("delta:Q", format="+.3f")],
+        )
+    )
+
+
+def runs_curves_chart(table: pd.DataFrame, metric: str = "val_accuracy") -> alt.Chart:
+    """Validation curves of several runs on one chart (lib.compare.validation_curves)."""
+    return (
+        alt.Chart(table, title=f"{metric} per epoch")
+        .mark_line(point=True)
+        .encode(x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)), y=alt.Y(f"{metric}:Q", scale=alt.Scale(zero=False)),
+                color="run:N", tooltip=["run:N", "epoch:Q", alt.Tooltip(f"{metric}:Q", format=".3f")])
+    )

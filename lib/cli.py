@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections.abc import Sequence
 
 from pathlib import Path
@@ -48,6 +49,16 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--augment", metavar="FILE.json", help="ImageDataGenerator settings from the Augmentation page")
     train.add_argument("--store", default=None, help="run store folder (default: runs/ or $EXPLORER_RUNS)")
+
+    study = sub.add_parser("study", help="the transfer-learning ladder: own CNN, feature extraction, "
+                                         "fine-tuning, fine-tuning + augmentation")
+    study.add_argument("dataset", help="as for inspect")
+    study.add_argument("--backbone", default="mobilenetv2", type=_model_kind, help="vgg16, mobilenetv2 or run:<run_id>")
+    study.add_argument("--weights", default="imagenet", help="imagenet, none (random, not pretrained) or a weights file")
+    study.add_argument("--epochs", type=int, default=5)
+    study.add_argument("--unfreeze", type=int, default=4)
+    study.add_argument("--seed", type=int, default=0)
+    study.add_argument("--store", default=None)
 
     report = sub.add_parser("report", help="print a stored run's test report and confusion matrix")
     report.add_argument("run_id")
@@ -125,6 +136,35 @@ def cmd_train(args: argparse.Namespace) -> None:
         raise DatasetError(f"run {outcome.run_id} {outcome.result.status}: {outcome.result.message}")
 
 
+def cmd_study(args: argparse.Namespace) -> None:
+    from lib.compare import ladder, runs_table
+    from lib.runs import run_study
+
+    spec = parse_spec(args.dataset)
+    ds = load_dataset(spec)
+    store = _store(args.store)
+    started = time.perf_counter()
+    steps = ladder(args.backbone, args.weights, args.epochs, args.seed, args.unfreeze)
+    results = run_study(ds, steps, spec.label, store,
+                        on_step=lambda i, n, name: print(f"[{i + 1}/{n}] {name}", flush=True))
+    rows, failures = [], []
+    for name, outcome in results:
+        if isinstance(outcome, str) or outcome.run_id is None:
+            failures.append(f"{name}: {outcome if isinstance(outcome, str) else outcome.store_error}")
+        else:
+            rows.append((name, store.load(outcome.run_id)))
+    print()
+    if rows:
+        table = runs_table([run for _, run in rows])
+        table.insert(0, "step", [name for name, _ in rows])
+        print(table.drop(columns=["run"]).round(3).to_string(index=False))
+    print(f"\nstudy took {time.perf_counter() - started:.1f} s")
+    for line in failures:
+        print(f"not run: {line}")
+    if failures and not rows:
+        raise DatasetError(failures[0])
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     _print_report(_store(args.store).load(args.run_id))
 
@@ -146,7 +186,7 @@ def cmd_inspect(args: argparse.Namespace) -> None:
     print(f"leakage: {len(dupes)} test image(s) are exact copies of training images")
 
 
-COMMANDS = {"inspect": cmd_inspect, "train": cmd_train, "report": cmd_report}
+COMMANDS = {"inspect": cmd_inspect, "train": cmd_train, "study": cmd_study, "report": cmd_report}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

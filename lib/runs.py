@@ -31,3 +31,18 @@ def train_or_load(ds: Dataset, settings: TrainSettings, dataset_label: str, stor
         except StoreError as exc:
             return Outcome(None, False, result, str(exc))
     return Outcome(run_id, False, result)
+
+
+def run_study(ds: Dataset, steps: list[tuple[str, TrainSettings]], dataset_label: str, store: RunStore,
+              on_step=None, **hooks) -> list[tuple[str, Outcome | str]]:
+    """Train (or load) each step of a study in turn; a step that cannot train gives its
+    one-line reason and the others still run. on_step(index, total, name) reports progress."""
+    results: list[tuple[str, Outcome | str]] = []
+    for i, (name, settings) in enumerate(steps):
+        if on_step:
+            on_step(i, len(steps), name)
+        try:
+            results.append((name, train_or_load(ds, settings.check(), dataset_label, store, **hooks)))
+        except ValueError as exc:
+            results.append((name, str(exc)))
+    return results
