@@ -17,6 +17,7 @@ PAGES = [
     st.Page("pages/dataset.py", title="1 · Dataset", icon="🗂️", url_path="data", default=True),
     st.Page("pages/augmentation.py", title="2 · Augmentation", icon="🔀", url_path="augment"),
     st.Page("pages/train_evaluate.py", title="3 · Train & Evaluate", icon="🎯", url_path="train"),
+    st.Page("pages/compare.py", title="4 · Compare runs", icon="⚖️", url_path="runs"),
 ]
 
 page = st.navigation(PAGES)

@@ -1,0 +1,93 @@
+"""Step 4 · Compare runs: which model gets which classes right, side by side.
+
+Its own page (not a section of Train & Evaluate) because it reads many runs at once and
+never trains, except for the explicit "Run the study" button."""
+
+import streamlit as st
+
+from lib import cache, charts, metrics
+from lib.compare import LADDER, difference, f1_deltas, ladder, runs_table, validation_curves
+from lib.runs import run_study
+from lib.store import RunStore, StoreError
+from lib.transfer import BACKBONES
+
+st.title("4 · Compare runs")
+ds = cache.current_dataset()
+spec = cache.current_spec()
+root = cache.store_root()
+store = RunStore(root)
+
+# --- The study ---------------------------------------------------------------------------
+with st.expander("Run the study: own CNN vs feature extraction vs fine-tuning vs fine-tuning + augmentation"):
+    configs, _ = store.list_runs()
+    own_runs = {f"run:{c['run_id']}": f"backbone from run {c['run_id']} ({c['settings']['model']} on {c['dataset']['label']})"
+                for c in configs if c["status"] == "complete" and c["settings"]["model"] in ("cnn", "deep_cnn")}
+    choices = {**BACKBONES, **own_runs}
+    c = st.columns(4)
+    backbone = c[0].selectbox("Backbone", list(choices), format_func=choices.get, key="study_backbone",
+                              index=len(BACKBONES) if own_runs else 1)
+    weights = c[1].selectbox("Weights", ["imagenet", "none"], key="study_weights", disabled=backbone.startswith("run:"),
+                             help="'none' = random weights: the backbone is NOT pretrained.")
+    epochs = c[2].number_input("Epochs each", 1, 100, 5, key="study_epochs")
+    seed = c[3].number_input("Seed", 0, 10_000, 0, key="study_seed")
+    st.caption("Same split and seed for all four; fine-tuning unfreezes the backbone's last 4 weighted layers; "
+               "augmentation is the 'mild' preset. Runs already in the store are loaded, not trained again.")
+    if st.button("Run the study", type="primary", key="study_button"):
+        bar = st.progress(0.0, text="Starting the study…")
+        results = run_study(ds, ladder(backbone, weights, int(epochs), int(seed)), spec.label, store,
+                            on_step=lambda i, n, name: bar.progress(i / n, text=f"step {i + 1}/{n}: {name}"))
+        bar.progress(1.0, text="Study done")
+        for name, outcome in results:
+            if isinstance(outcome, str):
+                st.error(f"{name}: {outcome}")
+            elif outcome.result is not None and outcome.result.interrupt is not None:
+                raise outcome.result.interrupt
+        st.session_state["study_runs"] = {name: o.run_id for name, o in results if not isinstance(o, str) and o.run_id}
+
+# --- Stored runs of this dataset ---------------------------------------------------------------
+configs, broken = store.list_runs()
+for line in broken:
+    st.caption(f"Ignored a damaged run folder: {line}")
+mine = [c_["run_id"] for c_ in configs if c_["dataset"]["fingerprint"] == ds.fingerprint]
+if not mine:
+    st.info("No stored runs for this dataset yet: train on step 3, or run the study above.")
+    st.stop()
+runs = []
+for run_id in mine:
+    try:
+        runs.append(cache.stored_run(root, run_id))
+    except StoreError as exc:
+        st.caption(f"Skipped: {exc}")
+table = runs_table(runs)
+study = st.session_state.get("study_runs", {})
+table.insert(1, "study step", [next((n for n, rid in study.items() if rid == r), "") for r in table["run"]])
+st.subheader(f"{len(runs)} stored run(s) on {ds.name}")
+numbers = {col: "{:.1%}" for col in table.columns if col in ("accuracy", "balanced accuracy", "macro F1")
+           or col.startswith("F1 ")}
+st.dataframe(table.style.format({**numbers, "seconds": "{:.1f}"}), hide_index=True, width="stretch")
+st.caption("Test-set figures. Stopped or failed runs are listed with their status: they are not finished models.")
+
+# --- Two runs side by side ---------------------------------------------------------------------------
+if len(runs) < 2:
+    st.info("Store a second run to compare two side by side.")
+    st.stop()
+by_id = {r.run_id: r for r in runs}
+label = {r.run_id: f"{r.run_id} · {r.config['settings']['model']} · {row['mode']}" for r, (_, row) in
+         zip(runs, table.iterrows())}
+c1, c2 = st.columns(2)
+a_id = c1.selectbox("Run A", mine, index=1 if len(mine) > 1 else 0, format_func=label.get, key="compare_a")
+b_id = c2.selectbox("Run B", mine, index=0, format_func=label.get, key="compare_b")
+run_a, run_b = by_id[a_id], by_id[b_id]
+names = list(ds.class_names)
+k = len(names)
+for col, run, title in ((c1, run_a, "A"), (c2, run_b, "B")):
+    cm = metrics.confusion(run.y_true, run.y_prob, k)
+    col.altair_chart(charts.confusion_heatmap(metrics.confusion_table(cm, names, "true"), "true",
+                                              f"{title}: normalized by true class"))
+c1, c2 = st.columns(2)
+c1.altair_chart(charts.difference_heatmap(difference(run_a, run_b, "true"), names))
+c2.altair_chart(charts.f1_delta_chart(f1_deltas(run_a, run_b)), width="stretch")
+curves = validation_curves([run_a, run_b])
+if not curves.empty:
+    st.altair_chart(charts.runs_curves_chart(curves), width="stretch")
+st.caption("Ladder steps: " + " → ".join(LADDER))
