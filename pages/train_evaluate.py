@@ -13,6 +13,7 @@ from lib.runs import train_or_load
 from lib.store import RunStore, StoredRun, StoreError
 from lib.training import TrainSettings, run_config
 from lib.transfer import BACKBONES, MODES, TransferError, is_transfer
+from lib.uploaded import INPUT_SCALES, ModelFileError, evaluate_upload, load_user_model
 
 st.title("3 · Train & Evaluate")
 ds = cache.current_dataset()
@@ -138,6 +139,27 @@ if train_clicked:
         raise outcome.result.interrupt  # let Streamlit finish the Stop click's rerun
     if outcome.loaded:
         st.toast("Loaded from the store: identical settings on identical data.")
+
+# --- A model trained elsewhere ------------------------------------------------------------------
+with st.expander("Evaluate a model you already have (.keras or .h5)"):
+    upload = st.file_uploader("Model file", type=["keras", "h5"], key="model_upload")
+    scale = st.radio("It expects pixels in", list(INPUT_SCALES), horizontal=True, key="model_upload_scale",
+                     help="Test images are scaled this way before predicting; nothing else is done to them.")
+    if upload is not None and st.button("Evaluate it on this dataset", key="model_upload_button"):
+        data = upload.getvalue()
+        try:
+            user_model = load_user_model(data, upload.name)
+            run_id, notes, problem = evaluate_upload(user_model, data, upload.name, ds, spec.label, store, scale)
+        except ModelFileError as exc:
+            st.error(str(exc))
+        else:
+            if problem:
+                st.error(f"Evaluated, but the run could not be stored: {problem}")
+            else:
+                st.session_state[state.CURRENT_RUN] = run_id
+                st.session_state.pop(state.UNSAVED_RUN, None)
+                stored_runs, broken_runs = store.list_runs()
+                st.success(f"Stored as run {run_id}: " + "; ".join(notes))
 
 # --- Which run to show ------------------------------------------------------------------------
 if train_clicked:  # a run was just added

@@ -1,0 +1,113 @@
+"""Comparing runs, the study, and evaluating a model trained elsewhere."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lib import compare, metrics
+from lib.data import DatasetSpec, load_dataset, load_digits
+from lib.runs import run_study, train_or_load
+from lib.store import RunStore
+from lib.tf_import import import_keras
+from lib.training import TrainSettings
+from lib.uploaded import ModelFileError, evaluate_upload, fit_problems, load_user_model
+from tests.helpers import app_on_page
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory):
+    store = RunStore(tmp_path_factory.mktemp("runs"))
+    ds = load_digits()
+    ids = [train_or_load(ds, TrainSettings(model=m, epochs=1), "digits", store).run_id for m in ("mlp", "cnn")]
+    return store, [store.load(i) for i in ids]
+
+
+def test_runs_table_matches_metrics(two_runs):
+    _, runs = two_runs
+    table = compare.runs_table(runs)
+    assert list(table["model"]) == ["mlp", "cnn"] and list(table["mode"]) == ["own model"] * 2
+    cm = metrics.confusion(runs[1].y_true, runs[1].y_prob, 10)
+    assert table.loc[1, "balanced accuracy"] == pytest.approx(metrics.balanced_accuracy(cm))
+    assert table.loc[1, "F1 3"] == pytest.approx(metrics.per_class(cm)["f1-score"][3])
+
+
+def test_difference_and_f1_deltas(two_runs):
+    _, (a, b) = two_runs
+    diff = compare.difference(a, b, "true")
+    assert diff.shape == (10, 10)
+    np.testing.assert_allclose(diff.sum(axis=1), 0, atol=1e-9)  # rows of two row-normalized matrices
+    deltas = compare.f1_deltas(a, b)
+    assert deltas["delta"].tolist() == pytest.approx(
+        (compare.runs_table([b]).filter(like="F1 ").iloc[0].to_numpy() - compare.runs_table([a]).filter(like="F1 ").iloc[0].to_numpy()).tolist())
+
+
+def test_ladder_has_the_four_steps_on_one_seed():
+    steps = compare.ladder("mobilenetv2", "none", epochs=2, seed=3)
+    assert [n for n, _ in steps] == list(compare.LADDER)
+    assert {s.seed for _, s in steps} == {3}
+    assert [s.transfer for _, s in steps[1:]] == ["feature_extraction", "fine_tune", "fine_tune"]
+    assert steps[3][1].augment is not None and steps[2][1].augment is None
+
+
+def test_study_with_an_offline_backbone_from_a_stored_run(two_runs):
+    store, (_, cnn_run) = two_runs
+    shapes = load_dataset(DatasetSpec("shapes"))
+    results = run_study(shapes, compare.ladder(f"run:{cnn_run.run_id}", epochs=1), "shapes", store)
+    assert [name for name, _ in results] == list(compare.LADDER)
+    assert all(not isinstance(o, str) and o.run_id for _, o in results)
+    failing = run_study(shapes, compare.ladder("vgg16", "imagenet", epochs=1)[1:2], "shapes", store)
+    assert "not in the Keras cache" in failing[0][1]
+
+
+def _tiny_model(input_shape=(8, 8, 1), k=10, softmax=True):
+    keras = import_keras()
+    inp = keras.Input(input_shape)
+    out = keras.layers.Dense(k, activation="softmax" if softmax else None)(keras.layers.Flatten()(inp))
+    return keras.Model(inp, out)
+
+
+def _bytes(model, tmp_path, name="m.keras"):
+    path = tmp_path / name
+    model.save(path)
+    return path.read_bytes()
+
+
+def test_uploaded_model_is_evaluated_and_stored(tmp_path):
+    ds = load_digits()
+    data = _bytes(_tiny_model(softmax=False), tmp_path)
+    model = load_user_model(data, "m.keras")
+    store = RunStore(tmp_path / "runs")
+    run_id, notes, problem = evaluate_upload(model, data, "m.keras", ds, "digits", store)
+    assert problem == "" and any("softmax applied" in n for n in notes)
+    run = store.load(run_id)
+    np.testing.assert_allclose(run.y_prob.sum(1), 1, atol=1e-5)
+    assert run.config["settings"]["model"] == "uploaded:m.keras" and run.history.empty
+
+
+def test_uploaded_model_checks(tmp_path):
+    ds = load_digits()
+    assert "shape (28, 28, 1)" in fit_problems(_tiny_model((28, 28, 1)), ds)[0]
+    assert "predicts 3 classes" in fit_problems(_tiny_model(k=3), ds)[0]
+    keras = import_keras()
+    inp = keras.Input((8, 8, 1))
+    lam = keras.Model(inp, keras.layers.Dense(10)(keras.layers.Flatten()(keras.layers.Lambda(lambda t: t * 2)(inp))))
+    for name in ("lam.keras", "lam.h5"):
+        with pytest.raises(ModelFileError, match="Lambda layer with code"):
+            load_user_model(_bytes(lam, tmp_path, name), name)
+    with pytest.raises(ModelFileError, match="cannot be loaded"):
+        load_user_model(b"not a model", "x.keras")
+    with pytest.raises(ModelFileError, match="expected a .keras"):
+        load_user_model(b"", "x.pt")
+
+
+def test_compare_page_shows_table_and_side_by_side(two_runs, monkeypatch):
+    store, runs = two_runs
+    monkeypatch.setenv("EXPLORER_RUNS", str(store.root))
+    at = app_on_page("pages/compare.py")
+    assert any("2 stored run(s)" in s.value for s in at.subheader)
+    table = next(d.value for d in at.dataframe if "macro F1" in d.value.columns)
+    assert set(table["run"]) == {r.run_id for r in runs}
+    assert len(at.get("vega_lite_chart") or at.get("arrow_vega_lite_chart")) >= 4
+    at.selectbox(key="compare_a").select(runs[0].run_id).run()
+    assert not at.exception
