@@ -82,7 +82,7 @@ def _print_report(run) -> None:
     from lib import metrics
 
     k = len(run.class_names)
-    cm = metrics.confusion(run.y_true, run.y_prob, k)
+    cm = run.test_confusion
     print(f"run {run.run_id} · {run.config['settings']['model']} · {run.config['dataset']['label']} · "
           f"status {run.status} · {run.config.get('epochs_done', '?')} epochs")
     print()

@@ -31,8 +31,7 @@ def runs_table(runs: list[StoredRun]) -> pd.DataFrame:
     """One row per run: what it was, and accuracy, balanced accuracy, macro F1 and per-class F1 on test."""
     rows = []
     for run in runs:
-        k = len(run.class_names)
-        cm = metrics.confusion(run.y_true, run.y_prob, k)
+        cm = run.test_confusion
         row = describe(run)
         total = cm.sum()
         row["accuracy"] = float(np.trace(cm) / total) if total else 0.0
@@ -47,16 +46,12 @@ def runs_table(runs: list[StoredRun]) -> pd.DataFrame:
 
 def difference(run_a: StoredRun, run_b: StoredRun, how: str | None = "true") -> np.ndarray:
     """B minus A, each normalized the same way (rows by default): where B gains or loses."""
-    k = len(run_a.class_names)
-    a = metrics.normalize(metrics.confusion(run_a.y_true, run_a.y_prob, k), how)
-    b = metrics.normalize(metrics.confusion(run_b.y_true, run_b.y_prob, k), how)
-    return b - a
+    return metrics.normalize(run_b.test_confusion, how) - metrics.normalize(run_a.test_confusion, how)
 
 
 def f1_deltas(run_a: StoredRun, run_b: StoredRun) -> pd.DataFrame:
-    k = len(run_a.class_names)
-    fa = metrics.per_class(metrics.confusion(run_a.y_true, run_a.y_prob, k))["f1-score"]
-    fb = metrics.per_class(metrics.confusion(run_b.y_true, run_b.y_prob, k))["f1-score"]
+    fa = metrics.per_class(run_a.test_confusion)["f1-score"]
+    fb = metrics.per_class(run_b.test_confusion)["f1-score"]
     return pd.DataFrame({"class": list(run_a.class_names), "delta": (fb - fa).to_numpy()})
 
 

@@ -69,7 +69,7 @@ def test_evaluation_ui(run: StoredRun, ds: Dataset, model_bytes: Callable[[], by
     names = list(run.class_names)
     k = len(names)
     y_true, y_prob = run.y_true, run.y_prob
-    cm = metrics.confusion(y_true, y_prob, k)
+    cm = run.test_confusion
     majority = int(np.bincount(ds.y_train, minlength=k).argmax())
     summary = metrics.summary(cm, majority)
     cols = st.columns(4)
@@ -172,17 +172,10 @@ def code_ui(run: StoredRun) -> None:
     )
 
 
-def model_to_bytes(model: Any) -> bytes:
-    import tempfile
-    from pathlib import Path
-
-    with tempfile.TemporaryDirectory() as d:
-        path = Path(d) / "model.keras"
-        model.save(path)
-        return path.read_bytes()
-
-
-def read_bytes(path: Any) -> bytes:
-    with open(path, "rb") as fh:
-        return fh.read()
+def file_reader(path: Any) -> Callable[[], bytes]:
+    """For st.download_button: the file is read when the user clicks, not on every rerun."""
+    def read() -> bytes:
+        with open(path, "rb") as fh:
+            return fh.read()
+    return read
 

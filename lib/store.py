@@ -22,6 +22,7 @@ import shutil
 import time
 import uuid
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -57,6 +58,13 @@ class StoredRun:
     y_true: np.ndarray
     y_prob: np.ndarray
     class_names: tuple[str, ...]
+
+    @cached_property
+    def test_confusion(self) -> np.ndarray:
+        """K x K counts of the test predictions (rows true, columns predicted)."""
+        from lib.metrics import confusion
+
+        return confusion(self.y_true, self.y_prob, len(self.class_names))
 
     @property
     def status(self) -> str:

@@ -272,8 +272,10 @@ def train(
 
 def run_config(ds: Dataset, settings: TrainSettings, dataset_label: str) -> dict:
     """What identifies a run: the data (fingerprint) and every setting."""
-    return {
-        "dataset": {"label": dataset_label, "name": ds.name, "fingerprint": ds.fingerprint,
-                    "image_shape": list(ds.image_shape), "num_classes": ds.num_classes},
-        "settings": json.loads(json.dumps(settings.to_dict())),
-    }
+    return {"dataset": dataset_config(ds, dataset_label), "settings": json.loads(json.dumps(settings.to_dict()))}
+
+
+def dataset_config(ds: Dataset, dataset_label: str) -> dict:
+    """The dataset part of a run's config.json (the fingerprint is what run ids key on)."""
+    return {"label": dataset_label, "name": ds.name, "fingerprint": ds.fingerprint,
+            "image_shape": list(ds.image_shape), "num_classes": ds.num_classes}

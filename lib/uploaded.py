@@ -19,7 +19,7 @@ import pandas as pd
 from lib.dataset import Dataset
 from lib.store import RunStore
 from lib.tf_import import import_keras
-from lib.training import TrainResult, history_columns
+from lib.training import TrainResult, dataset_config, history_columns
 
 INPUT_SCALES = {"0..1": 1 / 255, "0..255": 1.0}
 
@@ -79,8 +79,7 @@ def evaluate_upload(model: Any, data: bytes, filename: str, ds: Dataset, dataset
         notes.append("the outputs were not probabilities: softmax applied")
     digest = hashlib.sha256(data).hexdigest()[:16]
     config = {
-        "dataset": {"label": dataset_label, "name": ds.name, "fingerprint": ds.fingerprint,
-                    "image_shape": list(ds.image_shape), "num_classes": ds.num_classes},
+        "dataset": dataset_config(ds, dataset_label),
         "settings": {"model": f"uploaded:{filename}", "sha256": digest, "input_scale": input_scale, "epochs": 0,
                      "seed": 0, "validation_split": 0.0, "augment": None},
     }

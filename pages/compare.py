@@ -79,10 +79,8 @@ a_id = c1.selectbox("Run A", mine, index=1 if len(mine) > 1 else 0, format_func=
 b_id = c2.selectbox("Run B", mine, index=0, format_func=label.get, key="compare_b")
 run_a, run_b = by_id[a_id], by_id[b_id]
 names = list(ds.class_names)
-k = len(names)
 for col, run, title in ((c1, run_a, "A"), (c2, run_b, "B")):
-    cm = metrics.confusion(run.y_true, run.y_prob, k)
-    col.altair_chart(charts.confusion_heatmap(metrics.confusion_table(cm, names, "true"), "true",
+    col.altair_chart(charts.confusion_heatmap(metrics.confusion_table(run.test_confusion, names, "true"), "true",
                                               f"{title}: normalized by true class"))
 c1, c2 = st.columns(2)
 c1.altair_chart(charts.difference_heatmap(difference(run_a, run_b, "true"), names))

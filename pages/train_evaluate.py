@@ -202,7 +202,7 @@ def _generator():
 
 tabs = st.tabs(["Test evaluation", "Training curves", "Per class over epochs", "Evaluation traps", "Show code"])
 with tabs[0]:
-    eval_ui.test_evaluation_ui(current, ds, eval_ui.read_bytes(current.model_path) if saved else None)
+    eval_ui.test_evaluation_ui(current, ds, eval_ui.file_reader(current.model_path) if saved else None)
 with tabs[1]:
     eval_ui.curves_ui(current)
 with tabs[2]:
