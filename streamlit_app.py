@@ -3,7 +3,7 @@
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
-from lib.sidebar import dataset_picker_ui
+from lib.ui.sidebar import dataset_picker_ui
 
 # Streamlit treats a folder named pages/ beside this script as a legacy multipage app and
 # would run a page file on its own (without this router and its sidebar) on reruns. This

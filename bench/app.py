@@ -16,10 +16,10 @@ from bench.common import ROOT, median_seconds, report
 def page_rerun() -> None:
     from streamlit.testing.v1 import AppTest
 
-    from lib.data import load_digits
-    from lib.runs import train_or_load
-    from lib.store import RunStore
-    from lib.training import TrainSettings
+    from lib.data.sources import load_digits
+    from lib.runs.store import RunStore
+    from lib.runs.train_or_load import train_or_load
+    from lib.train.training import TrainSettings
 
     with tempfile.TemporaryDirectory() as root:
         os.environ["EXPLORER_RUNS"] = root

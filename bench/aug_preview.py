@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 
 from bench.common import ROOT, median_seconds, report
-from lib import augment
-from lib.augment_preview import augment_draws, to_display
-from lib.data import DatasetSpec, load_dataset
+from lib.augment import settings as augment
+from lib.augment.preview import augment_draws, to_display
+from lib.data.sources import DatasetSpec, load_dataset
 
 
 def run() -> None:
@@ -17,11 +17,11 @@ def run() -> None:
         gen = augment.make_generator(augment.preset("strong"))
         imgs = ds.x_train[:4]
 
-        def ours() -> None:
+        def ours(gen=gen, imgs=imgs) -> None:
             draws, params = augment_draws(gen, imgs, 4, seed=1)
             to_display(draws, stretch=False)
 
-        def plain() -> None:
+        def plain(gen=gen, imgs=imgs) -> None:
             it = gen.flow(np.repeat(imgs, 4, axis=0).astype(np.float32), batch_size=16, shuffle=False, seed=1)
             next(it)
 
@@ -42,4 +42,6 @@ def run_page() -> None:
     def rerun() -> None:
         at.number_input(key="aug_rotation_range").set_value(next(angle)).run()
 
-    report("aug_page_rerun_ms[shapes]", median_seconds(rerun, repeat=7) * 1000, "ms", "AppTest, whole page, for reference")
+    report(
+        "aug_page_rerun_ms[shapes]", median_seconds(rerun, repeat=7) * 1000, "ms", "AppTest, whole page, for reference"
+    )

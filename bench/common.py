@@ -31,5 +31,8 @@ def machine() -> None:
     import numpy
     import streamlit
 
-    print(f"machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, "
-          f"numpy {numpy.__version__}, streamlit {streamlit.__version__}", flush=True)
+    print(
+        f"machine: {os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, "
+        f"numpy {numpy.__version__}, streamlit {streamlit.__version__}",
+        flush=True,
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from bench.common import median_seconds, report
-from lib import metrics
+from lib.evaluate import metrics
 
 
 def run() -> None:

@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image
 
 from bench.common import report
-from lib.image_folder import load_image_folder
+from lib.data.folders import load_image_folder
 
 
 def make_folder(root: Path, n: int = 5000, size: int = 32) -> None:
@@ -31,8 +31,7 @@ def run(n: int = 5000, name: str = "folder_load_peak_ratio") -> None:
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         size = ds.x_train.nbytes + ds.x_test.nbytes
-    report(name, peak / size, f"x uint8 size ({peak / 2**20:.1f} MiB peak for {size / 2**20:.1f} MiB)",
-           "goal <= 1.5")
+    report(name, peak / size, f"x uint8 size ({peak / 2**20:.1f} MiB peak for {size / 2**20:.1f} MiB)", "goal <= 1.5")
 
 
 def run_large() -> None:

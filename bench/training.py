@@ -6,16 +6,14 @@ import statistics
 import tempfile
 import time
 
-import numpy as np
-
 from bench.common import report
-from lib import augment
-from lib.data import load_digits
-from lib.models import build_model, compile_model
-from lib.runs import train_or_load
-from lib.store import RunStore
+from lib.augment import settings as augment
+from lib.data.sources import load_digits
+from lib.runs.store import RunStore
+from lib.runs.train_or_load import train_or_load
 from lib.tf_import import import_keras
-from lib.training import TrainSettings, _callback_class, split_validation
+from lib.train.models import build_model, compile_model
+from lib.train.training import TrainSettings, _callback_class, split_validation
 
 EPOCHS = 5
 
@@ -23,8 +21,12 @@ EPOCHS = 5
 def _prepared(ds, settings):
     train_idx, val_idx = split_validation(ds, settings.validation_split, settings.seed)
     gen = augment.make_generator(augment.training_config(None)[0])
-    return (augment.standardize_batch(gen, ds.x_train[train_idx]), ds.y_train[train_idx],
-            augment.standardize_batch(gen, ds.x_train[val_idx]), ds.y_train[val_idx])
+    return (
+        augment.standardize_batch(gen, ds.x_train[train_idx]),
+        ds.y_train[train_idx],
+        augment.standardize_batch(gen, ds.x_train[val_idx]),
+        ds.y_train[val_idx],
+    )
 
 
 def overhead(repeat: int = 3) -> None:
@@ -43,8 +45,18 @@ def overhead(repeat: int = 3) -> None:
     def ours() -> float:
         model = fresh()
         with tempfile.TemporaryDirectory() as tb:
-            cb = _callback_class()(x_val, y_val, ds.num_classes, EPOCHS, steps, settings.batch_size,
-                                   lambda *a: None, lambda *a: None, lambda: False, tb)
+            cb = _callback_class()(
+                x_val,
+                y_val,
+                ds.num_classes,
+                EPOCHS,
+                steps,
+                settings.batch_size,
+                lambda *a: None,
+                lambda *a: None,
+                lambda: False,
+                tb,
+            )
             t0 = time.perf_counter()
             model.fit(x_tr, y_tr, batch_size=settings.batch_size, epochs=EPOCHS, callbacks=[cb], verbose=0)
             return time.perf_counter() - t0

@@ -1,1 +1,7 @@
-"""All logic of the explorer, importable without a running Streamlit."""
+"""All logic of the explorer, in layers that data flows through one way:
+
+    data -> augment -> train -> runs -> evaluate -> charts -> ui -> pages
+
+Only `lib.ui` imports Streamlit; everything else runs headless (CLI, tests, benchmarks).
+`errors` and `tf_import` serve every layer.
+"""

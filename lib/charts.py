@@ -43,19 +43,25 @@ def distribution_chart(table: pd.DataFrame, title: str = "Pixel values the model
             x2="value_end:Q",
             y=alt.Y("share:Q", stack=None, title="share of pixel values", axis=alt.Axis(format="%")),
             color=alt.Color("images:N", title=None, legend=alt.Legend(orient="bottom")),
-            tooltip=["images:N", alt.Tooltip("value_start:Q", format=".3g", title="from"),
-                     alt.Tooltip("value_end:Q", format=".3g", title="to"), alt.Tooltip("share:Q", format=".1%")],
+            tooltip=[
+                "images:N",
+                alt.Tooltip("value_start:Q", format=".3g", title="from"),
+                alt.Tooltip("value_end:Q", format=".3g", title="to"),
+                alt.Tooltip("share:Q", format=".1%"),
+            ],
         )
     )
 
 
 def curves_chart(history: pd.DataFrame, metric: str) -> alt.Chart:
     """Train vs validation `metric` ("loss" or "accuracy") per epoch: overfitting shows as a gap."""
-    long = pd.DataFrame({
-        "epoch": list(history["epoch"]) * 2,
-        "split": ["train"] * len(history) + ["validation"] * len(history),
-        metric: list(history[metric]) + list(history[f"val_{metric}"]),
-    })
+    long = pd.DataFrame(
+        {
+            "epoch": list(history["epoch"]) * 2,
+            "split": ["train"] * len(history) + ["validation"] * len(history),
+            metric: list(history[metric]) + list(history[f"val_{metric}"]),
+        }
+    )
     return (
         alt.Chart(long, title=f"{metric}: train vs validation")
         .mark_line(point=True)
@@ -72,7 +78,7 @@ def per_class_chart(history: pd.DataFrame, class_names: list[str], classes: list
     """Exact validation `metric` (precision, recall or f1) per class over epochs."""
     rows = []
     for i in classes:
-        for epoch, value in zip(history["epoch"], history[f"val_{metric}_{i}"]):
+        for epoch, value in zip(history["epoch"], history[f"val_{metric}_{i}"], strict=False):
             rows.append({"epoch": epoch, "class": class_names[i], metric: value})
     return (
         alt.Chart(pd.DataFrame(rows), title=f"validation {metric} per class")
@@ -96,13 +102,18 @@ def confusion_heatmap(table: pd.DataFrame, how: str | None, title: str = "Confus
         y=alt.Y("true:N", sort=order, title="true class"),
     )
     tooltip = [
-        "true:N", "predicted:N", alt.Tooltip("count:Q", title="images"),
+        "true:N",
+        "predicted:N",
+        alt.Tooltip("count:Q", title="images"),
         alt.Tooltip("share_of_true:Q", format=".1%", title="% of true class (recall row)"),
         alt.Tooltip("share_of_pred:Q", format=".1%", title="% of predicted class (precision column)"),
     ]
     cells = base.mark_rect().encode(
-        color=alt.Color("value:Q", scale=alt.Scale(scheme="blues", domain=[0, max_value]),
-                        title="images" if how is None else "share"),
+        color=alt.Color(
+            "value:Q",
+            scale=alt.Scale(scheme="blues", domain=[0, max_value]),
+            title="images" if how is None else "share",
+        ),
         tooltip=tooltip,
     )
     text = base.mark_text(fontSize=11).encode(
@@ -113,20 +124,31 @@ def confusion_heatmap(table: pd.DataFrame, how: str | None, title: str = "Confus
     return (cells + text).properties(height=alt.Step(28), width=alt.Step(28))
 
 
-
 def difference_heatmap(diff, class_names, title: str = "B minus A (normalized by true class)") -> alt.LayerChart:
     """Diverging heatmap of a difference of two normalized confusion matrices."""
     k = len(class_names)
-    rows = [{"true": class_names[i], "predicted": class_names[j], "difference": float(diff[i, j]),
-             "label": f"{diff[i, j]:+.0%}" if abs(diff[i, j]) >= 0.005 else ""} for i in range(k) for j in range(k)]
+    rows = [
+        {
+            "true": class_names[i],
+            "predicted": class_names[j],
+            "difference": float(diff[i, j]),
+            "label": f"{diff[i, j]:+.0%}" if abs(diff[i, j]) >= 0.005 else "",
+        }
+        for i in range(k)
+        for j in range(k)
+    ]
     data = pd.DataFrame(rows)
     limit = max(0.01, float(abs(data["difference"]).max()))
-    base = alt.Chart(data, title=title).encode(x=alt.X("predicted:N", sort=list(class_names)),
-                                               y=alt.Y("true:N", sort=list(class_names)))
+    base = alt.Chart(data, title=title).encode(
+        x=alt.X("predicted:N", sort=list(class_names)), y=alt.Y("true:N", sort=list(class_names))
+    )
     cells = base.mark_rect().encode(
         color=alt.Color("difference:Q", scale=alt.Scale(scheme="redblue", domain=[-limit, limit])),
-        tooltip=["true:N", "predicted:N", alt.Tooltip("difference:Q", format="+.1%")])
-    return (cells + base.mark_text(fontSize=11).encode(text="label:N")).properties(height=alt.Step(28), width=alt.Step(28))
+        tooltip=["true:N", "predicted:N", alt.Tooltip("difference:Q", format="+.1%")],
+    )
+    return (cells + base.mark_text(fontSize=11).encode(text="label:N")).properties(
+        height=alt.Step(28), width=alt.Step(28)
+    )
 
 
 def f1_delta_chart(table: pd.DataFrame) -> alt.Chart:
@@ -148,6 +170,10 @@ def runs_curves_chart(table: pd.DataFrame, metric: str = "val_accuracy") -> alt.
     return (
         alt.Chart(table, title=f"{metric} per epoch")
         .mark_line(point=True)
-        .encode(x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)), y=alt.Y(f"{metric}:Q", scale=alt.Scale(zero=False)),
-                color="run:N", tooltip=["run:N", "epoch:Q", alt.Tooltip(f"{metric}:Q", format=".3f")])
+        .encode(
+            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
+            y=alt.Y(f"{metric}:Q", scale=alt.Scale(zero=False)),
+            color="run:N",
+            tooltip=["run:N", "epoch:Q", alt.Tooltip(f"{metric}:Q", format=".3f")],
+        )
     )

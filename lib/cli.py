@@ -9,16 +9,14 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from lib import stats
-from lib.data import BUILTIN, KERAS_DATASETS, load_dataset, parse_spec
-from lib.dataset import DatasetError
-from lib.store import StoreError
+from lib.data import stats
+from lib.data.sources import BUILTIN, KERAS_DATASETS, load_dataset, parse_spec
+from lib.errors import DatasetError, ExplorerError, StoreError, one_line
 
 
 class _Parser(argparse.ArgumentParser):
@@ -30,17 +28,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m lib.cli", description="Keras image classification explorer, headless.")
     sub = parser.add_subparsers(dest="command", required=True)
     inspect = sub.add_parser("inspect", help="print a dataset's summary and class counts")
-    inspect.add_argument(
-        "dataset", help=f"{', '.join(BUILTIN + KERAS_DATASETS)}, a folder path or an .npz path"
-    )
+    inspect.add_argument("dataset", help=f"{', '.join(BUILTIN + KERAS_DATASETS)}, a folder path or an .npz path")
 
     train = sub.add_parser("train", help="train a model (or load the identical run from the store)")
     train.add_argument("dataset", help="as for inspect")
-    train.add_argument("--model", default="cnn", type=_model_kind,
-                       help="mlp, cnn, deep_cnn, vgg16, mobilenetv2 or run:<run_id> (a stored run as backbone)")
+    train.add_argument(
+        "--model",
+        default="cnn",
+        type=_model_kind,
+        help="mlp, cnn, deep_cnn, vgg16, mobilenetv2 or run:<run_id> (a stored run as backbone)",
+    )
     train.add_argument("--transfer", default="feature_extraction", choices=["feature_extraction", "fine_tune"])
     train.add_argument("--unfreeze", type=int, default=0, help="fine_tune: the backbone's last N weighted layers train")
-    train.add_argument("--weights", default="imagenet", help="imagenet, none (random, not pretrained) or a weights file")
+    train.add_argument(
+        "--weights", default="imagenet", help="imagenet, none (random, not pretrained) or a weights file"
+    )
     train.add_argument("--epochs", type=int, default=5)
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--optimizer", default="adam", choices=["adam", "sgd", "rmsprop"])
@@ -50,11 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--augment", metavar="FILE.json", help="ImageDataGenerator settings from the Augmentation page")
     train.add_argument("--store", default=None, help="run store folder (default: runs/ or $EXPLORER_RUNS)")
 
-    study = sub.add_parser("study", help="the transfer-learning ladder: own CNN, feature extraction, "
-                                         "fine-tuning, fine-tuning + augmentation")
+    study = sub.add_parser(
+        "study",
+        help="the transfer-learning ladder: own CNN, feature extraction, fine-tuning, fine-tuning + augmentation",
+    )
     study.add_argument("dataset", help="as for inspect")
     study.add_argument("--backbone", default="mobilenetv2", type=_model_kind, help="vgg16, mobilenetv2 or run:<run_id>")
-    study.add_argument("--weights", default="imagenet", help="imagenet, none (random, not pretrained) or a weights file")
+    study.add_argument(
+        "--weights", default="imagenet", help="imagenet, none (random, not pretrained) or a weights file"
+    )
     study.add_argument("--epochs", type=int, default=5)
     study.add_argument("--unfreeze", type=int, default=4)
     study.add_argument("--seed", type=int, default=0)
@@ -73,18 +79,20 @@ def _model_kind(text: str) -> str:
 
 
 def _store(path: str | None):
-    from lib.store import RunStore
+    from lib.runs.store import RunStore
 
     return RunStore(path)
 
 
 def _print_report(run) -> None:
-    from lib import metrics
+    from lib.evaluate import metrics
 
     k = len(run.class_names)
     cm = run.test_confusion
-    print(f"run {run.run_id} · {run.config['settings']['model']} · {run.config['dataset']['label']} · "
-          f"status {run.status} · {run.config.get('epochs_done', '?')} epochs")
+    print(
+        f"run {run.run_id} · {run.config['settings']['model']} · {run.config['dataset']['label']} · "
+        f"status {run.status} · {run.config.get('epochs_done', '?')} epochs"
+    )
     print()
     print(metrics.report(cm, run.class_names).round(3).to_string())
     majority = int(np.bincount(run.y_true, minlength=k).argmax()) if len(run.y_true) else 0
@@ -97,9 +105,9 @@ def _print_report(run) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from lib.augment import from_json
-    from lib.runs import train_or_load
-    from lib.training import TrainSettings
+    from lib.augment.settings import from_json
+    from lib.runs.train_or_load import train_or_load
+    from lib.train.training import TrainSettings
 
     augment = None
     if args.augment:
@@ -107,46 +115,55 @@ def cmd_train(args: argparse.Namespace) -> None:
             augment = from_json(Path(args.augment).read_text())
         except OSError as exc:
             raise DatasetError(f"cannot read {args.augment}: {exc.strerror}") from None
-        except ValueError as exc:
+        except ExplorerError as exc:
             raise DatasetError(f"{args.augment}: {exc}") from None
     spec = parse_spec(args.dataset)
     ds = load_dataset(spec)
-    try:
-        settings = TrainSettings(args.model, args.epochs, args.batch_size, args.optimizer, args.learning_rate,
-                                 args.validation_split, args.seed, augment, args.transfer, args.unfreeze,
-                                 args.weights).check()
-    except ValueError as exc:
-        raise DatasetError(str(exc)) from None
+    settings = TrainSettings(
+        args.model,
+        args.epochs,
+        args.batch_size,
+        args.optimizer,
+        args.learning_rate,
+        args.validation_split,
+        args.seed,
+        augment,
+        args.transfer,
+        args.unfreeze,
+        args.weights,
+    ).check()
     store = _store(args.store)
 
     def progress(row, cm, epoch, epochs):
-        print(f"epoch {epoch}/{epochs}  loss {row['loss']:.4f}  accuracy {row['accuracy']:.3f}  "
-              f"val_loss {row['val_loss']:.4f}  val_accuracy {row['val_accuracy']:.3f}", flush=True)
+        print(
+            f"epoch {epoch}/{epochs}  loss {row['loss']:.4f}  accuracy {row['accuracy']:.3f}  "
+            f"val_loss {row['val_loss']:.4f}  val_accuracy {row['val_accuracy']:.3f}",
+            flush=True,
+        )
 
-    try:
-        outcome = train_or_load(ds, settings, spec.label, store, on_epoch=progress)
-    except ValueError as exc:  # e.g. ImageNet weights offline, a backbone run that is not there
-        raise DatasetError(str(exc)) from None
+    outcome = train_or_load(ds, settings, spec.label, store, on_epoch=progress)
     if outcome.store_error:
-        raise DatasetError(outcome.store_error)
-    print(f"run id: {outcome.run_id} ({'loaded from the store, not trained again' if outcome.loaded else outcome.result.message})")
+        raise StoreError(outcome.store_error)
+    how = "loaded from the store, not trained again" if outcome.loaded else outcome.result.message
+    print(f"run id: {outcome.run_id} ({how})")
     print()
     _print_report(store.load(outcome.run_id))
     if not outcome.loaded and outcome.result.status != "complete":
-        raise DatasetError(f"run {outcome.run_id} {outcome.result.status}: {outcome.result.message}")
+        raise ExplorerError(f"run {outcome.run_id} {outcome.result.status}: {outcome.result.message}")
 
 
 def cmd_study(args: argparse.Namespace) -> None:
-    from lib.compare import ladder, runs_table
-    from lib.runs import run_study
+    from lib.runs.compare import ladder, runs_table
+    from lib.runs.train_or_load import run_study
 
     spec = parse_spec(args.dataset)
     ds = load_dataset(spec)
     store = _store(args.store)
     started = time.perf_counter()
     steps = ladder(args.backbone, args.weights, args.epochs, args.seed, args.unfreeze)
-    results = run_study(ds, steps, spec.label, store,
-                        on_step=lambda i, n, name: print(f"[{i + 1}/{n}] {name}", flush=True))
+    results = run_study(
+        ds, steps, spec.label, store, on_step=lambda i, n, name: print(f"[{i + 1}/{n}] {name}", flush=True)
+    )
     rows, failures = [], []
     for name, outcome in results:
         if isinstance(outcome, str) or outcome.run_id is None:
@@ -162,7 +179,7 @@ def cmd_study(args: argparse.Namespace) -> None:
     for line in failures:
         print(f"not run: {line}")
     if failures and not rows:
-        raise DatasetError(failures[0])
+        raise ExplorerError(failures[0])
 
 
 def cmd_report(args: argparse.Namespace) -> None:
@@ -193,11 +210,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         COMMANDS[args.command](args)
-    except (DatasetError, StoreError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except ExplorerError as exc:
+        print(f"error: {one_line(exc, 1000)}", file=sys.stderr)
         return 2
     except (OSError, MemoryError) as exc:
-        print(f"error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", file=sys.stderr)
+        print(f"error: {type(exc).__name__}: {one_line(exc)}", file=sys.stderr)
         return 2
     return 0
 

@@ -22,7 +22,7 @@ def import_keras() -> ModuleType:
     devnull = os.open(os.devnull, os.O_WRONLY)
     try:
         os.dup2(devnull, 2)
-        import keras  # noqa: PLC0415
+        import keras
     finally:
         os.dup2(saved, 2)
         os.close(saved)

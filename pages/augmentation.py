@@ -3,12 +3,20 @@
 import numpy as np
 import streamlit as st
 
-from lib import augment, cache, state
-from lib.augment_preview import (augment_draws, describe_params, distribution_table, standardize_only, to_display,
-                                 value_stats)
-from lib.augment_ui import controls_ui, load_into_widgets
+from lib.augment import settings as augment
+from lib.augment.preview import (
+    augment_draws,
+    describe_params,
+    distribution_table,
+    standardize_only,
+    to_display,
+    value_stats,
+)
 from lib.charts import distribution_chart
-from lib.images import for_display
+from lib.errors import ExplorerError
+from lib.ui import cache, state
+from lib.ui.augment_controls import controls_ui, load_into_widgets
+from lib.ui.images import for_display
 
 st.title("2 · Augmentation")
 st.caption("Move a control and see at once what `ImageDataGenerator` does to images of the current dataset.")
@@ -24,15 +32,20 @@ def _apply_preset() -> None:
 
 settings_col, preview_col = st.columns([1, 2], gap="large")
 with settings_col:
-    st.selectbox("Preset", list(augment.PRESETS), key="aug_preset", on_change=_apply_preset,
-                 help="Fills in the controls below; change any of them afterwards.")
+    st.selectbox(
+        "Preset",
+        list(augment.PRESETS),
+        key="aug_preset",
+        on_change=_apply_preset,
+        help="Fills in the controls below; change any of them afterwards.",
+    )
     upload = st.file_uploader("Load settings (.json)", type=["json"], key="aug_json_upload")
     if upload is not None and st.session_state.get("aug_json_applied") != upload.file_id:
         try:
             load_into_widgets(augment.from_json(upload.getvalue().decode("utf-8", "replace")), overwrite=True)
             st.session_state["aug_json_applied"] = upload.file_id
             st.rerun()
-        except ValueError as exc:
+        except ExplorerError as exc:
             st.error(f"Settings file not used: {exc}")
     raw, problems = controls_ui()
 
@@ -69,18 +82,29 @@ with preview_col:
 
     for i, image_index in enumerate(idx):
         cols = st.columns(int(n_draws) + 1)
-        cols[0].image(for_display(originals[i]), caption=f"original · {ds.class_names[ds.y_train[image_index]]}",
-                      width="stretch")
+        cols[0].image(
+            for_display(originals[i]), caption=f"original · {ds.class_names[ds.y_train[image_index]]}", width="stretch"
+        )
         for j in range(int(n_draws)):
-            cols[j + 1].image(for_display(to_display(draws[i, j], stretch)), caption=describe_params(params[i][j]),
-                              width="stretch")
-    st.caption(f"Seed {seed}: the same seed gives the same draws. "
-               + ("Values are no longer 0..255 pixels, so each augmented image is stretched to its own min..max "
-                  "for display only." if stretch else ""))
+            cols[j + 1].image(
+                for_display(to_display(draws[i, j], stretch)), caption=describe_params(params[i][j]), width="stretch"
+            )
+    st.caption(
+        f"Seed {seed}: the same seed gives the same draws. "
+        + (
+            "Values are no longer 0..255 pixels, so each augmented image is stretched to its own min..max "
+            "for display only."
+            if stretch
+            else ""
+        )
+    )
 
     st.markdown("**The same images before and after** (what the model receives, not the display)")
-    st.dataframe(value_stats({"before (uint8 pixels)": originals.astype(np.float32), "after (augmented)": draws}),
-                 hide_index=True, width="stretch")
+    st.dataframe(
+        value_stats({"before (uint8 pixels)": originals.astype(np.float32), "after (augmented)": draws}),
+        hide_index=True,
+        width="stretch",
+    )
 
 # --- The preprocessing trap ---------------------------------------------------------------
 st.subheader("Evaluation images need the same preprocessing")
@@ -93,15 +117,19 @@ if augment.changes_pixel_distribution(config):
     )
     sample = ds.x_test[: min(200, len(ds.x_test))]
     train_sample = ds.x_train[: min(200, len(ds.x_train))]
-    table = distribution_table({
-        "training images (after the generator)": standardize_only(gen, train_sample),
-        "raw test images (the mistake)": sample.astype(np.float32),
-        "test images after datagen.standardize (the fix)": standardize_only(gen, sample),
-    })
+    table = distribution_table(
+        {
+            "training images (after the generator)": standardize_only(gen, train_sample),
+            "raw test images (the mistake)": sample.astype(np.float32),
+            "test images after datagen.standardize (the fix)": standardize_only(gen, sample),
+        }
+    )
     st.altair_chart(distribution_chart(table), width="stretch")
 else:
-    st.success("These settings keep pixel values as they are: evaluation images need no extra step. "
-               "Random transforms are for training only either way.")
+    st.success(
+        "These settings keep pixel values as they are: evaluation images need no extra step. "
+        "Random transforms are for training only either way."
+    )
 
 # --- Code ---------------------------------------------------------------------------------
 st.subheader("Code")
@@ -111,6 +139,11 @@ layers_tab.code(augment.layers_code(config), language="python")
 _, gaps = augment.layer_specs(config)
 if gaps:
     layers_tab.markdown("**No exact equivalent:**\n" + "\n".join(f"- {g}" for g in gaps))
-st.download_button("Download settings (.json)", augment.to_json(config), file_name="augmentation.json",
-                   mime="application/json", key="aug_download",
-                   help="Train & Evaluate and `python -m lib.cli train --augment FILE.json` accept this file.")
+st.download_button(
+    "Download settings (.json)",
+    augment.to_json(config),
+    file_name="augmentation.json",
+    mime="application/json",
+    key="aug_download",
+    help="Train & Evaluate and `python -m lib.cli train --augment FILE.json` accept this file.",
+)

@@ -5,11 +5,13 @@ never trains, except for the explicit "Run the study" button."""
 
 import streamlit as st
 
-from lib import cache, charts, metrics
-from lib.compare import LADDER, difference, f1_deltas, ladder, runs_table, validation_curves
-from lib.runs import run_study
-from lib.store import RunStore, StoreError
-from lib.transfer import BACKBONES
+from lib import charts
+from lib.evaluate import metrics
+from lib.runs.compare import LADDER, difference, f1_deltas, ladder, runs_table, validation_curves
+from lib.runs.store import RunStore, StoreError
+from lib.runs.train_or_load import run_study
+from lib.train.transfer import BACKBONES
+from lib.ui import cache
 
 st.title("4 · Compare runs")
 ds = cache.current_dataset()
@@ -20,22 +22,42 @@ store = RunStore(root)
 # --- The study ---------------------------------------------------------------------------
 with st.expander("Run the study: own CNN vs feature extraction vs fine-tuning vs fine-tuning + augmentation"):
     configs, _ = store.list_runs()
-    own_runs = {f"run:{c['run_id']}": f"backbone from run {c['run_id']} ({c['settings']['model']} on {c['dataset']['label']})"
-                for c in configs if c["status"] == "complete" and c["settings"]["model"] in ("cnn", "deep_cnn")}
+    own_runs = {
+        f"run:{c['run_id']}": f"backbone from run {c['run_id']} ({c['settings']['model']} on {c['dataset']['label']})"
+        for c in configs
+        if c["status"] == "complete" and c["settings"]["model"] in ("cnn", "deep_cnn")
+    }
     choices = {**BACKBONES, **own_runs}
     c = st.columns(4)
-    backbone = c[0].selectbox("Backbone", list(choices), format_func=choices.get, key="study_backbone",
-                              index=len(BACKBONES) if own_runs else 1)
-    weights = c[1].selectbox("Weights", ["imagenet", "none"], key="study_weights", disabled=backbone.startswith("run:"),
-                             help="'none' = random weights: the backbone is NOT pretrained.")
+    backbone = c[0].selectbox(
+        "Backbone",
+        list(choices),
+        format_func=choices.get,
+        key="study_backbone",
+        index=len(BACKBONES) if own_runs else 1,
+    )
+    weights = c[1].selectbox(
+        "Weights",
+        ["imagenet", "none"],
+        key="study_weights",
+        disabled=backbone.startswith("run:"),
+        help="'none' = random weights: the backbone is NOT pretrained.",
+    )
     epochs = c[2].number_input("Epochs each", 1, 100, 5, key="study_epochs")
     seed = c[3].number_input("Seed", 0, 10_000, 0, key="study_seed")
-    st.caption("Same split and seed for all four; fine-tuning unfreezes the backbone's last 4 weighted layers; "
-               "augmentation is the 'mild' preset. Runs already in the store are loaded, not trained again.")
+    st.caption(
+        "Same split and seed for all four; fine-tuning unfreezes the backbone's last 4 weighted layers; "
+        "augmentation is the 'mild' preset. Runs already in the store are loaded, not trained again."
+    )
     if st.button("Run the study", type="primary", key="study_button"):
         bar = st.progress(0.0, text="Starting the study…")
-        results = run_study(ds, ladder(backbone, weights, int(epochs), int(seed)), spec.label, store,
-                            on_step=lambda i, n, name: bar.progress(i / n, text=f"step {i + 1}/{n}: {name}"))
+        results = run_study(
+            ds,
+            ladder(backbone, weights, int(epochs), int(seed)),
+            spec.label,
+            store,
+            on_step=lambda i, n, name: bar.progress(i / n, text=f"step {i + 1}/{n}: {name}"),
+        )
         bar.progress(1.0, text="Study done")
         for name, outcome in results:
             if isinstance(outcome, str):
@@ -62,8 +84,11 @@ table = runs_table(runs)
 study = st.session_state.get("study_runs", {})
 table.insert(1, "study step", [next((n for n, rid in study.items() if rid == r), "") for r in table["run"]])
 st.subheader(f"{len(runs)} stored run(s) on {ds.name}")
-numbers = {col: "{:.1%}" for col in table.columns if col in ("accuracy", "balanced accuracy", "macro F1")
-           or col.startswith("F1 ")}
+numbers = {
+    col: "{:.1%}"
+    for col in table.columns
+    if col in ("accuracy", "balanced accuracy", "macro F1") or col.startswith("F1 ")
+}
 st.dataframe(table.style.format({**numbers, "seconds": "{:.1f}"}), hide_index=True, width="stretch")
 st.caption("Test-set figures. Stopped or failed runs are listed with their status: they are not finished models.")
 
@@ -72,16 +97,21 @@ if len(runs) < 2:
     st.info("Store a second run to compare two side by side.")
     st.stop()
 by_id = {r.run_id: r for r in runs}
-label = {r.run_id: f"{r.run_id} · {r.config['settings']['model']} · {row['mode']}" for r, (_, row) in
-         zip(runs, table.iterrows())}
+label = {
+    r.run_id: f"{r.run_id} · {r.config['settings']['model']} · {row['mode']}"
+    for r, (_, row) in zip(runs, table.iterrows(), strict=False)
+}
 c1, c2 = st.columns(2)
 a_id = c1.selectbox("Run A", mine, index=1 if len(mine) > 1 else 0, format_func=label.get, key="compare_a")
 b_id = c2.selectbox("Run B", mine, index=0, format_func=label.get, key="compare_b")
 run_a, run_b = by_id[a_id], by_id[b_id]
 names = list(ds.class_names)
 for col, run, title in ((c1, run_a, "A"), (c2, run_b, "B")):
-    col.altair_chart(charts.confusion_heatmap(metrics.confusion_table(run.test_confusion, names, "true"), "true",
-                                              f"{title}: normalized by true class"))
+    col.altair_chart(
+        charts.confusion_heatmap(
+            metrics.confusion_table(run.test_confusion, names, "true"), "true", f"{title}: normalized by true class"
+        )
+    )
 c1, c2 = st.columns(2)
 c1.altair_chart(charts.difference_heatmap(difference(run_a, run_b, "true"), names))
 c2.altair_chart(charts.f1_delta_chart(f1_deltas(run_a, run_b)), width="stretch")

@@ -2,10 +2,11 @@
 
 import streamlit as st
 
-from lib import cache, state, stats
 from lib.charts import class_balance_chart
-from lib.code_snippets import loading_code
-from lib.images import for_display
+from lib.data import stats
+from lib.data.snippets import loading_code
+from lib.ui import cache, state
+from lib.ui.images import for_display
 
 st.title("1 · Dataset")
 ds = cache.current_dataset()
@@ -16,7 +17,7 @@ for note in ds.notes:
 # --- Summary -------------------------------------------------------------------------
 s = stats.summary(ds)
 cols = st.columns(5)
-for col, key in zip(cols, ["classes", "train images", "test images", "image shape", "pixel range"]):
+for col, key in zip(cols, ["classes", "train images", "test images", "image shape", "pixel range"], strict=False):
     col.metric(key.capitalize(), f"{s[key]:,}" if isinstance(s[key], int) else s[key])
 st.caption(f"dtype {s['dtype']} · {s['channels']} channel(s)")
 
@@ -35,14 +36,22 @@ if baseline.unbalanced:
     )
 
 with st.expander("Create imbalance on purpose (training split only)"):
-    st.caption("Keep only a fraction of one class in the training split. The test split is untouched, "
-               "so Train & Evaluate shows what imbalance does to each class.")
+    st.caption(
+        "Keep only a fraction of one class in the training split. The test split is untouched, "
+        "so Train & Evaluate shows what imbalance does to each class."
+    )
     current = st.session_state.get(state.IMBALANCE) or (0, 1.0)
     c1, c2 = st.columns(2)
-    cls = c1.selectbox("Class", range(ds.num_classes), index=min(current[0], ds.num_classes - 1),
-                       format_func=lambda i: ds.class_names[i], key="imbalance_class")
-    keep = c2.slider("Keep % of its training images", 5, 100, int(round(current[1] * 100)), step=5,
-                     key="imbalance_keep")
+    cls = c1.selectbox(
+        "Class",
+        range(ds.num_classes),
+        index=min(current[0], ds.num_classes - 1),
+        format_func=lambda i: ds.class_names[i],
+        key="imbalance_class",
+    )
+    keep = c2.slider(
+        "Keep % of its training images", 5, 100, int(round(current[1] * 100)), step=5, key="imbalance_keep"
+    )
     wanted = (int(cls), keep / 100) if keep < 100 else None
     if wanted != st.session_state.get(state.IMBALANCE):
         st.session_state[state.IMBALANCE] = wanted
@@ -52,8 +61,12 @@ with st.expander("Create imbalance on purpose (training split only)"):
 st.subheader("Samples")
 c1, c2, c3, c4 = st.columns(4)
 split = c1.radio("Split", ["train", "test"], horizontal=True, key="sample_split")
-chosen = c2.selectbox("Class", ["all"] + list(range(ds.num_classes)), key="sample_class",
-                      format_func=lambda v: "all classes" if v == "all" else ds.class_names[v])
+chosen = c2.selectbox(
+    "Class",
+    ["all"] + list(range(ds.num_classes)),
+    key="sample_class",
+    format_func=lambda v: "all classes" if v == "all" else ds.class_names[v],
+)
 per_class = c3.slider("Images per class", 1, 12, 6, key="sample_per_class")
 seed = c4.number_input("Seed", 0, 10_000, 0, key="sample_seed")
 x, y = (ds.x_train, ds.y_train) if split == "train" else (ds.x_test, ds.y_test)
@@ -66,8 +79,10 @@ for cls_index, idx in picked.items():
 
 # --- Pixel statistics ----------------------------------------------------------------
 st.subheader("Pixel statistics")
-st.caption("Per channel, on the stored uint8 scale. These decide rescaling (divide by 255) "
-           "and standardization (subtract the mean, divide by the std of the training split).")
+st.caption(
+    "Per channel, on the stored uint8 scale. These decide rescaling (divide by 255) "
+    "and standardization (subtract the mean, divide by the std of the training split)."
+)
 st.dataframe(stats.pixel_stats(ds), hide_index=True, width="stretch")
 
 # --- Leakage -------------------------------------------------------------------------

@@ -7,13 +7,16 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from lib import augment, cache, charts, eval_ui, state
-from lib.models import MODEL_KINDS, OPTIMIZERS
-from lib.runs import train_or_load
-from lib.store import RunStore, StoredRun, StoreError
-from lib.training import TrainSettings, run_config
-from lib.transfer import BACKBONES, MODES, TransferError, is_transfer
-from lib.uploaded import INPUT_SCALES, ModelFileError, evaluate_upload, load_user_model
+from lib import charts
+from lib.augment import settings as augment
+from lib.errors import ExplorerError
+from lib.runs.store import RunStore, StoredRun, StoreError
+from lib.runs.train_or_load import train_or_load
+from lib.runs.uploaded import INPUT_SCALES, ModelFileError, evaluate_upload, load_user_model
+from lib.train.models import MODEL_KINDS, OPTIMIZERS
+from lib.train.training import TrainSettings, run_config
+from lib.train.transfer import BACKBONES, MODES, TransferError, is_transfer
+from lib.ui import cache, run_views, state
 
 st.title("3 · Train & Evaluate")
 ds = cache.current_dataset()
@@ -26,60 +29,101 @@ stored_runs, broken_runs = store.list_runs()
 with st.container(border=True):
     c = st.columns(4)
     finished = [r for r in stored_runs if r["status"] == "complete"]
-    backbone_runs = {f"run:{r['run_id']}": f"backbone from run {r['run_id']} ({r['settings']['model']} on "
-                     f"{r['dataset']['label']})" for r in finished if not r["settings"]["model"].startswith("run:")}
+    backbone_runs = {
+        f"run:{r['run_id']}": f"backbone from run {r['run_id']} ({r['settings']['model']} on {r['dataset']['label']})"
+        for r in finished
+        if not r["settings"]["model"].startswith("run:")
+    }
     choices = {**MODEL_KINDS, **BACKBONES, **backbone_runs}
     kind = c[0].selectbox("Model", list(choices), index=1, format_func=choices.get, key="train_model")
     epochs = c[1].number_input("Epochs", 1, 200, 3, key="train_epochs")
     batch_size = c[2].selectbox("Batch size", [16, 32, 64, 128], index=1, key="train_batch")
     optimizer = c[3].selectbox("Optimizer", OPTIMIZERS, key="train_optimizer")
     c = st.columns(4)
-    lr = c[0].select_slider("Learning rate", [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0], value=1e-3,
-                            key="train_lr", help="Too large a rate makes the loss jump or stall; a NaN loss stops the "
-                            "run, labelled failed.")
+    lr = c[0].select_slider(
+        "Learning rate",
+        [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0],
+        value=1e-3,
+        key="train_lr",
+        help="Too large a rate makes the loss jump or stall; a NaN loss stops the run, labelled failed.",
+    )
     val_split = c[1].slider("Validation split (of training)", 0.1, 0.5, 0.2, 0.05, key="train_val_split")
     seed = c[2].number_input("Seed", 0, 10_000, 0, key="train_seed")
     aug_config = st.session_state.get(state.AUGMENT)
     has_aug = bool(aug_config) and not augment.is_identity(aug_config)
-    use_aug = c[3].checkbox("Augmentation (from step 2)", value=False, key="train_augment", disabled=not has_aug,
-                            help="Uses the settings of the Augmentation page." if has_aug else
-                            "Choose settings on the Augmentation page first.")
+    use_aug = c[3].checkbox(
+        "Augmentation (from step 2)",
+        value=False,
+        key="train_augment",
+        disabled=not has_aug,
+        help="Uses the settings of the Augmentation page."
+        if has_aug
+        else "Choose settings on the Augmentation page first.",
+    )
 transfer_args: dict = {}
 if is_transfer(kind):
     with st.container(border=True):
         c = st.columns(3)
         mode = c[0].radio("Transfer", list(MODES), format_func=MODES.get, key="train_transfer")
-        unfreeze = c[1].number_input("Unfreeze last N layers", 0, 50, 4, key="train_unfreeze",
-                                     disabled=mode != "fine_tune", help="Counted among the backbone's layers with weights.")
+        unfreeze = c[1].number_input(
+            "Unfreeze last N layers",
+            0,
+            50,
+            4,
+            key="train_unfreeze",
+            disabled=mode != "fine_tune",
+            help="Counted among the backbone's layers with weights.",
+        )
         weights = "imagenet"
         if kind in BACKBONES:
-            w = c[2].selectbox("Weights", ["imagenet", "none (random, NOT pretrained)", "local file…"], key="train_weights")
-            weights = {"imagenet": "imagenet", "none (random, NOT pretrained)": "none"}.get(w) or \
-                c[2].text_input("Weights file (.weights.h5 without the top)", key="train_weights_file")
-        st.caption("Inside the model: grayscale to 3 channels, resize to the backbone's input size, then its own "
-                   "preprocess_input. BatchNormalization stays in inference mode while fine-tuning, so its ImageNet "
-                   "statistics are not overwritten by small batches of our data.")
+            w = c[2].selectbox(
+                "Weights", ["imagenet", "none (random, NOT pretrained)", "local file…"], key="train_weights"
+            )
+            weights = {"imagenet": "imagenet", "none (random, NOT pretrained)": "none"}.get(w) or c[2].text_input(
+                "Weights file (.weights.h5 without the top)", key="train_weights_file"
+            )
+        st.caption(
+            "Inside the model: grayscale to 3 channels, resize to the backbone's input size, then its own "
+            "preprocess_input. BatchNormalization stays in inference mode while fine-tuning, so its ImageNet "
+            "statistics are not overwritten by small batches of our data."
+        )
     transfer_args = {"transfer": mode, "unfreeze": int(unfreeze) if mode == "fine_tune" else 0, "weights": weights}
-settings = TrainSettings(kind, int(epochs), int(batch_size), optimizer, float(lr), float(val_split), int(seed),
-                         aug_config if use_aug and has_aug else None, **transfer_args)
+settings = TrainSettings(
+    kind,
+    int(epochs),
+    int(batch_size),
+    optimizer,
+    float(lr),
+    float(val_split),
+    int(seed),
+    aug_config if use_aug and has_aug else None,
+    **transfer_args,
+)
 try:
     settings.check()
-except ValueError as exc:
+except ExplorerError as exc:
     st.error(f"These settings cannot train: {exc}")
     st.stop()
 
 try:
     transfer_key = (settings.transfer, settings.unfreeze, settings.weights, root) if is_transfer(kind) else ()
     table, backbone_table, (n_train, n_frozen) = cache.model_summary(
-        kind, ds.image_shape, ds.num_classes, transfer_key, cache.run_stamp(root, kind[4:]) if kind.startswith("run:") else 0.0)
+        kind,
+        ds.image_shape,
+        ds.num_classes,
+        transfer_key,
+        cache.run_stamp(root, kind[4:]) if kind.startswith("run:") else 0.0,
+    )
 except TransferError as exc:
     st.error(str(exc))
     st.stop()
 with st.expander(f"Model summary: {n_train:,} trainable · {n_frozen:,} non-trainable parameters"):
     st.dataframe(table, hide_index=True, width="stretch")
     if backbone_table is not None:
-        st.markdown(f"**Backbone layers with weights:** {int(backbone_table['trainable'].sum())} of "
-                    f"{len(backbone_table)} trainable")
+        st.markdown(
+            f"**Backbone layers with weights:** {int(backbone_table['trainable'].sum())} of "
+            f"{len(backbone_table)} trainable"
+        )
         st.dataframe(backbone_table, hide_index=True, width="stretch", height=250)
     st.caption("Integer labels with sparse categorical cross-entropy.")
 
@@ -87,8 +131,11 @@ config = run_config(ds, settings, spec.label)
 stored = store.find_complete(config)
 b1, b2, b3 = st.columns([1, 1, 3])
 train_clicked = b1.button("Load from store" if stored else "Train", type="primary", key="train_button")
-b3.caption("The same settings on the same data were trained before: loading them takes a moment."
-           if stored else "Training runs only when you press the button.")
+b3.caption(
+    "The same settings on the same data were trained before: loading them takes a moment."
+    if stored
+    else "Training runs only when you press the button."
+)
 
 # --- Training ------------------------------------------------------------------------------
 if train_clicked:
@@ -113,13 +160,19 @@ if train_clicked:
             l1, l2 = st.columns(2)
             l1.altair_chart(charts.curves_chart(history, "loss"), width="stretch")
             recall = {ds.class_names[i]: row[f"val_recall_{i}"] for i in range(ds.num_classes)}
-            l2.dataframe(pd.DataFrame({"val recall": recall, "val precision": {
-                ds.class_names[i]: row[f"val_precision_{i}"] for i in range(ds.num_classes)}}).style.format("{:.2f}"),
-                width="stretch")
+            l2.dataframe(
+                pd.DataFrame(
+                    {
+                        "val recall": recall,
+                        "val precision": {ds.class_names[i]: row[f"val_precision_{i}"] for i in range(ds.num_classes)},
+                    }
+                ).style.format("{:.2f}"),
+                width="stretch",
+            )
 
     try:
         outcome = train_or_load(ds, settings, spec.label, store, on_epoch=on_epoch, on_batch=on_batch)
-    except ValueError as exc:  # settings the data cannot support (e.g. an empty validation split)
+    except ExplorerError as exc:  # settings the data cannot support (e.g. an empty validation split)
         st.error(f"Cannot train: {exc}")
         st.stop()
     epoch_bar.empty()
@@ -131,9 +184,22 @@ if train_clicked:
     elif outcome.result is not None:  # the store failed: keep the results on screen anyway
         r = outcome.result
         st.session_state[state.UNSAVED_RUN] = StoredRun(
-            "unsaved", None, {**config, "status": r.status, "message": r.message, "epochs_done": len(r.history),
-                              "seconds": r.seconds, "notes": r.notes}, r.history, r.val_confusions, r.y_test,
-            r.test_prob, ds.class_names)
+            "unsaved",
+            None,
+            {
+                **config,
+                "status": r.status,
+                "message": r.message,
+                "epochs_done": len(r.history),
+                "seconds": r.seconds,
+                "notes": r.notes,
+            },
+            r.history,
+            r.val_confusions,
+            r.y_test,
+            r.test_prob,
+            ds.class_names,
+        )
         st.error(f"The run could not be stored ({outcome.store_error}); results are shown but not saved.")
     if outcome.result is not None and outcome.result.interrupt is not None:
         raise outcome.result.interrupt  # let Streamlit finish the Stop click's rerun
@@ -143,8 +209,13 @@ if train_clicked:
 # --- A model trained elsewhere ------------------------------------------------------------------
 with st.expander("Evaluate a model you already have (.keras or .h5)"):
     upload = st.file_uploader("Model file", type=["keras", "h5"], key="model_upload")
-    scale = st.radio("It expects pixels in", list(INPUT_SCALES), horizontal=True, key="model_upload_scale",
-                     help="Test images are scaled this way before predicting; nothing else is done to them.")
+    scale = st.radio(
+        "It expects pixels in",
+        list(INPUT_SCALES),
+        horizontal=True,
+        key="model_upload_scale",
+        help="Test images are scaled this way before predicting; nothing else is done to them.",
+    )
     if upload is not None and st.button("Evaluate it on this dataset", key="model_upload_button"):
         data = upload.getvalue()
         try:
@@ -174,10 +245,18 @@ if current is None or current.config["dataset"]["fingerprint"] != ds.fingerprint
         st.info("No run for this dataset yet: choose settings and press Train.")
         st.stop()
     wanted = st.session_state.get(state.CURRENT_RUN)
-    labels = {r["run_id"]: f"{r['settings']['model']} · {r['epochs_done']}/{r['settings']['epochs']} epochs · "
-              f"{r['status']} · {r['created']} · {r['run_id']}" for r in mine}
-    chosen = st.selectbox("Run to show", ids, index=ids.index(wanted) if wanted in ids else 0,
-                          format_func=labels.get, key=f"run_choice_{wanted}")
+    labels = {
+        r["run_id"]: f"{r['settings']['model']} · {r['epochs_done']}/{r['settings']['epochs']} epochs · "
+        f"{r['status']} · {r['created']} · {r['run_id']}"
+        for r in mine
+    }
+    chosen = st.selectbox(
+        "Run to show",
+        ids,
+        index=ids.index(wanted) if wanted in ids else 0,
+        format_func=labels.get,
+        key=f"run_choice_{wanted}",
+    )
     st.session_state[state.CURRENT_RUN] = chosen
     try:
         current = cache.stored_run(root, chosen)
@@ -185,7 +264,7 @@ if current is None or current.config["dataset"]["fingerprint"] != ds.fingerprint
         st.error(str(exc))
         st.stop()
 
-eval_ui.run_header_ui(current)
+run_views.run_header_ui(current)
 saved = current.path is not None
 
 
@@ -202,15 +281,15 @@ def _generator():
 
 tabs = st.tabs(["Test evaluation", "Training curves", "Per class over epochs", "Evaluation traps", "Show code"])
 with tabs[0]:
-    eval_ui.test_evaluation_ui(current, ds, eval_ui.file_reader(current.model_path) if saved else None)
+    run_views.test_evaluation_ui(current, ds, run_views.file_reader(current.model_path) if saved else None)
 with tabs[1]:
-    eval_ui.curves_ui(current)
+    run_views.curves_ui(current)
 with tabs[2]:
-    eval_ui.per_class_ui(current)
+    run_views.per_class_ui(current)
 with tabs[3]:
     if saved:
-        eval_ui.traps_ui(current, ds, _model, _generator)
+        run_views.traps_ui(current, ds, _model, _generator)
     else:
         st.info("The traps need the stored model; this run could not be stored.")
 with tabs[4]:
-    eval_ui.code_ui(current)
+    run_views.code_ui(current)

@@ -36,7 +36,10 @@ def draw_shape(kind: str, rng: np.random.Generator) -> Image.Image:
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
 
 
-def main(out: Path = Path(__file__).resolve().parent / "shapes", seed: int = 0) -> None:
+HERE = Path(__file__).resolve().parent
+
+
+def main(out: Path = HERE / "shapes", seed: int = 0) -> None:
     rng = np.random.default_rng(seed)
     if out.exists():
         shutil.rmtree(out)

@@ -8,18 +8,53 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from lib.tf_import import import_keras
 from tests.helpers import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-    "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-dev-shm-usage",
 ]
+
+
+@pytest.fixture
+def offline(tmp_path, monkeypatch) -> Iterator[Path]:
+    """No downloads, an empty Keras cache: keras.datasets and ImageNet weights fail the way they
+    do on a machine without internet, whatever this machine's network or ~/.keras hold.
+
+    Subprocesses inherit it through the environment (KERAS_HOME, a proxy on a closed port);
+    in this process Keras has read KERAS_HOME already, so its cache folder and its download
+    function are patched too."""
+    home = tmp_path / "keras-home"
+    home.mkdir()
+    monkeypatch.setenv("KERAS_HOME", str(home))
+    for var in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")  # the discard port: connection refused at once
+    for var in ("NO_PROXY", "no_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    import_keras()
+    from keras.src.backend import config
+    from keras.src.utils import file_utils
+
+    def refuse(url, *args, **kwargs):
+        raise urllib.error.URLError(f"downloads are disabled in tests ({url})")
+
+    monkeypatch.setattr(config, "_KERAS_DIR", str(home))
+    monkeypatch.setattr(file_utils, "urlretrieve", refuse)
+    yield home
 
 
 @pytest.fixture(autouse=True)
@@ -41,9 +76,24 @@ def start_server(env: dict[str, str] | None = None, args: tuple[str, ...] = ()) 
     port = _free_port()
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless", "true",
-         "--server.port", str(port), "--server.address", "127.0.0.1", *args],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+        [
+            sys.executable,
+            "-m",
+            "streamlit",
+            "run",
+            "streamlit_app.py",
+            "--server.headless",
+            "true",
+            "--server.port",
+            str(port),
+            "--server.address",
+            "127.0.0.1",
+            *args,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -91,3 +141,11 @@ def page(chromium_path, served_app):
         page.goto(served_app)
         yield page
         browser.close()
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Every test that drives Chromium is a browser test (and slow): `-m "not browser"` skips them."""
+    for item in items:
+        if "chromium_path" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.slow)

@@ -14,8 +14,10 @@ def write_image(path: Path, size=(16, 16), mode="RGB", value=None, seed=0) -> Pa
     path.parent.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
     channels = {"RGB": 3, "RGBA": 4, "L": 1}[mode]
-    arr = rng.integers(0, 256, (size[1], size[0], channels), dtype=np.uint8) if value is None else np.full(
-        (size[1], size[0], channels), value, np.uint8
+    arr = (
+        rng.integers(0, 256, (size[1], size[0], channels), dtype=np.uint8)
+        if value is None
+        else np.full((size[1], size[0], channels), value, np.uint8)
     )
     Image.fromarray(arr[..., 0] if channels == 1 else arr, mode).save(path)
     return path
@@ -37,12 +39,12 @@ def save_npz(path: Path, **arrays) -> Path:
 
 def tiny_arrays(n_train=12, n_test=6, k=3, shape=(8, 8), seed=0):
     rng = np.random.default_rng(seed)
-    return dict(
-        X_train=rng.integers(0, 256, (n_train, *shape), dtype=np.uint8),
-        y_train=np.arange(n_train) % k,
-        X_test=rng.integers(0, 256, (n_test, *shape), dtype=np.uint8),
-        y_test=np.arange(n_test) % k,
-    )
+    return {
+        "X_train": rng.integers(0, 256, (n_train, *shape), dtype=np.uint8),
+        "y_train": np.arange(n_train) % k,
+        "X_test": rng.integers(0, 256, (n_test, *shape), dtype=np.uint8),
+        "y_test": np.arange(n_test) % k,
+    }
 
 
 def app_on_page(page_file: str | None = None, timeout: int = 180):

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib import state
+from lib.ui import state
 from tests.helpers import ROOT, app_on_page, make_folder, save_npz, tiny_arrays
 
 APP = str(ROOT / "streamlit_app.py")
@@ -38,7 +37,7 @@ def test_switch_to_shapes_warns_about_imbalance(app):
     assert any("58% accuracy" in m.value for m in app.markdown)
 
 
-def test_offline_keras_dataset_keeps_previous_dataset(app, monkeypatch, tmp_path):
+def test_offline_keras_dataset_keeps_previous_dataset(app, offline):
     app.selectbox(key="source_choice").select("cifar10").run()
     assert not app.exception
     assert any("Could not load cifar10" in e.value and "Still using digits" in e.value for e in app.sidebar.error)

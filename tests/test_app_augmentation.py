@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib import state
+from lib.ui import state
 from tests.helpers import app_on_page
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib import state
+from lib.ui import state
 from tests.helpers import app_on_page
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
@@ -55,7 +57,9 @@ def test_evaluation_traps_run_on_the_trained_model(page):
     assert not page.exception
     assert any("multilabel-indicator is not supported" in c.value for c in page.code)
     order = next(d.value for d in page.dataframe if "model.evaluate" in d.value.index)
-    assert order.loc["shuffle=False (fixed)", "accuracy"] == pytest.approx(order.loc["model.evaluate", "accuracy"], abs=1e-6)
+    assert order.loc["shuffle=False (fixed)", "accuracy"] == pytest.approx(
+        order.loc["model.evaluate", "accuracy"], abs=1e-6
+    )
     assert order.loc["shuffle=True vs labels in order (wrong)", "accuracy"] < order.loc["model.evaluate", "accuracy"]
 
 
@@ -73,7 +77,7 @@ def test_unwritable_store_keeps_results_on_screen(page, tmp_path, monkeypatch):
     assert any("Run `unsaved`" in s.value for s in page.success)
 
 
-def test_transfer_learning_controls_offline_message_and_run_backbone(page):
+def test_transfer_learning_controls_offline_message_and_run_backbone(page, offline):
     page.selectbox(key="train_model").select("vgg16").run()
     assert any("ImageNet weights for vgg16 are not in the Keras cache" in e.value for e in page.error)
     page.selectbox(key="train_weights").select("none (random, NOT pretrained)").run()

@@ -7,14 +7,28 @@ import math
 import numpy as np
 import pytest
 
-from lib import augment
-from lib.augment_preview import augment_draws, describe_params, distribution_table, standardize_only, to_display
-from lib.data import DatasetSpec, load_dataset
+from lib.augment import settings as augment
+from lib.augment.preview import augment_draws, describe_params, distribution_table, standardize_only, to_display
+from lib.data.sources import DatasetSpec, load_dataset
 
-GEN_ATTRS = ("rotation_range", "width_shift_range", "height_shift_range", "shear_range", "zoom_range",
-             "channel_shift_range", "brightness_range", "horizontal_flip", "vertical_flip", "fill_mode", "cval",
-             "rescale", "samplewise_center", "samplewise_std_normalization", "featurewise_center",
-             "featurewise_std_normalization")
+GEN_ATTRS = (
+    "rotation_range",
+    "width_shift_range",
+    "height_shift_range",
+    "shear_range",
+    "zoom_range",
+    "channel_shift_range",
+    "brightness_range",
+    "horizontal_flip",
+    "vertical_flip",
+    "fill_mode",
+    "cval",
+    "rescale",
+    "samplewise_center",
+    "samplewise_std_normalization",
+    "featurewise_center",
+    "featurewise_std_normalization",
+)
 
 
 @pytest.fixture(scope="module")
@@ -83,9 +97,20 @@ def test_bad_json_is_reported():
 
 @pytest.mark.parametrize("name", list(augment.PRESETS) + ["featurewise"])
 def test_generated_code_builds_an_equal_generator(name, shapes):
-    config = augment.preset(name) if name != "featurewise" else augment.check(
-        {"featurewise_center": True, "featurewise_std_normalization": True, "rescale": 1 / 255, "cval": 3.0,
-         "fill_mode": "constant", "brightness_range": [0.5, 1.5]})
+    config = (
+        augment.preset(name)
+        if name != "featurewise"
+        else augment.check(
+            {
+                "featurewise_center": True,
+                "featurewise_std_normalization": True,
+                "rescale": 1 / 255,
+                "cval": 3.0,
+                "fill_mode": "constant",
+                "brightness_range": [0.5, 1.5],
+            }
+        )
+    )
     x_train = shapes.x_train
     scope = {"x_train": x_train}
     exec(augment.generator_code(config), scope)  # the code exactly as the page shows it
@@ -102,8 +127,17 @@ def test_generated_code_builds_an_equal_generator(name, shapes):
 
 
 def test_layer_mapping_converts_units():
-    config = augment.check({"rotation_range": 36, "width_shift_range": 0.1, "height_shift_range": 0.2,
-                            "zoom_range": 0.25, "shear_range": 45.0, "horizontal_flip": True, "rescale": 1 / 255})
+    config = augment.check(
+        {
+            "rotation_range": 36,
+            "width_shift_range": 0.1,
+            "height_shift_range": 0.2,
+            "zoom_range": 0.25,
+            "shear_range": 45.0,
+            "horizontal_flip": True,
+            "rescale": 1 / 255,
+        }
+    )
     specs, gaps = augment.layer_specs(config)
     by_name = dict(specs)
     assert by_name["RandomRotation"]["factor"] == pytest.approx(0.1)  # degrees / 360
@@ -118,15 +152,22 @@ def test_layer_mapping_converts_units():
 
 
 def test_gaps_list_what_has_no_layer():
-    _, gaps = augment.layer_specs(augment.check({"channel_shift_range": 20.0, "brightness_range": [0.8, 1.2],
-                                                 "samplewise_center": True}))
+    _, gaps = augment.layer_specs(
+        augment.check({"channel_shift_range": 20.0, "brightness_range": [0.8, 1.2], "samplewise_center": True})
+    )
     text = " ".join(gaps)
     assert "channel_shift_range" in text and "multiplies" in text and "samplewise" in text
 
 
 def test_built_layers_run_and_normalize_like_the_generator(shapes):
-    config = augment.check({"rotation_range": 20, "horizontal_flip": True, "featurewise_center": True,
-                            "featurewise_std_normalization": True})
+    config = augment.check(
+        {
+            "rotation_range": 20,
+            "horizontal_flip": True,
+            "featurewise_center": True,
+            "featurewise_std_normalization": True,
+        }
+    )
     x = shapes.x_train.astype(np.float32)
     model = augment.build_layers(config, x)
     assert [layer.__class__.__name__ for layer in model.layers] == ["RandomFlip", "RandomRotation", "Normalization"]
@@ -149,7 +190,10 @@ def test_preview_draws_are_seeded_and_report_parameters(shapes):
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
     assert "rot" in describe_params(pa[0][0])
-    assert describe_params(augment.make_generator(augment.default_config()).get_random_transform((8, 8, 1), seed=0)) == "no change"
+    assert (
+        describe_params(augment.make_generator(augment.default_config()).get_random_transform((8, 8, 1), seed=0))
+        == "no change"
+    )
 
 
 def test_samplewise_trap_distributions_differ(shapes):

@@ -14,7 +14,11 @@ from tests.helpers import ROOT, make_folder, save_npz, tiny_arrays
 
 def cli(*args, env=None):
     return subprocess.run(
-        [sys.executable, "-m", "lib.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        [sys.executable, "-m", "lib.cli", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**os.environ, **(env or {})},
     )
 
@@ -71,8 +75,8 @@ def test_keras_dataset_from_a_temporary_keras_cache(tmp_path):
     assert "Ankle boot" in r.stdout
 
 
-def test_keras_dataset_offline_is_a_clear_error(tmp_path):
-    r = cli("inspect", "mnist", env={"KERAS_HOME": str(tmp_path / "empty")})
+def test_keras_dataset_offline_is_a_clear_error(offline):
+    r = cli("inspect", "mnist")
     assert "not in the Keras cache and could not be downloaded" in _one_line_error(r)
 
 
@@ -109,7 +113,9 @@ def test_bad_input_corpus_exits_2_with_one_line_each(tmp_path):
     cases = {
         str(tmp_path / "empty"): "no class folders",
         str(tmp_path / "notzip.npz"): "not a readable .npz",
-        str(save_npz(tmp_path / "obj.npz", **{**arrays, "X_train": np.array([None] * 12, dtype=object)})): "object array",
+        str(
+            save_npz(tmp_path / "obj.npz", **{**arrays, "X_train": np.array([None] * 12, dtype=object)})
+        ): "object array",
         str(save_npz(tmp_path / "nan.npz", **{**arrays, "X_test": np.full((6, 8, 8), np.inf)})): "NaN or infinite",
         str(save_npz(tmp_path / "range.npz", **{**arrays, "class_names": np.array(["a", "b"])})): "labels out of range",
     }

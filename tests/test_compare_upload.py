@@ -5,14 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lib import compare, metrics
-from lib.data import DatasetSpec, load_dataset, load_digits
-from lib.runs import run_study, train_or_load
-from lib.store import RunStore
+from lib.data.sources import DatasetSpec, load_dataset, load_digits
+from lib.evaluate import metrics
+from lib.runs import compare
+from lib.runs.store import RunStore
+from lib.runs.train_or_load import run_study, train_or_load
+from lib.runs.uploaded import ModelFileError, evaluate_upload, fit_problems, load_user_model
 from lib.tf_import import import_keras
-from lib.training import TrainSettings
-from lib.uploaded import ModelFileError, evaluate_upload, fit_problems, load_user_model
+from lib.train.training import TrainSettings
 from tests.helpers import app_on_page
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +42,11 @@ def test_difference_and_f1_deltas(two_runs):
     np.testing.assert_allclose(diff.sum(axis=1), 0, atol=1e-9)  # rows of two row-normalized matrices
     deltas = compare.f1_deltas(a, b)
     assert deltas["delta"].tolist() == pytest.approx(
-        (compare.runs_table([b]).filter(like="F1 ").iloc[0].to_numpy() - compare.runs_table([a]).filter(like="F1 ").iloc[0].to_numpy()).tolist())
+        (
+            compare.runs_table([b]).filter(like="F1 ").iloc[0].to_numpy()
+            - compare.runs_table([a]).filter(like="F1 ").iloc[0].to_numpy()
+        ).tolist()
+    )
 
 
 def test_ladder_has_the_four_steps_on_one_seed():
@@ -50,7 +57,7 @@ def test_ladder_has_the_four_steps_on_one_seed():
     assert steps[3][1].augment is not None and steps[2][1].augment is None
 
 
-def test_study_with_an_offline_backbone_from_a_stored_run(two_runs):
+def test_study_with_an_offline_backbone_from_a_stored_run(two_runs, offline):
     store, (_, cnn_run) = two_runs
     shapes = load_dataset(DatasetSpec("shapes"))
     results = run_study(shapes, compare.ladder(f"run:{cnn_run.run_id}", epochs=1), "shapes", store)

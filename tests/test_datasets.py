@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lib.data import DatasetSpec, load_dataset, load_digits, load_npz, parse_spec
-from lib.dataset import DatasetError, stratified_split, subsample_class
-from lib.image_folder import load_image_folder
+from lib.data.dataset import DatasetError, stratified_split, subsample_class
+from lib.data.folders import load_image_folder
+from lib.data.sources import DatasetSpec, load_dataset, load_digits, load_npz, parse_spec
 from tests.helpers import make_folder, save_npz, tiny_arrays, write_image
 
 
@@ -35,7 +35,7 @@ def test_digits_is_real_stratified_and_stable():
 def test_digits_equal_scikit_learns_own_loader():
     from sklearn.datasets import load_digits as sk_load_digits
 
-    from lib.data import _sklearn_digits
+    from lib.data.sources import _sklearn_digits
 
     images, target = _sklearn_digits()
     bunch = sk_load_digits()
@@ -217,16 +217,16 @@ def _bad(tmp_path, **changes):
 @pytest.mark.parametrize(
     "changes, message",
     [
-        (dict(X_test=None), "missing X_test"),
-        (dict(y_train=np.arange(5) % 3), "has 12 images but y_train has 5"),
-        (dict(X_train=np.array([{"a": 1}] * 12, dtype=object)), "object array"),
-        (dict(X_test=np.full((6, 8, 8), np.nan)), "NaN or infinite"),
-        (dict(X_train=np.full((12, 8, 8), 300.0)), "expected 0..1 or 0..255"),
-        (dict(y_train=np.full(12, 0.5)), "not whole numbers"),
-        (dict(class_names=np.array(["a", "b"])), "labels out of range"),
-        (dict(y_train=np.zeros(12, int), y_test=np.zeros(6, int)), "at least 2 classes"),
-        (dict(X_test=np.zeros((6, 9, 9), np.uint8)), "differ in shape"),
-        (dict(X_train=np.zeros((12, 64), np.uint8)), "must be images"),
+        ({"X_test": None}, "missing X_test"),
+        ({"y_train": np.arange(5) % 3}, "has 12 images but y_train has 5"),
+        ({"X_train": np.array([{"a": 1}] * 12, dtype=object)}, "object array"),
+        ({"X_test": np.full((6, 8, 8), np.nan)}, "NaN or infinite"),
+        ({"X_train": np.full((12, 8, 8), 300.0)}, "expected 0..1 or 0..255"),
+        ({"y_train": np.full(12, 0.5)}, "not whole numbers"),
+        ({"class_names": np.array(["a", "b"])}, "labels out of range"),
+        ({"y_train": np.zeros(12, int), "y_test": np.zeros(6, int)}, "at least 2 classes"),
+        ({"X_test": np.zeros((6, 9, 9), np.uint8)}, "differ in shape"),
+        ({"X_train": np.zeros((12, 64), np.uint8)}, "must be images"),
     ],
 )
 def test_bad_npz_gets_a_message_naming_the_problem(tmp_path, changes, message):

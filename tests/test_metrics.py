@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import balanced_accuracy_score, classification_report, confusion_matrix, f1_score
 
-from lib import metrics
+from lib.evaluate import metrics
 
 
 def cases():
@@ -46,7 +46,9 @@ def test_confusion_and_report_equal_sklearn(k, y_true, y_pred):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             assert metrics.balanced_accuracy(cm) == pytest.approx(balanced_accuracy_score(y_true, y_pred))
-    assert metrics.summary(cm, 0)["macro F1"] == pytest.approx(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))
+    assert metrics.summary(cm, 0)["macro F1"] == pytest.approx(
+        f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0)
+    )
 
 
 def test_one_hot_and_probabilities_become_labels():

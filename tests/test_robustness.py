@@ -13,22 +13,31 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lib import metrics
-from lib.data import DatasetSpec, load_dataset
-from lib.dataset import DatasetError
-from lib.image_folder import load_image_folder
-from lib.runs import train_or_load
-from lib.store import RunStore
-from lib.training import TrainSettings
+from lib.data.dataset import DatasetError
+from lib.data.folders import load_image_folder
+from lib.data.sources import DatasetSpec, load_dataset
+from lib.evaluate import metrics
+from lib.runs.store import RunStore
+from lib.runs.train_or_load import train_or_load
+from lib.train.training import TrainSettings
 from tests.helpers import ROOT, make_folder, save_npz, tiny_arrays, write_image
+
+pytestmark = pytest.mark.slow
 
 
 def cli(*args, **kw):
-    return subprocess.Popen([sys.executable, "-m", "lib.cli", *args], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "lib.cli", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
 # --- bad input corpus -------------------------------------------------------------------------
+
 
 def test_huge_image_is_refused_without_exhausting_memory(tmp_path):
     make_folder(tmp_path, {"a": 3, "b": 3})
@@ -75,6 +84,7 @@ def test_dataset_with_one_class_is_refused(tmp_path):
 
 # --- data root ----------------------------------------------------------------------------------
 
+
 def test_data_root_confines_typed_paths(tmp_path, monkeypatch):
     root = tmp_path / "served"
     make_folder(root / "pets", {"a": 3, "b": 3})
@@ -103,8 +113,9 @@ def test_symlinked_file_leading_out_of_the_root_is_skipped(tmp_path, monkeypatch
 
 # --- store faults -------------------------------------------------------------------------------
 
+
 def test_unwritable_store_keeps_the_results(tmp_path):
-    from lib.data import load_digits
+    from lib.data.sources import load_digits
 
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the store should be")
@@ -114,8 +125,8 @@ def test_unwritable_store_keeps_the_results(tmp_path):
 
 
 def test_crash_while_saving_leaves_nothing_half_written(tmp_path):
-    from lib.data import load_digits
-    from lib.training import run_config, train
+    from lib.data.sources import load_digits
+    from lib.train.training import run_config, train
 
     ds = load_digits()
     settings = TrainSettings(model="mlp", epochs=1)
@@ -149,7 +160,9 @@ def test_sigkill_mid_training_leaves_no_complete_run_and_the_retry_trains(tmp_pa
     proc.wait(30)
     runs, broken = RunStore(store).list_runs()
     assert runs == [] and broken == []
-    retry = subprocess.run([sys.executable, "-m", "lib.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    retry = subprocess.run(
+        [sys.executable, "-m", "lib.cli", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert retry.returncode == 0, retry.stderr[-1000:]
     assert "epoch 30/30" in retry.stdout
     runs, _ = RunStore(store).list_runs()

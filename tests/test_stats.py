@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from lib import stats
 from lib.charts import class_balance_chart
-from lib.code_snippets import loading_code
-from lib.data import DatasetSpec, load_dataset
-from lib.dataset import Dataset
+from lib.data import stats
+from lib.data.dataset import Dataset
+from lib.data.snippets import loading_code
+from lib.data.sources import DatasetSpec, load_dataset
 
 
 def _ds(x_train, y_train, x_test, y_test, names=("a", "b")):
@@ -58,7 +58,9 @@ def test_sample_indices_are_seeded_and_per_class():
     a = stats.sample_indices(y, 4, seed=3)
     assert len(a[0]) == 4 and len(a[1]) == 3
     assert all(y[i] == c for c, idx in a.items() for i in idx)
-    assert {k: v.tolist() for k, v in a.items()} == {k: v.tolist() for k, v in stats.sample_indices(y, 4, seed=3).items()}
+    assert {k: v.tolist() for k, v in a.items()} == {
+        k: v.tolist() for k, v in stats.sample_indices(y, 4, seed=3).items()
+    }
     assert list(stats.sample_indices(y, 2, classes=[1])) == [1]
 
 

@@ -7,11 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from lib import augment, metrics
-from lib.data import load_digits
-from lib.runs import train_or_load
-from lib.store import RunStore, StoreError, run_id_for
-from lib.training import TrainSettings, history_columns, run_config, split_validation, train
+from lib.augment import settings as augment
+from lib.data.sources import load_digits
+from lib.evaluate import metrics
+from lib.runs.store import RunStore, StoreError, run_id_for
+from lib.runs.train_or_load import train_or_load
+from lib.train.training import TrainSettings, history_columns, run_config, split_validation, train
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -44,8 +47,9 @@ def test_last_epoch_metrics_equal_a_recomputation_from_the_final_model(trained, 
         assert last[f"val_precision_{i}"] == pytest.approx(per["precision"][i])
         assert last[f"val_recall_{i}"] == pytest.approx(per["recall"][i])
     assert last["val_accuracy"] == pytest.approx(np.trace(cm) / cm.sum())
-    _, keras_acc = trained.model.evaluate(augment.standardize_batch(gen, digits.x_train[val_idx]),
-                                          digits.y_train[val_idx], verbose=0)
+    _, keras_acc = trained.model.evaluate(
+        augment.standardize_batch(gen, digits.x_train[val_idx]), digits.y_train[val_idx], verbose=0
+    )
     assert last["val_accuracy"] == pytest.approx(keras_acc, abs=1e-6)
 
 
@@ -78,7 +82,8 @@ def test_store_round_trip_and_train_or_load(tmp_path, digits):
     assert not first.loaded and first.run_id
     folder = tmp_path / first.run_id
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        ["config.json", "model.keras", "history.csv", "val_confusion.npy", "test_predictions.npz", "tb"])
+        ["config.json", "model.keras", "history.csv", "val_confusion.npy", "test_predictions.npz", "tb"]
+    )
     assert list(folder.joinpath("tb").iterdir())  # TensorBoard event file
     run = store.load(first.run_id)
     np.testing.assert_allclose(run.y_prob, first.result.test_prob)
@@ -95,8 +100,11 @@ def test_run_id_depends_on_data_and_every_setting(digits):
     a = run_config(digits, TrainSettings(), "digits")
     assert run_id_for(a) == run_id_for(run_config(digits, TrainSettings(), "other label"))
     assert run_id_for(a) != run_id_for(run_config(digits, TrainSettings(seed=1), "digits"))
-    assert run_id_for(a) != run_id_for(run_config(digits.with_changes(x_train=digits.x_train[1:], y_train=digits.y_train[1:]),
-                                                  TrainSettings(), "digits"))
+    assert run_id_for(a) != run_id_for(
+        run_config(
+            digits.with_changes(x_train=digits.x_train[1:], y_train=digits.y_train[1:]), TrainSettings(), "digits"
+        )
+    )
 
 
 def test_stopped_run_never_counts_and_complete_replaces_it(tmp_path, digits, trained):
@@ -118,7 +126,9 @@ def test_stopped_run_never_counts_and_complete_replaces_it(tmp_path, digits, tra
 
 def test_damaged_run_folders_are_reported_and_ignored(tmp_path, digits, trained):
     store = RunStore(tmp_path)
-    run_id = store.save(run_config(digits, TrainSettings(model="mlp", epochs=2, seed=1), "digits"), trained, digits.class_names)
+    run_id = store.save(
+        run_config(digits, TrainSettings(model="mlp", epochs=2, seed=1), "digits"), trained, digits.class_names
+    )
     (tmp_path / "half").mkdir()
     (tmp_path / "half" / "config.json").write_text(json.dumps({"status": "complete"}))
     (tmp_path / "junk").mkdir()

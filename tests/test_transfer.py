@@ -5,12 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lib.data import load_digits
-from lib.runs import train_or_load
-from lib.store import RunStore
+from lib.data.sources import load_digits
+from lib.runs.store import RunStore
+from lib.runs.train_or_load import train_or_load
 from lib.tf_import import import_keras
-from lib.training import TrainSettings, train
-from lib.transfer import TransferError, backbone_layers_table, build_transfer_model, parameter_counts
+from lib.train.training import TrainSettings, train
+from lib.train.transfer import TransferError, backbone_layers_table, build_transfer_model, parameter_counts
+
+pytestmark = pytest.mark.slow
 
 
 def test_feature_extraction_freezes_the_whole_backbone():
@@ -43,15 +45,16 @@ def test_input_adaptation_gray_to_rgb_resize_and_vgg_preprocess():
     np.testing.assert_allclose(np.asarray(part(x)), keras.applications.vgg16.preprocess_input(x * 255), atol=1e-3)
 
 
-def test_imagenet_offline_is_a_clear_error(monkeypatch):
+def test_imagenet_offline_is_a_clear_error(offline):
     with pytest.raises(TransferError, match="not in the Keras cache .* choose weights 'none'"):
         build_transfer_model("mobilenetv2", (32, 32, 3), 3, weights="imagenet")
 
 
 def test_local_weights_file_is_used(tmp_path):
     keras = import_keras()
-    donor = keras.applications.MobileNetV2(input_shape=(96, 96, 3), include_top=False, weights=None, alpha=0.35,
-                                           pooling="avg")
+    donor = keras.applications.MobileNetV2(
+        input_shape=(96, 96, 3), include_top=False, weights=None, alpha=0.35, pooling="avg"
+    )
     path = tmp_path / "mnv2.weights.h5"
     donor.save_weights(path)
     model, info = build_transfer_model("mobilenetv2", (32, 32, 3), 3, weights=str(path))
@@ -63,7 +66,7 @@ def test_local_weights_file_is_used(tmp_path):
 
 
 def test_a_stored_run_as_backbone_works_offline(tmp_path):
-    from lib.data import DatasetSpec, load_dataset
+    from lib.data.sources import DatasetSpec, load_dataset
 
     store = RunStore(tmp_path)
     digits_run = train_or_load(load_digits(), TrainSettings(model="cnn", epochs=1), "digits", store)

@@ -9,9 +9,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from lib import state
-from lib.data import DatasetSpec, load_dataset
-from lib.dataset import Dataset, subsample_class
+from lib.data.dataset import Dataset, subsample_class
+from lib.data.sources import DatasetSpec, load_dataset
+from lib.ui import state
 
 DEFAULT_SPEC = DatasetSpec("digits")
 
@@ -51,13 +51,13 @@ def current_dataset() -> Dataset:
 def fitted_generator(fingerprint: str, config_json: str, _x_train: np.ndarray) -> object:
     """An ImageDataGenerator for these settings, fitted once per dataset when featurewise
     settings need it (fingerprint + settings are the key; the images are not hashed)."""
-    from lib.augment import from_json, make_generator
+    from lib.augment.settings import from_json, make_generator
 
     return make_generator(from_json(config_json), _x_train)
 
 
 def store_root() -> str:
-    from lib.store import default_root
+    from lib.runs.store import default_root
 
     return str(default_root())
 
@@ -74,7 +74,7 @@ def run_stamp(root: str, run_id: str) -> float:
 
 @st.cache_data(max_entries=16, show_spinner=False)
 def _stored_run(root: str, run_id: str, stamp: float):
-    from lib.store import RunStore
+    from lib.runs.store import RunStore
 
     return RunStore(root).load(run_id)
 
@@ -85,7 +85,7 @@ def stored_run(root: str, run_id: str):
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the model…")
 def _run_model(root: str, run_id: str, stamp: float):
-    from lib.store import RunStore
+    from lib.runs.store import RunStore
 
     return RunStore(root).load(run_id).load_model()
 
@@ -99,15 +99,16 @@ def run_model(root: str, run_id: str):
 def model_summary(kind: str, input_shape: tuple, num_classes: int, transfer: tuple = (), stamp: float = 0.0):
     """(layer table, backbone layer table or None, (trainable, non-trainable) parameters).
     transfer = (mode, unfreeze, weights, store root) for backbones; stamp: the backbone run's."""
-    from lib.models import build_model, summary_table
-    from lib.transfer import backbone_layers_table, build_transfer_model, is_transfer, parameter_counts
+    from lib.train.models import build_model, summary_table
+    from lib.train.transfer import backbone_layers_table, build_transfer_model, is_transfer, parameter_counts
 
     if is_transfer(kind):
-        from lib.store import RunStore
+        from lib.runs.store import RunStore
 
         mode, unfreeze, weights, root = transfer
-        model, _ = build_transfer_model(kind, input_shape, num_classes, mode=mode, unfreeze=unfreeze,
-                                        weights=weights, store=RunStore(root))
+        model, _ = build_transfer_model(
+            kind, input_shape, num_classes, mode=mode, unfreeze=unfreeze, weights=weights, store=RunStore(root)
+        )
         return summary_table(model), backbone_layers_table(model), parameter_counts(model)
     model = build_model(kind, input_shape, num_classes)
     return summary_table(model), None, parameter_counts(model)

@@ -16,16 +16,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lib.dataset import Dataset
-from lib.store import RunStore
+from lib.data.dataset import Dataset
+from lib.errors import ModelFileError, StoreError, one_line
+from lib.runs.store import RunStore
 from lib.tf_import import import_keras
-from lib.training import TrainResult, dataset_config, history_columns
+from lib.train.training import TrainResult, dataset_config, history_columns
 
 INPUT_SCALES = {"0..1": 1 / 255, "0..255": 1.0}
 
 
-class ModelFileError(ValueError):
-    """An uploaded model that cannot be used; the message is one line."""
 
 
 def load_user_model(data: bytes, filename: str) -> Any:
@@ -43,7 +42,7 @@ def load_user_model(data: bytes, filename: str) -> Any:
             if "Lambda" in text or "safe_mode" in text or "unsafe" in text.lower():
                 raise ModelFileError(f"{filename} was refused: it holds a Lambda layer with code, and loading it "
                                      "would run that code (safe_mode)") from None
-            raise ModelFileError(f"{filename} cannot be loaded: {text.splitlines()[0][:160] if text else type(exc).__name__}") from None
+            raise ModelFileError(f"{filename} cannot be loaded: {one_line(exc, 160)}") from None
 
 
 def fit_problems(model: Any, ds: Dataset) -> list[str]:
@@ -87,8 +86,6 @@ def evaluate_upload(model: Any, data: bytes, filename: str, ds: Dataset, dataset
     result = TrainResult(model, pd.DataFrame(columns=history_columns(k)), np.zeros((0, k, k), np.int64),
                          ds.y_test.copy(), out.astype(np.float32), "complete", "evaluated an uploaded model",
                          time.perf_counter() - start, notes)
-    from lib.store import StoreError
-
     try:
         return store.save(config, result, ds.class_names), notes, ""
     except StoreError as exc:

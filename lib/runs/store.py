@@ -29,6 +29,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lib.errors import StoreError, one_line
+
 FILES = ("config.json", "model.keras", "history.csv", "val_confusion.npy", "test_predictions.npz")
 
 
@@ -37,8 +39,6 @@ def default_root() -> Path:
     return Path(os.environ.get("EXPLORER_RUNS", "runs"))
 
 
-class StoreError(RuntimeError):
-    """A run folder that cannot be read or written; the message is one line."""
 
 
 def run_id_for(config: dict) -> str:
@@ -62,7 +62,7 @@ class StoredRun:
     @cached_property
     def test_confusion(self) -> np.ndarray:
         """K x K counts of the test predictions (rows true, columns predicted)."""
-        from lib.metrics import confusion
+        from lib.evaluate.metrics import confusion
 
         return confusion(self.y_true, self.y_prob, len(self.class_names))
 
@@ -80,12 +80,21 @@ class StoredRun:
         try:
             return import_keras().saving.load_model(self.model_path, safe_mode=True)
         except Exception as exc:
-            raise StoreError(f"run {self.run_id}: model.keras cannot be loaded ({str(exc).splitlines()[0][:120]})") from None
+            raise StoreError(f"run {self.run_id}: model.keras cannot be loaded ({one_line(exc, 120)})") from None
+
+
+def _installed(package: str) -> str:
+    """A package's installed version, read without importing it (streamlit is UI-only)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
 
 
 def versions() -> dict[str, str]:
     import sklearn
-    import streamlit
 
     from lib.tf_import import import_keras
 
@@ -93,7 +102,7 @@ def versions() -> dict[str, str]:
     import tensorflow as tf
 
     return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
-            "numpy": np.__version__, "scikit-learn": sklearn.__version__, "streamlit": streamlit.__version__}
+            "numpy": np.__version__, "scikit-learn": sklearn.__version__, "streamlit": _installed("streamlit")}
 
 
 class RunStore:
@@ -182,7 +191,7 @@ class RunStore:
                 y_true, y_prob = preds["y_true"], preds["y_prob"]
                 names = tuple(str(n) for n in preds["class_names"])
         except Exception as exc:  # truncated or edited files
-            raise StoreError(f"run {run_id} cannot be read ({type(exc).__name__}: {str(exc).splitlines()[0][:120]})") from None
+            raise StoreError(f"run {run_id} cannot be read ({type(exc).__name__}: {one_line(exc, 120)})") from None
         if y_prob.shape != (len(y_true), len(names)):
             raise StoreError(f"run {run_id}: test predictions do not match the class names")
         return StoredRun(run_id, folder, config, history, confusions, y_true, y_prob, names)

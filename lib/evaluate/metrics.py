@@ -124,8 +124,14 @@ def top_confusions(cm: np.ndarray, class_names: tuple[str, ...] | list[str], n: 
         t, p = divmod(int(flat), cm.shape[0])
         if off[t, p] == 0:
             break
-        rows.append({"true": class_names[t], "predicted": class_names[p], "count": int(off[t, p]),
-                     "share of true class": off[t, p] / support[t] if support[t] else 0.0})
+        rows.append(
+            {
+                "true": class_names[t],
+                "predicted": class_names[p],
+                "count": int(off[t, p]),
+                "share of true class": off[t, p] / support[t] if support[t] else 0.0,
+            }
+        )
     return pd.DataFrame(rows, columns=["true", "predicted", "count", "share of true class"])
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lib.dataset import DatasetError
+from lib.data.dataset import DatasetError
 
 
 def is_one_hot(y: np.ndarray) -> bool:
@@ -35,9 +35,7 @@ def normalize_labels(
         if not (is_one_hot(y_train) and is_one_hot(y_test)):
             raise DatasetError("2-D labels must be one-hot rows (0/1, one 1 per row) in both splits")
         if y_train.shape[1] != y_test.shape[1]:
-            raise DatasetError(
-                f"one-hot labels differ in width: train {y_train.shape[1]}, test {y_test.shape[1]}"
-            )
+            raise DatasetError(f"one-hot labels differ in width: train {y_train.shape[1]}, test {y_test.shape[1]}")
         notes.append(f"labels were one-hot ({y_train.shape[1]} columns): converted with argmax")
         k = y_train.shape[1]
         names = _check_names(class_names, k) if class_names is not None else tuple(str(i) for i in range(k))
@@ -54,18 +52,15 @@ def normalize_labels(
     if y_train.dtype.kind not in "iuf" or y_test.dtype.kind not in "iuf":
         raise DatasetError(f"labels must be integers, strings or one-hot rows, got {y_train.dtype}")
     both = np.concatenate([y_train, y_test])
-    if both.dtype.kind == "f":
-        if not np.isfinite(both).all() or not (both == np.round(both)).all():
-            raise DatasetError("labels are floats that are not whole numbers (NaN, inf or fractions)")
+    if both.dtype.kind == "f" and (not np.isfinite(both).all() or not (both == np.round(both)).all()):
+        raise DatasetError("labels are floats that are not whole numbers (NaN, inf or fractions)")
     both = both.astype(np.int64)
-    y_train, y_test = both[: len(y_train)], both[len(y_train):]
+    y_train, y_test = both[: len(y_train)], both[len(y_train) :]
 
     if class_names is not None:
         names = _check_names(class_names, None)
         if len(both) and (both.min() < 0 or both.max() >= len(names)):
-            raise DatasetError(
-                f"labels out of range: found {both.min()}..{both.max()} for {len(names)} class names"
-            )
+            raise DatasetError(f"labels out of range: found {both.min()}..{both.max()} for {len(names)} class names")
         return y_train, y_test, names, notes
 
     values = np.unique(both)
@@ -81,15 +76,19 @@ def normalize_labels(
 def _from_strings(
     y_train: np.ndarray, y_test: np.ndarray, class_names: list[str] | None, notes: list[str]
 ) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], list[str]]:
-    names = _check_names(class_names, None) if class_names is not None else tuple(
-        sorted(set(y_train.tolist()) | set(y_test.tolist()))
+    names = (
+        _check_names(class_names, None)
+        if class_names is not None
+        else tuple(sorted(set(y_train.tolist()) | set(y_test.tolist())))
     )
     index = {n: i for i, n in enumerate(names)}
     unknown = (set(y_train.tolist()) | set(y_test.tolist())) - set(index)
     if unknown:
         raise DatasetError(f"labels not among the class names: {_short(sorted(unknown))}")
     to_int = np.vectorize(index.__getitem__, otypes=[np.int64])
-    notes.append(f"string labels were mapped to 0..{len(names) - 1} in {'given' if class_names is not None else 'sorted'} order")
+    notes.append(
+        f"string labels were mapped to 0..{len(names) - 1} in {'given' if class_names is not None else 'sorted'} order"
+    )
     return to_int(y_train), to_int(y_test), names, notes
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lib.dataset import DatasetError
+from lib.data.dataset import DatasetError
 
 
 def data_root() -> Path | None:

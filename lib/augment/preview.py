@@ -41,7 +41,7 @@ def augment_draws(gen: Any, images: np.ndarray, k: int, seed: int) -> tuple[np.n
 
 def standardize_only(gen: Any, images: np.ndarray) -> np.ndarray:
     """The deterministic part alone: what validation and test images must get."""
-    from lib.augment import standardize_batch
+    from lib.augment.settings import standardize_batch
 
     return standardize_batch(gen, images)
 
@@ -77,8 +77,16 @@ def value_stats(named: dict[str, np.ndarray]) -> pd.DataFrame:
         flat = x.reshape(-1, x.shape[-1]).astype(np.float64)
         for c in range(flat.shape[1]):
             col = flat[:, c]
-            rows.append({"images": name, "channel": "gray" if flat.shape[1] == 1 else "RGB"[c] if flat.shape[1] == 3 else str(c),
-                         "min": col.min(), "max": col.max(), "mean": col.mean(), "std": col.std()})
+            rows.append(
+                {
+                    "images": name,
+                    "channel": "gray" if flat.shape[1] == 1 else "RGB"[c] if flat.shape[1] == 3 else str(c),
+                    "min": col.min(),
+                    "max": col.max(),
+                    "mean": col.mean(),
+                    "std": col.std(),
+                }
+            )
     return pd.DataFrame(rows).round(3)
 
 
@@ -90,6 +98,14 @@ def distribution_table(named: dict[str, np.ndarray], bins: int = 40) -> pd.DataF
     frames = []
     for name, x in named.items():
         counts, _ = np.histogram(x.ravel(), bins=edges)
-        frames.append(pd.DataFrame({"images": name, "value_start": edges[:-1], "value_end": edges[1:],
-                                    "share": counts / max(counts.sum(), 1)}))
+        frames.append(
+            pd.DataFrame(
+                {
+                    "images": name,
+                    "value_start": edges[:-1],
+                    "value_end": edges[1:],
+                    "share": counts / max(counts.sum(), 1),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)

@@ -17,8 +17,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from lib.dataset import Dataset, DatasetError, stratified_split
-from lib.paths import inside_root
+from lib.data.dataset import Dataset, DatasetError, stratified_split
+from lib.data.paths import inside_root
+from lib.errors import one_line
 
 # Larger images are decoded reduced (JPEG draft) or refused: a 10,000 x 10,000 photo
 # must not take gigabytes to become a 64 x 64 thumbnail.
@@ -118,7 +119,11 @@ def load_image_folder(
     x_train, y_train = decode_into(train_idx)
     x_test, y_test = decode_into(test_idx)
     if skipped:
-        notes.append(f"skipped {len(skipped)} unreadable file(s): " + "; ".join(skipped[:10]) + ("; …" if len(skipped) > 10 else ""))
+        notes.append(
+            f"skipped {len(skipped)} unreadable file(s): "
+            + "; ".join(skipped[:10])
+            + ("; …" if len(skipped) > 10 else "")
+        )
     if len(x_test) == 0:
         raise DatasetError("no test images: add a test/ folder or more images per class")
     return Dataset(
@@ -136,7 +141,10 @@ def _find_layout(root: Path) -> tuple[str, dict[str, list[Path]]]:
     subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     names = {d.name for d in subdirs}
     if {"train", "test"} <= names:
-        split = {s: sorted(d for d in (root / s).iterdir() if d.is_dir() and not d.name.startswith(".")) for s in ("train", "test")}
+        split = {
+            s: sorted(d for d in (root / s).iterdir() if d.is_dir() and not d.name.startswith("."))
+            for s in ("train", "test")
+        }
         if not split["train"]:
             raise DatasetError(f"{root / 'train'} has no class folders")
         return "split", split
@@ -210,7 +218,7 @@ def _to_8bit(im: Image.Image) -> Image.Image:
 
 
 def _reason(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = one_line(exc, 120)
     if "cannot identify image file" in text:
         return "not an image"
     return text[:120]

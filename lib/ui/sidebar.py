@@ -9,9 +9,9 @@ import hashlib
 
 import streamlit as st
 
-from lib import cache, state
-from lib.data import DatasetSpec, load_dataset
-from lib.dataset import DatasetError
+from lib.data.dataset import DatasetError
+from lib.data.sources import DatasetSpec, load_dataset
+from lib.ui import cache, state
 
 SOURCES = {
     "digits": "digits (scikit-learn, 8x8)",
@@ -32,7 +32,9 @@ def dataset_picker_ui() -> None:
     data: bytes | None = None
     if source == "folder":
         path = sb.text_input(
-            "Folder path", key="folder_path", placeholder="/path/to/root",
+            "Folder path",
+            key="folder_path",
+            placeholder="/path/to/root",
             help="root/<class>/* (we split 80/20) or root/train/<class>/* + root/test/<class>/*",
         )
         if sb.button("Load folder", key="load_folder") and path.strip():
@@ -64,8 +66,12 @@ def _switch_to(spec: DatasetSpec, data: bytes | None) -> None:
     try:
         if spec.kind in ("folder", "shapes"):  # folders read file by file: show progress
             bar = st.sidebar.progress(0.0, text=f"Loading {spec.label}…")
-            fresh = load_dataset(spec, progress=lambda done, total: bar.progress(
-                done / max(total, 1), text=f"Loading {spec.label}: {done}/{total} images"))
+            fresh = load_dataset(
+                spec,
+                progress=lambda done, total: bar.progress(
+                    done / max(total, 1), text=f"Loading {spec.label}: {done}/{total} images"
+                ),
+            )
             bar.empty()
             loaded = cache.dataset(spec, data, fresh)
         else:

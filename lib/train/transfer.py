@@ -20,20 +20,20 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lib.errors import StoreError, TransferError, one_line
 from lib.tf_import import import_keras
 
 BACKBONES = {
     "vgg16": "VGG16 (ImageNet; 14.7 M parameters)",
     "mobilenetv2": "MobileNetV2 α=0.35 (ImageNet; light enough for a laptop CPU)",
 }
-MODES = {"feature_extraction": "feature extraction (backbone frozen)", "fine_tune": "fine-tuning (last N layers trainable)"}
+MODES = {
+    "feature_extraction": "feature extraction (backbone frozen)",
+    "fine_tune": "fine-tuning (last N layers trainable)",
+}
 # Smallest input each backbone gets; MobileNetV2's ImageNet weights exist for 96..224 px.
 MIN_SIZE = {"vgg16": 32, "mobilenetv2": 96}
 VGG_MEAN_BGR = (103.939, 116.779, 123.68)
-
-
-class TransferError(ValueError):
-    """A backbone that cannot be built as asked; the message is one line."""
 
 
 @dataclass(frozen=True)
@@ -50,10 +50,14 @@ def is_transfer(kind: str) -> bool:
 
 def _keras_backbone(kind: str, size: int, weights: str) -> tuple[Any, BackboneInfo]:
     keras = import_keras()
-    ctor = {"vgg16": lambda w: keras.applications.VGG16(input_shape=(size, size, 3), include_top=False,
-                                                        weights=w, pooling="avg"),
-            "mobilenetv2": lambda w: keras.applications.MobileNetV2(input_shape=(size, size, 3), include_top=False,
-                                                                    weights=w, alpha=0.35, pooling="avg")}[kind]
+    ctor = {
+        "vgg16": lambda w: keras.applications.VGG16(
+            input_shape=(size, size, 3), include_top=False, weights=w, pooling="avg"
+        ),
+        "mobilenetv2": lambda w: keras.applications.MobileNetV2(
+            input_shape=(size, size, 3), include_top=False, weights=w, alpha=0.35, pooling="avg"
+        ),
+    }[kind]
     if weights in ("none", "", None):
         return ctor(None), BackboneInfo(kind, False, "random", (size, size, 3))
     if weights == "imagenet":
@@ -63,7 +67,8 @@ def _keras_backbone(kind: str, size: int, weights: str) -> tuple[Any, BackboneIn
             raise TransferError(
                 f"ImageNet weights for {kind} are not in the Keras cache (~/.keras/models) and could not be "
                 f"downloaded (offline?): choose weights 'none' (random, not pretrained) or a local weights file "
-                f"[{str(exc).splitlines()[0][:100]}]") from None
+                f"[{one_line(exc, 100)}]"
+            ) from None
     path = Path(weights).expanduser()
     if not path.is_file():
         raise TransferError(f"weights file not found: {weights}")
@@ -71,14 +76,14 @@ def _keras_backbone(kind: str, size: int, weights: str) -> tuple[Any, BackboneIn
     try:
         model.load_weights(path)
     except Exception as exc:
-        raise TransferError(f"{path.name} does not fit {kind} without its top: {str(exc).splitlines()[0][:120]}") from None
+        raise TransferError(f"{path.name} does not fit {kind} without its top: {one_line(exc, 120)}") from None
     return model, BackboneInfo(kind, True, f"file {path.name}", (size, size, 3))
 
 
 def _run_backbone(run_id: str, store: Any) -> tuple[Any, BackboneInfo]:
     """The stored model without its softmax head: everything up to the layer before it."""
     keras = import_keras()
-    from lib.store import RunStore, StoreError
+    from lib.runs.store import RunStore
 
     store = store or RunStore()
     try:
@@ -176,9 +181,15 @@ def backbone_layers_table(model: Any) -> pd.DataFrame:
         for layer in sub.layers:
             if not layer.weights:
                 continue
-            rows.append({"backbone": sub.name, "layer": layer.name, "type": layer.__class__.__name__,
-                         "trainable": bool(layer.trainable and sub.trainable),
-                         "params": sum(int(np.prod(w.shape)) for w in layer.weights)})
+            rows.append(
+                {
+                    "backbone": sub.name,
+                    "layer": layer.name,
+                    "type": layer.__class__.__name__,
+                    "trainable": bool(layer.trainable and sub.trainable),
+                    "params": sum(int(np.prod(w.shape)) for w in layer.weights),
+                }
+            )
     return pd.DataFrame(rows, columns=["backbone", "layer", "type", "trainable", "params"])
 
 

@@ -21,11 +21,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from lib import augment, metrics
-from lib.dataset import Dataset, stratified_split
-from lib.models import build_model, compile_model
-from lib.transfer import MODES, build_transfer_model, is_transfer
+from lib.augment import settings as augment
+from lib.data.dataset import Dataset, stratified_split
+from lib.errors import SettingsError, one_line
+from lib.evaluate import metrics
 from lib.tf_import import import_keras
+from lib.train.models import build_model, compile_model
+from lib.train.transfer import MODES, build_transfer_model, is_transfer
 
 EpochHook = Callable[[dict, np.ndarray, int, int], None]  # (history row, val confusion, epoch, epochs)
 BatchHook = Callable[[int, int, int], None]  # (epoch, batch, steps per epoch)
@@ -46,24 +48,27 @@ class TrainSettings:
     unfreeze: int = 0  # fine_tune: how many of the backbone's last weighted layers train
     weights: str = "imagenet"  # imagenet | none (random, not pretrained) | a weights file path
 
-    def check(self) -> "TrainSettings":
+    def check(self) -> TrainSettings:
         if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("epochs and batch size must be at least 1")
+            raise SettingsError("epochs and batch size must be at least 1")
         if not 0 < self.validation_split < 0.9:
-            raise ValueError("validation split must be between 0 and 0.9")
+            raise SettingsError("validation split must be between 0 and 0.9")
         if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
-            raise ValueError("learning rate must be a positive number")
+            raise SettingsError("learning rate must be a positive number")
         if self.augment is not None:
             augment.check(self.augment)
         if is_transfer(self.model):
             if self.transfer not in MODES:
-                raise ValueError(f"unknown transfer mode '{self.transfer}': choose {', '.join(MODES)}")
+                raise SettingsError(f"unknown transfer mode '{self.transfer}': choose {', '.join(MODES)}")
             if self.unfreeze < 0:
-                raise ValueError("unfreeze must be 0 or more layers")
+                raise SettingsError("unfreeze must be 0 or more layers")
             if self.augment is not None and any(
-                    k != "rescale" for k in augment.non_defaults(self.augment) if k in augment.NORMALIZATION):
-                raise ValueError("a pretrained backbone expects pixels in 0..1 and applies its own preprocess_input: "
-                                 "turn off centring/normalization in the augmentation settings")
+                k != "rescale" for k in augment.non_defaults(self.augment) if k in augment.NORMALIZATION
+            ):
+                raise SettingsError(
+                    "a pretrained backbone expects pixels in 0..1 and applies its own preprocess_input: "
+                    "turn off centring/normalization in the augmentation settings"
+                )
         return self
 
     def to_dict(self) -> dict:
@@ -100,13 +105,19 @@ def split_validation(ds: Dataset, fraction: float, seed: int) -> tuple[np.ndarra
     return stratified_split(ds.y_train, fraction, seed)
 
 
-def epoch_row(epoch: int, loss: float, accuracy: float, y_val: np.ndarray, prob: np.ndarray, k: int) -> tuple[dict, np.ndarray]:
+def epoch_row(
+    epoch: int, loss: float, accuracy: float, y_val: np.ndarray, prob: np.ndarray, k: int
+) -> tuple[dict, np.ndarray]:
     cm = metrics.confusion(y_val, prob, k)
     per = metrics.per_class(cm)
     picked = np.clip(prob[np.arange(len(y_val)), y_val], 1e-7, 1.0)  # Keras clips the same way
-    row = {"epoch": epoch, "loss": loss, "accuracy": accuracy,
-           "val_loss": float(-np.log(picked).mean()) if len(y_val) else float("nan"),
-           "val_accuracy": float(np.trace(cm) / max(cm.sum(), 1))}
+    row = {
+        "epoch": epoch,
+        "loss": loss,
+        "accuracy": accuracy,
+        "val_loss": float(-np.log(picked).mean()) if len(y_val) else float("nan"),
+        "val_accuracy": float(np.trace(cm) / max(cm.sum(), 1)),
+    }
     for i in range(k):
         row[f"val_precision_{i}"] = float(per["precision"][i])
         row[f"val_recall_{i}"] = float(per["recall"][i])
@@ -142,8 +153,10 @@ def _callback_class() -> type:
             def on_train_batch_end(self, batch, logs=None):
                 loss = (logs or {}).get("loss")
                 if loss is not None and not math.isfinite(float(loss)):
-                    self._stop("failed", f"loss became NaN at epoch {self.epoch + 1}, batch {batch + 1}: "
-                                         "try a smaller learning rate")
+                    self._stop(
+                        "failed",
+                        f"loss became NaN at epoch {self.epoch + 1}, batch {batch + 1}: try a smaller learning rate",
+                    )
                     return
                 if self.on_batch:
                     self.on_batch(self.epoch, batch + 1, self.steps)
@@ -155,8 +168,14 @@ def _callback_class() -> type:
                 if self.status == "failed":
                     return
                 prob = self.model.predict(self.x_val, batch_size=max(256, self.batch_size), verbose=0)
-                row, cm = epoch_row(epoch + 1, float(logs.get("loss", np.nan)), float(logs.get("accuracy", np.nan)),
-                                    self.y_val, prob, self.k)
+                row, cm = epoch_row(
+                    epoch + 1,
+                    float(logs.get("loss", np.nan)),
+                    float(logs.get("accuracy", np.nan)),
+                    self.y_val,
+                    prob,
+                    self.k,
+                )
                 if not math.isfinite(row["loss"]) or not np.isfinite(prob).all():
                     self._stop("failed", f"loss became NaN in epoch {epoch + 1}: try a smaller learning rate")
                     return
@@ -195,8 +214,12 @@ def _write_tensorboard(writer: Any, row: dict, cm: np.ndarray, k: int) -> None:
     with writer.as_default(step=step):
         for key, value in row.items():
             if key != "epoch":
-                tf.summary.scalar(key.replace("val_precision_", "val_precision/").replace("val_recall_", "val_recall/")
-                                  .replace("val_f1_", "val_f1/"), value)
+                tf.summary.scalar(
+                    key.replace("val_precision_", "val_precision/")
+                    .replace("val_recall_", "val_recall/")
+                    .replace("val_f1_", "val_f1/"),
+                    value,
+                )
         # Confusion matrix normalized by true class, as a small grayscale image (bright = many).
         img = metrics.normalize(cm, "true")
         scale = max(1, 64 // k)
@@ -222,7 +245,7 @@ def train(
     k = ds.num_classes
     train_idx, val_idx = split_validation(ds, settings.validation_split, settings.seed)
     if len(val_idx) == 0:
-        raise ValueError("the validation split is empty: use more images or a larger validation split")
+        raise SettingsError("the validation split is empty: use more images or a larger validation split")
     x_tr, y_tr = ds.x_train[train_idx], ds.y_train[train_idx]
     config, notes = augment.training_config(settings.augment)
     gen = augment.make_generator(config, x_tr)
@@ -230,17 +253,29 @@ def train(
     y_val = ds.y_train[val_idx]
 
     if is_transfer(settings.model):
-        model, info = build_transfer_model(settings.model, ds.image_shape, k, mode=settings.transfer,
-                                           unfreeze=settings.unfreeze, weights=settings.weights,
-                                           seed=settings.seed, store=store)
-        notes.append(f"backbone {info.name}: {'pretrained, ' + info.source if info.pretrained else 'random weights, NOT pretrained'}"
-                     f" · {MODES[settings.transfer]}" + (f", last {settings.unfreeze} layers" if settings.transfer == "fine_tune" else ""))
+        model, info = build_transfer_model(
+            settings.model,
+            ds.image_shape,
+            k,
+            mode=settings.transfer,
+            unfreeze=settings.unfreeze,
+            weights=settings.weights,
+            seed=settings.seed,
+            store=store,
+        )
+        notes.append(
+            f"backbone {info.name}: "
+            f"{'pretrained, ' + info.source if info.pretrained else 'random weights, NOT pretrained'}"
+            f" · {MODES[settings.transfer]}"
+            + (f", last {settings.unfreeze} layers" if settings.transfer == "fine_tune" else "")
+        )
     else:
         model = build_model(settings.model, ds.image_shape, k, seed=settings.seed)
     model = compile_model(model, settings.optimizer, settings.learning_rate)
     steps = math.ceil(len(x_tr) / settings.batch_size)
-    cb = _callback_class()(x_val, y_val, k, settings.epochs, steps, settings.batch_size,
-                           on_epoch, on_batch, should_stop, tb_dir)
+    cb = _callback_class()(
+        x_val, y_val, k, settings.epochs, steps, settings.batch_size, on_epoch, on_batch, should_stop, tb_dir
+    )
     if augment.has_random_transforms(config):
         data = gen.flow(x_tr.astype(np.float32), y_tr, batch_size=settings.batch_size, shuffle=True, seed=settings.seed)
         fit_args: dict = {}
@@ -251,7 +286,7 @@ def train(
     try:
         model.fit(data, epochs=settings.epochs, callbacks=[cb], verbose=0, **fit_args)
     except Exception as exc:  # e.g. out of memory: report, keep what finished
-        cb.status, cb.message = "failed", f"training failed: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+        cb.status, cb.message = "failed", f"training failed: {type(exc).__name__}: {one_line(exc)}"
     except BaseException as exc:  # Streamlit's stop/rerun or Ctrl-C: keep the partial run, re-raise later
         cb.status, cb.message = "stopped", f"stopped during epoch {cb.epoch + 1}"
         interrupt = exc
@@ -260,14 +295,26 @@ def train(
 
     # The test set: deterministic preprocessing only, predicted in dataset order.
     x_test = augment.standardize_batch(gen, ds.x_test)
-    test_prob = model.predict(x_test, batch_size=max(256, settings.batch_size), verbose=0) if len(x_test) else np.zeros((0, k))
+    test_prob = (
+        model.predict(x_test, batch_size=max(256, settings.batch_size), verbose=0) if len(x_test) else np.zeros((0, k))
+    )
     history = pd.DataFrame(cb.rows, columns=history_columns(k))
     confusions = np.stack(cb.confusions) if cb.confusions else np.zeros((0, k, k), dtype=np.int64)
     message = cb.message or f"trained {len(cb.rows)} epochs"
     if cb.tb_problem:
         notes.append(cb.tb_problem)
-    return TrainResult(model, history, confusions, ds.y_test.copy(), test_prob.astype(np.float32), cb.status, message,
-                       time.perf_counter() - start, notes, interrupt)
+    return TrainResult(
+        model,
+        history,
+        confusions,
+        ds.y_test.copy(),
+        test_prob.astype(np.float32),
+        cb.status,
+        message,
+        time.perf_counter() - start,
+        notes,
+        interrupt,
+    )
 
 
 def run_config(ds: Dataset, settings: TrainSettings, dataset_label: str) -> dict:
@@ -277,5 +324,10 @@ def run_config(ds: Dataset, settings: TrainSettings, dataset_label: str) -> dict
 
 def dataset_config(ds: Dataset, dataset_label: str) -> dict:
     """The dataset part of a run's config.json (the fingerprint is what run ids key on)."""
-    return {"label": dataset_label, "name": ds.name, "fingerprint": ds.fingerprint,
-            "image_shape": list(ds.image_shape), "num_classes": ds.num_classes}
+    return {
+        "label": dataset_label,
+        "name": ds.name,
+        "fingerprint": ds.fingerprint,
+        "image_shape": list(ds.image_shape),
+        "num_classes": ds.num_classes,
+    }

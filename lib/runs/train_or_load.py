@@ -6,9 +6,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from lib.dataset import Dataset
-from lib.store import RunStore, StoreError
-from lib.training import TrainResult, TrainSettings, run_config, train
+from lib.errors import ExplorerError
+from lib.data.dataset import Dataset
+from lib.runs.store import RunStore, StoreError
+from lib.train.training import TrainResult, TrainSettings, run_config, train
 
 
 @dataclass
@@ -43,6 +44,6 @@ def run_study(ds: Dataset, steps: list[tuple[str, TrainSettings]], dataset_label
             on_step(i, len(steps), name)
         try:
             results.append((name, train_or_load(ds, settings.check(), dataset_label, store, **hooks)))
-        except ValueError as exc:
+        except ExplorerError as exc:
             results.append((name, str(exc)))
     return results

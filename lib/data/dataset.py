@@ -11,9 +11,9 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from lib.errors import DatasetError
 
-class DatasetError(ValueError):
-    """Bad input a user can fix; the message is one line meant for them."""
+__all__ = ["Dataset", "DatasetError"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -49,7 +49,7 @@ class Dataset:
     def channels(self) -> int:
         return int(self.x_train.shape[-1])
 
-    def with_changes(self, **changes: object) -> "Dataset":
+    def with_changes(self, **changes: object) -> Dataset:
         """A new Dataset (new fingerprint) with some fields replaced."""
         return replace(self, fingerprint="", **changes)  # type: ignore[arg-type]
 
@@ -63,9 +63,7 @@ def _check_arrays(ds: Dataset) -> None:
         if len(y) and (y.min() < 0 or y.max() >= len(ds.class_names)):
             raise DatasetError(f"{split} labels must lie in 0..{len(ds.class_names) - 1}")
     if ds.x_train.shape[1:] != ds.x_test.shape[1:]:
-        raise DatasetError(
-            f"train and test images differ in shape: {ds.x_train.shape[1:]} vs {ds.x_test.shape[1:]}"
-        )
+        raise DatasetError(f"train and test images differ in shape: {ds.x_train.shape[1:]} vs {ds.x_test.shape[1:]}")
     if len(ds.class_names) < 2:
         raise DatasetError(f"a classifier needs at least 2 classes, found {len(ds.class_names)}")
     if len(ds.x_train) == 0:
@@ -82,9 +80,7 @@ def compute_fingerprint(ds: Dataset) -> str:
     return h.hexdigest()
 
 
-def stratified_split(
-    y: np.ndarray, test_fraction: float = 0.2, seed: int = 0
-) -> tuple[np.ndarray, np.ndarray]:
+def stratified_split(y: np.ndarray, test_fraction: float = 0.2, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Indices (train, test), split per class with a fixed seed.
 
     Written out instead of sklearn's train_test_split(stratify=...), which refuses classes

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from lib import metrics
-from lib.augment import preset
-from lib.store import StoredRun
-from lib.training import TrainSettings
+from lib.evaluate import metrics
+from lib.augment.settings import preset
+from lib.runs.store import StoredRun
+from lib.train.training import TrainSettings
 
 
 def describe(run: StoredRun) -> dict:

@@ -10,7 +10,7 @@ from typing import Any
 
 import streamlit as st
 
-from lib.augment import PARAMS, Param, check, validate
+from lib.augment.settings import PARAMS, Param, check, validate
 
 GROUP_TITLES = {"geometry": "Geometry", "colour": "Colour", "fill": "Fill", "normalization": "Rescale & normalize"}
 
@@ -34,7 +34,9 @@ def load_into_widgets(config: dict[str, Any], *, overwrite: bool) -> None:
             if overwrite or _key(p.name) not in st.session_state:
                 st.session_state[_key(p.name)] = _rescale_label(value)
         elif overwrite or _key(p.name) not in st.session_state:
-            st.session_state[_key(p.name)] = float(value) if p.kind == "float" else int(value) if p.kind == "int" else value
+            st.session_state[_key(p.name)] = (
+                float(value) if p.kind == "float" else int(value) if p.kind == "int" else value
+            )
 
 
 def controls_ui() -> tuple[dict[str, Any], dict[str, str]]:

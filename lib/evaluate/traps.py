@@ -6,10 +6,12 @@ from typing import Any
 
 import numpy as np
 
-from lib import metrics
+from lib.evaluate import metrics
 
 
-def generator_order(model: Any, gen: Any, x_test: np.ndarray, y_test: np.ndarray, batch_size: int = 32, seed: int = 0) -> dict[str, float]:
+def generator_order(
+    model: Any, gen: Any, x_test: np.ndarray, y_test: np.ndarray, batch_size: int = 32, seed: int = 0
+) -> dict[str, float]:
     """Accuracy of predictions from a shuffling iterator compared with labels in dataset
     order (the mistake), next to model.evaluate and the shuffle=False fix."""
     x = x_test.astype(np.float32)
@@ -17,7 +19,7 @@ def generator_order(model: Any, gen: Any, x_test: np.ndarray, y_test: np.ndarray
     pred_shuffled = model.predict(shuffled, verbose=0).argmax(1)
     ordered = gen.flow(x, batch_size=batch_size, shuffle=False)
     pred_ordered = model.predict(ordered, verbose=0).argmax(1)
-    from lib.augment import standardize_batch
+    from lib.augment.settings import standardize_batch
 
     _, evaluate_acc = model.evaluate(standardize_batch(gen, x_test), y_test, batch_size=batch_size, verbose=0)
     return {

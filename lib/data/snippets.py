@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from lib.data import DatasetSpec
+from lib.data.sources import DatasetSpec
 
 _DIGITS = """\
 import numpy as np
@@ -58,7 +58,7 @@ def loading_code(spec: DatasetSpec, image_size: tuple[int, int] | None = None) -
     if spec.kind in ("shapes", "folder"):
         from pathlib import Path
 
-        from lib.data import SAMPLE_DATA
+        from lib.data.sources import SAMPLE_DATA
 
         path = str(SAMPLE_DATA / "shapes") if spec.kind == "shapes" else spec.path
         template = _SPLIT_FOLDER if (Path(path) / "train").is_dir() and (Path(path) / "test").is_dir() else _FOLDER

@@ -14,6 +14,8 @@ from typing import Any
 
 import numpy as np
 
+from lib.errors import SettingsError
+
 FILL_MODES = ("nearest", "constant", "reflect", "wrap")
 RESCALE_CHOICES = (None, 1 / 255)
 
@@ -36,18 +38,65 @@ PARAMS: tuple[Param, ...] = (
     Param("width_shift_range", "float", 0.0, 0, 1, 0.05, "Horizontal shift as a fraction of the width, from [-w, w]."),
     Param("height_shift_range", "float", 0.0, 0, 1, 0.05, "Vertical shift as a fraction of the height, from [-h, h]."),
     Param("shear_range", "float", 0.0, 0, 45, 1.0, "Shear angle in degrees (counter-clockwise), from [-s, s]."),
-    Param("zoom_range", "float", 0.0, 0, 1, 0.05, "Zoom factor drawn from [1-z, 1+z], separately for width and height."),
-    Param("horizontal_flip", "bool", False, help="Flip left-right with probability 0.5 (wrong for digits: a flipped 3 is no 3).", group="geometry"),
+    Param(
+        "zoom_range", "float", 0.0, 0, 1, 0.05, "Zoom factor drawn from [1-z, 1+z], separately for width and height."
+    ),
+    Param(
+        "horizontal_flip",
+        "bool",
+        False,
+        help="Flip left-right with probability 0.5 (wrong for digits: a flipped 3 is no 3).",
+        group="geometry",
+    ),
     Param("vertical_flip", "bool", False, help="Flip upside down with probability 0.5.", group="geometry"),
-    Param("channel_shift_range", "float", 0.0, 0, 255, 5.0, "Add one random value from [-c, c] to each channel.", "colour"),
-    Param("brightness_range", "range", None, 0, 5, 0.05, "Multiply brightness by a factor from [low, high] (1 = unchanged).", "colour"),
-    Param("fill_mode", "choice", "nearest", help="How pixels outside the image are filled after a transform.", group="fill", choices=FILL_MODES),
+    Param(
+        "channel_shift_range", "float", 0.0, 0, 255, 5.0, "Add one random value from [-c, c] to each channel.", "colour"
+    ),
+    Param(
+        "brightness_range",
+        "range",
+        None,
+        0,
+        5,
+        0.05,
+        "Multiply brightness by a factor from [low, high] (1 = unchanged).",
+        "colour",
+    ),
+    Param(
+        "fill_mode",
+        "choice",
+        "nearest",
+        help="How pixels outside the image are filled after a transform.",
+        group="fill",
+        choices=FILL_MODES,
+    ),
     Param("cval", "float", 0.0, 0, 255, 5.0, "Fill value for fill_mode='constant'.", "fill"),
-    Param("rescale", "rescale", None, help="Multiply every pixel by this (1/255 maps 0..255 to 0..1).", group="normalization", choices=RESCALE_CHOICES),
+    Param(
+        "rescale",
+        "rescale",
+        None,
+        help="Multiply every pixel by this (1/255 maps 0..255 to 0..1).",
+        group="normalization",
+        choices=RESCALE_CHOICES,
+    ),
     Param("samplewise_center", "bool", False, help="Subtract each image's own mean.", group="normalization"),
-    Param("samplewise_std_normalization", "bool", False, help="Divide each image by its own std.", group="normalization"),
-    Param("featurewise_center", "bool", False, help="Subtract the training set's per-channel mean (needs fit()).", group="normalization"),
-    Param("featurewise_std_normalization", "bool", False, help="Divide by the training set's per-channel std (needs fit()).", group="normalization"),
+    Param(
+        "samplewise_std_normalization", "bool", False, help="Divide each image by its own std.", group="normalization"
+    ),
+    Param(
+        "featurewise_center",
+        "bool",
+        False,
+        help="Subtract the training set's per-channel mean (needs fit()).",
+        group="normalization",
+    ),
+    Param(
+        "featurewise_std_normalization",
+        "bool",
+        False,
+        help="Divide by the training set's per-channel std (needs fit()).",
+        group="normalization",
+    ),
 )
 PARAM_BY_NAME = {p.name: p for p in PARAMS}
 NORMALIZATION = tuple(p.name for p in PARAMS if p.group == "normalization")
@@ -64,15 +113,28 @@ PRESETS: dict[str, AugmentConfig] = {
     "none": {},
     "mild": {"rotation_range": 10, "width_shift_range": 0.05, "height_shift_range": 0.05, "zoom_range": 0.1},
     "strong": {
-        "rotation_range": 40, "width_shift_range": 0.2, "height_shift_range": 0.2, "shear_range": 15.0,
-        "zoom_range": 0.3, "horizontal_flip": True, "brightness_range": [0.7, 1.3], "channel_shift_range": 30.0,
+        "rotation_range": 40,
+        "width_shift_range": 0.2,
+        "height_shift_range": 0.2,
+        "shear_range": 15.0,
+        "zoom_range": 0.3,
+        "horizontal_flip": True,
+        "brightness_range": [0.7, 1.3],
+        "channel_shift_range": 30.0,
     },
     "tutorial: rotate 10, shift 0.1, flip, samplewise": {
-        "rotation_range": 10, "width_shift_range": 0.1, "height_shift_range": 0.1, "horizontal_flip": True,
-        "samplewise_center": True, "samplewise_std_normalization": True,
+        "rotation_range": 10,
+        "width_shift_range": 0.1,
+        "height_shift_range": 0.1,
+        "horizontal_flip": True,
+        "samplewise_center": True,
+        "samplewise_std_normalization": True,
     },
     "tutorial: rotate 30, shift 0.2, zoom 0.2, flip": {
-        "rotation_range": 30, "width_shift_range": 0.2, "height_shift_range": 0.2, "zoom_range": 0.2,
+        "rotation_range": 30,
+        "width_shift_range": 0.2,
+        "height_shift_range": 0.2,
+        "zoom_range": 0.2,
         "horizontal_flip": True,
     },
 }
@@ -103,12 +165,18 @@ def validate(config: AugmentConfig) -> dict[str, str]:
             problems[p.name] = f"{p.name} must be true or false"
         elif p.kind == "choice" and value not in p.choices:
             problems[p.name] = f"{p.name} must be one of {', '.join(p.choices)}"
-        elif p.kind == "rescale" and value is not None and (
-            isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0
+        elif (
+            p.kind == "rescale"
+            and value is not None
+            and (
+                isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0
+            )
         ):
             problems[p.name] = "rescale must be a positive number or none"
         elif p.kind == "range" and value is not None:
-            if not (isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)):
+            if not (
+                isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)
+            ):
                 problems[p.name] = "brightness_range must be two numbers [low, high] or none"
             elif value[0] < 0 or value[1] < 0:
                 problems[p.name] = "brightness factors cannot be negative"
@@ -118,10 +186,10 @@ def validate(config: AugmentConfig) -> dict[str, str]:
 
 
 def check(config: AugmentConfig) -> AugmentConfig:
-    """The full config (defaults filled in), or ValueError naming the first problem."""
+    """The full config (defaults filled in), or SettingsError naming the first problem."""
     problems = validate(config)
     if problems:
-        raise ValueError(next(iter(problems.values())))
+        raise SettingsError(next(iter(problems.values())))
     full = {**default_config(), **config}
     if full["brightness_range"] is not None:
         full["brightness_range"] = [float(v) for v in full["brightness_range"]]
@@ -130,7 +198,11 @@ def check(config: AugmentConfig) -> AugmentConfig:
 
 def non_defaults(config: AugmentConfig) -> AugmentConfig:
     full = check(config)
-    return {k: v for k, v in full.items() if v != PARAM_BY_NAME[k].default and not (k == "cval" and full["fill_mode"] != "constant")}
+    return {
+        k: v
+        for k, v in full.items()
+        if v != PARAM_BY_NAME[k].default and not (k == "cval" and full["fill_mode"] != "constant")
+    }
 
 
 def is_identity(config: AugmentConfig) -> bool:
@@ -152,6 +224,7 @@ def needs_fit(config: AugmentConfig) -> bool:
 
 # --- JSON --------------------------------------------------------------------------
 
+
 def to_json(config: AugmentConfig) -> str:
     return json.dumps({"image_data_generator": non_defaults(config)}, indent=2, sort_keys=True)
 
@@ -160,15 +233,16 @@ def from_json(text: str) -> AugmentConfig:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise ValueError(f"not JSON: {exc.msg} (line {exc.lineno})") from None
+        raise SettingsError(f"not JSON: {exc.msg} (line {exc.lineno})") from None
     if isinstance(data, dict) and "image_data_generator" in data:
         data = data["image_data_generator"]
     if not isinstance(data, dict):
-        raise ValueError("expected a JSON object of ImageDataGenerator settings")
+        raise SettingsError("expected a JSON object of ImageDataGenerator settings")
     return check(data)
 
 
 # --- ImageDataGenerator --------------------------------------------------------------
+
 
 def generator_class() -> type:
     from lib.tf_import import import_keras
@@ -184,7 +258,7 @@ def make_generator(config: AugmentConfig, x_fit: np.ndarray | None = None) -> An
     gen = generator_class()(**non_defaults(config))
     if needs_fit(config):
         if x_fit is None:
-            raise ValueError("featurewise centring/normalization needs the training images (fit)")
+            raise SettingsError("featurewise centring/normalization needs the training images (fit)")
         gen.fit(x_fit.astype(np.float32))
     return gen
 
@@ -214,7 +288,11 @@ def generator_code(config: AugmentConfig) -> str:
             "    return np.stack([datagen.standardize(img) for img in x.astype('float32')])",
         ]
     else:
-        lines += ["", "def eval_ready(x):  # these settings leave pixel values as they are", "    return x.astype('float32')"]
+        lines += [
+            "",
+            "def eval_ready(x):  # these settings leave pixel values as they are",
+            "    return x.astype('float32')",
+        ]
     lines += [
         "",
         "# Random transforms for training only (integer labels + sparse_categorical_crossentropy):",
@@ -226,6 +304,7 @@ def generator_code(config: AugmentConfig) -> str:
 
 
 # --- Keras 3 preprocessing layers -----------------------------------------------------
+
 
 def shear_factor(degrees: float) -> float:
     """ImageDataGenerator shears by an angle; RandomShear by a fraction of the image (tan)."""
@@ -242,30 +321,47 @@ def layer_specs(config: AugmentConfig) -> tuple[list[tuple[str, dict[str, Any]]]
     gaps: list[str] = []
     if full["rescale"] is not None:
         layers.append(("Rescaling", {"scale": full["rescale"]}))
-    flip = "_and_".join(m for m, on in (("horizontal", full["horizontal_flip"]), ("vertical", full["vertical_flip"])) if on)
+    flip = "_and_".join(
+        m for m, on in (("horizontal", full["horizontal_flip"]), ("vertical", full["vertical_flip"])) if on
+    )
     if flip:
         layers.append(("RandomFlip", {"mode": flip}))
     if full["rotation_range"]:
         layers.append(("RandomRotation", {"factor": full["rotation_range"] / 360, **fill}))
     if full["width_shift_range"] or full["height_shift_range"]:
-        layers.append(("RandomTranslation", {"height_factor": full["height_shift_range"], "width_factor": full["width_shift_range"], **fill}))
+        layers.append(
+            (
+                "RandomTranslation",
+                {"height_factor": full["height_shift_range"], "width_factor": full["width_shift_range"], **fill},
+            )
+        )
     if full["zoom_range"]:
         z = full["zoom_range"]
         layers.append(("RandomZoom", {"height_factor": (-z, z), "width_factor": (-z, z), **fill}))
     if full["shear_range"]:
         f = shear_factor(full["shear_range"])
         layers.append(("RandomShear", {"x_factor": round(f, 4), "y_factor": 0.0, **fill}))
-        gaps.append(f"shear_range={full['shear_range']:g}° becomes RandomShear(x_factor={f:.3f}): a fraction of the image (tan of the angle), not an angle")
+        gaps.append(
+            f"shear_range={full['shear_range']:g}° becomes RandomShear(x_factor={f:.3f}): "
+            "a fraction of the image (tan of the angle), not an angle"
+        )
     if full["featurewise_center"] or full["featurewise_std_normalization"]:
         layers.append(("Normalization", {"axis": -1}))
         if not full["featurewise_std_normalization"]:
-            gaps.append("featurewise_center alone: Normalization also divides by the std; pass variance=1 to only centre")
+            gaps.append(
+                "featurewise_center alone: Normalization also divides by the std; pass variance=1 to only centre"
+            )
     if full["brightness_range"] is not None:
-        gaps.append("brightness_range multiplies pixels; RandomBrightness adds an offset, so it has no exact equivalent")
+        gaps.append(
+            "brightness_range multiplies pixels; RandomBrightness adds an offset, so it has no exact equivalent"
+        )
     if full["channel_shift_range"]:
         gaps.append("channel_shift_range has no Keras 3 layer")
     if full["samplewise_center"] or full["samplewise_std_normalization"]:
-        gaps.append("samplewise centring/normalization has no built-in layer (a Lambda layer would hold code, which safe loading refuses)")
+        gaps.append(
+            "samplewise centring/normalization has no built-in layer "
+            "(a Lambda layer would hold code, which safe loading refuses)"
+        )
     if any(name.startswith("Random") and name != "RandomFlip" for name, _ in layers):
         gaps.append(
             "fill modes: ImageDataGenerator defaults to 'nearest', the Keras layers to 'reflect' "
@@ -305,7 +401,7 @@ def build_layers(config: AugmentConfig, x_fit: np.ndarray | None = None) -> Any:
         layer = getattr(keras.layers, name)(**kwargs)
         if name == "Normalization":
             if x_fit is None:
-                raise ValueError("Normalization needs the training images to adapt()")
+                raise SettingsError("Normalization needs the training images to adapt()")
             layer.adapt(x_fit.astype(np.float32))
         layers.append(layer)
     return keras.Sequential(layers)

@@ -11,10 +11,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from lib import charts, metrics, traps
-from lib.dataset import Dataset
-from lib.images import for_display
-from lib.store import StoredRun
+from lib import charts
+from lib.data.dataset import Dataset
+from lib.evaluate import metrics, traps
+from lib.runs.store import StoredRun
+from lib.ui.images import for_display
 
 STATUS_BOX = {"complete": st.success, "stopped": st.warning, "failed": st.error}
 
@@ -23,14 +24,18 @@ def run_header_ui(run: StoredRun) -> None:
     c = run.config
     s = c["settings"]
     box = STATUS_BOX.get(run.status, st.info)
-    box(f"Run `{run.run_id}` · {s['model']} · {c.get('epochs_done', len(run.history))}/{s['epochs']} epochs · "
+    box(
+        f"Run `{run.run_id}` · {s['model']} · {c.get('epochs_done', len(run.history))}/{s['epochs']} epochs · "
         f"status **{run.status}** — {c.get('message', '')}"
-        + (" · not a finished run: its numbers describe a partly trained model" if run.status != "complete" else ""))
+        + (" · not a finished run: its numbers describe a partly trained model" if run.status != "complete" else "")
+    )
     for note in c.get("notes", []):
         st.caption(note)
     if c.get("seconds"):
-        st.caption(f"Training took {c['seconds']:.1f} s · augmentation {'on' if s.get('augment') else 'off'} · "
-                   f"seed {s['seed']} · validation {s['validation_split']:.0%} of the training split")
+        st.caption(
+            f"Training took {c['seconds']:.1f} s · augmentation {'on' if s.get('augment') else 'off'} · "
+            f"seed {s['seed']} · validation {s['validation_split']:.0%} of the training split"
+        )
 
 
 def curves_ui(run: StoredRun) -> None:
@@ -43,7 +48,9 @@ def curves_ui(run: StoredRun) -> None:
     c2.altair_chart(charts.curves_chart(h, "accuracy"), width="stretch")
     gap = h["accuracy"].iloc[-1] - h["val_accuracy"].iloc[-1]
     if gap > 0.1:
-        st.warning(f"Training accuracy is {gap:.0%} above validation accuracy in the last epoch: the model is overfitting.")
+        st.warning(
+            f"Training accuracy is {gap:.0%} above validation accuracy in the last epoch: the model is overfitting."
+        )
 
 
 def per_class_ui(run: StoredRun) -> None:
@@ -51,16 +58,32 @@ def per_class_ui(run: StoredRun) -> None:
     if h.empty:
         return
     c1, c2 = st.columns([3, 1])
-    chosen = c1.multiselect("Classes", range(len(names)), default=list(range(min(len(names), 10))),
-                            format_func=lambda i: names[i], key="per_class_classes")
+    chosen = c1.multiselect(
+        "Classes",
+        range(len(names)),
+        default=list(range(min(len(names), 10))),
+        format_func=lambda i: names[i],
+        key="per_class_classes",
+    )
     metric = c2.radio("Metric", ["recall", "precision", "f1"], key="per_class_metric", horizontal=True)
     if chosen:
         st.altair_chart(charts.per_class_chart(h, names, chosen, metric), width="stretch")
-    st.caption("Exact values: each epoch's whole validation split is predicted and every number comes from that "
-               "epoch's confusion matrix (not an average over batches).")
+    st.caption(
+        "Exact values: each epoch's whole validation split is predicted and every number comes from that "
+        "epoch's confusion matrix (not an average over batches)."
+    )
     if len(run.val_confusions):
-        epoch = st.slider("Validation confusion matrix at epoch", 1, len(run.val_confusions), len(run.val_confusions),
-                          key="val_cm_epoch") if len(run.val_confusions) > 1 else 1
+        epoch = (
+            st.slider(
+                "Validation confusion matrix at epoch",
+                1,
+                len(run.val_confusions),
+                len(run.val_confusions),
+                key="val_cm_epoch",
+            )
+            if len(run.val_confusions) > 1
+            else 1
+        )
         table = metrics.confusion_table(run.val_confusions[epoch - 1], names, "true")
         st.altair_chart(charts.confusion_heatmap(table, "true", f"Validation, epoch {epoch}, normalized by true class"))
 
@@ -73,7 +96,7 @@ def test_evaluation_ui(run: StoredRun, ds: Dataset, model_bytes: Callable[[], by
     majority = int(np.bincount(ds.y_train, minlength=k).argmax())
     summary = metrics.summary(cm, majority)
     cols = st.columns(4)
-    for col, (name, value) in zip(cols, summary.items()):
+    for col, (name, value) in zip(cols, summary.items(), strict=False):
         col.metric(name, f"{value:.1%}")
     if summary["accuracy"] - summary["balanced accuracy"] > 0.05:
         st.warning("Accuracy is well above balanced accuracy: the large classes carry it. Read recall per class.")
@@ -84,7 +107,9 @@ def test_evaluation_ui(run: StoredRun, ds: Dataset, model_bytes: Callable[[], by
     left, right = st.columns([3, 2])
     left.altair_chart(charts.confusion_heatmap(table, how, f"Test set ({len(y_true)} images), {how_label}"))
     rep = metrics.report(cm, names)
-    right.dataframe(rep.style.format({"precision": "{:.3f}", "recall": "{:.3f}", "f1-score": "{:.3f}"}), width="stretch")
+    right.dataframe(
+        rep.style.format({"precision": "{:.3f}", "recall": "{:.3f}", "f1-score": "{:.3f}"}), width="stretch"
+    )
     d1, d2, d3 = right.columns(3)
     d1.download_button("Report CSV", rep.to_csv().encode(), f"report_{run.run_id}.csv", "text/csv", key="dl_report")
     cm_csv = pd.DataFrame(cm, index=names, columns=names).to_csv().encode()
@@ -131,29 +156,37 @@ def _gallery(ds: Dataset, idx: np.ndarray, y_prob: np.ndarray, names: list[str],
 def traps_ui(run: StoredRun, ds: Dataset, model: Callable[[], Any], gen: Callable[[], Any]) -> None:
     names = list(run.class_names)
     st.markdown("#### 1 · A shuffling generator scrambles the order of predictions")
-    st.caption("`model.predict(datagen.flow(x_test, shuffle=True))` returns predictions in a shuffled order; "
-               "comparing them with `y_test` in dataset order measures nothing.")
+    st.caption(
+        "`model.predict(datagen.flow(x_test, shuffle=True))` returns predictions in a shuffled order; "
+        "comparing them with `y_test` in dataset order measures nothing."
+    )
     if st.button("Run it on this model", key="trap_order"):
         result = traps.generator_order(model(), gen(), ds.x_test, ds.y_test, seed=run.config["settings"]["seed"])
         st.dataframe(pd.DataFrame({"accuracy": result}).style.format("{:.1%}"))
-        st.code("it = datagen.flow(x_test, batch_size=32, shuffle=False)  # keep the order\n"
-                "y_pred = model.predict(it).argmax(axis=1)\n"
-                "# or: it.reset() before predicting; or iterate (x, y) batches and keep labels with them",
-                language="python")
+        st.code(
+            "it = datagen.flow(x_test, batch_size=32, shuffle=False)  # keep the order\n"
+            "y_pred = model.predict(it).argmax(axis=1)\n"
+            "# or: it.reset() before predicting; or iterate (x, y) batches and keep labels with them",
+            language="python",
+        )
 
     st.markdown("#### 2 · One-hot labels where scikit-learn wants integers")
     message, fixed = traps.one_hot_error(run.y_true, run.y_prob)
     st.code(f"confusion_matrix(y_test_one_hot, (y_prob > 0.5).astype(int))\n# ValueError: {message}", language="python")
-    st.code(f"confusion_matrix(y_test_one_hot.argmax(axis=1), y_prob.argmax(axis=1))  # works: accuracy {fixed:.1%}",
-            language="python")
+    st.code(
+        f"confusion_matrix(y_test_one_hot.argmax(axis=1), y_prob.argmax(axis=1))  # works: accuracy {fixed:.1%}",
+        language="python",
+    )
 
     st.markdown("#### 3 · Accuracy under imbalance")
     majority = int(np.bincount(ds.y_train, minlength=len(names)).argmax())
     numbers = traps.imbalance(run.y_true, run.y_prob, majority)
     st.dataframe(pd.DataFrame({"value": numbers}).style.format("{:.1%}"))
-    st.caption(f"Majority-class baseline: always predicting '{names[majority]}'. Balanced accuracy and macro F1 "
-               "weigh every class equally; accuracy weighs every image. Create imbalance on the Dataset page "
-               "and train again to watch them drift apart.")
+    st.caption(
+        f"Majority-class baseline: always predicting '{names[majority]}'. Balanced accuracy and macro F1 "
+        "weigh every class equally; accuracy weighs every image. Create imbalance on the Dataset page "
+        "and train again to watch them drift apart."
+    )
 
 
 def code_ui(run: StoredRun) -> None:
@@ -174,8 +207,9 @@ def code_ui(run: StoredRun) -> None:
 
 def file_reader(path: Any) -> Callable[[], bytes]:
     """For st.download_button: the file is read when the user clicks, not on every rerun."""
+
     def read() -> bytes:
         with open(path, "rb") as fh:
             return fh.read()
-    return read
 
+    return read

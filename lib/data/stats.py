@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from lib.dataset import Dataset
+from lib.data.dataset import Dataset
 
 # Largest/smallest class count ratio above which accuracy alone is called misleading.
 IMBALANCE_WARN_RATIO = 1.5

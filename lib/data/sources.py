@@ -14,12 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
-from lib.dataset import Dataset, DatasetError, stratified_split
-from lib.image_folder import Progress, load_image_folder
-from lib.labels import normalize_labels
-from lib.paths import confined
+from lib.data.dataset import Dataset, DatasetError, stratified_split
+from lib.data.folders import Progress, load_image_folder
+from lib.data.labels import normalize_labels
+from lib.data.paths import confined
+from lib.errors import one_line
 
-SAMPLE_DATA = Path(__file__).resolve().parent.parent / "sample_data"
+SAMPLE_DATA = Path(__file__).resolve().parents[2] / "sample_data"
 BUILTIN = ("digits", "shapes")
 KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10")
 NPZ_KEYS = ("X_train", "y_train", "X_test", "y_test")
@@ -86,7 +87,10 @@ def load_digits(test_fraction: float = 0.25, seed: int = 0) -> Dataset:
         x_test=x[test],
         y_test=y[test],
         class_names=tuple(str(i) for i in range(10)),
-        notes=(f"pixel values 0..16 scaled to 0..255; stratified {1 - test_fraction:.0%}/{test_fraction:.0%} split, seed {seed}",),
+        notes=(
+            "pixel values 0..16 scaled to 0..255; "
+            f"stratified {1 - test_fraction:.0%}/{test_fraction:.0%} split, seed {seed}",
+        ),
     )
 
 
@@ -118,15 +122,13 @@ def load_npz(source: str | Path | io.BytesIO, name: str = "npz") -> Dataset:
     try:
         archive = np.load(source, allow_pickle=False)
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise DatasetError(f"not a readable .npz file ({_first_line(exc)})") from None
+        raise DatasetError(f"not a readable .npz file ({one_line(exc)})") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise DatasetError("not an .npz archive (a single .npy array?): expected X_train, y_train, X_test, y_test")
     with archive:
         missing = [k for k in NPZ_KEYS if k not in archive.files]
         if missing:
-            raise DatasetError(
-                f".npz is missing {', '.join(missing)} (found: {', '.join(archive.files) or 'nothing'})"
-            )
+            raise DatasetError(f".npz is missing {', '.join(missing)} (found: {', '.join(archive.files) or 'nothing'})")
         arrays = {k: _read_member(archive, k) for k in archive.files if k in NPZ_KEYS + ("class_names",)}
     names = [str(n) for n in arrays["class_names"].ravel()] if "class_names" in arrays else None
     for split in ("train", "test"):
@@ -152,10 +154,12 @@ def _read_member(archive: np.lib.npyio.NpzFile, key: str) -> np.ndarray:
         return archive[key]
     except ValueError as exc:
         if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
-            raise DatasetError(f"{key} is an object array; it is refused because loading it would unpickle code") from None
-        raise DatasetError(f"{key} cannot be read ({_first_line(exc)})") from None
+            raise DatasetError(
+                f"{key} is an object array; it is refused because loading it would unpickle code"
+            ) from None
+        raise DatasetError(f"{key} cannot be read ({one_line(exc)})") from None
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise DatasetError(f"{key} cannot be read ({_first_line(exc)})") from None
+        raise DatasetError(f"{key} cannot be read ({one_line(exc)})") from None
 
 
 def _to_uint8_images(x: np.ndarray, key: str) -> tuple[np.ndarray, list[str]]:
@@ -195,7 +199,7 @@ def load_keras_dataset(name: str) -> Dataset:
         (x_train, y_train), (x_test, y_test) = loader.load_data()
     except Exception as exc:  # urllib/Keras raise plain Exception when offline
         raise DatasetError(
-            f"{name} is not in the Keras cache and could not be downloaded (offline?): {_first_line(exc)[:160]}"
+            f"{name} is not in the Keras cache and could not be downloaded (offline?): {one_line(exc, 160)}"
         ) from None
     names = KERAS_CLASS_NAMES[name]
     x_train_u8, _ = _to_uint8_images(np.asarray(x_train), "x_train")
@@ -208,11 +212,17 @@ def load_keras_dataset(name: str) -> Dataset:
 
 KERAS_CLASS_NAMES = {
     "mnist": tuple(str(i) for i in range(10)),
-    "fashion_mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
+    "fashion_mnist": (
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+        "Sneaker",
+        "Bag",
+        "Ankle boot",
+    ),
     "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
 }
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -10,6 +10,7 @@ from typing import Any
 
 import pandas as pd
 
+from lib.errors import SettingsError
 from lib.tf_import import import_keras
 
 MODEL_KINDS = {
@@ -47,7 +48,7 @@ def build_model(kind: str, input_shape: tuple[int, int, int], num_classes: int, 
         x = layers.Dense(128 if kind == "deep_cnn" else 64, activation="relu")(x)
         x = layers.Dropout(0.3 if kind == "deep_cnn" else 0.2)(x)
     else:
-        raise ValueError(f"unknown model '{kind}': choose {', '.join(MODEL_KINDS)}")
+        raise SettingsError(f"unknown model '{kind}': choose {', '.join(MODEL_KINDS)}")
     outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name=kind)
 
@@ -56,7 +57,7 @@ def compile_model(model: Any, optimizer: str = "adam", learning_rate: float = 1e
     keras = import_keras()
     optimizers = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
     if optimizer not in optimizers:
-        raise ValueError(f"unknown optimizer '{optimizer}': choose {', '.join(optimizers)}")
+        raise SettingsError(f"unknown optimizer '{optimizer}': choose {', '.join(optimizers)}")
     model.compile(
         optimizer=optimizers[optimizer](learning_rate=learning_rate),
         loss="sparse_categorical_crossentropy",  # integer labels 0..K-1, never one-hot
@@ -72,11 +73,13 @@ def summary_table(model: Any) -> pd.DataFrame:
         trainable = sum(int(w.numpy().size) for w in layer.trainable_weights)
         frozen = sum(int(w.numpy().size) for w in layer.non_trainable_weights)
         shape = getattr(layer, "output", None)
-        rows.append({
-            "layer": layer.name,
-            "type": layer.__class__.__name__,
-            "output shape": str(tuple(shape.shape)) if shape is not None else "",
-            "trainable params": trainable,
-            "non-trainable params": frozen,
-        })
+        rows.append(
+            {
+                "layer": layer.name,
+                "type": layer.__class__.__name__,
+                "output shape": str(tuple(shape.shape)) if shape is not None else "",
+                "trainable params": trainable,
+                "non-trainable params": frozen,
+            }
+        )
     return pd.DataFrame(rows)

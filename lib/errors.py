@@ -1,0 +1,47 @@
+"""One error family for everything a user can cause, and the one way an exception becomes text.
+
+Every library error derives from `ExplorerError` and carries a one-line message meant for
+the user. It also derives from ValueError: each is a value (a file, a setting, a folder) the
+user can change. `one_line(exc)` turns any exception into one line and never raises: an
+exception with an empty message (``MemoryError()``) gives its class name.
+"""
+
+from __future__ import annotations
+
+
+class ExplorerError(ValueError):
+    """Base of the explorer's own errors: the message is one line a user can act on."""
+
+
+class SettingsError(ExplorerError):
+    """Training or augmentation settings that cannot be used."""
+
+
+class DatasetError(ExplorerError):
+    """A dataset that cannot be loaded or used as asked."""
+
+
+class StoreError(ExplorerError):
+    """A run folder that cannot be read or written."""
+
+
+class TransferError(ExplorerError):
+    """A backbone that cannot be built as asked."""
+
+
+class ModelFileError(ExplorerError):
+    """An uploaded model that cannot be used."""
+
+
+def one_line(exc: BaseException, limit: int = 200) -> str:
+    """The first non-empty line of the exception's message (at most `limit` characters),
+    or its class name when the message is empty. Never raises."""
+    try:
+        text = str(exc)
+    except Exception:  # a broken __str__ must not hide the original problem
+        text = ""
+    for line in text.splitlines():
+        line = line.strip()
+        if line:
+            return line if len(line) <= limit else line[: limit - 1] + "…"
+    return type(exc).__name__
