@@ -13,7 +13,7 @@ from lib.runs.store import RunStore
 from lib.runs.train_or_load import train_or_load
 from lib.tf_import import import_keras
 from lib.train.models import build_model, compile_model
-from lib.train.training import TrainSettings, _callback_class, split_validation
+from lib.train.training import TrainSettings, split_validation
 
 EPOCHS = 5
 
@@ -33,6 +33,8 @@ def overhead(repeat: int = 3) -> None:
     """Same model, data and epochs: fit with our callback (exact per-class metrics, confusion
     matrix per epoch, TensorBoard, progress hooks) vs plain fit(validation_data=...)."""
     keras = import_keras()
+    from lib.train import callbacks as cbs
+
     ds = load_digits()
     settings = TrainSettings(model="cnn", epochs=EPOCHS)
     x_tr, y_tr, x_val, y_val = _prepared(ds, settings)
@@ -45,20 +47,19 @@ def overhead(repeat: int = 3) -> None:
     def ours() -> float:
         model = fresh()
         with tempfile.TemporaryDirectory() as tb:
-            cb = _callback_class()(
-                x_val,
-                y_val,
-                ds.num_classes,
-                EPOCHS,
-                steps,
-                settings.batch_size,
-                lambda *a: None,
-                lambda *a: None,
-                lambda: False,
-                tb,
+            status = cbs.RunStatus()
+            validation = cbs.ValidationMetrics(
+                status, x_val, y_val, ds.num_classes, settings.batch_size, EPOCHS, lambda *a: None
             )
+            callbacks = [
+                cbs.NanGuard(status),
+                validation,
+                cbs.TensorBoardLog(status, validation, tb),
+                cbs.BatchProgress(status, lambda *a: None, steps),
+                cbs.StopRequest(status, lambda: False),
+            ]
             t0 = time.perf_counter()
-            model.fit(x_tr, y_tr, batch_size=settings.batch_size, epochs=EPOCHS, callbacks=[cb], verbose=0)
+            model.fit(x_tr, y_tr, batch_size=settings.batch_size, epochs=EPOCHS, callbacks=callbacks, verbose=0)
             return time.perf_counter() - t0
 
     def plain() -> float:

@@ -11,7 +11,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from lib.data import stats
@@ -73,7 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _model_kind(text: str) -> str:
-    if text in ("mlp", "cnn", "deep_cnn", "vgg16", "mobilenetv2") or (text.startswith("run:") and len(text) > 4):
+    from lib.train.models import MODEL_KINDS
+    from lib.train.transfer import BackboneRef
+
+    if text in MODEL_KINDS or BackboneRef.parse(text) is not None:
         return text
     raise argparse.ArgumentTypeError(f"unknown model '{text}'")
 
@@ -87,18 +89,16 @@ def _store(path: str | None):
 def _print_report(run) -> None:
     from lib.evaluate import metrics
 
-    k = len(run.class_names)
+    r = run.record
     cm = run.test_confusion
-    print(
-        f"run {run.run_id} · {run.config['settings']['model']} · {run.config['dataset']['label']} · "
-        f"status {run.status} · {run.config.get('epochs_done', '?')} epochs"
-    )
+    print(f"run {run.run_id} · {r.model} · {r.dataset.label} · status {run.status} · {r.epochs_done} epochs")
     print()
     print(metrics.report(cm, run.class_names).round(3).to_string())
-    majority = int(np.bincount(run.y_true, minlength=k).argmax()) if len(run.y_true) else 0
-    s = metrics.summary(cm, majority)
+    s = metrics.summary(cm, r.baseline.class_index) if r.baseline else metrics.summary(cm, None)
     print()
-    print("  ".join(f"{name}: {value:.3f}" for name, value in s.items()))
+    print("  ".join(f"{name}: {value:.3f}" for name, value in s.items() if value == value))  # NaN: not recorded
+    if r.baseline is None:
+        print("majority baseline: not recorded (this run was stored before runs recorded it)")
     print()
     print("confusion matrix (rows true, columns predicted):")
     print(pd.DataFrame(cm, index=run.class_names, columns=run.class_names).to_string())
@@ -153,8 +153,8 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_study(args: argparse.Namespace) -> None:
-    from lib.runs.compare import ladder, runs_table
-    from lib.runs.train_or_load import run_study
+    from lib.runs.compare import runs_table
+    from lib.runs.study import ladder, run_study
 
     spec = parse_spec(args.dataset)
     ds = load_dataset(spec)
@@ -214,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {one_line(exc, 1000)}", file=sys.stderr)
         return 2
     except (OSError, MemoryError) as exc:
-        print(f"error: {type(exc).__name__}: {one_line(exc)}", file=sys.stderr)
+        print(f"error: {one_line(exc, with_type=True)}", file=sys.stderr)
         return 2
     return 0
 

@@ -33,9 +33,11 @@ class ModelFileError(ExplorerError):
     """An uploaded model that cannot be used."""
 
 
-def one_line(exc: BaseException, limit: int = 200) -> str:
+def one_line(exc: BaseException, limit: int = 200, *, with_type: bool = False) -> str:
     """The first non-empty line of the exception's message (at most `limit` characters),
-    or its class name when the message is empty. Never raises."""
+    or its class name when the message is empty; `with_type` puts the class name first
+    ("MemoryError: ..."), for errors that are not our own. Never raises."""
+    name = type(exc).__name__
     try:
         text = str(exc)
     except Exception:  # a broken __str__ must not hide the original problem
@@ -43,5 +45,6 @@ def one_line(exc: BaseException, limit: int = 200) -> str:
     for line in text.splitlines():
         line = line.strip()
         if line:
-            return line if len(line) <= limit else line[: limit - 1] + "…"
-    return type(exc).__name__
+            line = line if len(line) <= limit else line[: limit - 1] + "…"
+            return f"{name}: {line}" if with_type else line
+    return name

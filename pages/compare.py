@@ -6,11 +6,13 @@ never trains, except for the explicit "Run the study" button."""
 import streamlit as st
 
 from lib import charts
+from lib.errors import StoreError
 from lib.evaluate import metrics
-from lib.runs.compare import LADDER, difference, f1_deltas, ladder, runs_table, validation_curves
-from lib.runs.store import RunStore, StoreError
-from lib.runs.train_or_load import run_study
-from lib.train.transfer import BACKBONES
+from lib.runs.compare import difference, f1_deltas, runs_table, validation_curves
+from lib.runs.config import can_be_backbone
+from lib.runs.store import RunStore
+from lib.runs.study import LADDER, ladder, run_study
+from lib.train.transfer import BACKBONES, BackboneRef
 from lib.ui import cache
 
 st.title("4 · Compare runs")
@@ -23,9 +25,9 @@ store = RunStore(root)
 with st.expander("Run the study: own CNN vs feature extraction vs fine-tuning vs fine-tuning + augmentation"):
     configs, _ = store.list_runs()
     own_runs = {
-        f"run:{c['run_id']}": f"backbone from run {c['run_id']} ({c['settings']['model']} on {c['dataset']['label']})"
-        for c in configs
-        if c["status"] == "complete" and c["settings"]["model"] in ("cnn", "deep_cnn")
+        str(BackboneRef.of_run(r.run_id)): f"backbone from run {r.run_id} ({r.model} on {r.dataset.label})"
+        for r in configs
+        if can_be_backbone(r)
     }
     choices = {**BACKBONES, **own_runs}
     c = st.columns(4)
@@ -40,7 +42,7 @@ with st.expander("Run the study: own CNN vs feature extraction vs fine-tuning vs
         "Weights",
         ["imagenet", "none"],
         key="study_weights",
-        disabled=backbone.startswith("run:"),
+        disabled=BackboneRef.parse(backbone).is_run,
         help="'none' = random weights: the backbone is NOT pretrained.",
     )
     epochs = c[2].number_input("Epochs each", 1, 100, 5, key="study_epochs")
@@ -70,7 +72,7 @@ with st.expander("Run the study: own CNN vs feature extraction vs fine-tuning vs
 configs, broken = store.list_runs()
 for line in broken:
     st.caption(f"Ignored a damaged run folder: {line}")
-mine = [c_["run_id"] for c_ in configs if c_["dataset"]["fingerprint"] == ds.fingerprint]
+mine = [r.run_id for r in configs if r.dataset.fingerprint == ds.fingerprint]
 if not mine:
     st.info("No stored runs for this dataset yet: train on step 3, or run the study above.")
     st.stop()
@@ -87,7 +89,7 @@ st.subheader(f"{len(runs)} stored run(s) on {ds.name}")
 numbers = {
     col: "{:.1%}"
     for col in table.columns
-    if col in ("accuracy", "balanced accuracy", "macro F1") or col.startswith("F1 ")
+    if col in ("accuracy", "balanced accuracy", "macro F1", "majority baseline") or col.startswith("F1 ")
 }
 st.dataframe(table.style.format({**numbers, "seconds": "{:.1f}"}), hide_index=True, width="stretch")
 st.caption("Test-set figures. Stopped or failed runs are listed with their status: they are not finished models.")
@@ -98,7 +100,7 @@ if len(runs) < 2:
     st.stop()
 by_id = {r.run_id: r for r in runs}
 label = {
-    r.run_id: f"{r.run_id} · {r.config['settings']['model']} · {row['mode']}"
+    r.run_id: f"{r.run_id} · {r.record.model} · {row['mode']}"
     for r, (_, row) in zip(runs, table.iterrows(), strict=False)
 }
 c1, c2 = st.columns(2)

@@ -9,13 +9,14 @@ import streamlit as st
 
 from lib import charts
 from lib.augment import settings as augment
-from lib.errors import ExplorerError
-from lib.runs.store import RunStore, StoredRun, StoreError
+from lib.errors import ExplorerError, ModelFileError, StoreError, TransferError
+from lib.runs.config import RunConfig, baseline_of, can_be_backbone
+from lib.runs.store import RunStore, StoredRun, record_of
 from lib.runs.train_or_load import train_or_load
-from lib.runs.uploaded import INPUT_SCALES, ModelFileError, evaluate_upload, load_user_model
+from lib.runs.uploaded import INPUT_SCALES, evaluate_upload, load_user_model
 from lib.train.models import MODEL_KINDS, OPTIMIZERS
-from lib.train.training import TrainSettings, run_config
-from lib.train.transfer import BACKBONES, MODES, TransferError, is_transfer
+from lib.train.settings import TrainSettings
+from lib.train.transfer import BACKBONES, MODES, BackboneRef
 from lib.ui import cache, run_views, state
 
 st.title("3 · Train & Evaluate")
@@ -28,13 +29,12 @@ stored_runs, broken_runs = store.list_runs()
 # --- Settings ------------------------------------------------------------------------------
 with st.container(border=True):
     c = st.columns(4)
-    finished = [r for r in stored_runs if r["status"] == "complete"]
     backbone_runs = {
-        f"run:{r['run_id']}": f"backbone from run {r['run_id']} ({r['settings']['model']} on {r['dataset']['label']})"
-        for r in finished
-        if not r["settings"]["model"].startswith("run:")
+        str(BackboneRef.of_run(r.run_id)): f"backbone from run {r.run_id} ({r.model} on {r.dataset.label})"
+        for r in stored_runs
+        if can_be_backbone(r)
     }
-    choices = {**MODEL_KINDS, **BACKBONES, **backbone_runs}
+    choices = {**{name: kind.title for name, kind in MODEL_KINDS.items()}, **BACKBONES, **backbone_runs}
     kind = c[0].selectbox("Model", list(choices), index=1, format_func=choices.get, key="train_model")
     epochs = c[1].number_input("Epochs", 1, 200, 3, key="train_epochs")
     batch_size = c[2].selectbox("Batch size", [16, 32, 64, 128], index=1, key="train_batch")
@@ -61,7 +61,7 @@ with st.container(border=True):
         else "Choose settings on the Augmentation page first.",
     )
 transfer_args: dict = {}
-if is_transfer(kind):
+if BackboneRef.parse(kind) is not None:
     with st.container(border=True):
         c = st.columns(3)
         mode = c[0].radio("Transfer", list(MODES), format_func=MODES.get, key="train_transfer")
@@ -106,13 +106,14 @@ except ExplorerError as exc:
     st.stop()
 
 try:
-    transfer_key = (settings.transfer, settings.unfreeze, settings.weights, root) if is_transfer(kind) else ()
+    backbone = settings.backbone
+    transfer_key = (settings.transfer, settings.unfreeze, settings.weights, root) if backbone else ()
     table, backbone_table, (n_train, n_frozen) = cache.model_summary(
         kind,
         ds.image_shape,
         ds.num_classes,
         transfer_key,
-        cache.run_stamp(root, kind[4:]) if kind.startswith("run:") else 0.0,
+        cache.run_stamp(root, backbone.name) if backbone and backbone.is_run else 0.0,
     )
 except TransferError as exc:
     st.error(str(exc))
@@ -127,7 +128,7 @@ with st.expander(f"Model summary: {n_train:,} trainable · {n_frozen:,} non-trai
         st.dataframe(backbone_table, hide_index=True, width="stretch", height=250)
     st.caption("Integer labels with sparse categorical cross-entropy.")
 
-config = run_config(ds, settings, spec.label)
+config = RunConfig.for_training(ds, settings, spec.label)
 stored = store.find_complete(config)
 b1, b2, b3 = st.columns([1, 1, 3])
 train_clicked = b1.button("Load from store" if stored else "Train", type="primary", key="train_button")
@@ -186,14 +187,7 @@ if train_clicked:
         st.session_state[state.UNSAVED_RUN] = StoredRun(
             "unsaved",
             None,
-            {
-                **config,
-                "status": r.status,
-                "message": r.message,
-                "epochs_done": len(r.history),
-                "seconds": r.seconds,
-                "notes": r.notes,
-            },
+            record_of(config, r, ds.class_names, baseline_of(ds)),
             r.history,
             r.val_confusions,
             r.y_test,
@@ -235,19 +229,18 @@ with st.expander("Evaluate a model you already have (.keras or .h5)"):
 # --- Which run to show ------------------------------------------------------------------------
 if train_clicked:  # a run was just added
     stored_runs, broken_runs = store.list_runs()
-mine = [r for r in stored_runs if r["dataset"]["fingerprint"] == ds.fingerprint]
+mine = [r for r in stored_runs if r.dataset.fingerprint == ds.fingerprint]
 for line in broken_runs:
     st.caption(f"Ignored a damaged run folder: {line}")
 current: StoredRun | None = st.session_state.get(state.UNSAVED_RUN)
-if current is None or current.config["dataset"]["fingerprint"] != ds.fingerprint:
-    ids = [r["run_id"] for r in mine]
+if current is None or current.record.dataset.fingerprint != ds.fingerprint:
+    ids = [r.run_id for r in mine]
     if not ids:
         st.info("No run for this dataset yet: choose settings and press Train.")
         st.stop()
     wanted = st.session_state.get(state.CURRENT_RUN)
     labels = {
-        r["run_id"]: f"{r['settings']['model']} · {r['epochs_done']}/{r['settings']['epochs']} epochs · "
-        f"{r['status']} · {r['created']} · {r['run_id']}"
+        r.run_id: f"{r.model} · {r.epochs_done}/{r.settings.epochs} epochs · {r.status} · {r.created} · {r.run_id}"
         for r in mine
     }
     chosen = st.selectbox(
@@ -273,7 +266,7 @@ def _model():
 
 
 def _generator():
-    cfg, _ = augment.training_config(current.config["settings"].get("augment"))
+    cfg, _ = augment.training_config(current.settings.augment)
     # Deterministic part only: order, not augmentation, is what the trap is about.
     deterministic = {k: v for k, v in cfg.items() if k in augment.NORMALIZATION}
     return cache.fitted_generator(ds.fingerprint, augment.to_json(deterministic), ds.x_train)

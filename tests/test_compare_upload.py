@@ -7,9 +7,10 @@ import pytest
 
 from lib.data.sources import DatasetSpec, load_dataset, load_digits
 from lib.evaluate import metrics
-from lib.runs import compare
+from lib.runs import compare, study
 from lib.runs.store import RunStore
-from lib.runs.train_or_load import run_study, train_or_load
+from lib.runs.study import run_study
+from lib.runs.train_or_load import train_or_load
 from lib.runs.uploaded import ModelFileError, evaluate_upload, fit_problems, load_user_model
 from lib.tf_import import import_keras
 from lib.train.training import TrainSettings
@@ -50,8 +51,8 @@ def test_difference_and_f1_deltas(two_runs):
 
 
 def test_ladder_has_the_four_steps_on_one_seed():
-    steps = compare.ladder("mobilenetv2", "none", epochs=2, seed=3)
-    assert [n for n, _ in steps] == list(compare.LADDER)
+    steps = study.ladder("mobilenetv2", "none", epochs=2, seed=3)
+    assert [n for n, _ in steps] == list(study.LADDER)
     assert {s.seed for _, s in steps} == {3}
     assert [s.transfer for _, s in steps[1:]] == ["feature_extraction", "fine_tune", "fine_tune"]
     assert steps[3][1].augment is not None and steps[2][1].augment is None
@@ -60,10 +61,10 @@ def test_ladder_has_the_four_steps_on_one_seed():
 def test_study_with_an_offline_backbone_from_a_stored_run(two_runs, offline):
     store, (_, cnn_run) = two_runs
     shapes = load_dataset(DatasetSpec("shapes"))
-    results = run_study(shapes, compare.ladder(f"run:{cnn_run.run_id}", epochs=1), "shapes", store)
-    assert [name for name, _ in results] == list(compare.LADDER)
+    results = run_study(shapes, study.ladder(f"run:{cnn_run.run_id}", epochs=1), "shapes", store)
+    assert [name for name, _ in results] == list(study.LADDER)
     assert all(not isinstance(o, str) and o.run_id for _, o in results)
-    failing = run_study(shapes, compare.ladder("vgg16", "imagenet", epochs=1)[1:2], "shapes", store)
+    failing = run_study(shapes, study.ladder("vgg16", "imagenet", epochs=1)[1:2], "shapes", store)
     assert "not in the Keras cache" in failing[0][1]
 
 
@@ -89,7 +90,7 @@ def test_uploaded_model_is_evaluated_and_stored(tmp_path):
     assert problem == "" and any("softmax applied" in n for n in notes)
     run = store.load(run_id)
     np.testing.assert_allclose(run.y_prob.sum(1), 1, atol=1e-5)
-    assert run.config["settings"]["model"] == "uploaded:m.keras" and run.history.empty
+    assert run.record.model == "uploaded:m.keras" and run.record.config.is_uploaded and run.history.empty
 
 
 def test_uploaded_model_checks(tmp_path):

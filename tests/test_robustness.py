@@ -126,7 +126,8 @@ def test_unwritable_store_keeps_the_results(tmp_path):
 
 def test_crash_while_saving_leaves_nothing_half_written(tmp_path):
     from lib.data.sources import load_digits
-    from lib.train.training import run_config, train
+    from lib.runs.config import RunConfig
+    from lib.train.training import train
 
     ds = load_digits()
     settings = TrainSettings(model="mlp", epochs=1)
@@ -134,7 +135,7 @@ def test_crash_while_saving_leaves_nothing_half_written(tmp_path):
     store = RunStore(tmp_path)
     result.val_confusions = None  # makes the save fail after model.keras and history.csv were written
     with pytest.raises(AttributeError):
-        store.save(run_config(ds, settings, "digits"), result, ds.class_names)
+        store.save(RunConfig.for_training(ds, settings, "digits"), result, ds.class_names)
     assert list(tmp_path.iterdir()) == []  # no run folder, no temporary folder
 
 
@@ -166,7 +167,7 @@ def test_sigkill_mid_training_leaves_no_complete_run_and_the_retry_trains(tmp_pa
     assert retry.returncode == 0, retry.stderr[-1000:]
     assert "epoch 30/30" in retry.stdout
     runs, _ = RunStore(store).list_runs()
-    assert [r["status"] for r in runs] == ["complete"]
+    assert [r.status for r in runs] == ["complete"]
 
 
 def test_two_processes_training_the_same_settings_leave_one_run(tmp_path):

@@ -10,9 +10,12 @@ import pytest
 from lib.augment import settings as augment
 from lib.data.sources import load_digits
 from lib.evaluate import metrics
+from lib.runs.config import RunConfig
 from lib.runs.store import RunStore, StoreError, run_id_for
 from lib.runs.train_or_load import train_or_load
-from lib.train.training import TrainSettings, history_columns, run_config, split_validation, train
+from lib.train.training import TrainSettings, history_columns, split_validation, train
+
+run_config = RunConfig.for_training
 
 pytestmark = pytest.mark.slow
 
@@ -87,8 +90,8 @@ def test_store_round_trip_and_train_or_load(tmp_path, digits):
     assert list(folder.joinpath("tb").iterdir())  # TensorBoard event file
     run = store.load(first.run_id)
     np.testing.assert_allclose(run.y_prob, first.result.test_prob)
-    assert run.config["status"] == "complete" and run.config["dataset"]["fingerprint"] == digits.fingerprint
-    assert "tensorflow" in run.config["versions"]
+    assert run.status == "complete" and run.record.dataset.fingerprint == digits.fingerprint
+    assert "tensorflow" in run.record.versions and "streamlit" in run.record.versions
     second = train_or_load(digits, settings, "digits", store)
     assert second.loaded and second.run_id == first.run_id and second.result is None
     model = run.load_model()
@@ -133,7 +136,7 @@ def test_damaged_run_folders_are_reported_and_ignored(tmp_path, digits, trained)
     (tmp_path / "half" / "config.json").write_text(json.dumps({"status": "complete"}))
     (tmp_path / "junk").mkdir()
     runs, broken = store.list_runs()
-    assert [r["run_id"] for r in runs] == [run_id]
+    assert [r.run_id for r in runs] == [run_id]
     assert len(broken) == 2 and any("missing model.keras" in b for b in broken)
     with pytest.raises(StoreError, match="incomplete"):
         store.load("half")

@@ -49,9 +49,14 @@ def class_counts(ds: Dataset) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class Baseline:
+    """The majority baseline, one definition everywhere (Dataset page, runs, CLI, Compare):
+    always predict the most frequent class of the TRAINING split (all a model could know),
+    scored on the test split."""
+
     class_name: str
     accuracy: float  # on the test split
     imbalance_ratio: float  # largest / smallest training class count (inf if a class is empty)
+    class_index: int = 0
 
     @property
     def unbalanced(self) -> bool:
@@ -67,7 +72,7 @@ def majority_baseline(ds: Dataset) -> Baseline:
     majority = int(counts.argmax())
     acc = float((ds.y_test == majority).mean()) if len(ds.y_test) else 0.0
     ratio = float(counts.max() / counts.min()) if counts.min() > 0 else float("inf")
-    return Baseline(ds.class_names[majority], acc, ratio)
+    return Baseline(ds.class_names[majority], acc, ratio, majority)
 
 
 def pixel_stats(ds: Dataset) -> pd.DataFrame:

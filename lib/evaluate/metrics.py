@@ -79,14 +79,20 @@ def balanced_accuracy(cm: np.ndarray) -> float:
     return float((np.diag(cm)[present] / support[present]).mean()) if present.any() else 0.0
 
 
-def summary(cm: np.ndarray, majority_class: int) -> dict[str, float]:
-    """The numbers to read together: accuracy, balanced accuracy, macro F1, baseline."""
+def summary(cm: np.ndarray, majority_class: int | None) -> dict[str, float]:
+    """The numbers to read together: accuracy, balanced accuracy, macro F1, and the majority
+    baseline (test accuracy of always predicting `majority_class`, the training split's most
+    frequent class; NaN when unknown, e.g. a run stored before baselines were recorded)."""
     total = cm.sum()
+    if majority_class is None:
+        baseline = float("nan")
+    else:
+        baseline = float(cm[majority_class].sum() / total) if total else 0.0
     return {
         "accuracy": float(np.trace(cm) / total) if total else 0.0,
         "balanced accuracy": balanced_accuracy(cm),
         "macro F1": float(per_class(cm)["f1-score"].mean()),
-        "majority baseline": float(cm[majority_class].sum() / total) if total else 0.0,
+        "majority baseline": baseline,
     }
 
 

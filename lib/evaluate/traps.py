@@ -45,6 +45,6 @@ def one_hot_error(y_true: np.ndarray, y_prob: np.ndarray) -> tuple[str, float]:
     return message, float(fixed)
 
 
-def imbalance(y_true: np.ndarray, y_prob: np.ndarray, majority_class: int) -> dict[str, float]:
+def imbalance(y_true: np.ndarray, y_prob: np.ndarray, majority_class: int | None) -> dict[str, float]:
     cm = metrics.confusion(y_true, y_prob, y_prob.shape[1])
     return metrics.summary(cm, majority_class)

@@ -6,25 +6,21 @@ import numpy as np
 import pandas as pd
 
 from lib.evaluate import metrics
-from lib.augment.settings import preset
 from lib.runs.store import StoredRun
-from lib.train.training import TrainSettings
 
 
 def describe(run: StoredRun) -> dict:
-    s = run.config["settings"]
-    model = s["model"]
-    if model.startswith("uploaded:"):
-        mode = "uploaded model"
-    elif model in ("mlp", "cnn", "deep_cnn"):
-        mode = "own model"
-    else:
-        mode = s.get("transfer", "").replace("_", " ") + (f" (last {s['unfreeze']})" if s.get("transfer") == "fine_tune" else "")
-        if s.get("weights") == "none":
-            mode += ", NOT pretrained"
-    return {"run": run.run_id, "model": model, "mode": mode, "augmentation": "on" if s.get("augment") else "off",
-            "epochs": f"{run.config.get('epochs_done', 0)}/{s.get('epochs', 0)}", "status": run.status,
-            "seconds": run.config.get("seconds", 0.0)}
+    r = run.record
+    s = r.settings
+    return {
+        "run": run.run_id,
+        "model": r.model,
+        "mode": r.config.mode_text(),
+        "augmentation": "on" if s.augment else "off",
+        "epochs": f"{r.epochs_done}/{s.epochs}",
+        "status": run.status,
+        "seconds": r.seconds,
+    }
 
 
 def runs_table(runs: list[StoredRun]) -> pd.DataFrame:
@@ -38,7 +34,8 @@ def runs_table(runs: list[StoredRun]) -> pd.DataFrame:
         row["balanced accuracy"] = metrics.balanced_accuracy(cm)
         f1 = metrics.per_class(cm)["f1-score"]
         row["macro F1"] = float(f1.mean())
-        for name, value in zip(run.class_names, f1):
+        row["majority baseline"] = run.baseline_accuracy
+        for name, value in zip(run.class_names, f1, strict=False):
             row[f"F1 {name}"] = float(value)
         rows.append(row)
     return pd.DataFrame(rows)
@@ -56,22 +53,15 @@ def f1_deltas(run_a: StoredRun, run_b: StoredRun) -> pd.DataFrame:
 
 
 def validation_curves(runs: list[StoredRun], metric: str = "val_accuracy") -> pd.DataFrame:
-    frames = [pd.DataFrame({"run": f"{r.run_id} ({r.config['settings']['model']})", "epoch": r.history["epoch"],
-                            metric: r.history[metric]}) for r in runs if not r.history.empty]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["run", "epoch", metric])
-
-
-LADDER = ("own CNN", "feature extraction", "fine-tuning", "fine-tuning + augmentation")
-
-
-def ladder(backbone: str, weights: str = "imagenet", epochs: int = 5, seed: int = 0, unfreeze: int = 4,
-           batch_size: int = 32, learning_rate: float = 1e-3) -> list[tuple[str, TrainSettings]]:
-    """The study every course ends with, on one split and seed."""
-    common = {"epochs": epochs, "seed": seed, "batch_size": batch_size, "learning_rate": learning_rate}
-    transfer = {"model": backbone, "weights": weights, **common}
-    return [
-        (LADDER[0], TrainSettings(model="cnn", **common)),
-        (LADDER[1], TrainSettings(transfer="feature_extraction", **transfer)),
-        (LADDER[2], TrainSettings(transfer="fine_tune", unfreeze=unfreeze, **transfer)),
-        (LADDER[3], TrainSettings(transfer="fine_tune", unfreeze=unfreeze, augment=preset("mild"), **transfer)),
+    frames = [
+        pd.DataFrame(
+            {
+                "run": f"{r.run_id} ({r.record.model})",
+                "epoch": r.history["epoch"],
+                metric: r.history[metric],
+            }
+        )
+        for r in runs
+        if not r.history.empty
     ]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["run", "epoch", metric])

@@ -14,7 +14,6 @@ fingerprint and every setting: the same request loads instead of training again.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -30,6 +29,8 @@ import numpy as np
 import pandas as pd
 
 from lib.errors import StoreError, one_line
+from lib.runs.config import RecordedBaseline, RunConfig, RunRecord
+from lib.train.settings import TrainSettings
 
 FILES = ("config.json", "model.keras", "history.csv", "val_confusion.npy", "test_predictions.npz")
 
@@ -39,20 +40,16 @@ def default_root() -> Path:
     return Path(os.environ.get("EXPLORER_RUNS", "runs"))
 
 
-
-
-def run_id_for(config: dict) -> str:
+def run_id_for(config: RunConfig) -> str:
     """Stable id from the dataset fingerprint and the full settings."""
-    canonical = json.dumps({"fingerprint": config["dataset"]["fingerprint"], "settings": config["settings"]},
-                           sort_keys=True, separators=(",", ":"))
-    return hashlib.blake2b(canonical.encode(), digest_size=8).hexdigest()
+    return config.run_id
 
 
 @dataclass
 class StoredRun:
     run_id: str
-    path: Path
-    config: dict
+    path: Path | None  # None: kept in memory because the store could not be written
+    record: RunRecord
     history: pd.DataFrame
     val_confusions: np.ndarray
     y_true: np.ndarray
@@ -68,7 +65,21 @@ class StoredRun:
 
     @property
     def status(self) -> str:
-        return self.config.get("status", "unknown")
+        return self.record.status
+
+    @property
+    def settings(self) -> TrainSettings:
+        return self.record.settings
+
+    @property
+    def dataset_label(self) -> str:
+        return self.record.dataset.label
+
+    @property
+    def baseline_accuracy(self) -> float:
+        """The recorded majority baseline (NaN for runs stored before baselines were recorded)."""
+        b = self.record.baseline
+        return b.accuracy if b is not None else float("nan")
 
     @property
     def model_path(self) -> Path:
@@ -81,6 +92,25 @@ class StoredRun:
             return import_keras().saving.load_model(self.model_path, safe_mode=True)
         except Exception as exc:
             raise StoreError(f"run {self.run_id}: model.keras cannot be loaded ({one_line(exc, 120)})") from None
+
+
+def record_of(
+    config: RunConfig, result: Any, class_names: tuple[str, ...], baseline: RecordedBaseline | None
+) -> RunRecord:
+    """The record config.json will hold for a training (or upload) result."""
+    return RunRecord(
+        run_id=config.run_id,
+        config=config,
+        status=result.status,
+        message=result.message,
+        class_names=tuple(class_names),
+        seconds=float(result.seconds),
+        epochs_done=int(len(result.history)),
+        notes=tuple(result.notes),
+        created=time.strftime("%Y-%m-%dT%H:%M:%S"),
+        baseline=baseline,
+        versions=versions(),
+    )
 
 
 def _installed(package: str) -> str:
@@ -101,8 +131,14 @@ def versions() -> dict[str, str]:
     keras = import_keras()
     import tensorflow as tf
 
-    return {"python": platform.python_version(), "tensorflow": tf.__version__, "keras": keras.__version__,
-            "numpy": np.__version__, "scikit-learn": sklearn.__version__, "streamlit": _installed("streamlit")}
+    return {
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "streamlit": _installed("streamlit"),
+    }
 
 
 class RunStore:
@@ -112,25 +148,33 @@ class RunStore:
     def path(self, run_id: str) -> Path:
         return self.root / run_id
 
-    def save(self, config: dict, result: Any, class_names: tuple[str, ...], tb_source: Path | None = None) -> str:
+    def save(
+        self,
+        config: RunConfig,
+        result: Any,
+        class_names: tuple[str, ...],
+        baseline: RecordedBaseline | None = None,
+        tb_source: Path | None = None,
+    ) -> str:
         """Write a finished/stopped/failed run atomically; returns the run id.
 
         A complete run replaces an earlier stopped/failed one with the same id; an earlier
         complete run is never replaced by a stopped or failed one."""
-        run_id = run_id_for(config)
+        run_id = config.run_id
         tmp = self.root / f".tmp-{run_id}-{uuid.uuid4().hex[:8]}"
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             tmp.mkdir()
-            full = {**config, "run_id": run_id, "status": result.status, "message": result.message,
-                    "class_names": list(class_names), "seconds": round(result.seconds, 3),
-                    "epochs_done": int(len(result.history)), "notes": list(result.notes),
-                    "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "versions": versions()}
+            full = record_of(config, result, class_names, baseline).to_dict()
             result.model.save(tmp / "model.keras")
             result.history.to_csv(tmp / "history.csv", index=False)
             np.save(tmp / "val_confusion.npy", result.val_confusions.astype(np.int64))
-            np.savez(tmp / "test_predictions.npz", y_true=result.y_test.astype(np.int64),
-                     y_prob=result.test_prob.astype(np.float32), class_names=np.array(class_names, dtype=str))
+            np.savez(
+                tmp / "test_predictions.npz",
+                y_true=result.y_test.astype(np.int64),
+                y_prob=result.test_prob.astype(np.float32),
+                class_names=np.array(class_names, dtype=str),
+            )
             if tb_source is not None and Path(tb_source).is_dir():
                 shutil.copytree(tb_source, tmp / "tb")
             # config.json last: its presence marks the folder's files as complete.
@@ -161,12 +205,13 @@ class RunStore:
 
     def status_of(self, run_id: str) -> str | None:
         try:
-            return json.loads((self.path(run_id) / "config.json").read_text()).get("status")
+            data = json.loads((self.path(run_id) / "config.json").read_text())
         except (OSError, ValueError):
             return None
+        return data.get("status") if isinstance(data, dict) else None
 
-    def find_complete(self, config: dict) -> str | None:
-        run_id = run_id_for(config)
+    def find_complete(self, config: RunConfig) -> str | None:
+        run_id = config.run_id
         if self.status_of(run_id) == "complete" and not self.problems(run_id):
             return run_id
         return None
@@ -184,20 +229,22 @@ class RunStore:
         if problems:
             raise StoreError(f"run {run_id} is incomplete: {'; '.join(problems)}")
         try:
-            config = json.loads((folder / "config.json").read_text())
+            record = RunRecord.from_dict(json.loads((folder / "config.json").read_text()), run_id)
             history = pd.read_csv(folder / "history.csv")
             confusions = np.load(folder / "val_confusion.npy", allow_pickle=False)
             with np.load(folder / "test_predictions.npz", allow_pickle=False) as preds:
                 y_true, y_prob = preds["y_true"], preds["y_prob"]
                 names = tuple(str(n) for n in preds["class_names"])
+        except StoreError:
+            raise
         except Exception as exc:  # truncated or edited files
-            raise StoreError(f"run {run_id} cannot be read ({type(exc).__name__}: {one_line(exc, 120)})") from None
+            raise StoreError(f"run {run_id} cannot be read ({one_line(exc, 120, with_type=True)})") from None
         if y_prob.shape != (len(y_true), len(names)):
             raise StoreError(f"run {run_id}: test predictions do not match the class names")
-        return StoredRun(run_id, folder, config, history, confusions, y_true, y_prob, names)
+        return StoredRun(run_id, folder, record, history, confusions, y_true, y_prob, names)
 
-    def list_runs(self) -> tuple[list[dict], list[str]]:
-        """(config summaries of readable runs, newest first; one line per unreadable folder)."""
+    def list_runs(self) -> tuple[list[RunRecord], list[str]]:
+        """(records of readable runs, newest first; one line per unreadable folder)."""
         runs, broken = [], []
         if not self.root.is_dir():
             return runs, broken
@@ -205,7 +252,10 @@ class RunStore:
             if not folder.is_dir() or folder.name.startswith("."):
                 continue
             try:
-                config = json.loads((folder / "config.json").read_text())
+                record = RunRecord.from_dict(json.loads((folder / "config.json").read_text()), folder.name)
+            except StoreError as exc:  # valid JSON, but not a run record
+                broken.append(str(exc))
+                continue
             except (OSError, ValueError):
                 broken.append(f"{folder.name}: config.json missing or unreadable")
                 continue
@@ -213,6 +263,6 @@ class RunStore:
             if problems:
                 broken.append(f"{folder.name}: {'; '.join(problems)}")
                 continue
-            runs.append(config)
-        runs.sort(key=lambda c: c.get("created", ""), reverse=True)
+            runs.append(record)
+        runs.sort(key=lambda r: r.created, reverse=True)
         return runs, broken

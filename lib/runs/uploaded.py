@@ -18,13 +18,12 @@ import pandas as pd
 
 from lib.data.dataset import Dataset
 from lib.errors import ModelFileError, StoreError, one_line
+from lib.runs.config import RunConfig, UploadedModel, baseline_of
 from lib.runs.store import RunStore
 from lib.tf_import import import_keras
-from lib.train.training import TrainResult, dataset_config, history_columns
+from lib.train.training import TrainResult, history_columns
 
 INPUT_SCALES = {"0..1": 1 / 255, "0..255": 1.0}
-
-
 
 
 def load_user_model(data: bytes, filename: str) -> Any:
@@ -40,8 +39,10 @@ def load_user_model(data: bytes, filename: str) -> Any:
         except Exception as exc:
             text = str(exc)
             if "Lambda" in text or "safe_mode" in text or "unsafe" in text.lower():
-                raise ModelFileError(f"{filename} was refused: it holds a Lambda layer with code, and loading it "
-                                     "would run that code (safe_mode)") from None
+                raise ModelFileError(
+                    f"{filename} was refused: it holds a Lambda layer with code, and loading it "
+                    "would run that code (safe_mode)"
+                ) from None
             raise ModelFileError(f"{filename} cannot be loaded: {one_line(exc, 160)}") from None
 
 
@@ -53,7 +54,7 @@ def fit_problems(model: Any, ds: Dataset) -> list[str]:
         return [f"the model has {len(inputs)} inputs; an image classifier has one"]
     expected = tuple(inputs[0].shape[1:])
     got = ds.image_shape
-    if len(expected) != 3 or any(e is not None and e != g for e, g in zip(expected, got)):
+    if len(expected) != 3 or any(e is not None and e != g for e, g in zip(expected, got, strict=False)):
         problems.append(f"the model takes images of shape {expected}, the dataset has {got}")
     outputs = model.outputs
     if len(outputs) != 1 or outputs[0].shape[-1] != ds.num_classes:
@@ -62,8 +63,9 @@ def fit_problems(model: Any, ds: Dataset) -> list[str]:
     return problems
 
 
-def evaluate_upload(model: Any, data: bytes, filename: str, ds: Dataset, dataset_label: str, store: RunStore,
-                    input_scale: str = "0..1") -> tuple[str | None, list[str], str]:
+def evaluate_upload(
+    model: Any, data: bytes, filename: str, ds: Dataset, dataset_label: str, store: RunStore, input_scale: str = "0..1"
+) -> tuple[str | None, list[str], str]:
     """Store the uploaded model's test predictions as a run: (run_id, notes, store error)."""
     problems = fit_problems(model, ds)
     if problems:
@@ -77,16 +79,20 @@ def evaluate_upload(model: Any, data: bytes, filename: str, ds: Dataset, dataset
         out /= out.sum(1, keepdims=True)
         notes.append("the outputs were not probabilities: softmax applied")
     digest = hashlib.sha256(data).hexdigest()[:16]
-    config = {
-        "dataset": dataset_config(ds, dataset_label),
-        "settings": {"model": f"uploaded:{filename}", "sha256": digest, "input_scale": input_scale, "epochs": 0,
-                     "seed": 0, "validation_split": 0.0, "augment": None},
-    }
+    config = RunConfig.for_upload(ds, dataset_label, UploadedModel(filename, digest, input_scale))
     k = ds.num_classes
-    result = TrainResult(model, pd.DataFrame(columns=history_columns(k)), np.zeros((0, k, k), np.int64),
-                         ds.y_test.copy(), out.astype(np.float32), "complete", "evaluated an uploaded model",
-                         time.perf_counter() - start, notes)
+    result = TrainResult(
+        model,
+        pd.DataFrame(columns=history_columns(k)),
+        np.zeros((0, k, k), np.int64),
+        ds.y_test.copy(),
+        out.astype(np.float32),
+        "complete",
+        "evaluated an uploaded model",
+        time.perf_counter() - start,
+        notes,
+    )
     try:
-        return store.save(config, result, ds.class_names), notes, ""
+        return store.save(config, result, ds.class_names, baseline_of(ds)), notes, ""
     except StoreError as exc:
         return None, notes, str(exc)

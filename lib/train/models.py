@@ -6,6 +6,8 @@ sparse categorical cross-entropy, so labels and loss always agree.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -13,43 +15,57 @@ import pandas as pd
 from lib.errors import SettingsError
 from lib.tf_import import import_keras
 
-MODEL_KINDS = {
-    "mlp": "MLP: dense baseline (ignores where pixels are)",
-    "cnn": "CNN: 2-3 conv blocks",
-    "deep_cnn": "Deep CNN: 4 conv blocks + dense head (for larger photos)",
+
+@dataclass(frozen=True)
+class ModelKind:
+    """One of our own model kinds: adding a kind is one row in MODEL_KINDS."""
+
+    title: str
+    build: Callable[[Any, tuple[int, int, int], Any], Any]  # (keras.layers, input shape, inputs) -> features
+
+
+def _mlp(layers: Any, input_shape: tuple[int, int, int], x: Any) -> Any:
+    x = layers.Flatten()(x)
+    x = layers.Dense(128, activation="relu")(x)
+    return layers.Dropout(0.2)(x)
+
+
+def _conv_blocks(layers: Any, input_shape: tuple[int, int, int], x: Any, *, deep: bool) -> Any:
+    h, w, _ = input_shape
+    filters = (32, 64, 128, 256) if deep else (32, 64, 128)
+    # A third CNN block only pays off when there is room left to pool (>= 24 px).
+    blocks = filters if deep or min(h, w) >= 24 else filters[:2]
+    size = min(h, w)
+    for f in blocks:
+        x = layers.Conv2D(f, 3, padding="same", activation="relu")(x)
+        if deep:
+            x = layers.BatchNormalization()(x)
+        if size >= 4:  # pool while the feature map is big enough
+            x = layers.MaxPooling2D()(x)
+            size //= 2
+    x = layers.GlobalAveragePooling2D()(x) if deep else layers.Flatten()(x)
+    x = layers.Dense(128 if deep else 64, activation="relu")(x)
+    return layers.Dropout(0.3 if deep else 0.2)(x)
+
+
+MODEL_KINDS: dict[str, ModelKind] = {
+    "mlp": ModelKind("MLP: dense baseline (ignores where pixels are)", _mlp),
+    "cnn": ModelKind("CNN: 2-3 conv blocks", lambda L, s, x: _conv_blocks(L, s, x, deep=False)),
+    "deep_cnn": ModelKind(
+        "Deep CNN: 4 conv blocks + dense head (for larger photos)", lambda L, s, x: _conv_blocks(L, s, x, deep=True)
+    ),
 }
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 
 
 def build_model(kind: str, input_shape: tuple[int, int, int], num_classes: int, *, seed: int = 0) -> Any:
-    keras = import_keras()
-    layers = keras.layers
-    keras.utils.set_random_seed(seed)  # same seed, same initial weights
-    h, w, _ = input_shape
-    inputs = keras.Input(shape=input_shape, name="image")
-    x = inputs
-    if kind == "mlp":
-        x = layers.Flatten()(x)
-        x = layers.Dense(128, activation="relu")(x)
-        x = layers.Dropout(0.2)(x)
-    elif kind in ("cnn", "deep_cnn"):
-        filters = (32, 64, 128) if kind == "cnn" else (32, 64, 128, 256)
-        # A third CNN block only pays off when there is room left to pool (>= 24 px).
-        blocks = filters if kind == "deep_cnn" or min(h, w) >= 24 else filters[:2]
-        size = min(h, w)
-        for f in blocks:
-            x = layers.Conv2D(f, 3, padding="same", activation="relu")(x)
-            if kind == "deep_cnn":
-                x = layers.BatchNormalization()(x)
-            if size >= 4:  # pool while the feature map is big enough
-                x = layers.MaxPooling2D()(x)
-                size //= 2
-        x = layers.GlobalAveragePooling2D()(x) if kind == "deep_cnn" else layers.Flatten()(x)
-        x = layers.Dense(128 if kind == "deep_cnn" else 64, activation="relu")(x)
-        x = layers.Dropout(0.3 if kind == "deep_cnn" else 0.2)(x)
-    else:
+    if kind not in MODEL_KINDS:
         raise SettingsError(f"unknown model '{kind}': choose {', '.join(MODEL_KINDS)}")
-    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    keras = import_keras()
+    keras.utils.set_random_seed(seed)  # same seed, same initial weights
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = MODEL_KINDS[kind].build(keras.layers, input_shape, inputs)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inputs, outputs, name=kind)
 
 

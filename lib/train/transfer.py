@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
@@ -44,8 +44,49 @@ class BackboneInfo:
     input_shape: tuple[int, int, int]
 
 
+RUN_PREFIX = "run:"
+
+
+@dataclass(frozen=True)
+class BackboneRef:
+    """Which backbone a transfer run uses: a keras.applications model or one of our stored runs.
+
+    Its text form is what the CLI takes and config.json records as the model: "vgg16",
+    "mobilenetv2" or "run:<run_id>"."""
+
+    source: str  # "keras" | "run"
+    name: str  # the keras.applications kind, or the run id
+
+    @classmethod
+    def parse(cls, text: str) -> BackboneRef | None:
+        """The backbone a model name refers to, or None for one of our own model kinds."""
+        if text.startswith(RUN_PREFIX) and len(text) > len(RUN_PREFIX):
+            return cls("run", text[len(RUN_PREFIX) :])
+        if text in BACKBONES:
+            return cls("keras", text)
+        return None
+
+    @classmethod
+    def of_run(cls, run_id: str) -> BackboneRef:
+        return cls("run", run_id)
+
+    @property
+    def is_run(self) -> bool:
+        return self.source == "run"
+
+    def __str__(self) -> str:
+        return f"{RUN_PREFIX}{self.name}" if self.is_run else self.name
+
+
+class RunBackbones(Protocol):
+    """Where run backbones come from (the run store): `load(run_id)` gives a run with `status`,
+    `dataset_label` and `load_model()`. A protocol, so training never imports the run layer."""
+
+    def load(self, run_id: str) -> Any: ...
+
+
 def is_transfer(kind: str) -> bool:
-    return kind in BACKBONES or kind.startswith("run:")
+    return BackboneRef.parse(kind) is not None
 
 
 def _keras_backbone(kind: str, size: int, weights: str) -> tuple[Any, BackboneInfo]:
@@ -80,12 +121,11 @@ def _keras_backbone(kind: str, size: int, weights: str) -> tuple[Any, BackboneIn
     return model, BackboneInfo(kind, True, f"file {path.name}", (size, size, 3))
 
 
-def _run_backbone(run_id: str, store: Any) -> tuple[Any, BackboneInfo]:
+def _run_backbone(run_id: str, store: RunBackbones | None) -> tuple[Any, BackboneInfo]:
     """The stored model without its softmax head: everything up to the layer before it."""
     keras = import_keras()
-    from lib.runs.store import RunStore
-
-    store = store or RunStore()
+    if store is None:
+        raise TransferError(f"run {run_id} cannot be a backbone here: no run store was given")
     try:
         run = store.load(run_id)
         old = run.load_model()
@@ -95,7 +135,7 @@ def _run_backbone(run_id: str, store: Any) -> tuple[Any, BackboneInfo]:
         raise TransferError(f"run {run_id} is {run.status}, not a finished run: train it to the end first")
     features = keras.Model(old.inputs, old.layers[-2].output, name=f"run_{run_id}")
     shape = tuple(int(d) for d in old.inputs[0].shape[1:])
-    return features, BackboneInfo(f"run:{run_id}", True, f"run {run_id} ({run.config['dataset']['label']})", shape)
+    return features, BackboneInfo(f"run:{run_id}", True, f"run {run_id} ({run.dataset_label})", shape)
 
 
 def _preprocess_layers(kind: str, x: Any) -> Any:
@@ -116,7 +156,7 @@ def _preprocess_layers(kind: str, x: Any) -> Any:
 
 
 def build_transfer_model(
-    kind: str,
+    backbone: BackboneRef | str,
     input_shape: tuple[int, int, int],
     num_classes: int,
     *,
@@ -124,7 +164,7 @@ def build_transfer_model(
     unfreeze: int = 0,
     weights: str = "imagenet",
     seed: int = 0,
-    store: Any = None,
+    store: RunBackbones | None = None,
 ) -> tuple[Any, BackboneInfo]:
     keras = import_keras()
     layers = keras.layers
@@ -132,12 +172,14 @@ def build_transfer_model(
         raise TransferError(f"unknown transfer mode '{mode}': choose {', '.join(MODES)}")
     keras.utils.set_random_seed(seed)
     h, w, c = input_shape
-    if kind.startswith("run:"):
-        backbone, info = _run_backbone(kind[4:], store)
-    elif kind in BACKBONES:
-        backbone, info = _keras_backbone(kind, max(MIN_SIZE[kind], h, w), weights)
+    ref = BackboneRef.parse(backbone) if isinstance(backbone, str) else backbone
+    if ref is None:
+        raise TransferError(f"unknown backbone '{backbone}'")
+    kind = str(ref)
+    if ref.is_run:
+        backbone, info = _run_backbone(ref.name, store)
     else:
-        raise TransferError(f"unknown backbone '{kind}'")
+        backbone, info = _keras_backbone(ref.name, max(MIN_SIZE[ref.name], h, w), weights)
     bh, bw, bc = info.input_shape
 
     inputs = keras.Input(shape=input_shape, name="image")

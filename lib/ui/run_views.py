@@ -13,6 +13,7 @@ import streamlit as st
 
 from lib import charts
 from lib.data.dataset import Dataset
+from lib.data.stats import majority_baseline
 from lib.evaluate import metrics, traps
 from lib.runs.store import StoredRun
 from lib.ui.images import for_display
@@ -20,21 +21,31 @@ from lib.ui.images import for_display
 STATUS_BOX = {"complete": st.success, "stopped": st.warning, "failed": st.error}
 
 
+def majority_class(run: StoredRun, ds: Dataset) -> int | None:
+    """The training split's majority class: recorded in the run, or (for runs stored before
+    that) taken from the current dataset when it is the run's dataset."""
+    if run.record.baseline is not None:
+        return run.record.baseline.class_index
+    if run.record.dataset.fingerprint == ds.fingerprint:
+        return majority_baseline(ds).class_index
+    return None
+
+
 def run_header_ui(run: StoredRun) -> None:
-    c = run.config
-    s = c["settings"]
+    r = run.record
+    s = r.settings
     box = STATUS_BOX.get(run.status, st.info)
     box(
-        f"Run `{run.run_id}` · {s['model']} · {c.get('epochs_done', len(run.history))}/{s['epochs']} epochs · "
-        f"status **{run.status}** — {c.get('message', '')}"
+        f"Run `{run.run_id}` · {r.model} · {r.epochs_done}/{s.epochs} epochs · "
+        f"status **{run.status}** — {r.message}"
         + (" · not a finished run: its numbers describe a partly trained model" if run.status != "complete" else "")
     )
-    for note in c.get("notes", []):
+    for note in r.notes:
         st.caption(note)
-    if c.get("seconds"):
+    if r.seconds:
         st.caption(
-            f"Training took {c['seconds']:.1f} s · augmentation {'on' if s.get('augment') else 'off'} · "
-            f"seed {s['seed']} · validation {s['validation_split']:.0%} of the training split"
+            f"Training took {r.seconds:.1f} s · augmentation {'on' if s.augment else 'off'} · "
+            f"seed {s.seed} · validation {s.validation_split:.0%} of the training split"
         )
 
 
@@ -93,8 +104,7 @@ def test_evaluation_ui(run: StoredRun, ds: Dataset, model_bytes: Callable[[], by
     k = len(names)
     y_true, y_prob = run.y_true, run.y_prob
     cm = run.test_confusion
-    majority = int(np.bincount(ds.y_train, minlength=k).argmax())
-    summary = metrics.summary(cm, majority)
+    summary = metrics.summary(cm, majority_class(run, ds))
     cols = st.columns(4)
     for col, (name, value) in zip(cols, summary.items(), strict=False):
         col.metric(name, f"{value:.1%}")
@@ -161,7 +171,7 @@ def traps_ui(run: StoredRun, ds: Dataset, model: Callable[[], Any], gen: Callabl
         "comparing them with `y_test` in dataset order measures nothing."
     )
     if st.button("Run it on this model", key="trap_order"):
-        result = traps.generator_order(model(), gen(), ds.x_test, ds.y_test, seed=run.config["settings"]["seed"])
+        result = traps.generator_order(model(), gen(), ds.x_test, ds.y_test, seed=run.settings.seed)
         st.dataframe(pd.DataFrame({"accuracy": result}).style.format("{:.1%}"))
         st.code(
             "it = datagen.flow(x_test, batch_size=32, shuffle=False)  # keep the order\n"
@@ -179,11 +189,12 @@ def traps_ui(run: StoredRun, ds: Dataset, model: Callable[[], Any], gen: Callabl
     )
 
     st.markdown("#### 3 · Accuracy under imbalance")
-    majority = int(np.bincount(ds.y_train, minlength=len(names)).argmax())
+    majority = majority_class(run, ds)
     numbers = traps.imbalance(run.y_true, run.y_prob, majority)
     st.dataframe(pd.DataFrame({"value": numbers}).style.format("{:.1%}"))
+    who = f"always predicting '{names[majority]}'" if majority is not None else "not recorded for this run"
     st.caption(
-        f"Majority-class baseline: always predicting '{names[majority]}'. Balanced accuracy and macro F1 "
+        f"Majority-class baseline: {who}. Balanced accuracy and macro F1 "
         "weigh every class equally; accuracy weighs every image. Create imbalance on the Dataset page "
         "and train again to watch them drift apart."
     )

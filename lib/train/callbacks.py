@@ -1,0 +1,189 @@
+"""Keras callbacks of a training run, one job each (imported only once Keras is needed).
+
+They share one `RunStatus`: the first callback that ends the run (NaN loss, a Stop request)
+records why, and the others leave it alone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lib.errors import one_line
+from lib.evaluate import metrics
+from lib.tf_import import import_keras
+
+keras = import_keras()
+
+EpochHook = Callable[[dict, np.ndarray, int, int], None]  # (history row, val confusion, epoch, epochs)
+BatchHook = Callable[[int, int, int], None]  # (epoch, batch, steps per epoch)
+
+
+@dataclass
+class RunStatus:
+    """How the run ends: complete unless a callback (or train()) says otherwise."""
+
+    status: str = "complete"  # complete | stopped | failed
+    message: str = ""
+    epoch: int = 0  # the epoch in progress (0-based)
+    notes: list[str] = field(default_factory=list)
+
+    def end(self, model: Any, status: str, message: str) -> None:
+        if self.status == "complete":
+            self.status, self.message = status, message
+        if model is not None:
+            model.stop_training = True
+
+
+def epoch_row(
+    epoch: int, loss: float, accuracy: float, y_val: np.ndarray, prob: np.ndarray, k: int
+) -> tuple[dict, np.ndarray]:
+    """One history row from the epoch's whole validation prediction, and its confusion matrix."""
+    cm = metrics.confusion(y_val, prob, k)
+    per = metrics.per_class(cm)
+    picked = np.clip(prob[np.arange(len(y_val)), y_val], 1e-7, 1.0)  # Keras clips the same way
+    row = {
+        "epoch": epoch,
+        "loss": loss,
+        "accuracy": accuracy,
+        "val_loss": float(-np.log(picked).mean()) if len(y_val) else float("nan"),
+        "val_accuracy": float(np.trace(cm) / max(cm.sum(), 1)),
+    }
+    for i in range(k):
+        row[f"val_precision_{i}"] = float(per["precision"][i])
+        row[f"val_recall_{i}"] = float(per["recall"][i])
+        row[f"val_f1_{i}"] = float(per["f1-score"][i])
+    return row, cm
+
+
+class NanGuard(keras.callbacks.Callback):
+    """A NaN or infinite batch loss ends the run, labelled failed."""
+
+    def __init__(self, status: RunStatus) -> None:
+        super().__init__()
+        self.status = status
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.status.epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            self.status.end(
+                self.model,
+                "failed",
+                f"loss became NaN at epoch {self.status.epoch + 1}, batch {batch + 1}: try a smaller learning rate",
+            )
+
+
+class StopRequest(keras.callbacks.Callback):
+    """Ends the run after the current batch when `should_stop()` says so (the Stop button)."""
+
+    def __init__(self, status: RunStatus, should_stop: Callable[[], bool]) -> None:
+        super().__init__()
+        self.status, self.should_stop = status, should_stop
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.status.status == "complete" and self.should_stop():
+            self.status.end(self.model, "stopped", f"stopped by the user during epoch {self.status.epoch + 1}")
+
+
+class BatchProgress(keras.callbacks.Callback):
+    """Reports (epoch, batch, steps) after every batch."""
+
+    def __init__(self, status: RunStatus, on_batch: BatchHook, steps: int) -> None:
+        super().__init__()
+        self.status, self.on_batch, self.steps = status, on_batch, steps
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.status.status != "failed":
+            self.on_batch(self.status.epoch, batch + 1, self.steps)
+
+
+class ValidationMetrics(keras.callbacks.Callback):
+    """Predicts the whole validation split once per epoch: every number of the epoch's
+    history row comes from that epoch's confusion matrix (not an average over batches)."""
+
+    def __init__(
+        self,
+        status: RunStatus,
+        x_val: np.ndarray,
+        y_val: np.ndarray,
+        num_classes: int,
+        batch_size: int,
+        epochs: int,
+        on_epoch: EpochHook | None = None,
+    ) -> None:
+        super().__init__()
+        self.status, self.x_val, self.y_val, self.k = status, x_val, y_val, num_classes
+        self.batch_size, self.epochs, self.on_epoch = batch_size, epochs, on_epoch
+        self.rows: list[dict] = []
+        self.confusions: list[np.ndarray] = []
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs or {}
+        if self.status.status == "failed":
+            return
+        prob = self.model.predict(self.x_val, batch_size=max(256, self.batch_size), verbose=0)
+        loss, accuracy = float(logs.get("loss", np.nan)), float(logs.get("accuracy", np.nan))
+        row, cm = epoch_row(epoch + 1, loss, accuracy, self.y_val, prob, self.k)
+        if not math.isfinite(row["loss"]) or not np.isfinite(prob).all():
+            self.status.end(self.model, "failed", f"loss became NaN in epoch {epoch + 1}: try a smaller learning rate")
+            return
+        self.rows.append(row)
+        self.confusions.append(cm)
+        if self.on_epoch:
+            self.on_epoch(row, cm, epoch + 1, self.epochs)
+
+    def confusion_stack(self) -> np.ndarray:
+        if not self.confusions:
+            return np.zeros((0, self.k, self.k), dtype=np.int64)
+        return np.stack(self.confusions)
+
+
+class TensorBoardLog(keras.callbacks.Callback):
+    """Per-epoch scalars (per class too) and the validation confusion matrix as an image.
+    Logs are a bonus: a failure stops the logging, never the run, and leaves a note."""
+
+    def __init__(self, status: RunStatus, metrics_cb: ValidationMetrics, tb_dir: str | Path) -> None:
+        super().__init__()
+        import tensorflow as tf
+
+        self.status, self.metrics_cb = status, metrics_cb
+        self.writer: Any = tf.summary.create_file_writer(str(tb_dir))
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if self.writer is None or len(self.metrics_cb.rows) != epoch + 1:
+            return  # no row for this epoch (failed run)
+        try:
+            _write_tensorboard(self.writer, self.metrics_cb.rows[-1], self.metrics_cb.confusions[-1])
+        except Exception as exc:
+            self.writer = None
+            self.status.notes.append(f"TensorBoard logs stopped: {one_line(exc, 120, with_type=True)}")
+
+
+def _write_tensorboard(writer: Any, row: dict, cm: np.ndarray) -> None:
+    import tensorflow as tf
+
+    k = len(cm)
+    step = int(row["epoch"])
+    with writer.as_default(step=step):
+        for key, value in row.items():
+            if key != "epoch":
+                name = (
+                    key.replace("val_precision_", "val_precision/")
+                    .replace("val_recall_", "val_recall/")
+                    .replace("val_f1_", "val_f1/")
+                )
+                tf.summary.scalar(name, value)
+        # Confusion matrix normalized by true class, as a small grayscale image (bright = many).
+        img = metrics.normalize(cm, "true")
+        scale = max(1, 64 // k)
+        img = np.kron(img, np.ones((scale, scale)))[None, :, :, None].astype(np.float32)
+        tf.summary.image("val_confusion_by_true_class", img)
+    writer.flush()

@@ -1,0 +1,100 @@
+"""What a training run is asked to do: `TrainSettings`, a frozen value checked before use.
+
+config.json records `to_dict()`; `from_dict()` reads it back, so stored runs keep their format.
+The model is a name: one of our own kinds (lib.train.models.MODEL_KINDS) or a backbone
+("vgg16", "mobilenetv2", "run:<run_id>", parsed once into a BackboneRef).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from lib.augment import settings as augment
+from lib.errors import SettingsError
+from lib.train.models import MODEL_KINDS
+from lib.train.transfer import BACKBONES, MODES, BackboneRef
+
+TRANSFER_FIELDS = ("transfer", "unfreeze", "weights")
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    model: str = "cnn"
+    epochs: int = 5
+    batch_size: int = 32
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    validation_split: float = 0.2
+    seed: int = 0
+    augment: dict | None = None  # ImageDataGenerator settings (lib.augment), None = off
+    # Transfer learning (model = vgg16 | mobilenetv2 | run:<run_id>; ignored by our own models)
+    transfer: str = "feature_extraction"  # or "fine_tune"
+    unfreeze: int = 0  # fine_tune: how many of the backbone's last weighted layers train
+    weights: str = "imagenet"  # imagenet | none (random, not pretrained) | a weights file path
+
+    @property
+    def backbone(self) -> BackboneRef | None:
+        """The transfer-learning backbone, or None for one of our own model kinds."""
+        return BackboneRef.parse(self.model)
+
+    @property
+    def is_transfer(self) -> bool:
+        return self.backbone is not None
+
+    @property
+    def pretrained(self) -> bool:
+        """False when a keras.applications backbone starts from random weights."""
+        ref = self.backbone
+        return not (ref is not None and not ref.is_run and self.weights in ("none", ""))
+
+    def check(self) -> TrainSettings:
+        if self.model not in MODEL_KINDS and self.backbone is None:
+            raise SettingsError(f"unknown model '{self.model}': choose {', '.join([*MODEL_KINDS, *BACKBONES])}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise SettingsError("epochs and batch size must be at least 1")
+        if not 0 < self.validation_split < 0.9:
+            raise SettingsError("validation split must be between 0 and 0.9")
+        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
+            raise SettingsError("learning rate must be a positive number")
+        if self.augment is not None:
+            augment.check(self.augment)
+        if self.is_transfer:
+            if self.transfer not in MODES:
+                raise SettingsError(f"unknown transfer mode '{self.transfer}': choose {', '.join(MODES)}")
+            if self.unfreeze < 0:
+                raise SettingsError("unfreeze must be 0 or more layers")
+            if self.augment is not None and any(
+                k != "rescale" for k in augment.non_defaults(self.augment) if k in augment.NORMALIZATION
+            ):
+                raise SettingsError(
+                    "a pretrained backbone expects pixels in 0..1 and applies its own preprocess_input: "
+                    "turn off centring/normalization in the augmentation settings"
+                )
+        return self
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        if not self.is_transfer:  # own models: transfer fields do not change the run
+            for key in TRANSFER_FIELDS:
+                d.pop(key)
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainSettings:
+        """Settings as config.json records them (unknown keys ignored, missing ones default)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+    def mode_text(self) -> str:
+        """How the model was made, in words: own model, or the transfer mode and weights."""
+        if not self.is_transfer:
+            return "own model"
+        text = self.transfer.replace("_", " ")
+        if self.transfer == "fine_tune":
+            text += f" (last {self.unfreeze})"
+        if not self.pretrained:
+            text += ", NOT pretrained"
+        return text
