@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from lib.data import stats
-from lib.data.sources import BUILTIN, KERAS_DATASETS, load_dataset, parse_spec
+from lib.data.sources import NAMED, load_dataset, parse_spec
 from lib.errors import DatasetError, ExplorerError, StoreError, one_line
 
 
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m lib.cli", description="Keras image classification explorer, headless.")
     sub = parser.add_subparsers(dest="command", required=True)
     inspect = sub.add_parser("inspect", help="print a dataset's summary and class counts")
-    inspect.add_argument("dataset", help=f"{', '.join(BUILTIN + KERAS_DATASETS)}, a folder path or an .npz path")
+    inspect.add_argument("dataset", help=f"{', '.join(NAMED)}, a folder path or an .npz path")
 
     train = sub.add_parser("train", help="train a model (or load the identical run from the store)")
     train.add_argument("dataset", help="as for inspect")
@@ -116,7 +116,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         except OSError as exc:
             raise DatasetError(f"cannot read {args.augment}: {exc.strerror}") from None
         except ExplorerError as exc:
-            raise DatasetError(f"{args.augment}: {exc}") from None
+            raise DatasetError(f"{args.augment}: {one_line(exc)}") from None
     spec = parse_spec(args.dataset)
     ds = load_dataset(spec)
     settings = TrainSettings(

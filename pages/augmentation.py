@@ -13,7 +13,7 @@ from lib.augment.preview import (
     value_stats,
 )
 from lib.charts import distribution_chart
-from lib.errors import ExplorerError
+from lib.errors import ExplorerError, one_line
 from lib.ui import cache, state
 from lib.ui.augment_controls import controls_ui, load_into_widgets
 from lib.ui.images import for_display
@@ -46,7 +46,7 @@ with settings_col:
             st.session_state["aug_json_applied"] = upload.file_id
             st.rerun()
         except ExplorerError as exc:
-            st.error(f"Settings file not used: {exc}")
+            st.error(f"Settings file not used: {one_line(exc)}")
     raw, problems = controls_ui()
 
 if problems:

@@ -6,7 +6,7 @@ never trains, except for the explicit "Run the study" button."""
 import streamlit as st
 
 from lib import charts
-from lib.errors import StoreError
+from lib.errors import StoreError, one_line
 from lib.evaluate import metrics
 from lib.runs.compare import difference, f1_deltas, runs_table, validation_curves
 from lib.runs.config import can_be_backbone
@@ -81,7 +81,7 @@ for run_id in mine:
     try:
         runs.append(cache.stored_run(root, run_id))
     except StoreError as exc:
-        st.caption(f"Skipped: {exc}")
+        st.caption(f"Skipped: {one_line(exc)}")
 table = runs_table(runs)
 study = st.session_state.get("study_runs", {})
 table.insert(1, "study step", [next((n for n, rid in study.items() if rid == r), "") for r in table["run"]])

@@ -9,7 +9,7 @@ import streamlit as st
 
 from lib import charts
 from lib.augment import settings as augment
-from lib.errors import ExplorerError, ModelFileError, StoreError, TransferError
+from lib.errors import ExplorerError, ModelFileError, StoreError, TransferError, one_line
 from lib.runs.config import RunConfig, baseline_of, can_be_backbone
 from lib.runs.store import RunStore, StoredRun, record_of
 from lib.runs.train_or_load import train_or_load
@@ -102,7 +102,7 @@ settings = TrainSettings(
 try:
     settings.check()
 except ExplorerError as exc:
-    st.error(f"These settings cannot train: {exc}")
+    st.error(f"These settings cannot train: {one_line(exc)}")
     st.stop()
 
 try:
@@ -116,7 +116,7 @@ try:
         cache.run_stamp(root, backbone.name) if backbone and backbone.is_run else 0.0,
     )
 except TransferError as exc:
-    st.error(str(exc))
+    st.error(one_line(exc))
     st.stop()
 with st.expander(f"Model summary: {n_train:,} trainable · {n_frozen:,} non-trainable parameters"):
     st.dataframe(table, hide_index=True, width="stretch")
@@ -174,7 +174,7 @@ if train_clicked:
     try:
         outcome = train_or_load(ds, settings, spec.label, store, on_epoch=on_epoch, on_batch=on_batch)
     except ExplorerError as exc:  # settings the data cannot support (e.g. an empty validation split)
-        st.error(f"Cannot train: {exc}")
+        st.error(f"Cannot train: {one_line(exc)}")
         st.stop()
     epoch_bar.empty()
     batch_bar.empty()
@@ -216,7 +216,7 @@ with st.expander("Evaluate a model you already have (.keras or .h5)"):
             user_model = load_user_model(data, upload.name)
             run_id, notes, problem = evaluate_upload(user_model, data, upload.name, ds, spec.label, store, scale)
         except ModelFileError as exc:
-            st.error(str(exc))
+            st.error(one_line(exc))
         else:
             if problem:
                 st.error(f"Evaluated, but the run could not be stored: {problem}")
@@ -254,7 +254,7 @@ if current is None or current.record.dataset.fingerprint != ds.fingerprint:
     try:
         current = cache.stored_run(root, chosen)
     except StoreError as exc:
-        st.error(str(exc))
+        st.error(one_line(exc))
         st.stop()
 
 run_views.run_header_ui(current)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +22,6 @@ from lib.data.paths import confined
 from lib.errors import one_line
 
 SAMPLE_DATA = Path(__file__).resolve().parents[2] / "sample_data"
-BUILTIN = ("digits", "shapes")
-KERAS_DATASETS = ("mnist", "fashion_mnist", "cifar10")
 NPZ_KEYS = ("X_train", "y_train", "X_test", "y_test")
 
 
@@ -45,7 +44,7 @@ class DatasetSpec:
 
 def parse_spec(text: str) -> DatasetSpec:
     """CLI form: a built-in name, a Keras dataset name, a folder path or an .npz path."""
-    if text in BUILTIN or text in KERAS_DATASETS:
+    if text in NAMED:
         return DatasetSpec(text)
     path = Path(text).expanduser()
     if path.suffix.lower() == ".npz":
@@ -53,25 +52,15 @@ def parse_spec(text: str) -> DatasetSpec:
     if path.is_dir():
         return DatasetSpec("folder", str(path))
     if not path.exists():
-        raise DatasetError(
-            f"unknown dataset '{text}': use {', '.join(BUILTIN + KERAS_DATASETS)}, a folder or an .npz file"
-        )
+        raise DatasetError(f"unknown dataset '{text}': use {', '.join(NAMED)}, a folder or an .npz file")
     raise DatasetError(f"{text} is neither a folder nor an .npz file")
 
 
 def load_dataset(spec: DatasetSpec, *, data: bytes | None = None, progress: Progress | None = None) -> Dataset:
-    if spec.kind == "digits":
-        return load_digits()
-    if spec.kind == "shapes":
-        return load_image_folder(SAMPLE_DATA / "shapes", progress=progress)
-    if spec.kind == "folder":
-        return load_image_folder(confined(spec.path), progress=progress)
-    if spec.kind == "npz":
-        source = io.BytesIO(data) if data is not None else confined(spec.path)
-        return load_npz(source, name=Path(spec.path).stem)
-    if spec.kind in KERAS_DATASETS:
-        return load_keras_dataset(spec.kind)
-    raise DatasetError(f"unknown dataset kind '{spec.kind}'")
+    source = SOURCES.get(spec.kind)
+    if source is None:
+        raise DatasetError(f"unknown dataset kind '{spec.kind}'")
+    return source.load(spec, data, progress)
 
 
 def load_digits(test_fraction: float = 0.25, seed: int = 0) -> Dataset:
@@ -226,3 +215,40 @@ KERAS_CLASS_NAMES = {
     ),
     "cifar10": ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
 }
+
+
+@dataclass(frozen=True)
+class Source:
+    """One way to get a dataset: adding a source is one row in SOURCES."""
+
+    title: str  # as the sidebar lists it
+    load: Callable[[DatasetSpec, bytes | None, Progress | None], Dataset]
+    asks_for: str = ""  # "" (named: nothing to type) | "folder" | "npz" (a path or an upload)
+    reads_files: bool = False  # loads file by file: worth a progress bar
+
+
+def _npz(spec: DatasetSpec, data: bytes | None, progress: Progress | None) -> Dataset:
+    source = io.BytesIO(data) if data is not None else confined(spec.path)
+    return load_npz(source, name=Path(spec.path).stem)
+
+
+SOURCES: dict[str, Source] = {
+    "digits": Source("digits (scikit-learn, 8x8)", lambda spec, data, progress: load_digits()),
+    "shapes": Source(
+        "shapes (shipped, 32x32 colour)",
+        lambda spec, data, progress: load_image_folder(SAMPLE_DATA / "shapes", progress=progress),
+        reads_files=True,
+    ),
+    "mnist": Source("mnist (Keras)", lambda spec, data, progress: load_keras_dataset("mnist")),
+    "fashion_mnist": Source("fashion_mnist (Keras)", lambda spec, data, progress: load_keras_dataset("fashion_mnist")),
+    "cifar10": Source("cifar10 (Keras)", lambda spec, data, progress: load_keras_dataset("cifar10")),
+    "folder": Source(
+        "image folder…",
+        lambda spec, data, progress: load_image_folder(confined(spec.path), progress=progress),
+        asks_for="folder",
+        reads_files=True,
+    ),
+    "npz": Source(".npz file…", _npz, asks_for="npz"),
+}
+NAMED = tuple(kind for kind, source in SOURCES.items() if not source.asks_for)  # chosen by name alone
+KERAS_DATASETS = tuple(KERAS_CLASS_NAMES)

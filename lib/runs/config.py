@@ -15,7 +15,7 @@ from typing import Any
 
 from lib.data.dataset import Dataset
 from lib.data.stats import majority_baseline
-from lib.errors import StoreError
+from lib.errors import StoreError, one_line
 from lib.train.models import MODEL_KINDS
 from lib.train.settings import TrainSettings
 from lib.train.transfer import BackboneRef
@@ -216,7 +216,7 @@ class RunRecord:
                 versions={str(k): str(v) for k, v in (d.get("versions") or {}).items()},
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            missing = f"missing {exc}" if isinstance(exc, KeyError) else str(exc)
+            missing = f"missing {exc}" if isinstance(exc, KeyError) else one_line(exc)
             raise StoreError(f"{folder_name or 'run'}: config.json is not a run record ({missing})") from None
 
 

@@ -252,16 +252,18 @@ class RunStore:
             if not folder.is_dir() or folder.name.startswith("."):
                 continue
             try:
-                record = RunRecord.from_dict(json.loads((folder / "config.json").read_text()), folder.name)
-            except StoreError as exc:  # valid JSON, but not a run record
-                broken.append(str(exc))
-                continue
+                data = json.loads((folder / "config.json").read_text())
             except (OSError, ValueError):
                 broken.append(f"{folder.name}: config.json missing or unreadable")
                 continue
             problems = self.problems(folder.name)
             if problems:
                 broken.append(f"{folder.name}: {'; '.join(problems)}")
+                continue
+            try:
+                record = RunRecord.from_dict(data, folder.name)
+            except StoreError as exc:  # valid JSON, but not a run record
+                broken.append(one_line(exc))
                 continue
             runs.append(record)
         runs.sort(key=lambda r: r.created, reverse=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from lib.augment.settings import preset
 from lib.data.dataset import Dataset
-from lib.errors import ExplorerError
+from lib.errors import ExplorerError, one_line
 from lib.runs.store import RunStore
 from lib.runs.train_or_load import Outcome, train_or_load
 from lib.train.settings import TrainSettings
@@ -45,5 +45,5 @@ def run_study(
         try:
             results.append((name, train_or_load(ds, settings.check(), dataset_label, store, **hooks)))
         except ExplorerError as exc:
-            results.append((name, str(exc)))
+            results.append((name, one_line(exc)))
     return results

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lib.data.dataset import Dataset
+from lib.errors import one_line
 from lib.runs.config import RunConfig, baseline_of
 from lib.runs.store import RunStore, StoreError
 from lib.train.settings import TrainSettings
@@ -31,5 +32,5 @@ def train_or_load(ds: Dataset, settings: TrainSettings, dataset_label: str, stor
         try:
             run_id = store.save(config, result, ds.class_names, baseline_of(ds), tb_source=Path(tb))
         except StoreError as exc:
-            return Outcome(None, False, result, str(exc))
+            return Outcome(None, False, result, one_line(exc))
     return Outcome(run_id, False, result)

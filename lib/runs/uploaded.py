@@ -95,4 +95,4 @@ def evaluate_upload(
     try:
         return store.save(config, result, ds.class_names, baseline_of(ds)), notes, ""
     except StoreError as exc:
-        return None, notes, str(exc)
+        return None, notes, one_line(exc)

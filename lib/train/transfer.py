@@ -130,7 +130,7 @@ def _run_backbone(run_id: str, store: RunBackbones | None) -> tuple[Any, Backbon
         run = store.load(run_id)
         old = run.load_model()
     except StoreError as exc:
-        raise TransferError(str(exc)) from None
+        raise TransferError(one_line(exc)) from None
     if run.status != "complete":
         raise TransferError(f"run {run_id} is {run.status}, not a finished run: train it to the end first")
     features = keras.Model(old.inputs, old.layers[-2].output, name=f"run_{run_id}")

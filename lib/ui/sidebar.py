@@ -10,27 +10,19 @@ import hashlib
 import streamlit as st
 
 from lib.data.dataset import DatasetError
-from lib.data.sources import DatasetSpec, load_dataset
+from lib.data.sources import SOURCES, DatasetSpec, load_dataset
+from lib.errors import one_line
 from lib.ui import cache, state
-
-SOURCES = {
-    "digits": "digits (scikit-learn, 8x8)",
-    "shapes": "shapes (shipped, 32x32 colour)",
-    "mnist": "mnist (Keras)",
-    "fashion_mnist": "fashion_mnist (Keras)",
-    "cifar10": "cifar10 (Keras)",
-    "folder": "image folder…",
-    "npz": ".npz file…",
-}
 
 
 def dataset_picker_ui() -> None:
     sb = st.sidebar
     sb.header("Dataset")
-    source = sb.selectbox("Source", list(SOURCES), format_func=SOURCES.get, key="source_choice")
+    source = sb.selectbox("Source", list(SOURCES), format_func=lambda kind: SOURCES[kind].title, key="source_choice")
+    asks_for = SOURCES[source].asks_for
     requested: DatasetSpec | None = None
     data: bytes | None = None
-    if source == "folder":
+    if asks_for == "folder":
         path = sb.text_input(
             "Folder path",
             key="folder_path",
@@ -39,7 +31,7 @@ def dataset_picker_ui() -> None:
         )
         if sb.button("Load folder", key="load_folder") and path.strip():
             requested = DatasetSpec("folder", path.strip())
-    elif source == "npz":
+    elif asks_for == "npz":
         upload = sb.file_uploader(".npz with X_train, y_train, X_test, y_test", type=["npz"], key="npz_upload")
         path = sb.text_input("…or a local .npz path", key="npz_path")
         if upload is not None:
@@ -64,7 +56,7 @@ def _switch_to(spec: DatasetSpec, data: bytes | None) -> None:
             st.rerun()
         return
     try:
-        if spec.kind in ("folder", "shapes"):  # folders read file by file: show progress
+        if SOURCES[spec.kind].reads_files:  # folders read file by file: show progress
             bar = st.sidebar.progress(0.0, text=f"Loading {spec.label}…")
             fresh = load_dataset(
                 spec,
@@ -77,7 +69,7 @@ def _switch_to(spec: DatasetSpec, data: bytes | None) -> None:
         else:
             loaded = cache.dataset(spec, data)
     except DatasetError as exc:
-        failures[spec] = f"Could not load {spec.label}: {exc}. Still using {cache.current_spec().label}."
+        failures[spec] = f"Could not load {spec.label}: {one_line(exc)}. Still using {cache.current_spec().label}."
         st.sidebar.error(failures[spec])
         return
     if data is not None:
@@ -91,7 +83,7 @@ def _current_ui() -> None:
     try:
         ds = cache.current_dataset()
     except DatasetError as exc:  # e.g. a folder changed on disk since it was chosen
-        st.sidebar.error(f"The current dataset can no longer be loaded: {exc}")
+        st.sidebar.error(f"The current dataset can no longer be loaded: {one_line(exc)}")
         st.session_state[state.DATASET_SPEC] = cache.DEFAULT_SPEC
         st.session_state[state.IMBALANCE] = None
         ds = cache.current_dataset()
