@@ -80,7 +80,9 @@ if BackboneRef.parse(kind) is not None:
                 "Weights", ["imagenet", "none (random, NOT pretrained)", "local file…"], key="train_weights"
             )
             weights = {"imagenet": "imagenet", "none (random, NOT pretrained)": "none"}.get(w) or c[2].text_input(
-                "Weights file (.weights.h5 without the top)", key="train_weights_file"
+                "Weights file (.weights.h5 without the top)",
+                key="train_weights_file",
+                help="Read when you press Train, not before.",
             )
         st.caption(
             "Inside the model: grayscale to 3 channels, resize to the backbone's input size, then its own "
@@ -107,7 +109,10 @@ except ExplorerError as exc:
 
 try:
     backbone = settings.backbone
-    transfer_key = (settings.transfer, settings.unfreeze, settings.weights, root) if backbone else ()
+    # A local weights file is read only when Train is pressed, never on a rerun: the summary
+    # shows the same architecture with random weights.
+    summary_weights = settings.weights if settings.weights in ("imagenet", "none", "") else "none"
+    transfer_key = (settings.transfer, settings.unfreeze, summary_weights, root) if backbone else ()
     table, backbone_table, (n_train, n_frozen) = cache.model_summary(
         kind,
         ds.image_shape,

@@ -8,6 +8,7 @@ a preallocated uint8 array, so peak memory stays near the uint8 size of the resu
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections import Counter
 from collections.abc import Callable
@@ -18,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from lib.data.dataset import Dataset, DatasetError, stratified_split
-from lib.data.paths import inside_root
+from lib.data.paths import inside_root, printable
 from lib.errors import one_line
 
 # Larger images are decoded reduced (JPEG draft) or refused: a 10,000 x 10,000 photo
@@ -49,24 +50,32 @@ def load_image_folder(
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DatasetError(f"not a folder: {root}")
-    layout, class_dirs = _find_layout(root)
-    class_names = sorted({d.name for dirs in class_dirs.values() for d in dirs})
+    try:
+        layout, class_dirs = _find_layout(root)
+    except OSError as exc:  # a folder that cannot be listed (permission denied, vanished)
+        raise DatasetError(f"{printable(root)} cannot be read: {exc.strerror or type(exc).__name__}") from None
+    # Folder names that are not valid UTF-8 are shown (and hashed) with U+FFFD in their place.
+    class_names = sorted({printable(d.name) for dirs in class_dirs.values() for d in dirs})
     notes: list[str] = []
 
     entries: list[_Entry] = []
     skipped: list[str] = []
+    hidden: list[str] = []
     for split, dirs in class_dirs.items():
         for d in dirs:
-            for path in sorted(p for p in d.rglob("*") if p.is_file() and not p.name.startswith(".")):
+            for path in _image_files(d, root, skipped, hidden):
                 if not inside_root(path):
-                    skipped.append(f"{path.relative_to(root)} (a link that leads outside the data folder)")
+                    skipped.append(f"{printable(path.relative_to(root))} (a link that leads outside the data folder)")
                     continue
-                entry, reason = _read_header(path, class_names.index(d.name), split)
+                entry, reason = _read_header(path, class_names.index(printable(d.name)), split)
                 if entry is None:
-                    skipped.append(f"{path.relative_to(root)} ({reason})")
+                    skipped.append(f"{printable(path.relative_to(root))} ({reason})")
                 else:
                     entries.append(entry)
 
+    if hidden:
+        more = ", …" if len(hidden) > 5 else ""
+        notes.append(f"hidden folders were left out ({len(hidden)}): " + ", ".join(hidden[:5]) + more)
     empty = [n for i, n in enumerate(class_names) if not any(e.label == i for e in entries)]
     if empty:
         notes.append(f"classes with no readable images were dropped: {', '.join(empty)}")
@@ -110,7 +119,7 @@ def load_image_folder(
                 y[n] = e.label
                 n += 1
             except Exception as exc:  # truncated or corrupt data only shows when decoding
-                skipped.append(f"{e.path.relative_to(root)} ({_reason(exc)})")
+                skipped.append(f"{printable(e.path.relative_to(root))} ({_reason(exc)})")
             done[0] += 1
             if progress and (done[0] % 25 == 0 or done[0] == len(entries)):
                 progress(done[0], len(entries))
@@ -127,7 +136,7 @@ def load_image_folder(
     if len(x_test) == 0:
         raise DatasetError("no test images: add a test/ folder or more images per class")
     return Dataset(
-        name=root.name,
+        name=printable(root.name),
         x_train=x_train,
         y_train=y_train,
         x_test=x_test,
@@ -135,6 +144,26 @@ def load_image_folder(
         class_names=tuple(class_names),
         notes=tuple(notes),
     )
+
+
+def _image_files(folder: Path, root: Path, skipped: list[str], hidden: list[str]) -> list[Path]:
+    """Files under a class folder, sorted; hidden files and folders (`.ipynb_checkpoints`) are
+    left out, and sub-folders that cannot be listed are named in `skipped`."""
+    found: list[Path] = []
+
+    def walk_error(exc: OSError) -> None:
+        where = Path(exc.filename or folder)
+        shown = where.relative_to(root) if where.is_relative_to(root) else where
+        skipped.append(f"{printable(shown)} (a folder that cannot be read: {exc.strerror or type(exc).__name__})")
+
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=walk_error, followlinks=False):
+        hidden.extend(printable((Path(dirpath) / d).relative_to(root)) for d in dirnames if d.startswith("."))
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in filenames:
+            path = Path(dirpath) / name
+            if not name.startswith(".") and path.is_file():
+                found.append(path)
+    return sorted(found)
 
 
 def _find_layout(root: Path) -> tuple[str, dict[str, list[Path]]]:

@@ -17,7 +17,7 @@ import numpy as np
 from lib.data.dataset import Dataset, DatasetError, stratified_split
 from lib.data.folders import Progress, load_image_folder
 from lib.data.labels import normalize_labels
-from lib.data.paths import confined
+from lib.data.paths import guard, printable
 from lib.errors import one_line
 
 SAMPLE_DATA = Path(__file__).resolve().parents[2] / "sample_data"
@@ -50,13 +50,18 @@ def parse_spec(text: str) -> DatasetSpec:
     path = Path(text).expanduser()
     if path.suffix.lower() == ".npz":
         return DatasetSpec("npz", str(path))
-    if path.is_dir():
+    try:
+        resolved = guard(text)
+    except DatasetError as exc:
+        if str(exc).startswith("not found"):
+            raise DatasetError(
+                f"unknown dataset '{printable(text)}': use {', '.join(BUILTIN + KERAS_DATASETS)}, "
+                "a folder or an .npz file"
+            ) from None
+        raise
+    if resolved.is_dir():
         return DatasetSpec("folder", str(path))
-    if not path.exists():
-        raise DatasetError(
-            f"unknown dataset '{text}': use {', '.join(BUILTIN + KERAS_DATASETS)}, a folder or an .npz file"
-        )
-    raise DatasetError(f"{text} is neither a folder nor an .npz file")
+    raise DatasetError(f"{printable(text)} is neither a folder nor an .npz file")
 
 
 def load_dataset(spec: DatasetSpec, *, data: bytes | None = None, progress: Progress | None = None) -> Dataset:
@@ -65,9 +70,9 @@ def load_dataset(spec: DatasetSpec, *, data: bytes | None = None, progress: Prog
     if spec.kind == "shapes":
         return load_image_folder(SAMPLE_DATA / "shapes", progress=progress)
     if spec.kind == "folder":
-        return load_image_folder(confined(spec.path), progress=progress)
+        return load_image_folder(guard(spec.path, kind="folder"), progress=progress)
     if spec.kind == "npz":
-        source = io.BytesIO(data) if data is not None else confined(spec.path)
+        source = io.BytesIO(data) if data is not None else guard(spec.path, kind="file")
         return load_npz(source, name=Path(spec.path).stem)
     if spec.kind in KERAS_DATASETS:
         return load_keras_dataset(spec.kind)
@@ -117,8 +122,8 @@ def load_npz(source: str | Path | io.BytesIO, name: str = "npz") -> Dataset:
 
     Loaded with allow_pickle=False: an object array is refused, never unpickled.
     """
-    if isinstance(source, (str, Path)) and not Path(source).is_file():
-        raise DatasetError(f"no such file: {source}")
+    if isinstance(source, (str, Path)):
+        source = guard(source, kind="file")
     try:
         archive = np.load(source, allow_pickle=False)
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
