@@ -274,3 +274,44 @@ def test_cli_train_with_bad_augmentation_json_is_one_line(tmp_path, capsys):
     assert cli.main(["train", "digits", "--augment", str(path), "--epochs", "1"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "nested too deeply" in err
+
+
+# --- folders: TensorFlow's tutorial layouts and phone photos ---------------------------------------
+
+
+def test_train_and_validation_folders_are_splits_not_classes(tmp_path):
+    from lib.data.folders import load_image_folder
+    from tests.helpers import make_folder
+
+    root = tmp_path / "flowers"
+    make_folder(root / "train", {"daisy": 4, "rose": 4})
+    make_folder(root / "validation", {"daisy": 2, "rose": 2})
+    ds = load_image_folder(root)
+    assert ds.class_names == ("daisy", "rose")
+    assert (len(ds.x_train), len(ds.x_test)) == (8, 4)
+    assert any("validation/ is used as the test split" in n for n in ds.notes)
+
+    make_folder(root / "test", {"daisy": 1, "rose": 1})
+    ds = load_image_folder(root)
+    assert (len(ds.x_train), len(ds.x_test)) == (12, 2)  # validation/ is not dropped
+    assert any("validation/ images joined the training split" in n for n in ds.notes)
+
+
+def test_exif_rotated_photos_are_upright_not_squashed(tmp_path):
+    from PIL import Image
+
+    from lib.data.folders import load_image_folder
+
+    for cls in ("a", "b"):
+        for i in range(3):
+            raw = np.zeros((20, 40, 3), np.uint8)  # stored landscape, 40 wide
+            raw[:, :20] = 255  # left half white
+            exif = Image.Exif()
+            exif[0x0112] = 6  # "rotate 90 degrees clockwise to display": a portrait phone photo
+            path = tmp_path / "photos" / cls / f"{i}.jpg"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(raw).save(path, exif=exif.tobytes(), quality=95)
+    ds = load_image_folder(tmp_path / "photos")
+    assert ds.image_shape == (40, 20, 3)  # portrait, as the phone showed it
+    img = ds.x_train[0].astype(float)
+    assert img[:18].mean() > 200 and img[22:].mean() < 50  # the white half is now on top, not squeezed

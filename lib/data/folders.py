@@ -1,9 +1,11 @@
 """Load a folder of images in Keras' `flow_from_directory` layout into a Dataset.
 
 Two layouts: `root/<class>/*` (we split, stratified, fixed seed) and
-`root/train/<class>/*` + `root/test/<class>/*`. Two passes: the first reads only headers
-(size, mode) to choose one target size and channel count, the second decodes straight into
-a preallocated uint8 array, so peak memory stays near the uint8 size of the result.
+`root/train/<class>/*` + `root/test/<class>/*`, where `validation/` (or `val/`, `valid/`)
+stands in for a missing `test/` or, beside `test/`, joins the training split (with a note).
+Two passes: the first reads only headers (size, mode) to choose one target size and channel
+count, the second decodes straight into a preallocated uint8 array, so peak memory stays near
+the uint8 size of the result.
 """
 
 from __future__ import annotations
@@ -51,12 +53,12 @@ def load_image_folder(
     if not root.is_dir():
         raise DatasetError(f"not a folder: {root}")
     try:
-        layout, class_dirs = _find_layout(root)
+        layout, class_dirs, layout_notes = _find_layout(root)
     except OSError as exc:  # a folder that cannot be listed (permission denied, vanished)
         raise DatasetError(f"{printable(root)} cannot be read: {exc.strerror or type(exc).__name__}") from None
     # Folder names that are not valid UTF-8 are shown (and hashed) with U+FFFD in their place.
     class_names = sorted({printable(d.name) for dirs in class_dirs.values() for d in dirs})
-    notes: list[str] = []
+    notes: list[str] = list(layout_notes)
 
     entries: list[_Entry] = []
     skipped: list[str] = []
@@ -166,20 +168,41 @@ def _image_files(folder: Path, root: Path, skipped: list[str], hidden: list[str]
     return sorted(found)
 
 
-def _find_layout(root: Path) -> tuple[str, dict[str, list[Path]]]:
+# Folder names TensorFlow's tutorials and Kaggle sets use for a validation split.
+VALIDATION_NAMES = ("validation", "val", "valid")
+
+
+def _find_layout(root: Path) -> tuple[str, dict[str, list[Path]], list[str]]:
+    """(layout, {split: class folders}, notes saying which split folders were used how)."""
     subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     names = {d.name for d in subdirs}
-    if {"train", "test"} <= names:
-        split = {
+    validation = next((v for v in VALIDATION_NAMES if v in names), None)
+    if "train" in names and ("test" in names or validation):
+        classes = {
             s: sorted(d for d in (root / s).iterdir() if d.is_dir() and not d.name.startswith("."))
-            for s in ("train", "test")
+            for s in ("train", "test", validation)
+            if s and s in names
         }
-        if not split["train"]:
+        if not classes["train"]:
             raise DatasetError(f"{root / 'train'} has no class folders")
-        return "split", split
+        notes = []
+        if "test" in names and validation:
+            # Validation here is taken from the training split at training time, so a given
+            # validation folder joins the training images rather than being left out.
+            split = {"train": classes["train"] + classes[validation], "test": classes["test"]}
+            notes.append(f"layout train/ + {validation}/ + test/: {validation}/ images joined the training split")
+        elif validation:
+            split = {"train": classes["train"], "test": classes[validation]}
+            notes.append(f"layout train/ + {validation}/ (no test/): {validation}/ is used as the test split")
+        else:
+            split = {"train": classes["train"], "test": classes["test"]}
+        others = sorted(names - {"train", "test", *VALIDATION_NAMES})
+        if others:
+            notes.append(f"folders beside the splits were left out: {', '.join(printable(o) for o in others)}")
+        return "split", split, notes
     if not subdirs:
         raise DatasetError(f"{root} has no class folders: expected root/<class>/image files")
-    return "single", {"all": subdirs}
+    return "single", {"all": subdirs}, []
 
 
 def _read_header(path: Path, label: int, split: str) -> tuple[_Entry | None, str]:
@@ -188,12 +211,23 @@ def _read_header(path: Path, label: int, split: str) -> tuple[_Entry | None, str
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 w, h = im.size
+                if _exif_orientation(im) in (5, 6, 7, 8):  # stored on its side: decoding turns it upright
+                    w, h = h, w
                 colour = _is_colour(im)
     except Exception as exc:
         return None, _reason(exc)
     if w < 1 or h < 1:
         return None, "empty image"
     return _Entry(path, label, split, (w, h), colour), ""
+
+
+def _exif_orientation(im: Image.Image) -> int:
+    """The EXIF Orientation tag (1 = upright; 5..8 = rotated by 90 degrees), as
+    ImageOps.exif_transpose reads it when decoding."""
+    try:
+        return int(im.getexif().get(0x0112, 1))
+    except Exception:  # a damaged EXIF block: exif_transpose then leaves the image as stored
+        return 1
 
 
 def _is_colour(im: Image.Image) -> bool:
