@@ -9,7 +9,6 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import pandas as pd
 
@@ -106,13 +105,14 @@ def _print_report(run) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     from lib.augment.settings import from_json
+    from lib.data.paths import guard
     from lib.runs.train_or_load import train_or_load
     from lib.train.training import TrainSettings
 
     augment = None
     if args.augment:
         try:
-            augment = from_json(Path(args.augment).read_text())
+            augment = from_json(guard(args.augment, kind="file").read_text(encoding="utf-8", errors="replace"))
         except OSError as exc:
             raise DatasetError(f"cannot read {args.augment}: {exc.strerror}") from None
         except ExplorerError as exc:

@@ -174,3 +174,19 @@ def test_train_page_does_not_read_a_weights_file_on_rerun(served, monkeypatch):
     at.run()
     assert reads == []
     assert any("Model summary" in e.label for e in at.expander)
+
+
+def test_a_file_that_cannot_be_stated_inside_a_folder_is_skipped_with_a_reason(tmp_path, monkeypatch):
+    root = make_folder(tmp_path / "photos", {"a": 3, "b": 3})
+    write_image(root / "a" / "locked.png", seed=50)
+    real_is_file = Path.is_file
+
+    def is_file(self):
+        if self.name == "locked.png":
+            raise PermissionError(errno.EACCES, "Permission denied", str(self))
+        return real_is_file(self)
+
+    monkeypatch.setattr(Path, "is_file", is_file)
+    ds = load_image_folder(root)
+    assert len(ds.x_train) + len(ds.x_test) == 6
+    assert any("a/locked.png (Permission denied)" in n for n in ds.notes)

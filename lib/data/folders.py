@@ -163,8 +163,13 @@ def _image_files(folder: Path, root: Path, skipped: list[str], hidden: list[str]
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in filenames:
             path = Path(dirpath) / name
-            if not name.startswith(".") and path.is_file():
-                found.append(path)
+            if name.startswith("."):
+                continue
+            try:
+                if path.is_file():
+                    found.append(path)
+            except OSError as exc:  # cannot be stat()ed: permission denied, a name too long
+                skipped.append(f"{printable(path.relative_to(root))} ({exc.strerror or type(exc).__name__})")
     return sorted(found)
 
 
