@@ -40,9 +40,12 @@ def hostile_npz(path):
 
 
 def test_md_escapes_markdown_and_keeps_the_text():
-    assert md(NAMES[0]) == r"\!\[x\]\(http\://127\.0\.0\.1\:" + str(PORT) + r"/beacon\.png\)"
+    assert md(NAMES[0]) == r"\!\[x\](http://127.0.0.1:" + str(PORT) + "/beacon.png)"
     assert md("a\nb") == "a b"
-    assert md("plain words 12") == "plain words 12"
+    assert md("plain words 12, 'quoted' X_train 0.5") == "plain words 12, 'quoted' X_train 0.5"
+    assert md("_it_ **b** ~s~ `c` $x$ :red[r] <a>") == r"\_it\_ \*\*b\*\* \~s\~ \`c\` \$x\$ :red\[r\] \<a>"
+    assert md(":smile: :material/home: run:3f2a: ok") == r"\:smile: \:material/home: run:3f2a: ok"
+    assert md("1. one") == r"1\. one" and md("# h") == r"\# h" and md("- i") == r"\- i"
     assert md(b"caf\xe9".decode("utf-8", "surrogateescape")) == "caf\ufffd"
 
 

@@ -290,6 +290,10 @@ def test_train_and_validation_folders_are_splits_not_classes(tmp_path):
     assert ds.class_names == ("daisy", "rose")
     assert (len(ds.x_train), len(ds.x_test)) == (8, 4)
     assert any("validation/ is used as the test split" in n for n in ds.notes)
+    from lib.data.snippets import loading_code
+    from lib.data.sources import DatasetSpec
+
+    assert '+ "/validation"' in loading_code(DatasetSpec("folder", str(root)))
 
     make_folder(root / "test", {"daisy": 1, "rose": 1})
     ds = load_image_folder(root)

@@ -95,6 +95,16 @@ def test_npz_decompression_bomb_is_refused_from_its_headers(tmp_path):
     assert result["peak_increase_mb"] < PEAK_BUDGET_MB, result
 
 
+def test_npz_bomb_split_over_several_members_is_refused(tmp_path):
+    path = tmp_path / "split_bomb.npz"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for key in ("X_train", "X_test", "class_names"):  # 100 MB each, under the free allowance alone
+            _write_npy_member(zf, key, (100, 1000, 1000))
+        _labels(zf, 100, 100)
+    with pytest.raises(DatasetError, match="together expand over 100:1"):
+        load_npz(path)
+
+
 def test_npz_header_claiming_a_terabyte_is_refused(tmp_path):
     path = tmp_path / "liar.npz"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:

@@ -162,10 +162,11 @@ def load_npz(source: str | Path | io.BytesIO, name: str = "npz") -> Dataset:
 
 
 # What an .npz may declare, read from its array headers before any array is read: the
-# arrays' total size, and how far a large member may expand from its compressed bytes
-# (a 2 MB file of zeros can declare 2 GB; real images compress a few times, not 100x).
+# arrays' total size, and how far the arrays together may expand from their compressed bytes
+# beyond a free allowance (a 2 MB file of zeros can declare 2 GB; real images compress a few
+# times, not 100x). So a 2 MB file brings at most max(128 MiB, 200 MB) of arrays.
 NPZ_BUDGET_BYTES = 1 << 30
-NPZ_FREE_BYTES = 128 << 20  # members up to this size are never called a bomb
+NPZ_FREE_BYTES = 128 << 20  # arrays up to this size in all are never called a bomb
 NPZ_MAX_RATIO = 100
 
 
@@ -174,7 +175,8 @@ def check_npz_budget(source: str | Path | io.BytesIO) -> dict[str, tuple[tuple[i
     DatasetError when they would not fit the memory budget, look like a decompression bomb,
     hold objects (pickles) or are 0-d. Reads a few hundred bytes per member."""
     found: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
-    total = 0
+    sizes: dict[str, tuple[int, int]] = {}
+    total = compressed = 0
     try:
         with zipfile.ZipFile(source) as zf:
             for info in zf.infolist():
@@ -184,13 +186,10 @@ def check_npz_budget(source: str | Path | io.BytesIO) -> dict[str, tuple[tuple[i
                 with zf.open(info) as fh:
                     shape, dtype = _npy_header(fh, key)
                 size = math.prod(shape) * dtype.itemsize
-                if size > NPZ_FREE_BYTES and size > NPZ_MAX_RATIO * max(info.compress_size, 1):
-                    raise DatasetError(
-                        f"{key} declares {_size(size)} from {_size(info.compress_size)} of compressed data "
-                        f"(over {NPZ_MAX_RATIO}:1): refused as a likely decompression bomb"
-                    )
                 total += size
+                compressed += info.compress_size
                 found[key] = (shape, dtype)
+                sizes[key] = (size, info.compress_size)
     except DatasetError:
         raise
     except zipfile.BadZipFile as exc:
@@ -201,6 +200,12 @@ def check_npz_budget(source: str | Path | io.BytesIO) -> dict[str, tuple[tuple[i
         raise DatasetError(f"not a readable .npz file ({one_line(exc)})") from None
     except (OSError, EOFError, ValueError) as exc:
         raise DatasetError(f"not a readable .npz file ({one_line(exc)})") from None
+    if total > NPZ_FREE_BYTES and total > NPZ_MAX_RATIO * max(compressed, 1):  # over all members read
+        key, (size, packed) = max(sizes.items(), key=lambda item: item[1][0])
+        raise DatasetError(
+            f"{key} declares {_size(size)} from {_size(packed)} of compressed data (the arrays together expand "
+            f"over {NPZ_MAX_RATIO}:1): refused as a likely decompression bomb"
+        )
     if total > NPZ_BUDGET_BYTES:
         raise DatasetError(
             f"the arrays would take {_size(total)} of memory; this app loads at most {_size(NPZ_BUDGET_BYTES)} "
