@@ -116,6 +116,8 @@ def test_npz_with_an_empty_test_split_is_refused(tmp_path):
         ({"X_test": np.zeros((6, 8, 0), np.uint8)}, "height or width 0"),
         ({"y_train": np.full(12, 2**63 + 5, np.uint64)}, "labels out of range"),
         ({"y_train": np.full(12, 1e20)}, "labels out of range"),
+        ({"X_train": np.zeros((12, 8, 8), np.complex64)}, "real pixel values"),
+        ({"X_train": np.zeros((12, 8, 8), "datetime64[s]")}, "real pixel values"),
     ],
 )
 def test_odd_npz_arrays_are_refused_with_a_reason(tmp_path, change, reason):

@@ -300,7 +300,7 @@ def _to_uint8_images(x: np.ndarray, key: str) -> tuple[np.ndarray, list[str]]:
     if x.shape[1] == 0 or x.shape[2] == 0:
         raise DatasetError(f"{key} images have no pixels (height or width 0): shape {x.shape}")
     if x.dtype.kind not in "uifb":
-        raise DatasetError(f"{key} must hold numbers, got dtype {x.dtype}")
+        raise DatasetError(f"{key} must hold real pixel values (integers, floats or booleans), got dtype {x.dtype}")
     if x.shape[-1] == 4:
         x = x[..., :3]
         notes.append("alpha channel dropped (RGBA to RGB)")
