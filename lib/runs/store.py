@@ -330,17 +330,17 @@ class RunStore:
         for folder in sorted(self.root.iterdir()):
             if not folder.is_dir() or folder.name.startswith("."):
                 continue
+            problems = self.problems(folder.name)  # missing files first: the plainest reason
+            if problems:
+                broken.append(f"{printable(folder.name)}: {'; '.join(problems)}")
+                continue
             try:
                 record = RunRecord.from_dict(json.loads((folder / "config.json").read_text()), folder.name)
             except StoreError as exc:  # valid JSON, but not a run record
-                broken.append(str(exc))
+                broken.append(printable(str(exc)))
                 continue
             except (OSError, ValueError, RecursionError):
-                broken.append(f"{printable(folder.name)}: config.json missing or unreadable")
-                continue
-            problems = self.problems(folder.name)
-            if problems:
-                broken.append(f"{folder.name}: {'; '.join(problems)}")
+                broken.append(f"{printable(folder.name)}: config.json unreadable")
                 continue
             runs.append(record)
         runs.sort(key=lambda r: r.created, reverse=True)
