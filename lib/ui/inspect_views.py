@@ -98,15 +98,17 @@ def try_ui(run: StoredRun, ds: Dataset, model: Any, preprocess: Callable) -> dic
     return {"steps": steps, "image": image, "true": true_class, "label": label}
 
 
-def layer_ui(model: Any) -> explain.ConvLayer | None:
+def layer_ui(model: Any) -> tuple[explain.ConvLayer | None, str]:
+    """(the conv layer to explain, the CAM method), or (None, "") for a model without convolutions."""
     layers = explain.conv_layers(model)
     if not layers:
         st.caption(
             "This model has no convolutional layer (an MLP): it is explained with **gradient × input** "
             "saliency: how much each pixel, times its value, moves the class score."
         )
-        return None
-    chosen = st.selectbox(
+        return None, ""
+    c1, c2 = st.columns([3, 2])
+    chosen = c1.selectbox(
         "Convolutional layer (Grad-CAM)",
         range(len(layers)),
         index=len(layers) - 1,
@@ -114,16 +116,28 @@ def layer_ui(model: Any) -> explain.ConvLayer | None:
         key="cam_layer",
         help="Later layers see larger parts of the image but at a coarser grid.",
     )
-    return layers[min(chosen, len(layers) - 1)]
+    method = c2.radio(
+        "Method",
+        list(explain.CAM_METHODS),
+        format_func=explain.CAM_METHODS.get,
+        horizontal=True,
+        key="cam_method",
+        help="HiResCAM weighs each position by its own gradient (faithful for heads that flatten, like our cnn); "
+        "classic Grad-CAM averages the gradient over the map first. With a pooling head both are the same.",
+    )
+    return layers[min(chosen, len(layers) - 1)], method
 
 
-def explanation_row(model: Any, image: np.ndarray, x: np.ndarray, layer, names: list[str], true: int | None) -> None:
+def explanation_row(
+    model: Any, image: np.ndarray, x: np.ndarray, picked: tuple, names: list[str], true: int | None
+) -> None:
     """The image, and the heatmap overlays for the predicted class and the true class."""
+    layer, method = picked
     try:
-        pred = explain.explain(model, x, None, layer)
+        pred = explain.explain(model, x, None, layer, method or "hirescam")
         wanted = [("predicted", pred)]
         if true is not None and true != pred.class_index:
-            wanted.append(("true", explain.explain(model, x, true, layer)))
+            wanted.append(("true", explain.explain(model, x, true, layer, method or "hirescam")))
     except Exception as exc:  # e.g. an uploaded model whose last layer is not Dense
         st.info(f"No explanation for this model: {one_line(exc)}")
         return
@@ -144,14 +158,14 @@ def explanation_row(model: Any, image: np.ndarray, x: np.ndarray, layer, names: 
 
 def where_ui(run: StoredRun, ds: Dataset, model: Any, preprocess: Callable, tried: dict | None) -> None:
     names = list(run.class_names)
-    layer = layer_ui(model)
+    picked = layer_ui(model)
     st.markdown("**The image from Try it**")
     if tried is None:
         st.caption("Choose an image on the Try it tab.")
     else:
         x = try_image.model_input(tried["steps"])
         st.caption(tried["label"])
-        explanation_row(model, tried["image"], x, layer, names, tried["true"])
+        explanation_row(model, tried["image"], x, picked, names, tried["true"])
     st.markdown("**A most-confident mistake from the test set**")
     if len(run.y_prob) != len(ds.x_test):
         st.caption("The current dataset's test split differs from this run's.")
@@ -168,7 +182,7 @@ def where_ui(run: StoredRun, ds: Dataset, model: Any, preprocess: Callable, trie
         ),
         key="cam_mistake",
     )
-    explanation_row(model, ds.x_test[i], preprocess(ds.x_test[i : i + 1]), layer, names, int(run.y_true[i]))
+    explanation_row(model, ds.x_test[i], preprocess(ds.x_test[i : i + 1]), picked, names, int(run.y_true[i]))
 
 
 def curves_ui(run: StoredRun) -> None:
