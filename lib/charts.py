@@ -189,11 +189,11 @@ def probability_bars(table: pd.DataFrame, title: str = "Class probabilities") ->
         .mark_bar()
         .encode(
             x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
-            y=alt.Y("class:N", sort=list(table["class"]), title=None),
+            y=alt.Y("class:N", sort=list(table["class"]), title=None, axis=alt.Axis(labelOverlap=False)),
             color=alt.condition(alt.datum.rank == 1, alt.value("#1565c0"), alt.value("#90a4ae")),
             tooltip=["class:N", alt.Tooltip("probability:Q", format=".2%")],
         )
-        .properties(height=alt.Step(18))
+        .properties(height=20 * len(table) + 10)
     )
 
 
@@ -207,7 +207,9 @@ def roc_chart(curves: pd.DataFrame, aucs: pd.DataFrame) -> alt.LayerChart:
         .encode(
             x=alt.X("fpr:Q", title="false positive rate", scale=alt.Scale(domain=[0, 1])),
             y=alt.Y("tpr:Q", title="true positive rate (recall)", scale=alt.Scale(domain=[0, 1])),
-            color=alt.Color("curve:N", sort=list(labels.values()), title="class"),
+            color=alt.Color(
+                "curve:N", sort=list(labels.values()), title=None, legend=alt.Legend(orient="bottom", columns=3)
+            ),
             tooltip=[
                 "class:N",
                 alt.Tooltip("threshold:Q", format=".3f"),
@@ -230,7 +232,9 @@ def pr_chart(curves: pd.DataFrame, aps: pd.DataFrame) -> alt.Chart:
         .encode(
             x=alt.X("recall:Q", scale=alt.Scale(domain=[0, 1])),
             y=alt.Y("precision:Q", scale=alt.Scale(domain=[0, 1])),
-            color=alt.Color("curve:N", sort=list(labels.values()), title="class"),
+            color=alt.Color(
+                "curve:N", sort=list(labels.values()), title=None, legend=alt.Legend(orient="bottom", columns=3)
+            ),
             order="recall:Q",
             tooltip=[
                 "class:N",
@@ -249,7 +253,7 @@ def threshold_chart(table: pd.DataFrame, threshold: float) -> alt.Chart:
         alt.Chart(long, title=f"Each class vs the rest at p >= {threshold:.2f}")
         .mark_bar()
         .encode(
-            x=alt.X("class:N", sort=list(table["class"])),
+            x=alt.X("class:N", sort=list(table["class"]), axis=alt.Axis(labelOverlap=False, labelAngle=0)),
             xOffset=alt.XOffset("metric:N", sort=["precision", "recall"]),
             y=alt.Y("value:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
             color=alt.Color("metric:N", sort=["precision", "recall"]),
@@ -263,7 +267,7 @@ def reliability_chart(table: pd.DataFrame, ece: float) -> alt.LayerChart:
     against the diagonal of perfect calibration; bar widths are the bins."""
     data = table.dropna(subset=["accuracy"])
     bars = (
-        alt.Chart(data, title=f"Reliability: top-label confidence vs accuracy (ECE {ece:.3f})")
+        alt.Chart(data, title=f"Reliability diagram (ECE {ece:.3f})")
         .mark_bar(opacity=0.8, stroke="white")
         .encode(
             x=alt.X("low:Q", bin="binned", title="confidence (max probability)", scale=alt.Scale(domain=[0, 1])),
@@ -299,11 +303,15 @@ def embedding_chart(table: pd.DataFrame, title: str, selection: str = "box") -> 
         tooltip.append(alt.Tooltip("image:N", title="image"))
     return (
         alt.Chart(table, title=title)
-        .mark_point(size=30, opacity=0.7)
+        .mark_point(size=36, opacity=0.75, filled=True)
         .encode(
             x=alt.X("x:Q", title=None, axis=alt.Axis(labels=False, ticks=False)),
             y=alt.Y("y:Q", title=None, axis=alt.Axis(labels=False, ticks=False)),
-            color=alt.Color("true:N", title="true class"),
+            color=alt.Color(
+                "true:N",
+                title="true class",
+                scale=alt.Scale(scheme="tableau10" if table["true"].nunique() <= 10 else "tableau20"),
+            ),
             shape=alt.Shape("result:N", sort=["right", "wrong"], scale=alt.Scale(range=["circle", "cross"])),
             tooltip=tooltip,
         )

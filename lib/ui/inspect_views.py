@@ -33,7 +33,7 @@ def display(img: np.ndarray) -> np.ndarray:
 
 
 def steps_ui(steps: list[try_image.Step]) -> None:
-    cols = st.columns(min(len(steps), 6))
+    cols = st.columns(max(4, min(len(steps), 6)))  # at least 4: two steps should not fill the width
     for i, step in enumerate(steps):
         col = cols[i % len(cols)]
         col.image(display(step.image), width=110)
@@ -88,7 +88,7 @@ def try_ui(run: StoredRun, ds: Dataset, model: Any, preprocess: Callable) -> dic
         width="stretch",
     )
     best = int(prob.argmax())
-    c2.metric("Predicted", names[best], f"{prob[best]:.1%}", delta_color="off")
+    c2.metric("Predicted", f"{names[best]} · {prob[best]:.1%}")
     if true_class is not None:
         c2.caption(f"True class: {names[true_class]}")
         index = int(label.split("#")[1])
@@ -141,14 +141,14 @@ def explanation_row(
     except Exception as exc:  # e.g. an uploaded model whose last layer is not Dense
         st.info(f"No explanation for this model: {one_line(exc)}")
         return
-    cols = st.columns(1 + 2 * len(wanted))
-    cols[0].image(display(image), width=140, caption="image")
+    cols = st.columns(5)  # always 5: images keep one size whether one or two classes are shown
+    cols[0].image(display(image), width="stretch", caption="image")
     for j, (kind, e) in enumerate(wanted):
         over = explain.overlay(image, e.heatmap)
-        cols[1 + 2 * j].image(for_display(over, 140), width=140, caption=f"{kind}: {names[e.class_index]}")
+        cols[1 + 2 * j].image(for_display(over, 140), width="stretch", caption=f"{kind}: {names[e.class_index]}")
         cols[2 + 2 * j].image(
             for_display(explain.heat_image(e.heatmap), 140),
-            width=140,
+            width="stretch",
             caption=f"{e.method} · p={e.probability:.1%}",
         )
     if true is not None and true == pred.class_index:
@@ -212,11 +212,11 @@ def curves_ui(run: StoredRun) -> None:
         "Top-label confidence (the largest probability) in 10 equal-width bins; "
         "ECE = Σ |accuracy − confidence| × images in the bin / all images. Bars below the diagonal: overconfident."
     )
+    filled = rel[rel["count"] > 0].assign(
+        bin=lambda t: [f"{a:.1f}-{b:.1f}" for a, b in zip(t["low"], t["high"], strict=True)]
+    )
     c2.dataframe(
-        rel.style.format(
-            {"low": "{:.1f}", "high": "{:.1f}", "confidence": "{:.3f}", "accuracy": "{:.3f}", "gap": "{:+.3f}"},
-            na_rep="",
-        ),
+        filled[["bin", "count", "confidence", "accuracy"]].style.format({"confidence": "{:.3f}", "accuracy": "{:.3f}"}),
         hide_index=True,
     )
 
@@ -232,9 +232,12 @@ def threshold_ui(run: StoredRun) -> None:
         key="curve_threshold",
     )
     table = curves.at_threshold(run.y_true, run.y_prob, list(run.class_names), threshold)
-    c1, c2 = st.columns([3, 2])
+    c1, c2 = st.columns(2)
     c1.altair_chart(charts.threshold_chart(table, threshold), width="stretch")
-    c2.dataframe(table.style.format({"precision": "{:.1%}", "recall": "{:.1%}"}), hide_index=True)
+    shown = table[["class", "precision", "recall", "predicted positive"]].rename(
+        columns={"predicted positive": "predicted"}
+    )
+    c2.dataframe(shown.style.format({"precision": "{:.1%}", "recall": "{:.1%}"}), hide_index=True)
 
 
 def map_ui(run: StoredRun, ds: Dataset, root: str) -> None:
