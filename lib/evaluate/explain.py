@@ -20,6 +20,7 @@ A model without convolutions (an MLP) gets gradient x input saliency instead, la
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,6 +132,18 @@ class _Parts:
         return tf.matmul(features, self.kernel) + self.bias
 
 
+_PARTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _parts(model: Any, conv: ConvLayer | None) -> _Parts:
+    """Building the sub-models costs more than a gradient pass: keep them per model and layer."""
+    per_model = _PARTS.setdefault(model, {})
+    key = conv.label if conv is not None else ""
+    if key not in per_model:
+        per_model[key] = _Parts(model, conv)
+    return per_model[key]
+
+
 def _resize(cam: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     import tensorflow as tf
 
@@ -163,7 +176,7 @@ def gradcam(
     conv = _pick(model, layer)
     if conv is None:
         raise SettingsError("this model has no convolutional layer: use saliency (gradient x input)")
-    parts = _Parts(model, conv)
+    parts = _parts(model, conv)
     x = tf.convert_to_tensor(np.asarray(x, np.float32))
     with tf.GradientTape() as tape:
         maps, features = parts(x)
@@ -183,7 +196,7 @@ def saliency(model: Any, x: np.ndarray, class_index: int | None = None) -> Expla
     """|gradient x input| of the class logit, summed over channels: which pixels move the score."""
     import tensorflow as tf
 
-    parts = _Parts(model, None)
+    parts = _parts(model, None)
     x = tf.convert_to_tensor(np.asarray(x, np.float32))
     with tf.GradientTape() as tape:
         tape.watch(x)
