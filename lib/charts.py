@@ -208,7 +208,7 @@ def roc_chart(curves: pd.DataFrame, aucs: pd.DataFrame) -> alt.LayerChart:
             x=alt.X("fpr:Q", title="false positive rate", scale=alt.Scale(domain=[0, 1])),
             y=alt.Y("tpr:Q", title="true positive rate (recall)", scale=alt.Scale(domain=[0, 1])),
             color=alt.Color(
-                "curve:N", sort=list(labels.values()), title=None, legend=alt.Legend(orient="bottom", columns=3)
+                "curve:N", sort=list(labels.values()), title=None, legend=alt.Legend(orient="bottom", columns=2)
             ),
             tooltip=[
                 "class:N",
@@ -219,7 +219,7 @@ def roc_chart(curves: pd.DataFrame, aucs: pd.DataFrame) -> alt.LayerChart:
         )
     )
     chance = alt.Chart(pd.DataFrame({"fpr": [0, 1], "tpr": [0, 1]})).mark_line(strokeDash=[4, 4], color="gray")
-    return chance.encode(x="fpr:Q", y="tpr:Q") + lines
+    return (chance.encode(x="fpr:Q", y="tpr:Q") + lines).properties(height=300)
 
 
 def pr_chart(curves: pd.DataFrame, aps: pd.DataFrame) -> alt.Chart:
@@ -233,7 +233,7 @@ def pr_chart(curves: pd.DataFrame, aps: pd.DataFrame) -> alt.Chart:
             x=alt.X("recall:Q", scale=alt.Scale(domain=[0, 1])),
             y=alt.Y("precision:Q", scale=alt.Scale(domain=[0, 1])),
             color=alt.Color(
-                "curve:N", sort=list(labels.values()), title=None, legend=alt.Legend(orient="bottom", columns=3)
+                "curve:N", sort=list(labels.values()), title=None, legend=alt.Legend(orient="bottom", columns=2)
             ),
             order="recall:Q",
             tooltip=[
@@ -243,6 +243,7 @@ def pr_chart(curves: pd.DataFrame, aps: pd.DataFrame) -> alt.Chart:
                 alt.Tooltip("precision:Q", format=".3f"),
             ],
         )
+        .properties(height=300)
     )
 
 
@@ -259,6 +260,7 @@ def threshold_chart(table: pd.DataFrame, threshold: float) -> alt.Chart:
             color=alt.Color("metric:N", sort=["precision", "recall"]),
             tooltip=["class:N", "metric:N", alt.Tooltip("value:Q", format=".1%")],
         )
+        .properties(width="container", height=260)
     )
 
 

@@ -109,7 +109,7 @@ def layer_ui(model: Any) -> tuple[explain.ConvLayer | None, str]:
         return None, ""
     c1, c2 = st.columns([3, 2])
     chosen = c1.selectbox(
-        "Convolutional layer (Grad-CAM)",
+        "Convolutional layer",
         range(len(layers)),
         index=len(layers) - 1,
         format_func=lambda i: layers[i].label + (" · last, chosen automatically" if i == len(layers) - 1 else ""),
@@ -185,6 +185,7 @@ def where_ui(run: StoredRun, ds: Dataset, model: Any, preprocess: Callable, trie
     explanation_row(model, ds.x_test[i], preprocess(ds.x_test[i : i + 1]), picked, names, int(run.y_true[i]))
 
 
+@st.fragment  # the tab's own controls rerun only the tab
 def curves_ui(run: StoredRun) -> None:
     names = list(run.class_names)
     roc, aucs = curves.roc_curves(run.y_true, run.y_prob, names)
@@ -215,10 +216,13 @@ def curves_ui(run: StoredRun) -> None:
     filled = rel[rel["count"] > 0].assign(
         bin=lambda t: [f"{a:.1f}-{b:.1f}" for a, b in zip(t["low"], t["high"], strict=True)]
     )
-    c2.dataframe(
-        filled[["bin", "count", "confidence", "accuracy"]].style.format({"confidence": "{:.3f}", "accuracy": "{:.3f}"}),
-        hide_index=True,
-    )
+    with st.expander("Bins of the reliability diagram"):
+        st.dataframe(
+            filled[["bin", "count", "confidence", "accuracy", "gap"]].style.format(
+                {"confidence": "{:.3f}", "accuracy": "{:.3f}", "gap": "{:+.3f}"}
+            ),
+            hide_index=True,
+        )
 
 
 @st.fragment
@@ -240,6 +244,7 @@ def threshold_ui(run: StoredRun) -> None:
     c2.dataframe(shown.style.format({"precision": "{:.1%}", "recall": "{:.1%}"}), hide_index=True)
 
 
+@st.fragment
 def map_ui(run: StoredRun, ds: Dataset, root: str) -> None:
     if len(run.y_prob) != len(ds.x_test):
         st.info("The current dataset's test split differs from this run's: no map.")
@@ -288,6 +293,7 @@ def map_ui(run: StoredRun, ds: Dataset, root: str) -> None:
         st.caption(f"{wrong:.0%} of them are mistakes.")
 
 
+@st.fragment
 def report_ui(run: StoredRun, ds: Dataset, root: str) -> None:
     st.markdown(
         "One HTML file for this run: data set, settings, notes, confusion matrix, classification report, "
