@@ -198,20 +198,21 @@ def probability_bars(table: pd.DataFrame, title: str = "Class probabilities") ->
 
 
 def roc_chart(curves: pd.DataFrame, aucs: pd.DataFrame) -> alt.LayerChart:
-    """One-vs-rest ROC per class (lib.evaluate.curves.roc_curves), AUC in the legend, and the chance diagonal."""
-    labels = {r["class"]: f"{r['class']} (AUC {r['auc']:.3f})" for _, r in aucs.dropna().iterrows()}
-    data = curves.assign(curve=curves["class"].map(labels))
+    """One-vs-rest ROC per class (lib.evaluate.curves.roc_curves) and the chance diagonal; each
+    class's AUC is in its tooltip (and the table beside the chart)."""
+    auc = dict(zip(aucs["class"], aucs["auc"], strict=True))
+    data = curves.assign(auc=curves["class"].map(auc))
+    order = list(dict.fromkeys(curves["class"]))
     lines = (
         alt.Chart(data, title="ROC, one class vs the rest")
         .mark_line(interpolate="step-after")
         .encode(
             x=alt.X("fpr:Q", title="false positive rate", scale=alt.Scale(domain=[0, 1])),
             y=alt.Y("tpr:Q", title="true positive rate (recall)", scale=alt.Scale(domain=[0, 1])),
-            color=alt.Color(
-                "curve:N", sort=list(labels.values()), title=None, legend=alt.Legend(orient="bottom", columns=2)
-            ),
+            color=alt.Color("class:N", sort=order, legend=alt.Legend(labelLimit=120)),
             tooltip=[
                 "class:N",
+                alt.Tooltip("auc:Q", format=".3f", title="AUC"),
                 alt.Tooltip("threshold:Q", format=".3f"),
                 alt.Tooltip("fpr:Q", format=".3f"),
                 alt.Tooltip("tpr:Q", format=".3f"),
@@ -219,31 +220,30 @@ def roc_chart(curves: pd.DataFrame, aucs: pd.DataFrame) -> alt.LayerChart:
         )
     )
     chance = alt.Chart(pd.DataFrame({"fpr": [0, 1], "tpr": [0, 1]})).mark_line(strokeDash=[4, 4], color="gray")
-    return (chance.encode(x="fpr:Q", y="tpr:Q") + lines).properties(height=300)
+    return (chance.encode(x="fpr:Q", y="tpr:Q") + lines).properties(height=320)
 
 
 def pr_chart(curves: pd.DataFrame, aps: pd.DataFrame) -> alt.Chart:
-    """One-vs-rest precision-recall per class (lib.evaluate.curves.pr_curves), AP in the legend."""
-    labels = {r["class"]: f"{r['class']} (AP {r['average precision']:.3f})" for _, r in aps.dropna().iterrows()}
-    data = curves.assign(curve=curves["class"].map(labels))
+    """One-vs-rest precision-recall per class (lib.evaluate.curves.pr_curves); AP in the tooltip."""
+    ap = dict(zip(aps["class"], aps["average precision"], strict=True))
+    data = curves.assign(ap=curves["class"].map(ap))
     return (
         alt.Chart(data, title="Precision-recall, one class vs the rest")
         .mark_line(interpolate="step-before")
         .encode(
             x=alt.X("recall:Q", scale=alt.Scale(domain=[0, 1])),
             y=alt.Y("precision:Q", scale=alt.Scale(domain=[0, 1])),
-            color=alt.Color(
-                "curve:N", sort=list(labels.values()), title=None, legend=alt.Legend(orient="bottom", columns=2)
-            ),
+            color=alt.Color("class:N", sort=list(dict.fromkeys(curves["class"])), legend=alt.Legend(labelLimit=120)),
             order="recall:Q",
             tooltip=[
                 "class:N",
+                alt.Tooltip("ap:Q", format=".3f", title="average precision"),
                 alt.Tooltip("threshold:Q", format=".3f"),
                 alt.Tooltip("recall:Q", format=".3f"),
                 alt.Tooltip("precision:Q", format=".3f"),
             ],
         )
-        .properties(height=300)
+        .properties(height=320)
     )
 
 

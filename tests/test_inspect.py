@@ -181,7 +181,8 @@ def test_roc_and_pr_equal_scikit_learn_on_stored_predictions(runs):
         np.testing.assert_array_equal(mine["precision"], precision)
         np.testing.assert_array_equal(mine["recall"], recall)
     spec = charts.roc_chart(roc, aucs).to_dict()
-    assert any("AUC" in str(layer) for layer in spec["layer"])
+    data = next(rows for rows in spec["datasets"].values() if "class" in rows[0])
+    assert all(row["auc"] == pytest.approx(aucs.loc[0, "auc"]) for row in data if row["class"] == names[0])
 
 
 @pytest.mark.parametrize("threshold", [0.0, 0.2, 0.5, 0.9])

@@ -49,12 +49,13 @@ def steps_ui(steps: list[try_image.Step]) -> None:
 
 def try_source_ui(ds: Dataset, run: StoredRun) -> tuple[Any, int | None, str] | None:
     """(image source: uint8 array or bytes, its true class when known, a label) or None."""
-    source = st.radio("Image", SOURCES, horizontal=True, key="try_source")
+    c1, c2 = st.columns(2)
+    source = c1.radio("Image", SOURCES, horizontal=True, key="try_source")
     if source == SOURCES[0]:
         if len(ds.x_test) == 0:
             st.info("This dataset has no test images.")
             return None
-        index = int(st.number_input("Test image index", 0, len(ds.x_test) - 1, 0, key="try_index"))
+        index = int(c2.number_input("Test image index", 0, len(ds.x_test) - 1, 0, key="try_index"))
         return ds.x_test[index], int(ds.y_test[index]), f"test image #{index}"
     if source == SOURCES[1]:
         upload = st.file_uploader(
