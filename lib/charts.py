@@ -193,7 +193,8 @@ def probability_bars(table: pd.DataFrame, title: str = "Class probabilities") ->
             color=alt.condition(alt.datum.rank == 1, alt.value("#1565c0"), alt.value("#90a4ae")),
             tooltip=["class:N", alt.Tooltip("probability:Q", format=".2%")],
         )
-        .properties(height=20 * len(table) + 10)
+        # fit-x: the height is the bars' own (22 px a class), not shared with title and axis
+        .properties(height=22 * len(table), autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
     )
 
 

@@ -150,7 +150,7 @@ def explanation_row(
         cols[2 + 2 * j].image(
             for_display(explain.heat_image(e.heatmap), 140),
             width="stretch",
-            caption=f"{e.method} · p={e.probability:.1%}",
+            caption=f"{e.method} · p={e.probability:.1%}" + ("" if e.heatmap.max() > 0 else " · no positive evidence"),
         )
     if true is not None and true == pred.class_index:
         st.caption("Predicted correctly: the true class's map is the predicted class's map.")
