@@ -73,3 +73,10 @@ def test_upload_and_camera_sources_show_their_widgets(two_runs):
     assert at.get("file_uploader")
     at.radio(key="try_source").set_value("take a photo").run()
     assert not at.exception and at.get("camera_input")
+
+
+def test_user_text_is_inert_in_markdown():
+    from lib.ui.inspect_views import md
+
+    escaped = md("![x](http://example.com/a.png) *bold* <b>")
+    assert escaped == r"\!\[x\]\(http://example\.com/a\.png\) \*bold\* \<b\>"

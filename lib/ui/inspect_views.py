@@ -4,6 +4,7 @@ these functions draw widgets and results only."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -19,6 +20,13 @@ from lib.ui import inspect_cache, state
 from lib.ui.images import for_display
 
 SOURCES = ("a test image", "upload an image", "take a photo")
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!<>|~$])")
+
+
+def md(text: object) -> str:
+    """User text (file and class names) made inert for Streamlit's Markdown: a name like
+    `![x](http://...)` would otherwise make every viewer's browser fetch that image."""
+    return _MARKDOWN.sub(r"\\\1", str(text))
 
 
 def display(img: np.ndarray) -> np.ndarray:
@@ -47,8 +55,8 @@ def steps_ui(steps: list[try_image.Step]) -> None:
         st.caption("Float steps are shown stretched from their own min to max; the numbers are the real values.")
 
 
-def try_source_ui(ds: Dataset, run: StoredRun) -> tuple[Any, int | None, str] | None:
-    """(image source: uint8 array or bytes, its true class when known, a label) or None."""
+def try_source_ui(ds: Dataset, run: StoredRun) -> tuple[Any, int | None, str, int | None] | None:
+    """(image source: uint8 array or bytes, its true class when known, a label, the test index) or None."""
     c1, c2 = st.columns(2)
     source = c1.radio("Image", SOURCES, horizontal=True, key="try_source")
     if source == SOURCES[0]:
@@ -56,14 +64,14 @@ def try_source_ui(ds: Dataset, run: StoredRun) -> tuple[Any, int | None, str] | 
             st.info("This dataset has no test images.")
             return None
         index = int(c2.number_input("Test image index", 0, len(ds.x_test) - 1, 0, key="try_index"))
-        return ds.x_test[index], int(ds.y_test[index]), f"test image #{index}"
+        return ds.x_test[index], int(ds.y_test[index]), f"test image #{index}", index
     if source == SOURCES[1]:
         upload = st.file_uploader(
             "An image file", type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"], key="try_upload"
         )
-        return (upload.getvalue(), None, upload.name) if upload is not None else None
+        return (upload.getvalue(), None, upload.name, None) if upload is not None else None
     photo = st.camera_input("Take a photo", key="try_camera")
-    return (photo.getvalue(), None, "camera photo") if photo is not None else None
+    return (photo.getvalue(), None, "camera photo", None) if photo is not None else None
 
 
 def try_ui(run: StoredRun, ds: Dataset, model: Any, preprocess: Callable) -> dict | None:
@@ -72,11 +80,11 @@ def try_ui(run: StoredRun, ds: Dataset, model: Any, preprocess: Callable) -> dic
     if picked is None:
         st.caption("Choose a test image, upload one or take a photo.")
         return None
-    source, true_class, label = picked
+    source, true_class, label, index = picked
     try:
         steps = try_image.prepare(source, ds, run, model=model, preprocess=preprocess)
     except ExplorerError as exc:
-        st.error(f"{label}: {exc}")
+        st.error(f"{md(label)}: {md(exc)}")
         return None
     st.markdown("**Every step the model's input goes through**")
     steps_ui(steps)
@@ -91,11 +99,11 @@ def try_ui(run: StoredRun, ds: Dataset, model: Any, preprocess: Callable) -> dic
     best = int(prob.argmax())
     c2.metric("Predicted", f"{names[best]} · {prob[best]:.1%}")
     if true_class is not None:
-        c2.caption(f"True class: {names[true_class]}")
-        index = int(label.split("#")[1])
-        if len(run.y_prob) == len(ds.x_test):
-            diff = float(np.abs(prob - run.y_prob[index]).max())
-            c2.caption(f"Same as the stored test prediction (largest difference {diff:.1e}).")
+        c2.caption(f"True class: {md(names[true_class])}")
+    if index is not None and len(run.y_prob) == len(ds.x_test):
+        diff = float(np.abs(prob - run.y_prob[index]).max())
+        same = "Same as" if diff < 1e-4 else "DIFFERENT from"
+        c2.caption(f"{same} the stored test prediction (largest difference {diff:.1e}).")
     return {"steps": steps, "image": image, "true": true_class, "label": label}
 
 
@@ -165,7 +173,7 @@ def where_ui(run: StoredRun, ds: Dataset, model: Any, preprocess: Callable, trie
         st.caption("Choose an image on the Try it tab.")
     else:
         x = try_image.model_input(tried["steps"])
-        st.caption(tried["label"])
+        st.caption(md(tried["label"]))
         explanation_row(model, tried["image"], x, picked, names, tried["true"])
     st.markdown("**A most-confident mistake from the test set**")
     if len(run.y_prob) != len(ds.x_test):
@@ -279,7 +287,7 @@ def map_ui(run: StoredRun, ds: Dataset, root: str) -> None:
             else "Hover a point to see its image."
         )
     )
-    box = (event or {}).get("selection", {}).get("box") if isinstance(event, dict) or hasattr(event, "get") else None
+    box = (event or {}).get("selection", {}).get("box")  # {"x": [lo, hi], "y": [lo, hi]} while a box is drawn
     chosen = indices_in_box(table, box)
     if len(chosen):
         names = list(run.class_names)
