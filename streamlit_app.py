@@ -18,6 +18,7 @@ PAGES = [
     st.Page("pages/augmentation.py", title="2 · Augmentation", icon="🔀", url_path="augment"),
     st.Page("pages/train_evaluate.py", title="3 · Train & Evaluate", icon="🎯", url_path="train"),
     st.Page("pages/compare.py", title="4 · Compare runs", icon="⚖️", url_path="runs"),
+    st.Page("pages/inspect.py", title="5 · Look inside", icon=":material/visibility:", url_path="inside"),
 ]
 
 page = st.navigation(PAGES)

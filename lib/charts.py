@@ -177,3 +177,147 @@ def runs_curves_chart(table: pd.DataFrame, metric: str = "val_accuracy") -> alt.
             tooltip=["run:N", "epoch:Q", alt.Tooltip(f"{metric}:Q", format=".3f")],
         )
     )
+
+
+# --- Look inside (step 5) ---------------------------------------------------------------------
+
+
+def probability_bars(table: pd.DataFrame, title: str = "Class probabilities") -> alt.Chart:
+    """Horizontal bars of lib.evaluate.try_image.probabilities_table, largest first."""
+    return (
+        alt.Chart(table, title=title)
+        .mark_bar()
+        .encode(
+            x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+            y=alt.Y("class:N", sort=list(table["class"]), title=None, axis=alt.Axis(labelOverlap=False)),
+            color=alt.condition(alt.datum.rank == 1, alt.value("#1565c0"), alt.value("#90a4ae")),
+            tooltip=["class:N", alt.Tooltip("probability:Q", format=".2%")],
+        )
+        # fit-x: the height is the bars' own (22 px a class), not shared with title and axis
+        .properties(height=22 * len(table), autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
+    )
+
+
+def roc_chart(curves: pd.DataFrame, aucs: pd.DataFrame) -> alt.LayerChart:
+    """One-vs-rest ROC per class (lib.evaluate.curves.roc_curves) and the chance diagonal; each
+    class's AUC is in its tooltip (and the table beside the chart)."""
+    auc = dict(zip(aucs["class"], aucs["auc"], strict=True))
+    data = curves.assign(auc=curves["class"].map(auc))
+    order = list(dict.fromkeys(curves["class"]))
+    lines = (
+        alt.Chart(data, title="ROC, one class vs the rest")
+        .mark_line(interpolate="step-after")
+        .encode(
+            x=alt.X("fpr:Q", title="false positive rate", scale=alt.Scale(domain=[0, 1])),
+            y=alt.Y("tpr:Q", title="true positive rate (recall)", scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color("class:N", sort=order, legend=alt.Legend(labelLimit=120)),
+            tooltip=[
+                "class:N",
+                alt.Tooltip("auc:Q", format=".3f", title="AUC"),
+                alt.Tooltip("threshold:Q", format=".3f"),
+                alt.Tooltip("fpr:Q", format=".3f"),
+                alt.Tooltip("tpr:Q", format=".3f"),
+            ],
+        )
+    )
+    chance = alt.Chart(pd.DataFrame({"fpr": [0, 1], "tpr": [0, 1]})).mark_line(strokeDash=[4, 4], color="gray")
+    return (chance.encode(x="fpr:Q", y="tpr:Q") + lines).properties(height=320)
+
+
+def pr_chart(curves: pd.DataFrame, aps: pd.DataFrame) -> alt.Chart:
+    """One-vs-rest precision-recall per class (lib.evaluate.curves.pr_curves); AP in the tooltip."""
+    ap = dict(zip(aps["class"], aps["average precision"], strict=True))
+    data = curves.assign(ap=curves["class"].map(ap))
+    return (
+        alt.Chart(data, title="Precision-recall, one class vs the rest")
+        .mark_line(interpolate="step-before")
+        .encode(
+            x=alt.X("recall:Q", scale=alt.Scale(domain=[0, 1])),
+            y=alt.Y("precision:Q", scale=alt.Scale(domain=[0, 1])),
+            color=alt.Color("class:N", sort=list(dict.fromkeys(curves["class"])), legend=alt.Legend(labelLimit=120)),
+            order="recall:Q",
+            tooltip=[
+                "class:N",
+                alt.Tooltip("ap:Q", format=".3f", title="average precision"),
+                alt.Tooltip("threshold:Q", format=".3f"),
+                alt.Tooltip("recall:Q", format=".3f"),
+                alt.Tooltip("precision:Q", format=".3f"),
+            ],
+        )
+        .properties(height=320)
+    )
+
+
+def threshold_chart(table: pd.DataFrame, threshold: float) -> alt.Chart:
+    """Precision and recall per class at one threshold (lib.evaluate.curves.at_threshold)."""
+    long = table.melt(id_vars=["class"], value_vars=["precision", "recall"], var_name="metric", value_name="value")
+    return (
+        alt.Chart(long, title=f"Each class vs the rest at p >= {threshold:.2f}")
+        .mark_bar()
+        .encode(
+            x=alt.X("class:N", sort=list(table["class"]), axis=alt.Axis(labelOverlap=False, labelAngle=0)),
+            xOffset=alt.XOffset("metric:N", sort=["precision", "recall"]),
+            y=alt.Y("value:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+            color=alt.Color("metric:N", sort=["precision", "recall"]),
+            tooltip=["class:N", "metric:N", alt.Tooltip("value:Q", format=".1%")],
+        )
+        .properties(width="container", height=260)
+    )
+
+
+def reliability_chart(table: pd.DataFrame, ece: float) -> alt.LayerChart:
+    """Reliability diagram (lib.evaluate.curves.reliability): accuracy per confidence bin
+    against the diagonal of perfect calibration; bar widths are the bins."""
+    data = table.dropna(subset=["accuracy"])
+    bars = (
+        alt.Chart(data, title=f"Reliability diagram (ECE {ece:.3f})")
+        .mark_bar(opacity=0.8, stroke="white")
+        .encode(
+            x=alt.X("low:Q", bin="binned", title="confidence (max probability)", scale=alt.Scale(domain=[0, 1])),
+            x2="high:Q",
+            y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 1]), title="accuracy"),
+            tooltip=[
+                alt.Tooltip("low:Q", format=".1f", title="from"),
+                alt.Tooltip("high:Q", format=".1f", title="to"),
+                alt.Tooltip("count:Q", title="images"),
+                alt.Tooltip("confidence:Q", format=".3f", title="mean confidence"),
+                alt.Tooltip("accuracy:Q", format=".3f"),
+            ],
+        )
+    )
+    points = alt.Chart(data).mark_point(color="black", filled=True).encode(x="confidence:Q", y="accuracy:Q")
+    diagonal = alt.Chart(pd.DataFrame({"c": [0, 1], "a": [0, 1]})).mark_line(strokeDash=[4, 4], color="gray")
+    return bars + diagonal.encode(x="c:Q", y="a:Q") + points
+
+
+def embedding_chart(table: pd.DataFrame, title: str, selection: str = "box") -> alt.Chart:
+    """Scatter of lib.evaluate.embedding.embedding_table: colour = true class, shape =
+    right/wrong, tooltip with the image (Vega's tooltip shows an "image" data URI), and an
+    interval selection named `selection`. More than 5,000 rows: Altair's default data
+    transformer refuses in to_dict() (use alt.data_transformers.disable_max_rows()); Streamlit's does not."""
+    box = alt.selection_interval(name=selection, encodings=["x", "y"])
+    tooltip = [
+        "index:Q",
+        alt.Tooltip("true:N", title="true class"),
+        alt.Tooltip("predicted:N"),
+        alt.Tooltip("confidence:Q", format=".1%"),
+    ]
+    if (table["image"] != "").any():
+        tooltip.append(alt.Tooltip("image:N", title="image"))
+    return (
+        alt.Chart(table, title=title)
+        .mark_point(size=36, opacity=0.75, filled=True)
+        .encode(
+            x=alt.X("x:Q", title=None, axis=alt.Axis(labels=False, ticks=False)),
+            y=alt.Y("y:Q", title=None, axis=alt.Axis(labels=False, ticks=False)),
+            color=alt.Color(
+                "true:N",
+                title="true class",
+                scale=alt.Scale(scheme="tableau10" if table["true"].nunique() <= 10 else "tableau20"),
+            ),
+            shape=alt.Shape("result:N", sort=["right", "wrong"], scale=alt.Scale(range=["circle", "cross"])),
+            tooltip=tooltip,
+        )
+        .add_params(box)
+        .properties(height=480)
+    )

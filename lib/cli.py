@@ -9,6 +9,7 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import pandas as pd
 
@@ -67,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="print a stored run's test report and confusion matrix")
     report.add_argument("run_id")
     report.add_argument("--store", default=None)
+    report.add_argument("--html", metavar="OUT.html", help="also write a self-contained HTML report (opens offline)")
+
+    predict = sub.add_parser("predict", help="classify one image with a stored run (top-k class probabilities)")
+    predict.add_argument("run_id")
+    predict.add_argument("image", help="an image file (PNG, JPEG, ...)")
+    predict.add_argument("--top", type=int, default=3, help="how many classes to print (default 3)")
+    predict.add_argument("--store", default=None)
     return parser
 
 
@@ -193,8 +201,60 @@ def cmd_study(args: argparse.Namespace) -> None:
         raise ExplorerError(failures[0])
 
 
+def _run_dataset(run, needed: bool):
+    """The run's dataset, loaded again from its label, when `needed`; it must be the same data
+    (fingerprint) the run was trained on. None when not needed."""
+    if not needed:
+        return None
+    ds = load_dataset(parse_spec(run.config["dataset"]["label"]))
+    if ds.fingerprint != run.config["dataset"]["fingerprint"]:
+        raise DatasetError(f"{run.config['dataset']['label']} has changed since run {run.run_id} was trained")
+    return ds
+
+
 def cmd_report(args: argparse.Namespace) -> None:
-    _print_report(_store(args.store).load(args.run_id))
+    run = _store(args.store).load(args.run_id)
+    _print_report(run)
+    if args.html:
+        from lib.runs.report_html import build_report
+
+        try:
+            ds = _run_dataset(run, True)
+        except DatasetError as exc:
+            ds = None
+            print(f"note: mistakes are shown without images ({exc})")
+        try:
+            Path(args.html).write_text(build_report(run, ds.x_test if ds else None), encoding="utf-8")
+        except OSError as exc:
+            raise StoreError(f"cannot write {args.html}: {exc.strerror or exc}") from None
+        print(f"\nHTML report written to {args.html}")
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    from lib.augment.settings import needs_fit, training_config
+    from lib.errors import ImageError
+    from lib.evaluate import try_image
+
+    if args.top < 1:
+        raise ImageError("--top must be at least 1")
+    try:
+        data = Path(args.image).read_bytes()
+    except OSError as exc:
+        raise ImageError(f"cannot read {args.image}: {exc.strerror or exc}") from None
+    run = _store(args.store).load(args.run_id)
+    settings = run.config["settings"]
+    uploaded = str(settings.get("model", "")).startswith("uploaded:")
+    ds = _run_dataset(run, not uploaded and needs_fit(training_config(settings.get("augment"))[0]))
+    shape = tuple(run.config["dataset"]["image_shape"])
+    try:
+        steps = try_image.to_dataset_image(data, shape)
+    except ImageError as exc:
+        raise ImageError(f"{args.image}: {exc}") from None
+    prob = try_image.predict_image(run.load_model(), try_image.evaluation_preprocessor(run, ds), steps[-1].image)
+    table = try_image.probabilities_table(prob, run.class_names).head(args.top)
+    print(f"run {run.run_id} · {settings.get('model')} · {Path(args.image).name}")
+    for _, row in table.iterrows():
+        print(f"{row['rank']:>3}. {row['class']}  {row['probability']:.4f}")
 
 
 def cmd_inspect(args: argparse.Namespace) -> None:
@@ -214,7 +274,13 @@ def cmd_inspect(args: argparse.Namespace) -> None:
     print(f"leakage: {len(dupes)} test image(s) are exact copies of training images")
 
 
-COMMANDS = {"inspect": cmd_inspect, "train": cmd_train, "study": cmd_study, "report": cmd_report}
+COMMANDS = {
+    "inspect": cmd_inspect,
+    "train": cmd_train,
+    "study": cmd_study,
+    "report": cmd_report,
+    "predict": cmd_predict,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

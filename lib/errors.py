@@ -33,6 +33,10 @@ class ModelFileError(ExplorerError):
     """An uploaded model that cannot be used."""
 
 
+class ImageError(ExplorerError):
+    """A picture to classify (upload, camera, file) that cannot be used."""
+
+
 def one_line(exc: BaseException, limit: int = 200, *, with_type: bool = False) -> str:
     """The first non-empty line of the exception's message (at most `limit` characters),
     or its class name when the message is empty; `with_type` puts the class name first

@@ -107,3 +107,45 @@ def test_closing_the_tab_mid_training_ends_the_training(chromium_path, tmp_path)
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_look_inside_renders_every_tab(chromium_path, tmp_path):
+    """A stored run, then step 5 in Chromium: every tab renders, none shows an exception."""
+    from playwright.sync_api import sync_playwright
+
+    from lib.data.sources import load_digits
+    from lib.runs.store import RunStore
+    from lib.runs.train_or_load import train_or_load
+    from lib.train.training import TrainSettings
+    from tests.conftest import CHROMIUM_ARGS, start_server
+
+    runs = tmp_path / "runs"
+    train_or_load(load_digits(), TrainSettings("cnn", epochs=1), "digits", RunStore(runs))
+    proc, url, _ = start_server({"EXPLORER_RUNS": str(runs)})
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(60_000)
+            page.goto(url)  # a cold server's first deep link shows "Page not found": arrive by the sidebar
+            expect(page.get_by_role("heading", name="1 · Dataset")).to_be_visible(timeout=180_000)
+            open_step(page, "5 · Look inside", "Every step the model's input goes through")
+            checks = {
+                "Try it": "Class probabilities",
+                "Where it looks": "A most-confident mistake from the test set",
+                "Curves per class": "Expected calibration error",
+                "Map of what it learned": "Drag a box to see its images below",
+                "Report": "Build the HTML report",
+            }
+            for tab, text in checks.items():
+                page.get_by_role("tab", name=tab).click()
+                expect(page.get_by_text(text).first).to_be_visible()
+                wait_idle(page)
+                assert_no_exception(page)
+            page.get_by_role("button", name="Build the HTML report").click()
+            expect(page.get_by_role("button", name="Download report (.html)")).to_be_visible(timeout=120_000)
+            assert_no_exception(page)
+            browser.close()
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -11,3 +11,6 @@ AUGMENT = "augment_config"  # full ImageDataGenerator settings (lib.augment), sh
 AUGMENT_SEED = "augment_seed"  # preview draw seed ("new draw" changes it)
 CURRENT_RUN = "current_run"  # run id shown on Train & Evaluate
 UNSAVED_RUN = "unsaved_run"  # a StoredRun kept in memory when the store could not be written
+INSPECT_RUN = "inspect_run"  # run id shown on Look inside (also the Run selectbox key)
+TSNE_DONE = "tsne_done"  # {run_id: True} once t-SNE was asked for (its result is cached by run id)
+REPORTS = "html_reports"  # {run_id: HTML text} built on request on Look inside

@@ -1,0 +1,322 @@
+"""Views of Look inside: try an image, where the model looks, curves per class, the map of
+its features, the HTML report. Computation lives in lib.evaluate and lib.runs.report_html;
+these functions draw widgets and results only."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from lib import charts
+from lib.data.dataset import Dataset
+from lib.errors import ExplorerError, one_line
+from lib.evaluate import curves, explain, metrics, try_image
+from lib.runs.store import StoredRun
+from lib.ui import inspect_cache, state
+from lib.ui.images import for_display
+
+SOURCES = ("a test image", "upload an image", "take a photo")
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!<>|~$])")
+
+
+def md(text: object) -> str:
+    """User text (file and class names) made inert for Streamlit's Markdown: a name like
+    `![x](http://...)` would otherwise make every viewer's browser fetch that image."""
+    return _MARKDOWN.sub(r"\\\1", str(text))
+
+
+def display(img: np.ndarray) -> np.ndarray:
+    """Any step's array as a viewable uint8 image: float steps stretched from their min..max."""
+    a = np.asarray(img)
+    if a.dtype != np.uint8:
+        lo, hi = float(a.min()), float(a.max())
+        a = ((a - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(a)).round().astype(np.uint8)
+    if a.ndim == 3 and a.shape[-1] not in (1, 3):
+        a = a[..., :3]
+    return for_display(a, 96)
+
+
+def steps_ui(steps: list[try_image.Step]) -> None:
+    cols = st.columns(max(4, min(len(steps), 6)))  # at least 4: two steps should not fill the width
+    for i, step in enumerate(steps):
+        col = cols[i % len(cols)]
+        col.image(display(step.image), width=110)
+        col.caption(
+            f"**{i + 1}. {step.name}**  \n{'x'.join(str(d) for d in step.shape)} · {step.image.dtype}  \n"
+            f"min {step.low:.4g} · max {step.high:.4g}"
+        )
+        if step.note:
+            col.caption(step.note.replace("*", "\\*"))
+    if any(s.image.dtype != np.uint8 for s in steps):
+        st.caption("Float steps are shown stretched from their own min to max; the numbers are the real values.")
+
+
+def try_source_ui(ds: Dataset, run: StoredRun) -> tuple[Any, int | None, str, int | None] | None:
+    """(image source: uint8 array or bytes, its true class when known, a label, the test index) or None."""
+    c1, c2 = st.columns(2)
+    source = c1.radio("Image", SOURCES, horizontal=True, key="try_source")
+    if source == SOURCES[0]:
+        if len(ds.x_test) == 0:
+            st.info("This dataset has no test images.")
+            return None
+        index = int(c2.number_input("Test image index", 0, len(ds.x_test) - 1, 0, key="try_index"))
+        return ds.x_test[index], int(ds.y_test[index]), f"test image #{index}", index
+    if source == SOURCES[1]:
+        upload = st.file_uploader(
+            "An image file", type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"], key="try_upload"
+        )
+        return (upload.getvalue(), None, upload.name, None) if upload is not None else None
+    photo = st.camera_input("Take a photo", key="try_camera")
+    return (photo.getvalue(), None, "camera photo", None) if photo is not None else None
+
+
+def try_ui(run: StoredRun, ds: Dataset, model: Any, preprocess: Callable) -> dict | None:
+    """Try it: the steps and the probabilities. Returns what Where it looks needs, or None."""
+    picked = try_source_ui(ds, run)
+    if picked is None:
+        st.caption("Choose a test image, upload one or take a photo.")
+        return None
+    source, true_class, label, index = picked
+    try:
+        steps = try_image.prepare(source, ds, run, model=model, preprocess=preprocess)
+    except ExplorerError as exc:
+        st.error(f"{md(label)}: {md(exc)}")
+        return None
+    st.markdown("**Every step the model's input goes through**")
+    steps_ui(steps)
+    image = next(s.image for s in reversed(steps) if s.image.dtype == np.uint8)
+    prob = try_image.predict_image(model, preprocess, image)
+    names = list(run.class_names)
+    c1, c2 = st.columns([3, 2])
+    c1.altair_chart(
+        charts.probability_bars(try_image.probabilities_table(prob, names), f"Class probabilities: {label}"),
+        width="stretch",
+    )
+    best = int(prob.argmax())
+    c2.metric("Predicted", f"{names[best]} · {prob[best]:.1%}")
+    if true_class is not None:
+        c2.caption(f"True class: {md(names[true_class])}")
+    if index is not None and len(run.y_prob) == len(ds.x_test):
+        diff = float(np.abs(prob - run.y_prob[index]).max())
+        same = "Same as" if diff < 1e-4 else "DIFFERENT from"
+        c2.caption(f"{same} the stored test prediction (largest difference {diff:.1e}).")
+    return {"steps": steps, "image": image, "true": true_class, "label": label}
+
+
+def layer_ui(model: Any) -> tuple[explain.ConvLayer | None, str]:
+    """(the conv layer to explain, the CAM method), or (None, "") for a model without convolutions."""
+    layers = explain.conv_layers(model)
+    if not layers:
+        st.caption(
+            "This model has no convolutional layer (an MLP): it is explained with **gradient × input** "
+            "saliency: how much each pixel, times its value, moves the class score."
+        )
+        return None, ""
+    c1, c2 = st.columns([3, 2])
+    chosen = c1.selectbox(
+        "Convolutional layer",
+        range(len(layers)),
+        index=len(layers) - 1,
+        format_func=lambda i: layers[i].label + (" · last, chosen automatically" if i == len(layers) - 1 else ""),
+        key="cam_layer",
+        help="Later layers see larger parts of the image but at a coarser grid.",
+    )
+    method = c2.radio(
+        "Method",
+        list(explain.CAM_METHODS),
+        format_func=explain.CAM_METHODS.get,
+        horizontal=True,
+        key="cam_method",
+        help="HiResCAM weighs each position by its own gradient (faithful for heads that flatten, like our cnn); "
+        "classic Grad-CAM averages the gradient over the map first. With a pooling head both are the same.",
+    )
+    return layers[min(chosen, len(layers) - 1)], method
+
+
+def explanation_row(
+    model: Any, image: np.ndarray, x: np.ndarray, picked: tuple, names: list[str], true: int | None
+) -> None:
+    """The image, and the heatmap overlays for the predicted class and the true class."""
+    layer, method = picked
+    try:
+        pred = explain.explain(model, x, None, layer, method or "hirescam")
+        wanted = [("predicted", pred)]
+        if true is not None and true != pred.class_index:
+            wanted.append(("true", explain.explain(model, x, true, layer, method or "hirescam")))
+    except Exception as exc:  # e.g. an uploaded model whose last layer is not Dense
+        st.info(f"No explanation for this model: {one_line(exc)}")
+        return
+    cols = st.columns(5)  # always 5: images keep one size whether one or two classes are shown
+    cols[0].image(display(image), width="stretch", caption="image")
+    for j, (kind, e) in enumerate(wanted):
+        over = explain.overlay(image, e.heatmap)
+        cols[1 + 2 * j].image(for_display(over, 140), width="stretch", caption=f"{kind}: {names[e.class_index]}")
+        cols[2 + 2 * j].image(
+            for_display(explain.heat_image(e.heatmap), 140),
+            width="stretch",
+            caption=f"{e.method} · p={e.probability:.1%}" + ("" if e.heatmap.max() > 0 else " · no positive evidence"),
+        )
+    if true is not None and true == pred.class_index:
+        st.caption("Predicted correctly: the true class's map is the predicted class's map.")
+    st.caption(f"{pred.method} at {pred.layer}: brighter = more weight for that class.")
+
+
+def where_ui(run: StoredRun, ds: Dataset, model: Any, preprocess: Callable, tried: dict | None) -> None:
+    names = list(run.class_names)
+    picked = layer_ui(model)
+    st.markdown("**The image from Try it**")
+    if tried is None:
+        st.caption("Choose an image on the Try it tab.")
+    else:
+        x = try_image.model_input(tried["steps"])
+        st.caption(md(tried["label"]))
+        explanation_row(model, tried["image"], x, picked, names, tried["true"])
+    st.markdown("**A most-confident mistake from the test set**")
+    if len(run.y_prob) != len(ds.x_test):
+        st.caption("The current dataset's test split differs from this run's.")
+        return
+    mistakes = [int(m) for m in metrics.confident_mistakes(run.y_true, run.y_prob, 24)]
+    if len(mistakes) == 0:
+        st.caption("No mistakes on the test set.")
+        return
+    i = st.selectbox(
+        "Mistake",
+        mistakes,
+        format_func=lambda m: (
+            f"#{m}: true {names[run.y_true[m]]} → {names[run.y_prob[m].argmax()]} {run.y_prob[m].max():.0%}"
+        ),
+        key="cam_mistake",
+    )
+    explanation_row(model, ds.x_test[i], preprocess(ds.x_test[i : i + 1]), picked, names, int(run.y_true[i]))
+
+
+@st.fragment  # the tab's own controls rerun only the tab
+def curves_ui(run: StoredRun) -> None:
+    names = list(run.class_names)
+    roc, aucs = curves.roc_curves(run.y_true, run.y_prob, names)
+    pr, aps = curves.pr_curves(run.y_true, run.y_prob, names)
+    c1, c2 = st.columns(2)
+    if not roc.empty:
+        c1.altair_chart(charts.roc_chart(roc, aucs), width="stretch")
+    if not pr.empty:
+        c2.altair_chart(charts.pr_chart(pr, aps), width="stretch")
+    table = aucs.merge(aps[["class", "average precision", "prevalence"]], on="class")
+    st.dataframe(
+        table.style.format({"auc": "{:.3f}", "average precision": "{:.3f}", "prevalence": "{:.1%}"}, na_rep="n/a"),
+        hide_index=True,
+    )
+    st.caption(
+        "One class against all the others, from the stored test probabilities (scikit-learn's roc_curve, auc, "
+        "precision_recall_curve, average_precision_score). AP's chance level is the class's prevalence."
+    )
+    threshold_ui(run)
+    rel, ece = curves.reliability(run.y_true, run.y_prob)
+    c1, c2 = st.columns([3, 2])
+    c1.altair_chart(charts.reliability_chart(rel, ece), width="stretch")
+    c2.metric("Expected calibration error", f"{ece:.4f}")
+    c2.caption(
+        "Top-label confidence (the largest probability) in 10 equal-width bins; "
+        "ECE = Σ |accuracy − confidence| × images in the bin / all images. Bars below the diagonal: overconfident."
+    )
+    filled = rel[rel["count"] > 0].assign(
+        bin=lambda t: [f"{a:.1f}-{b:.1f}" for a, b in zip(t["low"], t["high"], strict=True)]
+    )
+    with st.expander("Bins of the reliability diagram"):
+        st.dataframe(
+            filled[["bin", "count", "confidence", "accuracy", "gap"]].style.format(
+                {"confidence": "{:.3f}", "accuracy": "{:.3f}", "gap": "{:+.3f}"}
+            ),
+            hide_index=True,
+        )
+
+
+@st.fragment
+def threshold_ui(run: StoredRun) -> None:
+    threshold = st.slider(
+        "Threshold: a class is predicted when its probability is at least",
+        0.0,
+        1.0,
+        0.5,
+        0.01,
+        key="curve_threshold",
+    )
+    table = curves.at_threshold(run.y_true, run.y_prob, list(run.class_names), threshold)
+    c1, c2 = st.columns(2)
+    c1.altair_chart(charts.threshold_chart(table, threshold), width="stretch")
+    shown = table[["class", "precision", "recall", "predicted positive"]].rename(
+        columns={"predicted positive": "predicted"}
+    )
+    c2.dataframe(shown.style.format({"precision": "{:.1%}", "recall": "{:.1%}"}), hide_index=True)
+
+
+@st.fragment
+def map_ui(run: StoredRun, ds: Dataset, root: str) -> None:
+    if len(run.y_prob) != len(ds.x_test):
+        st.info("The current dataset's test split differs from this run's: no map.")
+        return
+    done: dict = st.session_state.setdefault(state.TSNE_DONE, {})
+    c1, c2 = st.columns([2, 3])
+    if c2.button("Compute t-SNE", key="tsne_button", help="Seconds to minutes; cached for this run."):
+        done[run.run_id] = True
+    methods = ["PCA", "t-SNE"] if done.get(run.run_id) else ["PCA"]
+    method = c1.radio("Projection", methods, horizontal=True, key="map_method")
+    try:
+        table, note = inspect_cache.projection(root, run.run_id, ds, method if method in methods else "PCA")
+    except Exception as exc:  # e.g. an uploaded model without a Dense head
+        st.info(f"No feature map for this model: {one_line(exc)}")
+        return
+    from lib.evaluate.embedding import IMAGE_CAP, indices_in_box
+
+    with_images = int((table["image"] != "").sum())
+    event = st.altair_chart(
+        charts.embedding_chart(table, f"What the model learned: penultimate features of {len(table):,} test images"),
+        width="stretch",
+        on_select="rerun",
+        key="embedding_chart",
+    )
+    st.caption(
+        f"{note}. Colour: true class; cross: a mistake. Drag a box to see its images below. "
+        + (
+            f"Tooltip images for the first {with_images:,} of {len(table):,} points only (a cap of {IMAGE_CAP:,} "
+            "keeps the page fast)."
+            if with_images < len(table)
+            else "Hover a point to see its image."
+        )
+    )
+    box = (event or {}).get("selection", {}).get("box")  # {"x": [lo, hi], "y": [lo, hi]} while a box is drawn
+    chosen = indices_in_box(table, box)
+    if len(chosen):
+        names = list(run.class_names)
+        shown = chosen[:48]
+        st.markdown(f"**{len(chosen)} image(s) in the box**" + (" (first 48)" if len(chosen) > 48 else ""))
+        st.image(
+            [for_display(ds.x_test[i]) for i in shown],
+            caption=[f"#{i} {names[run.y_true[i]]}→{names[run.y_prob[i].argmax()]}" for i in shown],
+            width=88,
+        )
+        wrong = table.loc[table["index"].isin(chosen), "result"].eq("wrong").mean()
+        st.caption(f"{wrong:.0%} of them are mistakes.")
+
+
+@st.fragment
+def report_ui(run: StoredRun, ds: Dataset, root: str) -> None:
+    st.markdown(
+        "One HTML file for this run: data set, settings, notes, confusion matrix, classification report, "
+        "training and per-class curves (static SVG), the most confident mistakes. It opens offline."
+    )
+    reports: dict = st.session_state.setdefault(state.REPORTS, {})
+    if st.button("Build the HTML report", key="report_build"):
+        reports[run.run_id] = inspect_cache.report(root, run.run_id, ds)
+    if run.run_id in reports:
+        st.download_button(
+            "Download report (.html)",
+            reports[run.run_id].encode("utf-8"),
+            f"report_{run.run_id}.html",
+            "text/html",
+            key="report_download",
+        )
+        st.caption(f"{len(reports[run.run_id]) / 1024:.0f} kB, self-contained.")

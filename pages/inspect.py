@@ -1,0 +1,46 @@
+"""Step 5 · Look inside: try a stored model on a new image, see where it looks, read its
+curves per class and a map of what it learned, and hand out a report. Never trains."""
+
+import streamlit as st
+
+from lib.runs.store import RunStore, StoreError
+from lib.ui import cache, inspect_cache, inspect_views, state
+
+st.title("5 · Look inside")
+ds = cache.current_dataset()
+root = cache.store_root()
+configs, broken = RunStore(root).list_runs()
+mine = [c for c in configs if c["dataset"]["fingerprint"] == ds.fingerprint]
+if not mine:
+    st.info("No stored run for this dataset yet: train one on step 3.")
+    st.stop()
+ids = [c["run_id"] for c in mine]
+labels = {
+    c["run_id"]: f"{c['settings']['model']} · {c.get('epochs_done', '?')} epochs · {c['status']} · {c['run_id']}"
+    for c in mine
+}
+if st.session_state.get(state.INSPECT_RUN) not in ids:  # first visit: the run shown on step 3, else the newest
+    current = st.session_state.get(state.CURRENT_RUN)
+    st.session_state[state.INSPECT_RUN] = current if current in ids else ids[0]
+run_id = st.selectbox("Run", ids, format_func=labels.get, key=state.INSPECT_RUN)
+try:
+    run = cache.stored_run(root, run_id)
+    model = cache.run_model(root, run_id)
+    preprocess = inspect_cache.preprocessor(root, run_id, ds)
+except StoreError as exc:
+    st.error(str(exc))
+    st.stop()
+if run.status != "complete":
+    st.warning(f"This run is {run.status}: a partly trained model.")
+
+tabs = st.tabs(["Try it", "Where it looks", "Curves per class", "Map of what it learned", "Report"])
+with tabs[0]:
+    tried = inspect_views.try_ui(run, ds, model, preprocess)
+with tabs[1]:
+    inspect_views.where_ui(run, ds, model, preprocess, tried)
+with tabs[2]:
+    inspect_views.curves_ui(run)
+with tabs[3]:
+    inspect_views.map_ui(run, ds, root)
+with tabs[4]:
+    inspect_views.report_ui(run, ds, root)

@@ -1,0 +1,82 @@
+"""AppTest: Look inside shows every stored run of the dataset and never trains."""
+
+from __future__ import annotations
+
+import pytest
+
+from lib.data.sources import load_digits
+from lib.runs.store import RunStore
+from lib.runs.train_or_load import train_or_load
+from lib.train.training import TrainSettings
+from lib.ui import state
+from tests.helpers import app_on_page
+
+pytestmark = pytest.mark.slow
+
+PAGE = "pages/inspect.py"
+
+
+def test_without_a_run_the_page_says_what_to_do():
+    at = app_on_page(PAGE)
+    assert any("No stored run for this dataset yet" in i.value for i in at.info)
+
+
+@pytest.fixture
+def two_runs(run_store):
+    ds = load_digits()
+    store = RunStore(run_store)
+    return {kind: train_or_load(ds, TrainSettings(kind, epochs=1), "digits", store).run_id for kind in ("cnn", "mlp")}
+
+
+def test_every_tab_renders_for_a_cnn_and_an_mlp(two_runs, monkeypatch):
+    import lib.train.training as training
+
+    monkeypatch.setattr(training, "train", lambda *a, **k: pytest.fail("Look inside must never train"))
+    at = app_on_page(PAGE)
+    at.selectbox(key=state.INSPECT_RUN).set_value(two_runs["cnn"]).run()
+    assert not at.exception, at.exception
+    assert at.tabs and [t.label for t in at.tabs] == [
+        "Try it",
+        "Where it looks",
+        "Curves per class",
+        "Map of what it learned",
+        "Report",
+    ]
+    # Try it: test image 0, its stored prediction reproduced
+    assert any(c.value.startswith("Same as the stored test prediction") for c in at.caption)
+    assert {m.label for m in at.metric} >= {"Predicted", "Expected calibration error"}
+    assert at.selectbox(key="cam_layer").value is not None
+    assert any("HiResCAM at" in c.value for c in at.caption)
+    at.number_input(key="try_index").set_value(5).run()
+    at.radio(key="cam_method").set_value("gradcam").run()
+    assert any("Grad-CAM at" in c.value for c in at.caption)
+    at.slider(key="curve_threshold").set_value(0.8).run()
+    assert not at.exception, at.exception
+    charts = at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
+    assert len(charts) >= 6  # probabilities, ROC, PR, threshold, reliability, map
+    # The report is built on request, then offered for download.
+    at.button(key="report_build").click().run()
+    assert any("self-contained" in c.value for c in at.caption)
+    # The MLP: saliency, labelled as such.
+    at.selectbox(key=state.INSPECT_RUN).set_value(two_runs["mlp"]).run()
+    assert not at.exception, at.exception
+    assert any("gradient × input" in c.value for c in at.caption)
+
+
+def test_upload_and_camera_sources_show_their_widgets(two_runs):
+    at = app_on_page(PAGE)
+    at.radio(key="try_source").set_value("upload an image").run()
+    assert not at.exception
+    assert any("Choose a test image, upload one or take a photo" in c.value for c in at.caption)
+    # AppTest cannot put a file into st.file_uploader or st.camera_input: the library tests
+    # decode uploads (tests/test_inspect.py) and the browser test opens the page.
+    assert at.get("file_uploader")
+    at.radio(key="try_source").set_value("take a photo").run()
+    assert not at.exception and at.get("camera_input")
+
+
+def test_user_text_is_inert_in_markdown():
+    from lib.ui.inspect_views import md
+
+    escaped = md("![x](http://example.com/a.png) *bold* <b>")
+    assert escaped == r"\!\[x\]\(http://example\.com/a\.png\) \*bold\* \<b\>"
