@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--augment", metavar="FILE.json", help="ImageDataGenerator settings from the Augmentation page")
     train.add_argument("--store", default=None, help="run store folder (default: runs/ or $EXPLORER_RUNS)")
+    train.add_argument("--name", default="", help="a name people can say (default: made from the settings)")
 
     study = sub.add_parser(
         "study",
@@ -91,7 +92,10 @@ def _print_report(run) -> None:
 
     r = run.record
     cm = run.test_confusion
-    print(f"run {run.run_id} · {r.model} · {r.dataset.label} · status {run.status} · {r.epochs_done} epochs")
+    print(
+        f"run {r.display_name} (id {run.run_id}) · {r.model} · {r.dataset.label} · status {run.status} · "
+        f"{r.epochs_done} epochs"
+    )
     print()
     print(metrics.report(cm, run.class_names).round(3).to_string())
     s = metrics.summary(cm, r.baseline.class_index) if r.baseline else metrics.summary(cm, None)
@@ -141,7 +145,7 @@ def cmd_train(args: argparse.Namespace) -> None:
             flush=True,
         )
 
-    outcome = train_or_load(ds, settings, spec.label, store, on_epoch=progress)
+    outcome = train_or_load(ds, settings, spec.label, store, name=args.name, on_epoch=progress)
     if outcome.store_error:
         raise StoreError(outcome.store_error)
     how = "loaded from the store, not trained again" if outcome.loaded else outcome.result.message

@@ -84,7 +84,7 @@ for run_id in mine:
         st.caption(f"Skipped: {one_line(exc)}")
 table = runs_table(runs)
 study = st.session_state.get("study_runs", {})
-table.insert(1, "study step", [next((n for n, rid in study.items() if rid == r), "") for r in table["run"]])
+table.insert(2, "study step", [next((n for n, rid in study.items() if rid == r), "") for r in table["run"]])
 st.subheader(f"{len(runs)} stored run(s) on {ds.name}")
 numbers = {
     col: "{:.1%}"
@@ -100,7 +100,7 @@ if len(runs) < 2:
     st.stop()
 by_id = {r.run_id: r for r in runs}
 label = {
-    r.run_id: f"{r.run_id} · {r.record.model} · {row['mode']}"
+    r.run_id: f"{r.record.display_name} · {row['mode']} · id {r.run_id}"
     for r, (_, row) in zip(runs, table.iterrows(), strict=False)
 }
 c1, c2 = st.columns(2)

@@ -10,7 +10,7 @@ import streamlit as st
 from lib import charts
 from lib.augment import settings as augment
 from lib.errors import ExplorerError, ModelFileError, StoreError, TransferError, one_line
-from lib.runs.config import RunConfig, baseline_of, can_be_backbone
+from lib.runs.config import MAX_NAME, RunConfig, auto_name, baseline_of, can_be_backbone
 from lib.runs.store import RunStore, StoredRun, record_of
 from lib.runs.train_or_load import train_or_load
 from lib.runs.uploaded import INPUT_SCALES, evaluate_upload, load_user_model
@@ -130,6 +130,13 @@ with st.expander(f"Model summary: {n_train:,} trainable · {n_frozen:,} non-trai
 
 config = RunConfig.for_training(ds, settings, spec.label)
 stored = store.find_complete(config)
+run_name = st.text_input(
+    "Run name (optional)",
+    key="train_run_name",
+    max_chars=MAX_NAME,
+    placeholder=auto_name(config),
+    help="A name people can say, used in legends, tables and selectors. Empty: the name shown greyed out.",
+)
 b1, b2, b3 = st.columns([1, 1, 3])
 train_clicked = b1.button("Load from store" if stored else "Train", type="primary", key="train_button")
 b3.caption(
@@ -172,7 +179,7 @@ if train_clicked:
             )
 
     try:
-        outcome = train_or_load(ds, settings, spec.label, store, on_epoch=on_epoch, on_batch=on_batch)
+        outcome = train_or_load(ds, settings, spec.label, store, name=run_name, on_epoch=on_epoch, on_batch=on_batch)
     except ExplorerError as exc:  # settings the data cannot support (e.g. an empty validation split)
         st.error(f"Cannot train: {one_line(exc)}")
         st.stop()
@@ -187,7 +194,7 @@ if train_clicked:
         st.session_state[state.UNSAVED_RUN] = StoredRun(
             "unsaved",
             None,
-            record_of(config, r, ds.class_names, baseline_of(ds)),
+            record_of(config, r, ds.class_names, baseline_of(ds), run_name),
             r.history,
             r.val_confusions,
             r.y_test,
@@ -240,7 +247,8 @@ if current is None or current.record.dataset.fingerprint != ds.fingerprint:
         st.stop()
     wanted = st.session_state.get(state.CURRENT_RUN)
     labels = {
-        r.run_id: f"{r.model} · {r.epochs_done}/{r.settings.epochs} epochs · {r.status} · {r.created} · {r.run_id}"
+        r.run_id: f"{r.display_name} · {r.epochs_done}/{r.settings.epochs} epochs · {r.status} · {r.created} "
+        f"· id {r.run_id}"
         for r in mine
     }
     chosen = st.selectbox(

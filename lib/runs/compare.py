@@ -13,6 +13,7 @@ def describe(run: StoredRun) -> dict:
     r = run.record
     s = r.settings
     return {
+        "name": r.display_name,
         "run": run.run_id,
         "model": r.model,
         "mode": r.config.mode_text(),
@@ -56,7 +57,7 @@ def validation_curves(runs: list[StoredRun], metric: str = "val_accuracy") -> pd
     frames = [
         pd.DataFrame(
             {
-                "run": f"{r.run_id} ({r.record.model})",
+                "run": r.record.display_name,
                 "epoch": r.history["epoch"],
                 metric: r.history[metric],
             }

@@ -36,10 +36,11 @@ def run_header_ui(run: StoredRun) -> None:
     s = r.settings
     box = STATUS_BOX.get(run.status, st.info)
     box(
-        f"Run `{run.run_id}` · {r.model} · {r.epochs_done}/{s.epochs} epochs · "
+        f"**{r.display_name}** · {r.epochs_done}/{s.epochs} epochs · "
         f"status **{run.status}** — {r.message}"
         + (" · not a finished run: its numbers describe a partly trained model" if run.status != "complete" else "")
     )
+    st.caption(f"Run id `{run.run_id}` · model {r.model}")
     for note in r.notes:
         st.caption(note)
     if r.seconds:
@@ -72,17 +73,40 @@ def per_class_ui(run: StoredRun) -> None:
     chosen = c1.multiselect(
         "Classes",
         range(len(names)),
-        default=list(range(min(len(names), 10))),
+        default=list(range(min(len(names), charts.MAX_LINES))),
         format_func=lambda i: names[i],
         key="per_class_classes",
+        max_selections=charts.MAX_LINES,
+        help=f"At most {charts.MAX_LINES} lines at once, so each keeps a distinct colour.",
     )
     metric = c2.radio("Metric", ["recall", "precision", "f1"], key="per_class_metric", horizontal=True)
+    has_batch = f"val_batch_{metric}_0" in h
     if chosen:
-        st.altair_chart(charts.per_class_chart(h, names, chosen, metric), width="stretch")
+        st.altair_chart(charts.per_class_chart(h, names, chosen, metric, batch_averaged=has_batch), width="stretch")
     st.caption(
-        "Exact values: each epoch's whole validation split is predicted and every number comes from that "
-        "epoch's confusion matrix (not an average over batches)."
+        "Solid lines are exact: each epoch's whole validation split is predicted and every number comes from that "
+        "epoch's confusion matrix."
+        + (
+            " Dashed lines are the same predictions averaged over batches, which is what a per-class metric "
+            "function passed to `model.compile(metrics=...)` reports (the per-class-metrics tutorial's method)."
+            if has_batch
+            else ""
+        )
     )
+    gap = metrics.largest_batch_gap(h, len(names), metric) if has_batch and metric != "f1" else None
+    if gap is not None:
+        c, epoch, exact, batch = gap
+        st.info(
+            f"Largest difference: class {names[c]!r} {metric} at epoch {epoch}: exact {exact:.3f}, "
+            f"batch-averaged {batch:.3f}. The tutorial's per-class metric functions report the second number; "
+            "a batch average of precision is not the epoch's precision."
+        )
+        st.code(
+            "# the fix: predict the whole validation split once per epoch and count\n"
+            "y_pred = model.predict(x_val).argmax(axis=1)\n"
+            "precision = sklearn.metrics.precision_score(y_val, y_pred, average=None, zero_division=0)",
+            language="python",
+        )
     if len(run.val_confusions):
         epoch = (
             st.slider(
