@@ -3,6 +3,7 @@
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
+from lib.ui.present import present_toggle_ui
 from lib.ui.sidebar import dataset_picker_ui
 
 # Streamlit treats a folder named pages/ beside this script as a legacy multipage app and
@@ -23,5 +24,6 @@ PAGES = [
 ]
 
 page = st.navigation(PAGES)
+present_toggle_ui()
 dataset_picker_ui()
 page.run()

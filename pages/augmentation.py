@@ -15,7 +15,7 @@ from lib.augment.preview import (
 from lib.charts import distribution_chart
 from lib.data import stats
 from lib.errors import ExplorerError, one_line
-from lib.ui import cache, state
+from lib.ui import cache, present, state
 from lib.ui.augment_controls import controls_ui, load_into_widgets
 from lib.ui.images import for_display
 
@@ -33,7 +33,10 @@ def _apply_preset() -> None:
         load_into_widgets(augment.preset(st.session_state["aug_preset"]), overwrite=True)
 
 
-settings_col, preview_col = st.columns([2, 3], gap="medium")
+if present.presenting():  # the main figure first: the preview on the left
+    preview_col, settings_col = st.columns([3, 2], gap="medium")
+else:
+    settings_col, preview_col = st.columns([2, 3], gap="medium")
 with settings_col:
     preset_slot = st.container()  # drawn after the controls, so it can say "custom" when they match no preset
     upload = st.file_uploader("Load settings (.json)", type=["json"], key="aug_json_upload")
@@ -154,8 +157,10 @@ else:
 # --- Code ---------------------------------------------------------------------------------
 st.subheader("Code")
 code_tab, layers_tab = st.tabs(["ImageDataGenerator", "Keras 3 preprocessing layers"])
-code_tab.code(augment.generator_code(config), language="python")
-layers_tab.code(augment.layers_code(config), language="python")
+with code_tab:
+    present.code(augment.generator_code(config), label="Show the ImageDataGenerator code")
+with layers_tab:
+    present.code(augment.layers_code(config), label="Show the Keras 3 layers code")
 _, gaps = augment.layer_specs(config)
 if gaps:
     layers_tab.markdown("**No exact equivalent:**\n" + "\n".join(f"- {g}" for g in gaps))

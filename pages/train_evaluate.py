@@ -17,7 +17,7 @@ from lib.runs.uploaded import INPUT_SCALES, evaluate_upload, load_user_model
 from lib.train.models import MODEL_KINDS, OPTIMIZERS
 from lib.train.settings import TrainSettings
 from lib.train.transfer import BACKBONES, MODES, BackboneRef
-from lib.ui import cache, run_views, state
+from lib.ui import cache, present, run_views, state
 
 st.title("3 · Train & Evaluate")
 ds = cache.current_dataset()
@@ -27,7 +27,8 @@ store = RunStore(root)
 stored_runs, broken_runs = store.list_runs()
 
 # --- Settings ------------------------------------------------------------------------------
-with st.container(border=True):
+# Presenting: settings fold away so the evaluation (the step's main figure) is near the top.
+with st.expander("Training settings") if present.presenting() else st.container(border=True):
     c = st.columns(4)
     backbone_runs = {
         str(BackboneRef.of_run(r.run_id)): f"backbone from run {r.run_id} ({r.model} on {r.dataset.label})"

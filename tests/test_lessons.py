@@ -129,3 +129,20 @@ def test_runs_have_names_people_can_say():
     )
     assert clean_name("  my\nrun ![x](http://h/b.png) `code` <b>  ") == "my run x (http://h/b.png) code b"
     assert len(clean_name("a" * 500)) == 60
+
+
+def test_unstandardized_evaluation_collapses_and_the_fix_restores_it():
+    from lib.evaluate import traps
+
+    ds = load_digits()
+    settings = TrainSettings(
+        model="mlp", epochs=2, augment=augment.preset("tutorial: rotate 10, shift 0.1, flip, samplewise")
+    )
+    result = train(ds, settings)
+    config, _ = augment.training_config(settings.augment)
+    gen = augment.make_generator(config)
+    out = traps.unstandardized(result.model, gen, ds.x_test, ds.y_test)
+    fixed, raw = out["after datagen.standardize (the fix)"], out["raw test images (the mistake)"]
+    # the fix is what training-time evaluation gives: the stored predictions
+    assert fixed["accuracy"] == pytest.approx(float((result.test_prob.argmax(1) == ds.y_test).mean()), abs=1e-6)
+    assert raw["loss"] > 3 * fixed["loss"] and raw["accuracy"] < fixed["accuracy"] - 0.1

@@ -12,10 +12,12 @@ import pandas as pd
 import streamlit as st
 
 from lib import charts
+from lib.augment import settings as augment
 from lib.data.dataset import Dataset
 from lib.data.stats import majority_baseline
 from lib.evaluate import metrics, traps
 from lib.runs.store import StoredRun
+from lib.ui import present
 from lib.ui.images import for_display
 
 STATUS_BOX = {"complete": st.success, "stopped": st.warning, "failed": st.error}
@@ -98,8 +100,9 @@ def per_class_ui(run: StoredRun) -> None:
         c, epoch, exact, batch = gap
         st.info(
             f"Largest difference: class {names[c]!r} {metric} at epoch {epoch}: exact {exact:.3f}, "
-            f"batch-averaged {batch:.3f}. The tutorial's per-class metric functions report the second number; "
-            "a batch average of precision is not the epoch's precision."
+            f"batch-averaged {batch:.3f}. The per-class-metrics tutorial's mistake: its metric functions are "
+            "averaged over batches, and a batch average of precision is not the epoch's precision (its own "
+            "digits CNN: class 2 precision exact 0.960, batch-averaged 0.852)."
         )
         st.code(
             "# the fix: predict the whole validation split once per epoch and count\n"
@@ -223,9 +226,29 @@ def traps_ui(run: StoredRun, ds: Dataset, model: Callable[[], Any], gen: Callabl
         "and train again to watch them drift apart."
     )
 
+    st.markdown("#### 4 · Test images without the training's preprocessing")
+    config, _ = augment.training_config(run.settings.augment)
+    steps = [k for k in augment.NORMALIZATION if augment.non_defaults(config).get(k)]
+    st.caption(
+        "The augmentation tutorial trained with samplewise centring and evaluated raw test images: its test loss "
+        f"was {traps.TUTORIAL_UNSTANDARDIZED['loss']} and accuracy {traps.TUTORIAL_UNSTANDARDIZED['accuracy']}. "
+        "Its mistake: evaluation images never got `datagen.standardize`. This run's deterministic step: "
+        + (", ".join(f"`{s}`" for s in steps) if steps else "none")
+        + "."
+    )
+    if steps and st.button("Evaluate this model both ways", key="trap_standardize"):
+        result = traps.unstandardized(model(), gen(), ds.x_test, ds.y_test)
+        table = pd.DataFrame(result).T
+        st.dataframe(table.style.format({"accuracy": "{:.1%}", "loss": "{:.3f}"}))
+        st.code(
+            "x_test_ready = np.stack([datagen.standardize(img.astype('float32')) for img in x_test])  # the fix\n"
+            "model.evaluate(x_test_ready, y_test)",
+            language="python",
+        )
+
 
 def code_ui(run: StoredRun) -> None:
-    st.code(
+    present.code(
         "import numpy as np\n"
         "from sklearn.metrics import classification_report, confusion_matrix, balanced_accuracy_score\n\n"
         f"with np.load('runs/{run.run_id}/test_predictions.npz') as p:\n"

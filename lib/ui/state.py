@@ -11,3 +11,4 @@ AUGMENT = "augment_config"  # full ImageDataGenerator settings (lib.augment), sh
 AUGMENT_SEED = "augment_seed"  # preview draw seed ("new draw" changes it)
 CURRENT_RUN = "current_run"  # run id shown on Train & Evaluate
 UNSAVED_RUN = "unsaved_run"  # a StoredRun kept in memory when the store could not be written
+PRESENT = "present"  # the "Present (projector)" switch (also ?present=1 in the URL)
