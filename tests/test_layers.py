@@ -201,3 +201,25 @@ def test_cli_maps_library_errors_to_exit_2_with_their_own_message(tmp_path):
     )  # fmt: skip
     assert out.returncode == 2
     assert out.stderr.strip() == f"error: no run nosuchrun in {tmp_path}"
+
+
+def test_sessions_importing_keras_at_once_all_get_a_whole_module():
+    """Served to a class, session threads ask for Keras together: none may get the
+    half-imported module (it has no `utils` yet while the first import runs)."""
+    code = (
+        "import threading\n"
+        "from lib.tf_import import import_keras\n"
+        "ok, errors = [], []\n"
+        "def use():\n"
+        "    try:\n"
+        "        ok.append(import_keras().utils.set_random_seed is not None)\n"
+        "    except Exception as exc:\n"
+        "        errors.append(repr(exc))\n"
+        "threads = [threading.Thread(target=use) for _ in range(6)]\n"
+        "[t.start() for t in threads]\n"
+        "[t.join() for t in threads]\n"
+        "print(len(ok), errors)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=180)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "6 []"

@@ -25,9 +25,9 @@ class ModelKind:
 
 
 def _mlp(layers: Any, input_shape: tuple[int, int, int], x: Any) -> Any:
-    x = layers.Flatten()(x)
-    x = layers.Dense(128, activation="relu")(x)
-    return layers.Dropout(0.2)(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(128, activation="relu", name="dense")(x)
+    return layers.Dropout(0.2, name="dropout")(x)
 
 
 def _conv_blocks(layers: Any, input_shape: tuple[int, int, int], x: Any, *, deep: bool) -> Any:
@@ -36,16 +36,16 @@ def _conv_blocks(layers: Any, input_shape: tuple[int, int, int], x: Any, *, deep
     # A third CNN block only pays off when there is room left to pool (>= 24 px).
     blocks = filters if deep or min(h, w) >= 24 else filters[:2]
     size = min(h, w)
-    for f in blocks:
-        x = layers.Conv2D(f, 3, padding="same", activation="relu")(x)
+    for block, f in enumerate(blocks, start=1):
+        x = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"block{block}_conv")(x)
         if deep:
-            x = layers.BatchNormalization()(x)
+            x = layers.BatchNormalization(name=f"block{block}_bn")(x)
         if size >= 4:  # pool while the feature map is big enough
-            x = layers.MaxPooling2D()(x)
+            x = layers.MaxPooling2D(name=f"block{block}_pool")(x)
             size //= 2
-    x = layers.GlobalAveragePooling2D()(x) if deep else layers.Flatten()(x)
-    x = layers.Dense(128 if deep else 64, activation="relu")(x)
-    return layers.Dropout(0.3 if deep else 0.2)(x)
+    x = layers.GlobalAveragePooling2D(name="global_pool")(x) if deep else layers.Flatten(name="flatten")(x)
+    x = layers.Dense(128 if deep else 64, activation="relu", name="dense")(x)
+    return layers.Dropout(0.3 if deep else 0.2, name="dropout")(x)
 
 
 MODEL_KINDS: dict[str, ModelKind] = {
@@ -59,6 +59,9 @@ OPTIMIZERS = ("adam", "sgd", "rmsprop")
 
 
 def build_model(kind: str, input_shape: tuple[int, int, int], num_classes: int, *, seed: int = 0) -> Any:
+    """Every layer is named explicitly: Keras' automatic names come from a counter that
+    `clear_session()` in another thread (another session training) can reset halfway through
+    a build, giving "The name 'conv2d' is used 2 times in the model"."""
     if kind not in MODEL_KINDS:
         raise SettingsError(f"unknown model '{kind}': choose {', '.join(MODEL_KINDS)}")
     keras = import_keras()

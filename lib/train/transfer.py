@@ -208,8 +208,8 @@ def build_transfer_model(
     # our data would overwrite them and wreck the features.
     x = backbone(x, training=False)
     if len(x.shape) > 2:
-        x = layers.GlobalAveragePooling2D()(x)
-    x = layers.Dropout(0.2)(x)
+        x = layers.GlobalAveragePooling2D(name="global_pool")(x)
+    x = layers.Dropout(0.2, name="dropout")(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
     model = keras.Model(inputs, outputs, name=f"{kind.replace(':', '_')}_{mode}")
     return model, info
