@@ -29,7 +29,7 @@ stored_runs, broken_runs = store.list_runs()
 # --- Settings ------------------------------------------------------------------------------
 # Presenting: settings fold away so the evaluation (the step's main figure) is near the top.
 with st.expander("Training settings") if present.presenting() else st.container(border=True):
-    c = st.columns(4)
+    c = st.columns([2, 1, 1])  # the model's name is long: room for it on a projector
     backbone_runs = {
         str(BackboneRef.of_run(r.run_id)): f"backbone from run {r.run_id} ({r.model} on {r.dataset.label})"
         for r in stored_runs
@@ -39,21 +39,29 @@ with st.expander("Training settings") if present.presenting() else st.container(
     kind = c[0].selectbox("Model", list(choices), index=1, format_func=choices.get, key="train_model")
     epochs = c[1].number_input("Epochs", 1, 200, 3, key="train_epochs")
     batch_size = c[2].selectbox("Batch size", [16, 32, 64, 128], index=1, key="train_batch")
-    optimizer = c[3].selectbox("Optimizer", OPTIMIZERS, key="train_optimizer")
     c = st.columns(4)
-    lr = c[0].select_slider(
+    optimizer = c[0].selectbox("Optimizer", OPTIMIZERS, key="train_optimizer")
+    lr = c[1].select_slider(
         "Learning rate",
         [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0],
         value=1e-3,
         key="train_lr",
         help="Too large a rate makes the loss jump or stall; a NaN loss stops the run, labelled failed.",
     )
-    val_split = c[1].slider("Validation split (of training)", 0.1, 0.5, 0.2, 0.05, key="train_val_split")
-    seed = c[2].number_input("Seed", 0, 10_000, 0, key="train_seed")
+    val_split = c[2].slider(
+        "Validation split",
+        0.1,
+        0.5,
+        0.2,
+        0.05,
+        key="train_val_split",
+        help="Taken from the training split (stratified); the test split stays held out.",
+    )
+    seed = c[3].number_input("Seed", 0, 10_000, 0, key="train_seed")
     aug_config = st.session_state.get(state.AUGMENT)
     has_aug = bool(aug_config) and not augment.is_identity(aug_config)
-    use_aug = c[3].checkbox(
-        "Augmentation (from step 2)",
+    use_aug = st.checkbox(
+        "Augmentation (the settings of step 2)",
         value=False,
         key="train_augment",
         disabled=not has_aug,

@@ -16,6 +16,7 @@ from playwright.sync_api import expect, sync_playwright
 from tests.conftest import CHROMIUM_ARGS, start_server
 from tests.helpers import ROOT
 
+expect.set_options(timeout=120_000)  # a cold first run imports TensorFlow
 SHOTS = Path(__file__).resolve().parent / "screenshots"
 SIZES = [(1024, 768), (1280, 720), (1920, 1080)]
 PAGES = {
@@ -29,7 +30,9 @@ PAGES = {
 OVERFLOW_JS = """
 () => {
   const sel = ['[data-testid="stWidgetLabel"] p', 'button p', '[data-testid="stMetricValue"] div',
-               '[data-testid="stMetricLabel"] p', '[data-baseweb="tab"] p', '[data-testid="stSidebarNav"] span'];
+               '[data-testid="stMetricLabel"] p', '[data-baseweb="tab"] p', '[data-testid="stSidebarNav"] span',
+               '[data-testid="stCheckbox"] p', '[data-testid="stRadio"] p',
+               '[data-testid="stSelectbox"] [data-baseweb="select"] div[value]'];
   const bad = [];
   for (const el of document.querySelectorAll(sel.join(','))) {
     const r = el.getBoundingClientRect();
@@ -103,7 +106,12 @@ def test_every_page_reads_on_a_projector(chromium_path, served_with_a_run, width
             expect(page.get_by_role("heading", name=title)).to_be_visible()
             _idle(page)
             expect(page.get_by_test_id("stSidebar")).to_be_visible()  # the sidebar stays open
-            page.screenshot(path=str(SHOTS / f"{path}_{width}x{height}.png"), full_page=True)
+            page.screenshot(path=str(SHOTS / f"{path}_{width}x{height}.png"))  # what the room sees
+            tall = page.evaluate("document.querySelector('[data-testid=stMain]').scrollHeight")
+            page.set_viewport_size({"width": width, "height": min(int(tall), 8000)})
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(SHOTS / f"{path}_{width}x{height}_full.png"))  # the whole page
+            page.set_viewport_size({"width": width, "height": height})
             assert page.locator("[data-testid='stException']").count() == 0
             found = page.evaluate(OVERFLOW_JS)
             if found:
