@@ -75,11 +75,12 @@ if augment.flips(config) and stats.orientation_sensitive(ds):
 # --- Preview ---------------------------------------------------------------------------
 with preview_col:
     st.subheader("Preview")
-    c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
+    c1, c2, c3 = st.columns([2, 1, 1])
     pick = c1.selectbox("Which images", ["one per class", "random"] + list(ds.class_names), key="aug_pick")
     n_images = c2.number_input("How many", 1, 8, 4, key="aug_n_images", help="How many images to augment")
     n_draws = c3.number_input("Draws each", 1, 8, 4, key="aug_n_draws")
     seed = st.session_state.setdefault(state.AUGMENT_SEED, 0)
+    c4, c5 = st.columns([1, 3], vertical_alignment="center")
     if c4.button("New draw", key="aug_new_draw", help=f"Current seed: {seed}"):
         st.session_state[state.AUGMENT_SEED] = seed = seed + 1
     rng = np.random.default_rng(seed)
@@ -93,7 +94,7 @@ with preview_col:
     originals = ds.x_train[idx]
     draws, params = augment_draws(gen, originals, int(n_draws), seed)
     value_range = augment.display_range(config)
-    stretch = st.toggle(
+    stretch = c5.toggle(
         "Stretch each image to its own range",
         key="aug_stretch",
         help="Off: every image on one fixed scale, so brightness compares across images. On: each image stretched "

@@ -39,8 +39,12 @@ OVERFLOW_JS = """
     if (r.width === 0 || el.closest('[data-testid="stExpanderDetails"]')?.offsetParent === null) continue;
     const text = el.textContent.trim();
     if (!text) continue;
-    // cut: the text is wider than its box (an ellipsis, or clipped)
-    if (el.scrollWidth > el.clientWidth + 1) { bad.push('cut: ' + text); continue; }
+    // cut: the text, or a box around it that clips it, is narrower than its content (an ellipsis)
+    let clipped = false;
+    for (let box = el, up = 0; box && up < 4; box = box.parentElement, up++) {
+      if (box.scrollWidth > box.clientWidth + 1 && getComputedStyle(box).overflowX !== 'visible') clipped = true;
+    }
+    if (clipped) { bad.push('cut: ' + text); continue; }
     // broken mid-word: one word's glyphs lie on two lines
     const node = [...el.childNodes].find(n => n.nodeType === 3);
     if (!node) continue;

@@ -23,6 +23,11 @@ from lib.ui.images import for_display
 STATUS_BOX = {"complete": st.success, "stopped": st.warning, "failed": st.error}
 
 
+def table_height(rows: int) -> int:
+    """Pixels for a st.dataframe that shows `rows` rows and its header without scrolling."""
+    return 35 * (rows + 1) + 3
+
+
 def majority_class(run: StoredRun, ds: Dataset) -> int | None:
     """The training split's majority class: recorded in the run, or (for runs stored before
     that) taken from the current dataset when it is the run's dataset."""
@@ -141,13 +146,15 @@ def test_evaluation_ui(run: StoredRun, ds: Dataset, model_bytes: Callable[[], by
     how_label = st.radio("Confusion matrix", list(metrics.NORMALIZATIONS.values()), horizontal=True, key="cm_normalize")
     how = next(k_ for k_, v in metrics.NORMALIZATIONS.items() if v == how_label)
     table = metrics.confusion_table(cm, names, how)
-    left, right = st.columns([3, 2])
-    left.altair_chart(charts.confusion_heatmap(table, how, f"Test set ({len(y_true)} images), {how_label}"))
+    # Matrix and report each get the full width on a projector: side by side they cut each other.
+    st.altair_chart(charts.confusion_heatmap(table, how, f"Test set ({len(y_true)} images), {how_label}"))
     rep = metrics.report(cm, names)
-    right.dataframe(
-        rep.style.format({"precision": "{:.3f}", "recall": "{:.3f}", "f1-score": "{:.3f}"}), width="stretch"
+    st.dataframe(
+        rep.style.format({"precision": "{:.3f}", "recall": "{:.3f}", "f1-score": "{:.3f}"}),
+        width="stretch",
+        height=table_height(len(rep)),  # every row (accuracy, macro, weighted too), no scrolling inside
     )
-    d1, d2, d3 = right.columns(3)
+    d1, d2, d3, _ = st.columns([1, 1, 1, 1])
     d1.download_button("Report CSV", rep.to_csv().encode(), f"report_{run.run_id}.csv", "text/csv", key="dl_report")
     cm_csv = pd.DataFrame(cm, index=names, columns=names).to_csv().encode()
     d2.download_button("Confusion CSV", cm_csv, f"confusion_{run.run_id}.csv", "text/csv", key="dl_cm")
