@@ -80,8 +80,7 @@ with preview_col:
     n_images = c2.number_input("How many", 1, 8, 4, key="aug_n_images", help="How many images to augment")
     n_draws = c3.number_input("Draws each", 1, 8, 4, key="aug_n_draws")
     seed = st.session_state.setdefault(state.AUGMENT_SEED, 0)
-    c4, c5 = st.columns([1, 3], vertical_alignment="center")
-    if c4.button("New draw", key="aug_new_draw", help=f"Current seed: {seed}"):
+    if st.button("New draw", key="aug_new_draw", help=f"Current seed: {seed}"):
         st.session_state[state.AUGMENT_SEED] = seed = seed + 1
     rng = np.random.default_rng(seed)
     if pick == "one per class":
@@ -94,8 +93,8 @@ with preview_col:
     originals = ds.x_train[idx]
     draws, params = augment_draws(gen, originals, int(n_draws), seed)
     value_range = augment.display_range(config)
-    stretch = c5.toggle(
-        "Stretch each image to its own range",
+    stretch = st.toggle(
+        "Stretch each image",
         key="aug_stretch",
         help="Off: every image on one fixed scale, so brightness compares across images. On: each image stretched "
         "to its own min..max (this looks like colour augmentation, but it is only the display).",

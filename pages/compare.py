@@ -84,7 +84,7 @@ for run_id in mine:
         st.caption(f"Skipped: {one_line(exc)}")
 table = runs_table(runs)
 study = st.session_state.get("study_runs", {})
-table.insert(2, "study step", [next((n for n, rid in study.items() if rid == r), "") for r in table["run"]])
+table.insert(1, "study step", [next((n for n, rid in study.items() if rid == r), "") for r in table["run"]])
 st.subheader(f"{len(runs)} stored run(s) on {ds.name}")
 numbers = {
     col: "{:.1%}"

@@ -24,6 +24,9 @@ def describe(run: StoredRun) -> dict:
     }
 
 
+KEY_COLUMNS = ("name", "accuracy", "balanced accuracy", "macro F1", "majority baseline", "mode", "status")
+
+
 def runs_table(runs: list[StoredRun]) -> pd.DataFrame:
     """One row per run: what it was, and accuracy, balanced accuracy, macro F1 and per-class F1 on test."""
     rows = []
@@ -39,7 +42,12 @@ def runs_table(runs: list[StoredRun]) -> pd.DataFrame:
         for name, value in zip(run.class_names, f1, strict=False):
             row[f"F1 {name}"] = float(value)
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    # The key columns first, so a projector-width table shows them without scrolling sideways.
+    first = [c for c in KEY_COLUMNS if c in table.columns]
+    return table[first + [c for c in table.columns if c not in first]]
 
 
 def difference(run_a: StoredRun, run_b: StoredRun, how: str | None = "true") -> np.ndarray:
