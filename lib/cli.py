@@ -9,7 +9,6 @@ import argparse
 import sys
 import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import pandas as pd
 
@@ -110,13 +109,14 @@ def _print_report(run) -> None:
 
 def cmd_train(args: argparse.Namespace) -> None:
     from lib.augment.settings import from_json
+    from lib.data.paths import guard
     from lib.runs.train_or_load import train_or_load
     from lib.train.training import TrainSettings
 
     augment = None
     if args.augment:
         try:
-            augment = from_json(Path(args.augment).read_text())
+            augment = from_json(guard(args.augment, kind="file").read_text(encoding="utf-8", errors="replace"))
         except OSError as exc:
             raise DatasetError(f"cannot read {args.augment}: {exc.strerror}") from None
         except ExplorerError as exc:
@@ -146,8 +146,21 @@ def cmd_train(args: argparse.Namespace) -> None:
         )
 
     outcome = train_or_load(ds, settings, spec.label, store, name=args.name, on_epoch=progress)
-    if outcome.store_error:
-        raise StoreError(outcome.store_error)
+    if outcome.store_error:  # the results first (training took minutes), then what went wrong
+        from lib.runs.config import RunConfig, baseline_of
+        from lib.runs.store import StoredRun, record_of
+
+        r = outcome.result
+        record = record_of(
+            RunConfig.for_training(ds, settings, spec.label), r, ds.class_names, baseline_of(ds), args.name
+        )
+        print(f"run not stored ({r.message})")
+        print()
+        _print_report(
+            StoredRun("unsaved", None, record, r.history, r.val_confusions, r.y_test, r.test_prob, ds.class_names)
+        )
+        sys.stdout.flush()
+        raise StoreError(f"the results above were not saved: {outcome.store_error}")
     how = "loaded from the store, not trained again" if outcome.loaded else outcome.result.message
     print(f"run id: {outcome.run_id} ({how})")
     print()

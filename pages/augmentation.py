@@ -18,6 +18,7 @@ from lib.errors import ExplorerError, one_line
 from lib.ui import cache, present, state
 from lib.ui.augment_controls import controls_ui, load_into_widgets
 from lib.ui.images import for_display
+from lib.ui.text import md
 
 st.title("2 · Augmentation")
 st.caption("Move a control and see at once what `ImageDataGenerator` does to images of the current dataset.")
@@ -46,7 +47,7 @@ with settings_col:
             st.session_state["aug_json_applied"] = upload.file_id
             st.rerun()
         except ExplorerError as exc:
-            st.error(f"Settings file not used: {one_line(exc)}")
+            st.error(f"Settings file not used: {md(one_line(exc))}")
     raw, problems = controls_ui()
     st.session_state["aug_preset"] = augment.matching_preset(raw) if not problems else augment.CUSTOM
     with preset_slot:
@@ -102,9 +103,8 @@ with preview_col:
 
     for i, image_index in enumerate(idx):
         cols = st.columns(int(n_draws) + 1)
-        cols[0].image(
-            for_display(originals[i]), caption=f"original · {ds.class_names[ds.y_train[image_index]]}", width="stretch"
-        )
+        name = md(ds.class_names[ds.y_train[image_index]])
+        cols[0].image(for_display(originals[i]), caption=f"original · {name}", width="stretch")
         for j in range(int(n_draws)):
             cols[j + 1].image(
                 for_display(to_display(draws[i, j], stretch, value_range)),

@@ -14,6 +14,7 @@ from lib.runs.store import RunStore
 from lib.runs.study import LADDER, ladder, run_study
 from lib.train.transfer import BACKBONES, BackboneRef
 from lib.ui import cache
+from lib.ui.text import md
 
 st.title("4 · Compare runs")
 ds = cache.current_dataset()
@@ -63,7 +64,7 @@ with st.expander("Run the study: own CNN vs feature extraction vs fine-tuning vs
         bar.progress(1.0, text="Study done")
         for name, outcome in results:
             if isinstance(outcome, str):
-                st.error(f"{name}: {outcome}")
+                st.error(f"{md(name)}: {md(outcome)}")
             elif outcome.result is not None and outcome.result.interrupt is not None:
                 raise outcome.result.interrupt
         st.session_state["study_runs"] = {name: o.run_id for name, o in results if not isinstance(o, str) and o.run_id}
@@ -71,7 +72,7 @@ with st.expander("Run the study: own CNN vs feature extraction vs fine-tuning vs
 # --- Stored runs of this dataset ---------------------------------------------------------------
 configs, broken = store.list_runs()
 for line in broken:
-    st.caption(f"Ignored a damaged run folder: {line}")
+    st.caption(f"Ignored a damaged run folder: {md(line)}")
 mine = [r.run_id for r in configs if r.dataset.fingerprint == ds.fingerprint]
 if not mine:
     st.info("No stored runs for this dataset yet: train on step 3, or run the study above.")
@@ -81,11 +82,11 @@ for run_id in mine:
     try:
         runs.append(cache.stored_run(root, run_id))
     except StoreError as exc:
-        st.caption(f"Skipped: {one_line(exc)}")
+        st.caption(f"Skipped: {md(one_line(exc))}")
 table = runs_table(runs)
 study = st.session_state.get("study_runs", {})
 table.insert(1, "study step", [next((n for n, rid in study.items() if rid == r), "") for r in table["run"]])
-st.subheader(f"{len(runs)} stored run(s) on {ds.name}")
+st.subheader(f"{len(runs)} stored run(s) on {md(ds.name)}")
 numbers = {
     col: "{:.1%}"
     for col in table.columns

@@ -7,12 +7,13 @@ from lib.data import stats
 from lib.data.snippets import loading_code
 from lib.ui import cache, state
 from lib.ui.images import for_display
+from lib.ui.text import md
 
 st.title("1 · Dataset")
 ds = cache.current_dataset()
-st.caption(f"{ds.name} · fingerprint `{ds.fingerprint[:12]}` · what the loader did is listed below")
+st.caption(f"{md(ds.name)} · fingerprint `{ds.fingerprint[:12]}` · what the loader did is listed below")
 for note in ds.notes:
-    st.info(note)
+    st.info(md(note))
 
 # --- Summary -------------------------------------------------------------------------
 s = stats.summary(ds)
@@ -28,7 +29,7 @@ left, right = st.columns([3, 2])
 left.altair_chart(class_balance_chart(counts), width="stretch")
 right.dataframe(counts.set_index("class"), width="stretch")
 baseline = stats.majority_baseline(ds)
-st.markdown(f"**Majority-class baseline:** {baseline.sentence()}")
+st.markdown(f"**Majority-class baseline:** {md(baseline.sentence())}")
 if baseline.unbalanced:
     st.warning(
         f"Classes are unbalanced (largest/smallest training class = {baseline.imbalance_ratio:.1f}x). "
@@ -73,9 +74,9 @@ x, y = (ds.x_train, ds.y_train) if split == "train" else (ds.x_test, ds.y_test)
 picked = stats.sample_indices(y, per_class, None if chosen == "all" else [chosen], seed=int(seed))
 for cls_index, idx in picked.items():
     if len(idx) == 0:
-        st.caption(f"{ds.class_names[cls_index]}: no {split} images")
+        st.caption(f"{md(ds.class_names[cls_index])}: no {split} images")
         continue
-    st.image([for_display(x[i]) for i in idx], caption=[f"{ds.class_names[cls_index]} #{i}" for i in idx], width=72)
+    st.image([for_display(x[i]) for i in idx], caption=[f"{md(ds.class_names[cls_index])} #{i}" for i in idx], width=72)
 
 # --- Pixel statistics ----------------------------------------------------------------
 st.subheader("Pixel statistics")

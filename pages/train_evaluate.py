@@ -18,6 +18,7 @@ from lib.train.models import MODEL_KINDS, OPTIMIZERS
 from lib.train.settings import TrainSettings
 from lib.train.transfer import BACKBONES, MODES, BackboneRef
 from lib.ui import cache, present, run_views, state
+from lib.ui.text import md
 
 st.title("3 · Train & Evaluate")
 ds = cache.current_dataset()
@@ -89,7 +90,9 @@ if BackboneRef.parse(kind) is not None:
                 "Weights", ["imagenet", "none (random, NOT pretrained)", "local file…"], key="train_weights"
             )
             weights = {"imagenet": "imagenet", "none (random, NOT pretrained)": "none"}.get(w) or c[2].text_input(
-                "Weights file (.weights.h5 without the top)", key="train_weights_file"
+                "Weights file (.weights.h5 without the top)",
+                key="train_weights_file",
+                help="Read when you press Train, not before.",
             )
         st.caption(
             "Inside the model: grayscale to 3 channels, resize to the backbone's input size, then its own "
@@ -111,12 +114,15 @@ settings = TrainSettings(
 try:
     settings.check()
 except ExplorerError as exc:
-    st.error(f"These settings cannot train: {one_line(exc)}")
+    st.error(f"These settings cannot train: {md(one_line(exc))}")
     st.stop()
 
 try:
     backbone = settings.backbone
-    transfer_key = (settings.transfer, settings.unfreeze, settings.weights, root) if backbone else ()
+    # A local weights file is read only when Train is pressed, never on a rerun: the summary
+    # shows the same architecture with random weights.
+    summary_weights = settings.weights if settings.weights in ("imagenet", "none", "") else "none"
+    transfer_key = (settings.transfer, settings.unfreeze, summary_weights, root) if backbone else ()
     table, backbone_table, (n_train, n_frozen) = cache.model_summary(
         kind,
         ds.image_shape,
@@ -125,7 +131,7 @@ try:
         cache.run_stamp(root, backbone.name) if backbone and backbone.is_run else 0.0,
     )
 except TransferError as exc:
-    st.error(one_line(exc))
+    st.error(md(one_line(exc)))
     st.stop()
 with st.expander(f"Model summary: {n_train:,} trainable · {n_frozen:,} non-trainable parameters"):
     st.dataframe(table, hide_index=True, width="stretch")
@@ -190,7 +196,7 @@ if train_clicked:
     try:
         outcome = train_or_load(ds, settings, spec.label, store, name=run_name, on_epoch=on_epoch, on_batch=on_batch)
     except ExplorerError as exc:  # settings the data cannot support (e.g. an empty validation split)
-        st.error(f"Cannot train: {one_line(exc)}")
+        st.error(f"Cannot train: {md(one_line(exc))}")
         st.stop()
     epoch_bar.empty()
     batch_bar.empty()
@@ -210,7 +216,7 @@ if train_clicked:
             r.test_prob,
             ds.class_names,
         )
-        st.error(f"The run could not be stored ({outcome.store_error}); results are shown but not saved.")
+        st.error(f"The run could not be stored ({md(outcome.store_error)}); results are shown but not saved.")
     if outcome.result is not None and outcome.result.interrupt is not None:
         raise outcome.result.interrupt  # let Streamlit finish the Stop click's rerun
     if outcome.loaded:
@@ -232,22 +238,22 @@ with st.expander("Evaluate a model you already have (.keras or .h5)"):
             user_model = load_user_model(data, upload.name)
             run_id, notes, problem = evaluate_upload(user_model, data, upload.name, ds, spec.label, store, scale)
         except ModelFileError as exc:
-            st.error(one_line(exc))
+            st.error(md(one_line(exc)))
         else:
             if problem:
-                st.error(f"Evaluated, but the run could not be stored: {problem}")
+                st.error(f"Evaluated, but the run could not be stored: {md(problem)}")
             else:
                 st.session_state[state.CURRENT_RUN] = run_id
                 st.session_state.pop(state.UNSAVED_RUN, None)
                 stored_runs, broken_runs = store.list_runs()
-                st.success(f"Stored as run {run_id}: " + "; ".join(notes))
+                st.success(f"Stored as run {run_id}: " + md("; ".join(notes)))
 
 # --- Which run to show ------------------------------------------------------------------------
 if train_clicked:  # a run was just added
     stored_runs, broken_runs = store.list_runs()
 mine = [r for r in stored_runs if r.dataset.fingerprint == ds.fingerprint]
 for line in broken_runs:
-    st.caption(f"Ignored a damaged run folder: {line}")
+    st.caption(f"Ignored a damaged run folder: {md(line)}")
 current: StoredRun | None = st.session_state.get(state.UNSAVED_RUN)
 if current is None or current.record.dataset.fingerprint != ds.fingerprint:
     ids = [r.run_id for r in mine]
@@ -271,7 +277,7 @@ if current is None or current.record.dataset.fingerprint != ds.fingerprint:
     try:
         current = cache.stored_run(root, chosen)
     except StoreError as exc:
-        st.error(one_line(exc))
+        st.error(md(one_line(exc)))
         st.stop()
 
 run_views.run_header_ui(current)

@@ -18,6 +18,7 @@ from lib.errors import SettingsError
 
 FILL_MODES = ("nearest", "constant", "reflect", "wrap")
 RESCALE_CHOICES = (None, 1 / 255)
+RESCALE_MAX = 1.0
 
 
 @dataclass(frozen=True)
@@ -208,15 +209,28 @@ def validate(config: AugmentConfig) -> dict[str, str]:
             )
         ):
             problems[p.name] = "rescale must be a positive number or none"
+        elif p.kind == "rescale" and value is not None and value > RESCALE_MAX:
+            problems[p.name] = (
+                f"rescale {value:g} multiplies every pixel (up to {255 * value:g}); it scales pixels down, "
+                f"so use at most {RESCALE_MAX:g} (1/255 maps 0..255 to 0..1)"
+            )
         elif p.kind == "range" and value is not None:
             if not (
-                isinstance(value, (list, tuple)) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)
+                isinstance(value, (list, tuple))
+                and len(value) == 2
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
             ):
                 problems[p.name] = "brightness_range must be two numbers [low, high] or none"
+            elif not all(math.isfinite(v) for v in value):
+                problems[p.name] = "brightness_range must be finite numbers (no NaN or infinity)"
             elif value[0] < 0 or value[1] < 0:
                 problems[p.name] = "brightness factors cannot be negative"
             elif value[0] > value[1]:
                 problems[p.name] = f"brightness min {value[0]:g} is greater than max {value[1]:g}"
+            elif value[1] > p.high:  # type: ignore[operator]
+                problems[p.name] = (
+                    f"brightness factor {value[1]:g} is above {p.high:g}: it would turn almost every pixel white"
+                )
     return problems
 
 
@@ -264,11 +278,31 @@ def to_json(config: AugmentConfig) -> str:
     return json.dumps({"image_data_generator": non_defaults(config)}, indent=2, sort_keys=True)
 
 
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise SettingsError(f"'{key}' appears twice in the JSON; keep one value")
+        seen[key] = value
+    return seen
+
+
+def _no_constant(name: str) -> Any:
+    raise SettingsError(f"{name} is not a number JSON allows (strict JSON has no NaN or Infinity)")
+
+
+MAX_JSON_CHARS = 1 << 20  # a settings file is a few hundred characters
+
+
 def from_json(text: str) -> AugmentConfig:
+    if len(text) > MAX_JSON_CHARS:
+        raise SettingsError(f"the settings file is {len(text):,} characters; settings take a few hundred")
     try:
-        data = json.loads(text)
+        data = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
         raise SettingsError(f"not JSON: {exc.msg} (line {exc.lineno})") from None
+    except RecursionError:
+        raise SettingsError("the JSON is nested too deeply to be settings") from None
     if isinstance(data, dict) and "image_data_generator" in data:
         data = data["image_data_generator"]
     if not isinstance(data, dict):

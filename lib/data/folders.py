@@ -1,13 +1,16 @@
 """Load a folder of images in Keras' `flow_from_directory` layout into a Dataset.
 
 Two layouts: `root/<class>/*` (we split, stratified, fixed seed) and
-`root/train/<class>/*` + `root/test/<class>/*`. Two passes: the first reads only headers
-(size, mode) to choose one target size and channel count, the second decodes straight into
-a preallocated uint8 array, so peak memory stays near the uint8 size of the result.
+`root/train/<class>/*` + `root/test/<class>/*`, where `validation/` (or `val/`, `valid/`)
+stands in for a missing `test/` or, beside `test/`, joins the training split (with a note).
+Two passes: the first reads only headers (size, mode) to choose one target size and channel
+count, the second decodes straight into a preallocated uint8 array, so peak memory stays near
+the uint8 size of the result.
 """
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections import Counter
 from collections.abc import Callable
@@ -18,7 +21,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from lib.data.dataset import Dataset, DatasetError, stratified_split
-from lib.data.paths import inside_root
+from lib.data.paths import inside_root, printable
 from lib.errors import one_line
 
 # Larger images are decoded reduced (JPEG draft) or refused: a 10,000 x 10,000 photo
@@ -49,24 +52,32 @@ def load_image_folder(
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DatasetError(f"not a folder: {root}")
-    layout, class_dirs = _find_layout(root)
-    class_names = sorted({d.name for dirs in class_dirs.values() for d in dirs})
-    notes: list[str] = []
+    try:
+        layout, class_dirs, layout_notes = _find_layout(root)
+    except OSError as exc:  # a folder that cannot be listed (permission denied, vanished)
+        raise DatasetError(f"{printable(root)} cannot be read: {exc.strerror or type(exc).__name__}") from None
+    # Folder names that are not valid UTF-8 are shown (and hashed) with U+FFFD in their place.
+    class_names = sorted({printable(d.name) for dirs in class_dirs.values() for d in dirs})
+    notes: list[str] = list(layout_notes)
 
     entries: list[_Entry] = []
     skipped: list[str] = []
+    hidden: list[str] = []
     for split, dirs in class_dirs.items():
         for d in dirs:
-            for path in sorted(p for p in d.rglob("*") if p.is_file() and not p.name.startswith(".")):
+            for path in _image_files(d, root, skipped, hidden):
                 if not inside_root(path):
-                    skipped.append(f"{path.relative_to(root)} (a link that leads outside the data folder)")
+                    skipped.append(f"{printable(path.relative_to(root))} (a link that leads outside the data folder)")
                     continue
-                entry, reason = _read_header(path, class_names.index(d.name), split)
+                entry, reason = _read_header(path, class_names.index(printable(d.name)), split)
                 if entry is None:
-                    skipped.append(f"{path.relative_to(root)} ({reason})")
+                    skipped.append(f"{printable(path.relative_to(root))} ({reason})")
                 else:
                     entries.append(entry)
 
+    if hidden:
+        more = ", …" if len(hidden) > 5 else ""
+        notes.append(f"hidden folders were left out ({len(hidden)}): " + ", ".join(hidden[:5]) + more)
     empty = [n for i, n in enumerate(class_names) if not any(e.label == i for e in entries)]
     if empty:
         notes.append(f"classes with no readable images were dropped: {', '.join(empty)}")
@@ -110,7 +121,7 @@ def load_image_folder(
                 y[n] = e.label
                 n += 1
             except Exception as exc:  # truncated or corrupt data only shows when decoding
-                skipped.append(f"{e.path.relative_to(root)} ({_reason(exc)})")
+                skipped.append(f"{printable(e.path.relative_to(root))} ({_reason(exc)})")
             done[0] += 1
             if progress and (done[0] % 25 == 0 or done[0] == len(entries)):
                 progress(done[0], len(entries))
@@ -127,7 +138,7 @@ def load_image_folder(
     if len(x_test) == 0:
         raise DatasetError("no test images: add a test/ folder or more images per class")
     return Dataset(
-        name=root.name,
+        name=printable(root.name),
         x_train=x_train,
         y_train=y_train,
         x_test=x_test,
@@ -137,20 +148,66 @@ def load_image_folder(
     )
 
 
-def _find_layout(root: Path) -> tuple[str, dict[str, list[Path]]]:
+def _image_files(folder: Path, root: Path, skipped: list[str], hidden: list[str]) -> list[Path]:
+    """Files under a class folder, sorted; hidden files and folders (`.ipynb_checkpoints`) are
+    left out, and sub-folders that cannot be listed are named in `skipped`."""
+    found: list[Path] = []
+
+    def walk_error(exc: OSError) -> None:
+        where = Path(exc.filename or folder)
+        shown = where.relative_to(root) if where.is_relative_to(root) else where
+        skipped.append(f"{printable(shown)} (a folder that cannot be read: {exc.strerror or type(exc).__name__})")
+
+    for dirpath, dirnames, filenames in os.walk(folder, onerror=walk_error, followlinks=False):
+        hidden.extend(printable((Path(dirpath) / d).relative_to(root)) for d in dirnames if d.startswith("."))
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in filenames:
+            path = Path(dirpath) / name
+            if name.startswith("."):
+                continue
+            try:
+                if path.is_file():
+                    found.append(path)
+            except OSError as exc:  # cannot be stat()ed: permission denied, a name too long
+                skipped.append(f"{printable(path.relative_to(root))} ({exc.strerror or type(exc).__name__})")
+    return sorted(found)
+
+
+# Folder names TensorFlow's tutorials and Kaggle sets use for a validation split.
+VALIDATION_NAMES = ("validation", "val", "valid")
+
+
+def _find_layout(root: Path) -> tuple[str, dict[str, list[Path]], list[str]]:
+    """(layout, {split: class folders}, notes saying which split folders were used how)."""
     subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
     names = {d.name for d in subdirs}
-    if {"train", "test"} <= names:
-        split = {
+    validation = next((v for v in VALIDATION_NAMES if v in names), None)
+    if "train" in names and ("test" in names or validation):
+        classes = {
             s: sorted(d for d in (root / s).iterdir() if d.is_dir() and not d.name.startswith("."))
-            for s in ("train", "test")
+            for s in ("train", "test", validation)
+            if s and s in names
         }
-        if not split["train"]:
+        if not classes["train"]:
             raise DatasetError(f"{root / 'train'} has no class folders")
-        return "split", split
+        notes = []
+        if "test" in names and validation:
+            # Validation here is taken from the training split at training time, so a given
+            # validation folder joins the training images rather than being left out.
+            split = {"train": classes["train"] + classes[validation], "test": classes["test"]}
+            notes.append(f"layout train/ + {validation}/ + test/: {validation}/ images joined the training split")
+        elif validation:
+            split = {"train": classes["train"], "test": classes[validation]}
+            notes.append(f"layout train/ + {validation}/ (no test/): {validation}/ is used as the test split")
+        else:
+            split = {"train": classes["train"], "test": classes["test"]}
+        others = sorted(names - {"train", "test", *VALIDATION_NAMES})
+        if others:
+            notes.append(f"folders beside the splits were left out: {', '.join(printable(o) for o in others)}")
+        return "split", split, notes
     if not subdirs:
         raise DatasetError(f"{root} has no class folders: expected root/<class>/image files")
-    return "single", {"all": subdirs}
+    return "single", {"all": subdirs}, []
 
 
 def _read_header(path: Path, label: int, split: str) -> tuple[_Entry | None, str]:
@@ -159,12 +216,23 @@ def _read_header(path: Path, label: int, split: str) -> tuple[_Entry | None, str
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(path) as im:
                 w, h = im.size
+                if _exif_orientation(im) in (5, 6, 7, 8):  # stored on its side: decoding turns it upright
+                    w, h = h, w
                 colour = _is_colour(im)
     except Exception as exc:
         return None, _reason(exc)
     if w < 1 or h < 1:
         return None, "empty image"
     return _Entry(path, label, split, (w, h), colour), ""
+
+
+def _exif_orientation(im: Image.Image) -> int:
+    """The EXIF Orientation tag (1 = upright; 5..8 = rotated by 90 degrees), as
+    ImageOps.exif_transpose reads it when decoding."""
+    try:
+        return int(im.getexif().get(0x0112, 1))
+    except Exception:  # a damaged EXIF block: exif_transpose then leaves the image as stored
+        return 1
 
 
 def _is_colour(im: Image.Image) -> bool:

@@ -11,6 +11,9 @@ import numpy as np
 
 from lib.data.dataset import DatasetError
 
+# Largest label magnitude taken as is: beyond it int64 (or float64 exactness) cannot hold it.
+LABEL_LIMIT = 2**53
+
 
 def is_one_hot(y: np.ndarray) -> bool:
     if y.ndim != 2 or y.shape[1] < 2 or not np.issubdtype(y.dtype, np.number):
@@ -27,9 +30,17 @@ def normalize_labels(
     notes: list[str] = []
     y_train, y_test = np.asarray(y_train), np.asarray(y_test)
 
-    # A column vector (N, 1) is how some tutorials store labels.
-    if y_train.ndim == 2 and y_train.shape[1] == 1 and y_test.ndim == 2 and y_test.shape[1] == 1:
-        y_train, y_test = y_train[:, 0], y_test[:, 0]
+    # A column vector (N, 1) is how some tutorials store labels (Keras' cifar10 among them),
+    # sometimes in one split only.
+    if y_train.ndim == 2 and y_train.shape[1] == 1:
+        y_train = y_train[:, 0]
+    if y_test.ndim == 2 and y_test.shape[1] == 1:
+        y_test = y_test[:, 0]
+    # Labels stored as bytes: decoded as UTF-8 (bytes that are not become U+FFFD).
+    y_train, y_test = (
+        np.array([bytes(v).decode("utf-8", "replace") for v in y]) if y.dtype.kind == "S" and y.ndim == 1 else y
+        for y in (y_train, y_test)
+    )
 
     if y_train.ndim == 2 or y_test.ndim == 2:
         if not (is_one_hot(y_train) and is_one_hot(y_test)):
@@ -54,6 +65,9 @@ def normalize_labels(
     both = np.concatenate([y_train, y_test])
     if both.dtype.kind == "f" and (not np.isfinite(both).all() or not (both == np.round(both)).all()):
         raise DatasetError("labels are floats that are not whole numbers (NaN, inf or fractions)")
+    if len(both) and (both.min() < -LABEL_LIMIT or both.max() > LABEL_LIMIT):
+        # int64 would wrap them around silently (uint64 above 2**63, floats like 1e20)
+        raise DatasetError(f"labels out of range: found {both.min():g}..{both.max():g}; labels must be integers")
     both = both.astype(np.int64)
     y_train, y_test = both[: len(y_train)], both[len(y_train) :]
 

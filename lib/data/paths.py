@@ -1,16 +1,26 @@
 """Confine user-typed paths to a data root when the app is served to others.
 
 Set EXPLORER_DATA_ROOT (`make run HOST=0.0.0.0` sets it to sample_data/ unless DATA_ROOT
-says otherwise): folder and .npz paths typed in the app must then resolve inside it. A path
-outside it, `..`, or a symlink that leads out of it is refused. Unset: any path (a learner
-on their own laptop)."""
+says otherwise): folder, .npz and weights-file paths typed in the app must then resolve
+inside it. A path outside it, `..`, or a symlink that leads out of it is refused. Unset: any
+path (a learner on their own laptop).
+
+`guard(path)` is the one check every typed path goes through (sidebar, pages, CLI). It never
+raises anything but DatasetError, and outside the root it answers the same words whether
+the file exists or not, so a remote user cannot probe which server files exist.
+"""
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 from pathlib import Path
 
 from lib.data.dataset import DatasetError
+
+# Longest path text we look at; a longer one is refused before the file system sees it.
+MAX_PATH_CHARS = 4096
 
 
 def data_root() -> Path | None:
@@ -18,18 +28,71 @@ def data_root() -> Path | None:
     return Path(root).expanduser().resolve() if root else None
 
 
-def confined(path: str | Path) -> Path:
-    """The resolved path, or DatasetError when a data root is set and the path leaves it."""
+def printable(text: str | os.PathLike) -> str:
+    """A path or name as text that can always be shown and encoded: bytes of a name that is
+    not valid UTF-8 (kept by Python as surrogates) become U+FFFD."""
+    return os.fspath(text).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _short(text: str, limit: int = 120) -> str:
+    text = printable(text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def guard(path: str | Path, *, kind: str = "any") -> Path:
+    """The resolved path a user typed, or DatasetError with one line.
+
+    kind: "file", "folder" or "any" (exists as either). With a data root set, relative paths
+    are relative to it, and a path that resolves outside it gets one refusal whatever is (or
+    is not) there. NUL bytes, over-long names, symlink loops and entries that cannot be
+    stat()ed are refused with a reason, never a traceback."""
+    text = os.fspath(path)
+    shown = _short(text)
+    if not text.strip():
+        raise DatasetError("no path given")
+    if "\x00" in text:
+        raise DatasetError("the path contains a NUL character")
+    if len(text) > MAX_PATH_CHARS:
+        raise DatasetError(f"the path is too long ({len(text):,} characters)")
     root = data_root()
-    resolved = Path(path).expanduser()
-    if root is None:
-        return resolved
-    if not resolved.is_absolute():
-        resolved = root / resolved  # relative paths are relative to the data root
-    resolved = resolved.resolve()  # follows symlinks and '..'
-    if resolved != root and root not in resolved.parents:
-        raise DatasetError(f"{path} is outside the data folder this app serves ({root})")
+    try:
+        resolved = Path(text).expanduser()
+        if root is not None and not resolved.is_absolute():
+            resolved = root / resolved  # relative paths are relative to the data root
+        resolved = resolved.resolve()  # follows symlinks and '..'
+    except RuntimeError:  # Python < 3.13: "Symlink loop"
+        raise DatasetError(f"{shown}: a symbolic link loop") from None
+    except OSError as exc:
+        raise DatasetError(f"{shown}: {_os_reason(exc)}") from None
+    if root is not None and resolved != root and root not in resolved.parents:
+        raise DatasetError(f"{shown} is outside the data folder this app serves ({printable(root)})")
+    try:
+        mode = resolved.stat().st_mode
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise DatasetError(f"not found: {shown}") from None
+        raise DatasetError(f"{shown}: {_os_reason(exc)}") from None
+    if kind == "file" and not stat.S_ISREG(mode):
+        raise DatasetError(f"not a file: {shown}")
+    if kind == "folder" and not stat.S_ISDIR(mode):
+        raise DatasetError(f"not a folder: {shown}")
     return resolved
+
+
+def _os_reason(exc: OSError) -> str:
+    if exc.errno == errno.ELOOP:
+        return "a symbolic link loop"
+    if exc.errno == errno.ENAMETOOLONG:
+        return "a name in the path is too long"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    return exc.strerror or type(exc).__name__
+
+
+def confined(path: str | Path) -> Path:
+    """The resolved path, or DatasetError when a data root is set and the path leaves it
+    (kept for callers that check existence themselves; it is `guard(path)`)."""
+    return guard(path)
 
 
 def inside_root(path: Path) -> bool:
@@ -37,5 +100,8 @@ def inside_root(path: Path) -> bool:
     root = data_root()
     if root is None:
         return True
-    resolved = path.resolve()
+    try:
+        resolved = path.resolve()
+    except (OSError, RuntimeError):  # a loop inside the folder: treat as leaving it
+        return False
     return resolved == root or root in resolved.parents

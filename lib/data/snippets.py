@@ -32,7 +32,7 @@ import keras
 train_ds = keras.utils.image_dataset_from_directory(
     {path!r} + "/train", image_size=(32, 32), label_mode="int")
 test_ds = keras.utils.image_dataset_from_directory(
-    {path!r} + "/test", image_size=(32, 32), label_mode="int", shuffle=False)
+    {path!r} + "/{test}", image_size=(32, 32), label_mode="int", shuffle=False)
 """
 
 _NPZ = """\
@@ -61,8 +61,12 @@ def loading_code(spec: DatasetSpec, image_size: tuple[int, int] | None = None) -
         from lib.data.sources import SAMPLE_DATA
 
         path = str(SAMPLE_DATA / "shapes") if spec.kind == "shapes" else spec.path
-        template = _SPLIT_FOLDER if (Path(path) / "train").is_dir() and (Path(path) / "test").is_dir() else _FOLDER
-        code = template.format(path=path)
+        from lib.data.folders import VALIDATION_NAMES
+
+        # The folder the loader uses as the test split: test/, else validation/ (or val/, valid/)
+        test = next((t for t in ("test", *VALIDATION_NAMES) if (Path(path) / t).is_dir()), None)
+        template = _SPLIT_FOLDER if (Path(path) / "train").is_dir() and test else _FOLDER
+        code = template.format(path=path, test=test)
         if image_size:
             code = code.replace("image_size=(32, 32)", f"image_size=({image_size[0]}, {image_size[1]})")
         return code

@@ -8,6 +8,7 @@ Sources: scikit-learn's bundled `digits`, the `shapes` set we ship, a folder in
 from __future__ import annotations
 
 import io
+import math
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,9 +17,9 @@ from pathlib import Path
 import numpy as np
 
 from lib.data.dataset import Dataset, DatasetError, stratified_split
-from lib.data.folders import Progress, load_image_folder
+from lib.data.folders import MAX_SIDE, Progress, load_image_folder
 from lib.data.labels import normalize_labels
-from lib.data.paths import confined
+from lib.data.paths import guard, printable
 from lib.errors import one_line
 
 SAMPLE_DATA = Path(__file__).resolve().parents[2] / "sample_data"
@@ -49,17 +50,23 @@ def parse_spec(text: str) -> DatasetSpec:
     path = Path(text).expanduser()
     if path.suffix.lower() == ".npz":
         return DatasetSpec("npz", str(path))
-    if path.is_dir():
+    try:
+        resolved = guard(text)
+    except DatasetError as exc:
+        if str(exc).startswith("not found"):
+            raise DatasetError(
+                f"unknown dataset '{printable(text)}': use {', '.join(NAMED)}, a folder or an .npz file"
+            ) from None
+        raise
+    if resolved.is_dir():
         return DatasetSpec("folder", str(path))
-    if not path.exists():
-        raise DatasetError(f"unknown dataset '{text}': use {', '.join(NAMED)}, a folder or an .npz file")
-    raise DatasetError(f"{text} is neither a folder nor an .npz file")
+    raise DatasetError(f"{printable(text)} is neither a folder nor an .npz file")
 
 
 def load_dataset(spec: DatasetSpec, *, data: bytes | None = None, progress: Progress | None = None) -> Dataset:
     source = SOURCES.get(spec.kind)
     if source is None:
-        raise DatasetError(f"unknown dataset kind '{spec.kind}'")
+        raise DatasetError(f"unknown dataset kind '{printable(spec.kind)}'")
     return source.load(spec, data, progress)
 
 
@@ -106,8 +113,11 @@ def load_npz(source: str | Path | io.BytesIO, name: str = "npz") -> Dataset:
 
     Loaded with allow_pickle=False: an object array is refused, never unpickled.
     """
-    if isinstance(source, (str, Path)) and not Path(source).is_file():
-        raise DatasetError(f"no such file: {source}")
+    if isinstance(source, (str, Path)):
+        source = guard(source, kind="file")
+    check_npz_budget(source)  # from the headers alone, before any array is read
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
     try:
         archive = np.load(source, allow_pickle=False)
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
@@ -119,13 +129,16 @@ def load_npz(source: str | Path | io.BytesIO, name: str = "npz") -> Dataset:
         if missing:
             raise DatasetError(f".npz is missing {', '.join(missing)} (found: {', '.join(archive.files) or 'nothing'})")
         arrays = {k: _read_member(archive, k) for k in archive.files if k in NPZ_KEYS + ("class_names",)}
-    names = [str(n) for n in arrays["class_names"].ravel()] if "class_names" in arrays else None
+    names = _class_names(arrays["class_names"]) if "class_names" in arrays else None
     for split in ("train", "test"):
         x, y = arrays[f"X_{split}"], arrays[f"y_{split}"]
         if len(x) != len(y):
             raise DatasetError(f"X_{split} has {len(x)} images but y_{split} has {len(y)} labels")
-    x_train, notes = _to_uint8_images(arrays["X_train"], "X_train")
-    x_test, test_notes = _to_uint8_images(arrays["X_test"], "X_test")
+    if len(arrays["X_test"]) == 0:
+        raise DatasetError("X_test has no images: a model cannot be evaluated without a test split")
+    x_train, notes = _to_uint8_images(arrays.pop("X_train"), "X_train")
+    x_test, test_notes = _to_uint8_images(arrays.pop("X_test"), "X_test")
+    x_train, x_test, size_notes = _cap_image_size(x_train, x_test)
     y_train, y_test, class_names, label_notes = normalize_labels(arrays["y_train"], arrays["y_test"], names)
     return Dataset(
         name=name,
@@ -134,8 +147,125 @@ def load_npz(source: str | Path | io.BytesIO, name: str = "npz") -> Dataset:
         x_test=x_test,
         y_test=y_test,
         class_names=class_names,
-        notes=tuple(dict.fromkeys(notes + test_notes + label_notes)),
+        notes=tuple(dict.fromkeys(notes + test_notes + size_notes + label_notes)),
     )
+
+
+# What an .npz may declare, read from its array headers before any array is read: the
+# arrays' total size, and how far the arrays together may expand from their compressed bytes
+# beyond a free allowance (a 2 MB file of zeros can declare 2 GB; real images compress a few
+# times, not 100x). So a 2 MB file brings at most max(128 MiB, 200 MB) of arrays.
+NPZ_BUDGET_BYTES = 1 << 30
+NPZ_FREE_BYTES = 128 << 20  # arrays up to this size in all are never called a bomb
+NPZ_MAX_RATIO = 100
+
+
+def check_npz_budget(source: str | Path | io.BytesIO) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """{key: (shape, dtype)} of the arrays load_npz reads, from their .npy headers only; or
+    DatasetError when they would not fit the memory budget, look like a decompression bomb,
+    hold objects (pickles) or are 0-d. Reads a few hundred bytes per member."""
+    found: dict[str, tuple[tuple[int, ...], np.dtype]] = {}
+    sizes: dict[str, tuple[int, int]] = {}
+    total = compressed = 0
+    try:
+        with zipfile.ZipFile(source) as zf:
+            for info in zf.infolist():
+                key = info.filename.removesuffix(".npy")
+                if key not in NPZ_KEYS + ("class_names",):
+                    continue  # never read
+                with zf.open(info) as fh:
+                    shape, dtype = _npy_header(fh, key)
+                size = math.prod(shape) * dtype.itemsize
+                total += size
+                compressed += info.compress_size
+                found[key] = (shape, dtype)
+                sizes[key] = (size, info.compress_size)
+    except DatasetError:
+        raise
+    except zipfile.BadZipFile as exc:
+        if _starts_like_npy(source):
+            raise DatasetError(
+                "not an .npz archive (a single .npy array?): expected X_train, y_train, X_test, y_test"
+            ) from None
+        raise DatasetError(f"not a readable .npz file ({one_line(exc)})") from None
+    except (OSError, EOFError, ValueError) as exc:
+        raise DatasetError(f"not a readable .npz file ({one_line(exc)})") from None
+    if total > NPZ_FREE_BYTES and total > NPZ_MAX_RATIO * max(compressed, 1):  # over all members read
+        key, (size, packed) = max(sizes.items(), key=lambda item: item[1][0])
+        raise DatasetError(
+            f"{key} declares {_size(size)} from {_size(packed)} of compressed data (the arrays together expand "
+            f"over {NPZ_MAX_RATIO}:1): refused as a likely decompression bomb"
+        )
+    if total > NPZ_BUDGET_BYTES:
+        raise DatasetError(
+            f"the arrays would take {_size(total)} of memory; this app loads at most {_size(NPZ_BUDGET_BYTES)} "
+            "from an .npz (use fewer or smaller images)"
+        )
+    return found
+
+
+def _starts_like_npy(source: str | Path | io.BytesIO) -> bool:
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
+        return source.read(6) == b"\x93NUMPY"
+    with open(source, "rb") as fh:
+        return fh.read(6) == b"\x93NUMPY"
+
+
+def _npy_header(fh: object, key: str) -> tuple[tuple[int, ...], np.dtype]:
+    fmt = np.lib.format
+    version = fmt.read_magic(fh)
+    if version == (1, 0):
+        shape, _, dtype = fmt.read_array_header_1_0(fh)
+    elif version == (2, 0):
+        shape, _, dtype = fmt.read_array_header_2_0(fh)
+    else:
+        raise DatasetError(f"{key} uses .npy format version {version[0]}.{version[1]}, which this app does not read")
+    if dtype.hasobject:
+        raise DatasetError(f"{key} is an object array; it is refused because loading it would unpickle code")
+    if len(shape) == 0:
+        raise DatasetError(f"{key} is a single number (a 0-d array), not an array of images or labels")
+    return tuple(int(d) for d in shape), dtype
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("KB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:,.1f} {unit}"
+    return f"{n} bytes"
+
+
+def _class_names(arr: np.ndarray) -> list[str]:
+    """Class names as str: bytes (an 'S' array) are decoded as UTF-8 (bad bytes become U+FFFD)."""
+    if arr.dtype.kind == "S":
+        return [bytes(n).decode("utf-8", "replace") for n in arr.ravel()]
+    return [str(n) for n in arr.ravel()]
+
+
+# .npz images are resized to this largest side, as folders are: a tiny file of 2048 px
+# images must not make the Train page build a 500 M-parameter model.
+NPZ_MAX_SIDE = MAX_SIDE
+
+
+def _cap_image_size(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    h, w = x_train.shape[1:3]
+    if x_test.shape[1:3] != (h, w) or max(h, w) <= NPZ_MAX_SIDE:
+        return x_train, x_test, []  # (differing shapes are refused later, with both shapes named)
+    scale = NPZ_MAX_SIDE / max(h, w)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))  # PIL: (width, height)
+    out = [_resize_all(x, size) for x in (x_train, x_test)]
+    return out[0], out[1], [f"images of {h}x{w} were resized to {size[1]}x{size[0]} (largest side {NPZ_MAX_SIDE})"]
+
+
+def _resize_all(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    from PIL import Image
+
+    c = x.shape[-1]
+    out = np.empty((len(x), size[1], size[0], c), np.uint8)
+    for i, img in enumerate(x):
+        im = Image.fromarray(img[..., 0] if c == 1 else img)
+        out[i] = np.asarray(im.resize(size, Image.Resampling.BILINEAR)).reshape(size[1], size[0], c)
+    return out
 
 
 def _read_member(archive: np.lib.npyio.NpzFile, key: str) -> np.ndarray:
@@ -157,24 +287,51 @@ def _to_uint8_images(x: np.ndarray, key: str) -> tuple[np.ndarray, list[str]]:
         x = x[..., None]
     if x.ndim != 4 or x.shape[-1] not in (1, 3, 4):
         raise DatasetError(f"{key} must be images (N, H, W) or (N, H, W, C) with C in 1, 3, 4; got shape {x.shape}")
+    if x.shape[1] == 0 or x.shape[2] == 0:
+        raise DatasetError(f"{key} images have no pixels (height or width 0): shape {x.shape}")
     if x.dtype.kind not in "uifb":
-        raise DatasetError(f"{key} must hold numbers, got dtype {x.dtype}")
-    if x.dtype.kind == "f" and not np.isfinite(x).all():
-        raise DatasetError(f"{key} contains NaN or infinite pixel values")
+        raise DatasetError(f"{key} must hold real pixel values (integers, floats or booleans), got dtype {x.dtype}")
     if x.shape[-1] == 4:
         x = x[..., :3]
         notes.append("alpha channel dropped (RGBA to RGB)")
     if x.dtype == np.uint8:
         return x, notes
+    if x.dtype.kind == "b":
+        notes.append(f"{key} is boolean: False became 0 and True 255")
+        return _convert_in_chunks(x, 255.0), notes
     if x.size == 0:
         return x.astype(np.uint8), notes
-    lo, hi = float(x.min()), float(x.max())
+    # min/max/finite check chunk by chunk: no full-size temporary copies
+    lo, hi = np.inf, -np.inf
+    for chunk in _chunks(x):
+        if chunk.dtype.kind == "f" and not np.isfinite(chunk).all():
+            raise DatasetError(f"{key} contains NaN or infinite pixel values")
+        lo, hi = min(lo, float(chunk.min())), max(hi, float(chunk.max()))
     if lo >= 0 and hi <= 1 and x.dtype.kind == "f":
         notes.append("pixel values in 0..1 were scaled to 0..255")
-        return np.round(x * 255).astype(np.uint8), notes
+        return _convert_in_chunks(x, 255.0), notes
     if lo >= 0 and hi <= 255:
-        return np.round(x).astype(np.uint8), notes
+        return _convert_in_chunks(x, 1.0), notes
     raise DatasetError(f"{key} pixel values span {lo:g}..{hi:g}; expected 0..1 or 0..255")
+
+
+_CHUNK_BYTES = 16 << 20
+
+
+def _chunks(x: np.ndarray):
+    rows = max(1, _CHUNK_BYTES // max(1, x[0].nbytes if len(x) else 1))
+    for start in range(0, len(x), rows):
+        yield x[start : start + rows]
+
+
+def _convert_in_chunks(x: np.ndarray, scale: float) -> np.ndarray:
+    """round(x * scale) as uint8, a chunk of rows at a time (temporaries stay ~16 MB)."""
+    out = np.empty(x.shape, np.uint8)
+    start = 0
+    for chunk in _chunks(x):
+        out[start : start + len(chunk)] = np.round(chunk.astype(np.float64) * scale)
+        start += len(chunk)
+    return out
 
 
 def load_keras_dataset(name: str) -> Dataset:
@@ -228,7 +385,7 @@ class Source:
 
 
 def _npz(spec: DatasetSpec, data: bytes | None, progress: Progress | None) -> Dataset:
-    source = io.BytesIO(data) if data is not None else confined(spec.path)
+    source = io.BytesIO(data) if data is not None else guard(spec.path, kind="file")
     return load_npz(source, name=Path(spec.path).stem)
 
 
@@ -244,7 +401,7 @@ SOURCES: dict[str, Source] = {
     "cifar10": Source("cifar10 (Keras)", lambda spec, data, progress: load_keras_dataset("cifar10")),
     "folder": Source(
         "image folder…",
-        lambda spec, data, progress: load_image_folder(confined(spec.path), progress=progress),
+        lambda spec, data, progress: load_image_folder(guard(spec.path, kind="folder"), progress=progress),
         asks_for="folder",
         reads_files=True,
     ),

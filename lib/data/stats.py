@@ -81,10 +81,10 @@ def pixel_stats(ds: Dataset) -> pd.DataFrame:
     for split, x in (("train", ds.x_train), ("test", ds.x_test)):
         if len(x) == 0:
             continue
-        flat = x.reshape(-1, x.shape[-1])
+        hists = channel_histograms(x)
         for c in range(x.shape[-1]):
             # A 256-bin histogram gives exact min/max/mean/std without a float copy of the images.
-            hist = np.bincount(flat[:, c], minlength=256).astype(np.float64)
+            hist = hists[c].astype(np.float64)
             values = np.arange(256, dtype=np.float64)
             n = hist.sum()
             mean = float((hist * values).sum() / n)
@@ -101,6 +101,22 @@ def pixel_stats(ds: Dataset) -> pd.DataFrame:
                 }
             )
     return pd.DataFrame(rows)
+
+
+STATS_CHUNK_PIXELS = 1 << 20  # np.bincount copies its input to int64: 8 MB per chunk, never 8x the data set
+
+
+def channel_histograms(x: np.ndarray) -> np.ndarray:
+    """(C, 256) counts of each uint8 value per channel, a chunk of images at a time."""
+    channels = x.shape[-1]
+    hists = np.zeros((channels, 256), np.int64)
+    per_image = max(1, int(np.prod(x.shape[1:-1])))
+    rows = max(1, STATS_CHUNK_PIXELS // per_image)
+    for start in range(0, len(x), rows):
+        chunk = x[start : start + rows].reshape(-1, channels)
+        for c in range(channels):
+            hists[c] += np.bincount(chunk[:, c], minlength=256)
+    return hists
 
 
 def _channel_name(c: int, channels: int) -> str:

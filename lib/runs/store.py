@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lib.data.paths import printable
 from lib.errors import StoreError, one_line
 from lib.runs.config import RecordedBaseline, RunConfig, RunRecord, clean_name
 from lib.train.settings import TrainSettings
@@ -142,9 +143,80 @@ def versions() -> dict[str, str]:
     }
 
 
+# Temporary folders carry the pid of the process that made them: `.tmp-<run_id>-<pid>-<hex>`
+# (a run being written), `.old-<run_id>-<pid>-<hex>` (a replaced run being deleted), and
+# `explorer-tb-<pid>-*` in the system temp folder (TensorBoard logs during training). A kill
+# leaves them behind; the next process to open the store removes those of dead processes.
+TMP_PREFIX = ".tmp-"
+OLD_PREFIX = ".old-"
+TB_PREFIX = "explorer-tb-"
+# Folders from before pids were recorded: removed once they are this old.
+STALE_WITHOUT_PID_S = 6 * 3600
+_cleaned: set[str] = set()
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def _owner_pid(name: str) -> int | None:
+    """The pid recorded in a temporary folder's name (`...-<pid>-<random>`), or None for an
+    older name without one."""
+    parts = name.rsplit("-", 2)
+    if len(parts) == 3 and parts[1].isdigit() and len(parts[1]) <= 7:  # pids stay below 2**22
+        return int(parts[1])
+    return None
+
+
+def _stale(path: Path, pid: int | None, now: float) -> bool:
+    if pid is not None:
+        return pid != os.getpid() and not _pid_alive(pid)
+    try:
+        return now - path.stat().st_mtime > STALE_WITHOUT_PID_S
+    except OSError:
+        return False
+
+
+def clean_stale_temporaries(root: Path, temp_dir: Path | None = None) -> list[Path]:
+    """Remove temporary run folders in `root` and TensorBoard folders in the temp folder that
+    a killed process left behind (never those of a live process); returns what was removed."""
+    import tempfile
+
+    now = time.time()
+    removed: list[Path] = []
+    candidates: list[Path] = []
+    for folder, prefixes in ((root, (TMP_PREFIX, OLD_PREFIX)), (Path(temp_dir or tempfile.gettempdir()), (TB_PREFIX,))):
+        try:
+            entries = list(folder.iterdir())
+        except OSError:
+            continue
+        for entry in entries:
+            for prefix in prefixes:
+                if entry.name.startswith(prefix):
+                    candidates.append(entry)
+    for entry in candidates:
+        if entry.is_dir() and not entry.is_symlink() and _stale(entry, _owner_pid(entry.name), now):
+            shutil.rmtree(entry, ignore_errors=True)
+            if not entry.exists():
+                removed.append(entry)
+    return removed
+
+
 class RunStore:
     def __init__(self, root: str | Path | None = None) -> None:
         self.root = Path(root) if root is not None else default_root()
+        key = str(self.root.resolve()) if self.root.exists() else str(self.root)
+        if key not in _cleaned:  # once per process and store: on start, not on every rerun
+            _cleaned.add(key)
+            clean_stale_temporaries(self.root)
 
     def path(self, run_id: str) -> Path:
         return self.root / run_id
@@ -163,7 +235,9 @@ class RunStore:
         A complete run replaces an earlier stopped/failed one with the same id; an earlier
         complete run is never replaced by a stopped or failed one."""
         run_id = config.run_id
-        tmp = self.root / f".tmp-{run_id}-{uuid.uuid4().hex[:8]}"
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(f"cannot write the run: the store {self.root} is a file, not a folder")
+        tmp = self.root / f"{TMP_PREFIX}{run_id}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             tmp.mkdir()
@@ -192,17 +266,16 @@ class RunStore:
 
     def _move_into_place(self, tmp: Path, run_id: str) -> None:
         dest = self.path(run_id)
-        existing = self.status_of(run_id)
-        if existing == "complete":
+        if self._readable_complete(run_id):
             return  # someone else finished the same run first: keep theirs
         if dest.exists():  # an older stopped/failed (or unreadable) run: replace it
-            old = self.root / f".old-{run_id}-{uuid.uuid4().hex[:8]}"
+            old = self.root / f"{OLD_PREFIX}{run_id}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
             os.replace(dest, old)
             shutil.rmtree(old, ignore_errors=True)
         try:
             os.replace(tmp, dest)
         except OSError:
-            if self.status_of(run_id) != "complete":
+            if not self._readable_complete(run_id):
                 raise
 
     def status_of(self, run_id: str) -> str | None:
@@ -212,11 +285,17 @@ class RunStore:
             return None
         return data.get("status") if isinstance(data, dict) else None
 
+    def _readable_complete(self, run_id: str) -> bool:
+        """A complete run whose config.json is a whole run record and whose files are all there."""
+        try:
+            record = RunRecord.from_dict(json.loads((self.path(run_id) / "config.json").read_text()), run_id)
+        except (StoreError, OSError, ValueError, RecursionError):
+            return False
+        return record.status == "complete" and not self.problems(run_id)
+
     def find_complete(self, config: RunConfig) -> str | None:
         run_id = config.run_id
-        if self.status_of(run_id) == "complete" and not self.problems(run_id):
-            return run_id
-        return None
+        return run_id if self._readable_complete(run_id) else None
 
     def problems(self, run_id: str) -> list[str]:
         folder = self.path(run_id)
@@ -253,19 +332,17 @@ class RunStore:
         for folder in sorted(self.root.iterdir()):
             if not folder.is_dir() or folder.name.startswith("."):
                 continue
-            try:
-                data = json.loads((folder / "config.json").read_text())
-            except (OSError, ValueError):
-                broken.append(f"{folder.name}: config.json missing or unreadable")
-                continue
-            problems = self.problems(folder.name)
+            problems = self.problems(folder.name)  # missing files first: the plainest reason
             if problems:
-                broken.append(f"{folder.name}: {'; '.join(problems)}")
+                broken.append(f"{printable(folder.name)}: {'; '.join(problems)}")
                 continue
             try:
-                record = RunRecord.from_dict(data, folder.name)
+                record = RunRecord.from_dict(json.loads((folder / "config.json").read_text()), folder.name)
             except StoreError as exc:  # valid JSON, but not a run record
-                broken.append(one_line(exc))
+                broken.append(printable(one_line(exc)))
+                continue
+            except (OSError, ValueError, RecursionError):
+                broken.append(f"{printable(folder.name)}: config.json unreadable")
                 continue
             runs.append(record)
         runs.sort(key=lambda r: r.created, reverse=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 from lib.data.dataset import Dataset
 from lib.errors import one_line
 from lib.runs.config import RunConfig, baseline_of
-from lib.runs.store import RunStore, StoreError
+from lib.runs.store import TB_PREFIX, RunStore, StoreError
 from lib.train.settings import TrainSettings
 from lib.train.training import TrainResult, train
 
@@ -30,7 +31,8 @@ def train_or_load(
     found = store.find_complete(config)
     if found:
         return Outcome(found, True, None)
-    with tempfile.TemporaryDirectory(prefix="explorer-tb-") as tb:
+    # The pid in the name lets a later process tell a killed run's leftovers from a live one's.
+    with tempfile.TemporaryDirectory(prefix=f"{TB_PREFIX}{os.getpid()}-") as tb:
         result = train(ds, settings, tb_dir=tb, store=store, **hooks)
         try:
             run_id = store.save(config, result, ds.class_names, baseline_of(ds), tb_source=Path(tb), name=name)

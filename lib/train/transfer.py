@@ -20,7 +20,8 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from lib.errors import StoreError, TransferError, one_line
+from lib.data.paths import guard, printable
+from lib.errors import DatasetError, StoreError, TransferError, one_line
 from lib.tf_import import import_keras
 
 BACKBONES = {
@@ -110,15 +111,24 @@ def _keras_backbone(kind: str, size: int, weights: str) -> tuple[Any, BackboneIn
                 f"downloaded (offline?): choose weights 'none' (random, not pretrained) or a local weights file "
                 f"[{one_line(exc, 100)}]"
             ) from None
-    path = Path(weights).expanduser()
-    if not path.is_file():
-        raise TransferError(f"weights file not found: {weights}")
+    path = weights_file(weights)
     model = ctor(None)
     try:
         model.load_weights(path)
     except Exception as exc:
-        raise TransferError(f"{path.name} does not fit {kind} without its top: {one_line(exc, 120)}") from None
-    return model, BackboneInfo(kind, True, f"file {path.name}", (size, size, 3))
+        raise TransferError(
+            f"{printable(path.name)} does not fit {kind} without its top: {one_line(exc, 120)}"
+        ) from None
+    return model, BackboneInfo(kind, True, f"file {printable(path.name)}", (size, size, 3))
+
+
+def weights_file(weights: str) -> Path:
+    """A local weights file a user typed, through the same guard as every typed path: with a
+    data root set, a file outside it is refused in the same words whether it exists or not."""
+    try:
+        return guard(weights, kind="file")
+    except DatasetError as exc:
+        raise TransferError(f"weights file: {exc}") from None
 
 
 def _run_backbone(run_id: str, store: RunBackbones | None) -> tuple[Any, BackboneInfo]:

@@ -11,6 +11,7 @@ from typing import Any
 import streamlit as st
 
 from lib.augment.settings import PARAMS, Param, check, validate
+from lib.ui.text import md
 
 GROUP_TITLES = {"geometry": "Geometry", "colour": "Colour", "fill": "Fill", "normalization": "Rescale & normalize"}
 
@@ -54,7 +55,7 @@ def controls_ui() -> tuple[dict[str, Any], dict[str, str]]:
     problems = validate(raw)
     for name, message in problems.items():
         if name in slots:
-            slots[name].error(message)  # next to the control it is about
+            slots[name].error(md(message))  # next to the control it is about
     return raw, problems
 
 

@@ -19,6 +19,7 @@ from lib.evaluate import metrics, traps
 from lib.runs.store import StoredRun
 from lib.ui import present
 from lib.ui.images import for_display
+from lib.ui.text import md
 
 STATUS_BOX = {"complete": st.success, "stopped": st.warning, "failed": st.error}
 
@@ -43,13 +44,13 @@ def run_header_ui(run: StoredRun) -> None:
     s = r.settings
     box = STATUS_BOX.get(run.status, st.info)
     box(
-        f"**{r.display_name}** · {r.epochs_done}/{s.epochs} epochs · "
-        f"status **{run.status}** — {r.message}"
+        f"**{md(r.display_name)}** · {r.epochs_done}/{s.epochs} epochs · "
+        f"status **{md(run.status)}** — {md(r.message)}"
         + (" · not a finished run: its numbers describe a partly trained model" if run.status != "complete" else "")
     )
-    st.caption(f"Run id `{run.run_id}` · model {r.model}")
+    st.caption(f"Run id `{run.run_id}` · model {md(r.model)}")
     for note in r.notes:
-        st.caption(note)
+        st.caption(md(note))
     if r.seconds:
         st.caption(
             f"Training took {r.seconds:.1f} s · augmentation {'on' if s.augment else 'off'} · "
@@ -169,7 +170,7 @@ def test_evaluation_ui(run: StoredRun, ds: Dataset, model_bytes: Callable[[], by
     t = c1.selectbox("True class", range(k), index=top_t, format_func=lambda i: names[i], key="cell_true")
     p = c2.selectbox("Predicted class", range(k), index=top_p, format_func=lambda i: names[i], key="cell_pred")
     idx = metrics.cell_examples(y_true, y_prob, t, p)
-    st.caption(f"{len(idx)} test image(s) of '{names[t]}' predicted as '{names[p]}', most confident first")
+    st.caption(f"{len(idx)} test image(s) of '{md(names[t])}' predicted as '{md(names[p])}', most confident first")
     _gallery(ds, idx[:24], y_prob, names)
 
     c1, c2 = st.columns([1, 2])
@@ -193,7 +194,7 @@ def _gallery(ds: Dataset, idx: np.ndarray, y_prob: np.ndarray, names: list[str],
         text = f"{names[pred]} {y_prob[i, pred]:.0%}"
         if show_true:
             text = f"true {names[ds.y_test[i]]} → " + text
-        captions.append(text)
+        captions.append(md(text))
     st.image([for_display(ds.x_test[i]) for i in idx], caption=captions, width=88)
 
 
@@ -226,7 +227,7 @@ def traps_ui(run: StoredRun, ds: Dataset, model: Callable[[], Any], gen: Callabl
     majority = majority_class(run, ds)
     numbers = traps.imbalance(run.y_true, run.y_prob, majority)
     st.dataframe(pd.DataFrame({"value": numbers}).style.format("{:.1%}"))
-    who = f"always predicting '{names[majority]}'" if majority is not None else "not recorded for this run"
+    who = f"always predicting '{md(names[majority])}'" if majority is not None else "not recorded for this run"
     st.caption(
         f"Majority-class baseline: {who}. Balanced accuracy and macro F1 "
         "weigh every class equally; accuracy weighs every image. Create imbalance on the Dataset page "

@@ -13,6 +13,7 @@ from lib.data.dataset import DatasetError
 from lib.data.sources import SOURCES, DatasetSpec, load_dataset
 from lib.errors import one_line
 from lib.ui import cache, state
+from lib.ui.text import md
 
 
 def dataset_picker_ui() -> None:
@@ -50,18 +51,18 @@ def dataset_picker_ui() -> None:
 def _switch_to(spec: DatasetSpec, data: bytes | None) -> None:
     failures: dict = st.session_state.setdefault(state.DATASET_FAILURES, {})
     if spec in failures:
-        st.sidebar.error(failures[spec])
+        st.sidebar.error(md(failures[spec]))
         if st.sidebar.button("Try again", key="retry_load"):
             failures.pop(spec)
             st.rerun()
         return
     try:
         if SOURCES[spec.kind].reads_files:  # folders read file by file: show progress
-            bar = st.sidebar.progress(0.0, text=f"Loading {spec.label}…")
+            bar = st.sidebar.progress(0.0, text=f"Loading {md(spec.label)}…")
             fresh = load_dataset(
                 spec,
                 progress=lambda done, total: bar.progress(
-                    done / max(total, 1), text=f"Loading {spec.label}: {done}/{total} images"
+                    done / max(total, 1), text=f"Loading {md(spec.label)}: {done}/{total} images"
                 ),
             )
             bar.empty()
@@ -70,25 +71,25 @@ def _switch_to(spec: DatasetSpec, data: bytes | None) -> None:
             loaded = cache.dataset(spec, data)
     except DatasetError as exc:
         failures[spec] = f"Could not load {spec.label}: {one_line(exc)}. Still using {cache.current_spec().label}."
-        st.sidebar.error(failures[spec])
+        st.sidebar.error(md(failures[spec]))
         return
     if data is not None:
         st.session_state[state.UPLOADED_NPZ] = {spec.upload_digest: data}
     st.session_state[state.DATASET_SPEC] = spec
     st.session_state[state.IMBALANCE] = None
-    st.sidebar.success(f"Loaded {loaded.name}: {len(loaded.x_train) + len(loaded.x_test):,} images")
+    st.sidebar.success(f"Loaded {md(loaded.name)}: {len(loaded.x_train) + len(loaded.x_test):,} images")
 
 
 def _current_ui() -> None:
     try:
         ds = cache.current_dataset()
     except DatasetError as exc:  # e.g. a folder changed on disk since it was chosen
-        st.sidebar.error(f"The current dataset can no longer be loaded: {one_line(exc)}")
+        st.sidebar.error(f"The current dataset can no longer be loaded: {md(one_line(exc))}")
         st.session_state[state.DATASET_SPEC] = cache.DEFAULT_SPEC
         st.session_state[state.IMBALANCE] = None
         ds = cache.current_dataset()
     h, w, c = ds.image_shape
     st.sidebar.markdown(
-        f"**In use:** {ds.name}  \n{ds.num_classes} classes · {len(ds.x_train):,} train · "
+        f"**In use:** {md(ds.name)}  \n{ds.num_classes} classes · {len(ds.x_train):,} train · "
         f"{len(ds.x_test):,} test · {h}x{w}x{c}  \n`{ds.fingerprint[:12]}`"
     )
