@@ -69,7 +69,7 @@ else:
 gen = cache.fitted_generator(ds.fingerprint, augment.to_json(config), ds.x_train)
 if augment.flips(config) and stats.orientation_sensitive(ds):
     settings_col.warning(
-        f"{' and '.join(augment.flips(config))} on {ds.name}: {stats.orientation_sensitive(ds)}. "
+        f"{' and '.join(augment.flips(config))} on {md(ds.name)}: {md(stats.orientation_sensitive(ds))}. "
         "Flipping teaches the model wrong examples here."
     )
 

@@ -105,7 +105,7 @@ def per_class_ui(run: StoredRun) -> None:
     if gap is not None:
         c, epoch, exact, batch = gap
         st.info(
-            f"Largest difference: class {names[c]!r} {metric} at epoch {epoch}: exact {exact:.3f}, "
+            f"Largest difference: class '{md(names[c])}' {metric} at epoch {epoch}: exact {exact:.3f}, "
             f"batch-averaged {batch:.3f}. The per-class-metrics tutorial's mistake: its metric functions are "
             "averaged over batches, and a batch average of precision is not the epoch's precision (its own "
             "digits CNN: class 2 precision exact 0.960, batch-averaged 0.852)."
