@@ -60,8 +60,13 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument(
         "--weights", default="imagenet", help="imagenet, none (random, not pretrained) or a weights file"
     )
-    study.add_argument("--epochs", type=int, default=5)
+    study.add_argument("--epochs", type=int, default=None, help="each step (default 5; 50 with --follow-tutorial)")
     study.add_argument("--unfreeze", type=int, default=4)
+    study.add_argument(
+        "--follow-tutorial",
+        action="store_true",
+        help="the three-animals tutorial's ladder exactly as written (VGG16, nothing frozen, block5_conv3 only)",
+    )
     study.add_argument("--seed", type=int, default=0)
     study.add_argument("--store", default=None)
 
@@ -171,13 +176,16 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_study(args: argparse.Namespace) -> None:
     from lib.runs.compare import runs_table
-    from lib.runs.study import ladder, run_study
+    from lib.runs.study import DIFFERENCES, beside_tutorial, ladder, run_study, tutorial_ladder
 
     spec = parse_spec(args.dataset)
     ds = load_dataset(spec)
     store = _store(args.store)
     started = time.perf_counter()
-    steps = ladder(args.backbone, args.weights, args.epochs, args.seed, args.unfreeze)
+    if args.follow_tutorial:
+        steps = tutorial_ladder(args.weights, args.epochs or 50, args.seed)
+    else:
+        steps = ladder(args.backbone, args.weights, args.epochs or 5, args.seed, args.unfreeze)
     results = run_study(
         ds, steps, spec.label, store, on_step=lambda i, n, name: print(f"[{i + 1}/{n}] {name}", flush=True)
     )
@@ -192,6 +200,12 @@ def cmd_study(args: argparse.Namespace) -> None:
         table = runs_table([run for _, run in rows])
         table.insert(0, "step", [name for name, _ in rows])
         print(table.drop(columns=["run"]).round(3).to_string(index=False))
+        if args.follow_tutorial:
+            print()
+            print(beside_tutorial(dict(rows)).round(3).to_string(index=False))
+            print("\nwhat our default ladder does differently:")
+            for line in DIFFERENCES:
+                print(f"- {line}")
     print(f"\nstudy took {time.perf_counter() - started:.1f} s")
     for line in failures:
         print(f"not run: {line}")

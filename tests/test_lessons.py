@@ -146,3 +146,61 @@ def test_unstandardized_evaluation_collapses_and_the_fix_restores_it():
     # the fix is what training-time evaluation gives: the stored predictions
     assert fixed["accuracy"] == pytest.approx(float((result.test_prob.argmax(1) == ds.y_test).mean()), abs=1e-6)
     assert raw["loss"] > 3 * fixed["loss"] and raw["accuracy"] < fixed["accuracy"] - 0.1
+
+
+def test_the_tutorial_ladder_is_built_as_the_tutorial_wrote_it():
+    from lib.runs import study
+    from lib.train.models import build_model
+    from lib.train.transfer import backbone_layers_table, build_transfer_model, parameter_counts
+
+    steps = study.tutorial_ladder(weights="none")
+    assert [name for name, _ in steps] == list(study.LADDER)
+    own, fe, ft, aug = (s for _, s in steps)
+    assert own.model == "tutorial_cnn" and own.epochs == 50 and own.batch_size == 128
+    assert aug.augment == augment.preset("tutorial: rotate 30, shift 0.2, zoom 0.2, flip")
+
+    def build(s):
+        return build_transfer_model(
+            s.backbone, (32, 32, 3), 3, mode=s.transfer, unfreeze=s.unfreeze, weights="none",
+            head=s.head, backbone_input=s.backbone_input,
+        )[0]  # fmt: skip
+
+    fe_model = build(fe)
+    table = backbone_layers_table(fe_model)
+    assert table["trainable"].all() and table["params"].sum() == 14_714_688  # nothing frozen, as written
+    assert parameter_counts(fe_model)[1] == 0  # "Non-trainable params: 0"
+    names = [layer.name for layer in fe_model.layers]
+    assert "raw_pixels_0_255" in names and "vgg16_preprocess_input" not in names
+    assert {"flatten", "dense_128", "dense_64", "dense_32"} <= set(names)
+    ft_table = backbone_layers_table(build(ft))
+    trainable = ft_table[ft_table["trainable"]]
+    assert list(trainable["layer"]) == ["block5_conv3"] and trainable["params"].sum() == 2_359_808
+    assert ft_table[~ft_table["trainable"]]["params"].sum() == 12_354_880
+    cnn = build_model("tutorial_cnn", (32, 32, 3), 3)
+    convs = [layer.filters for layer in cnn.layers if layer.__class__.__name__ == "Conv2D"]
+    dense = [layer.units for layer in cnn.layers if layer.__class__.__name__ == "Dense"]
+    assert convs == [128, 256, 128, 64] and dense == [128, 64, 32, 3]
+
+
+def test_new_settings_fields_keep_earlier_run_ids():
+    ours = TrainSettings(model="vgg16", transfer="fine_tune", unfreeze=4).to_dict()
+    assert "head" not in ours and "backbone_input" not in ours
+    tutorial = TrainSettings(model="vgg16", head="tutorial", backbone_input="raw").to_dict()
+    assert tutorial["head"] == "tutorial" and tutorial["backbone_input"] == "raw"
+    assert "head" not in TrainSettings(model="cnn").to_dict()
+    assert (
+        TrainSettings(model="vgg16", head="tutorial", backbone_input="raw")
+        .mode_text()
+        .endswith("as the tutorial wrote it")
+    )
+
+
+def test_compare_page_offers_the_tutorial_ladder_beside_ours():
+    from tests.helpers import app_on_page
+
+    at = app_on_page("pages/compare.py")
+    at.radio(key="study_ladder").set_value("follow the tutorial (as written)").run()
+    assert not at.exception
+    text = " ".join(m.value for m in at.markdown)
+    assert "nothing frozen" in text and "block5_conv3" in text and "own CNN 0.50" in text
+    assert "Non-trainable params: 0" in text and "LAST 20%" in text

@@ -117,6 +117,8 @@ def _build(ds: Dataset, settings: TrainSettings, store: RunBackbones | None) -> 
             weights=settings.weights,
             seed=settings.seed,
             store=store,
+            head=settings.head,
+            backbone_input=settings.backbone_input,
         )
         source = f"pretrained, {info.source}" if info.pretrained else "random weights, NOT pretrained"
         unfrozen = f", last {settings.unfreeze} layers" if settings.transfer == "fine_tune" else ""
