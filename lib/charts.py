@@ -142,7 +142,10 @@ def per_class_chart(
     )
     lines = base.mark_line(point=True, strokeWidth=2.5).encode(
         strokeDash=alt.StrokeDash(
-            "how:N", sort=hows, scale=alt.Scale(domain=hows, range=[[1, 0], [5, 3]]), legend=_legend(title=None)
+            "how:N",
+            sort=hows,
+            scale=alt.Scale(domain=hows, range=[[1, 0], [5, 3]]),
+            legend=_legend(title=None, columns=1),
         ),
         detail="how:N",
         tooltip=["epoch:Q", "class:N", "how:N", alt.Tooltip(f"{metric}:Q", format=".3f")],

@@ -86,7 +86,10 @@ def served_with_a_run(tmp_path_factory):
         yield url
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def _idle(page) -> None:
@@ -118,6 +121,13 @@ def test_every_page_reads_on_a_projector(chromium_path, served_with_a_run, width
             page.set_viewport_size({"width": width, "height": height})
             assert page.locator("[data-testid='stException']").count() == 0
             found = page.evaluate(OVERFLOW_JS)
+            if path == "train":  # every tab of the evaluation, each checked and photographed
+                for tab in ("Training curves", "Per class over epochs", "Evaluation traps"):
+                    page.get_by_role("tab", name=tab).click()
+                    page.wait_for_timeout(1500)
+                    found += [f"{tab}: {p}" for p in page.evaluate(OVERFLOW_JS)]
+                    slug = tab.lower().replace(" ", "_")
+                    page.screenshot(path=str(SHOTS / f"{path}_{slug}_{width}x{height}.png"))
             if found:
                 problems[path] = found
         browser.close()
