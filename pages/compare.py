@@ -117,7 +117,9 @@ for run_id in mine:
         st.caption(f"Skipped: {md(one_line(exc))}")
 table = runs_table(runs)
 study = st.session_state.get("study_runs", {})
-table.insert(1, "study step", [next((n for n, rid in study.items() if rid == r), "") for r in table["run"]])
+steps = [next((n for n, rid in study.items() if rid == r), "") for r in table["run"]]
+if any(steps):  # only after a study: an empty column would push the key columns off a projector
+    table.insert(1, "study step", steps)
 st.subheader(f"{len(runs)} stored run(s) on {md(ds.name)}")
 numbers = {
     col: "{:.1%}"
