@@ -68,7 +68,7 @@ else:
 
 gen = cache.fitted_generator(ds.fingerprint, augment.to_json(config), ds.x_train)
 if augment.flips(config) and stats.orientation_sensitive(ds):
-    settings_col.warning(
+    preview_col.warning(
         f"{' and '.join(augment.flips(config))} on {md(ds.name)}: {md(stats.orientation_sensitive(ds))}. "
         "Flipping teaches the model wrong examples here."
     )
