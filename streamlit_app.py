@@ -3,6 +3,7 @@
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
+from lib.ui.present import present_toggle_ui
 from lib.ui.sidebar import dataset_picker_ui
 
 # Streamlit treats a folder named pages/ beside this script as a legacy multipage app and
@@ -11,16 +12,19 @@ from lib.ui.sidebar import dataset_picker_ui
 # URL paths that differ from the file names cover the very first run of the server.
 PagesManager.uses_pages_directory = False
 
-st.set_page_config(page_title="Keras image classification explorer", page_icon="🔎", layout="wide")
+st.set_page_config(page_title="Keras image classification explorer", page_icon=":material/image_search:", layout="wide")
 
 PAGES = [
-    st.Page("pages/dataset.py", title="1 · Dataset", icon="🗂️", url_path="data", default=True),
-    st.Page("pages/augmentation.py", title="2 · Augmentation", icon="🔀", url_path="augment"),
-    st.Page("pages/train_evaluate.py", title="3 · Train & Evaluate", icon="🎯", url_path="train"),
-    st.Page("pages/compare.py", title="4 · Compare runs", icon="⚖️", url_path="runs"),
+    st.Page("pages/dataset.py", title="1 · Dataset", icon=":material/dataset:", url_path="data", default=True),
+    st.Page("pages/augmentation.py", title="2 · Augmentation", icon=":material/transform:", url_path="augment"),
+    st.Page(
+        "pages/train_evaluate.py", title="3 · Train & Evaluate", icon=":material/model_training:", url_path="train"
+    ),
+    st.Page("pages/compare.py", title="4 · Compare runs", icon=":material/compare:", url_path="runs"),
     st.Page("pages/inspect.py", title="5 · Look inside", icon=":material/visibility:", url_path="inside"),
 ]
 
 page = st.navigation(PAGES)
+present_toggle_ui()
 dataset_picker_ui()
 page.run()

@@ -5,6 +5,25 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
+# Readable on a washed-out projector: a categorical palette whose 10 colours stay distinct,
+# and every distinction carried by something besides colour too (dash, shape, a label).
+CATEGORICAL = "tableau10"
+MAX_LINES = 10  # per-class lines beyond this: the page offers a class selector instead
+SPLIT_DASH = {"train": [1, 0], "validation": [6, 3]}  # solid vs dashed
+LEGEND = {"orient": "bottom", "columns": 5, "labelLimit": 0, "titleLimit": 0, "symbolLimit": 0}
+# Every class label on an axis, never dropped or cut ("labelOverlap" would hide some).
+AXIS_LABELS = {"labelOverlap": False, "labelLimit": 160}
+# Confusion-matrix cells print their number only while the matrix is small enough to read.
+MAX_LABELLED_CELLS = 12
+
+
+EXACT = "exact (whole validation split)"
+BATCH_AVERAGED = "batch-averaged (as a Keras metric function)"
+
+
+def _legend(**overrides) -> alt.Legend:
+    return alt.Legend(**{**LEGEND, **overrides})
+
 
 def class_balance_chart(counts: pd.DataFrame) -> alt.Chart:
     """Bars of images per class, train and test side by side.
@@ -19,10 +38,12 @@ def class_balance_chart(counts: pd.DataFrame) -> alt.Chart:
         alt.Chart(long, title="Images per class")
         .mark_bar()
         .encode(
-            x=alt.X("name:N", sort=order, title="class"),
+            x=alt.X("name:N", sort=order, title="class", axis=alt.Axis(**AXIS_LABELS)),
             xOffset=alt.XOffset("split:N", sort=["train", "test"]),
             y=alt.Y("images:Q", title="images"),
-            color=alt.Color("split:N", sort=["train", "test"], title="split"),
+            color=alt.Color("split:N", sort=["train", "test"], title="split", legend=_legend()),
+            # not colour alone: the test bars are hatched-light (lower opacity)
+            opacity=alt.Opacity("split:N", sort=["train", "test"], scale=alt.Scale(range=[1.0, 0.55]), legend=None),
             tooltip=[
                 alt.Tooltip("name:N", title="class"),
                 alt.Tooltip("split:N"),
@@ -34,15 +55,17 @@ def class_balance_chart(counts: pd.DataFrame) -> alt.Chart:
 
 
 def distribution_chart(table: pd.DataFrame, title: str = "Pixel values the model sees") -> alt.Chart:
-    """Overlaid histograms on one value axis (lib.augment_preview.distribution_table)."""
+    """One histogram panel per image set (lib.augment.preview.distribution_table), each with its
+    own value axis: raw 0..255 pixels and standardized values near 0 are both readable."""
+    order = list(dict.fromkeys(table["images"]))
     return (
-        alt.Chart(table, title=title)
-        .mark_bar(opacity=0.55, binSpacing=0)
+        alt.Chart(table)
+        .mark_bar(binSpacing=0)
         .encode(
-            x=alt.X("value_start:Q", bin="binned", title="pixel value"),
+            x=alt.X("value_start:Q", bin="binned", title="value"),
             x2="value_end:Q",
-            y=alt.Y("share:Q", stack=None, title="share of pixel values", axis=alt.Axis(format="%")),
-            color=alt.Color("images:N", title=None, legend=alt.Legend(orient="bottom")),
+            y=alt.Y("share:Q", stack=None, title="share", axis=alt.Axis(format="%")),
+            color=alt.Color("images:N", sort=order, scale=alt.Scale(scheme=CATEGORICAL), legend=None),
             tooltip=[
                 "images:N",
                 alt.Tooltip("value_start:Q", format=".3g", title="from"),
@@ -50,11 +73,23 @@ def distribution_chart(table: pd.DataFrame, title: str = "Pixel values the model
                 alt.Tooltip("share:Q", format=".1%"),
             ],
         )
+        .properties(height=110)
+        .facet(
+            row=alt.Row(
+                "images:N",
+                sort=order,
+                title=None,
+                header=alt.Header(labelAngle=0, labelAlign="left", labelOrient="top", labelLimit=0),
+            ),
+            title=title,
+        )
+        .resolve_scale(x="independent", y="independent")
     )
 
 
 def curves_chart(history: pd.DataFrame, metric: str) -> alt.Chart:
-    """Train vs validation `metric` ("loss" or "accuracy") per epoch: overfitting shows as a gap."""
+    """Train vs validation `metric` ("loss" or "accuracy") per epoch: overfitting shows as a gap.
+    Train is solid with round points, validation dashed with squares: not colour alone."""
     long = pd.DataFrame(
         {
             "epoch": list(history["epoch"]) * 2,
@@ -62,44 +97,84 @@ def curves_chart(history: pd.DataFrame, metric: str) -> alt.Chart:
             metric: list(history[metric]) + list(history[f"val_{metric}"]),
         }
     )
+    splits = ["train", "validation"]
     return (
         alt.Chart(long, title=f"{metric}: train vs validation")
-        .mark_line(point=True)
+        .mark_line(point=alt.OverlayMarkDef(size=60, filled=True), strokeWidth=3)
         .encode(
             x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
             y=alt.Y(f"{metric}:Q", scale=alt.Scale(zero=False)),
-            color=alt.Color("split:N", sort=["train", "validation"]),
+            color=alt.Color("split:N", sort=splits, scale=alt.Scale(range=["#1f77b4", "#d62728"]), legend=_legend()),
+            strokeDash=alt.StrokeDash(
+                "split:N", sort=splits, scale=alt.Scale(domain=splits, range=list(SPLIT_DASH.values())), legend=None
+            ),
+            shape=alt.Shape("split:N", sort=splits, scale=alt.Scale(range=["circle", "square"]), legend=None),
             tooltip=["epoch:Q", "split:N", alt.Tooltip(f"{metric}:Q", format=".4f")],
         )
     )
 
 
-def per_class_chart(history: pd.DataFrame, class_names: list[str], classes: list[int], metric: str) -> alt.Chart:
-    """Exact validation `metric` (precision, recall or f1) per class over epochs."""
+def per_class_chart(
+    history: pd.DataFrame, class_names: list[str], classes: list[int], metric: str, *, batch_averaged: bool = False
+) -> alt.LayerChart:
+    """Exact validation `metric` (precision, recall or f1) per class over epochs, at most
+    MAX_LINES classes. Each line is labelled with its class at its last point (not colour
+    alone). With `batch_averaged`, the same validation predictions averaged over batches (the
+    way a Keras metric function reports them) are drawn dashed beside the exact values."""
+    classes = list(classes)[:MAX_LINES]
     rows = []
     for i in classes:
         for epoch, value in zip(history["epoch"], history[f"val_{metric}_{i}"], strict=False):
-            rows.append({"epoch": epoch, "class": class_names[i], metric: value})
-    return (
-        alt.Chart(pd.DataFrame(rows), title=f"validation {metric} per class")
-        .mark_line(point=True)
+            rows.append({"epoch": epoch, "class": class_names[i], metric: value, "how": EXACT})
+        column = f"batch_{metric}_{i}"
+        if batch_averaged and column in history:
+            for epoch, value in zip(history["epoch"], history[column], strict=False):
+                rows.append(
+                    {"epoch": epoch, "class": class_names[i], metric: value, "how": "batch-averaged (training)"}
+                )
+    data = pd.DataFrame(rows, columns=["epoch", "class", metric, "how"])
+    order = [class_names[i] for i in classes]
+    hows = [EXACT, BATCH_AVERAGED]
+    base = alt.Chart(data, title=f"{metric} per class").encode(
+        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
+        y=alt.Y(f"{metric}:Q", scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color("class:N", sort=order, scale=alt.Scale(scheme=CATEGORICAL), legend=_legend()),
+    )
+    lines = base.mark_line(point=True, strokeWidth=2.5).encode(
+        strokeDash=alt.StrokeDash(
+            "how:N",
+            sort=hows,
+            scale=alt.Scale(domain=hows, range=[[1, 0], [5, 3]]),
+            legend=_legend(title=None, columns=1),
+        ),
+        detail="how:N",
+        tooltip=["epoch:Q", "class:N", "how:N", alt.Tooltip(f"{metric}:Q", format=".3f")],
+    )
+    last = data[data["how"] == hows[0]].sort_values("epoch").groupby("class", as_index=False).last()
+    labels = (
+        alt.Chart(last)
+        .mark_text(align="left", dx=6, fontSize=12, fontWeight="bold")
         .encode(
-            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
-            y=alt.Y(f"{metric}:Q", scale=alt.Scale(domain=[0, 1])),
-            color=alt.Color("class:N", sort=[class_names[i] for i in classes]),
-            tooltip=["epoch:Q", "class:N", alt.Tooltip(f"{metric}:Q", format=".3f")],
+            x="epoch:Q",
+            y=f"{metric}:Q",
+            text="class:N",
+            color=alt.Color("class:N", sort=order, scale=alt.Scale(scheme=CATEGORICAL), legend=None),
         )
     )
+    return alt.layer(lines, labels)
 
 
 def confusion_heatmap(table: pd.DataFrame, how: str | None, title: str = "Confusion matrix") -> alt.LayerChart:
-    """Heatmap of lib.metrics.confusion_table: colour and printed numbers are the same
-    `value` column (counts, or the chosen normalization), never one of each."""
+    """Heatmap of lib.evaluate.metrics.confusion_table: colour and printed numbers are the same
+    `value` column (counts, or the chosen normalization), never one of each. Every class label
+    is on both axes; beyond MAX_LABELLED_CELLS classes the numbers are left to the tooltip and
+    the colour scale (they would overlap)."""
     order = list(dict.fromkeys(table["true"]))
     max_value = float(table["value"].max()) or 1.0
+    step = 34 if len(order) <= MAX_LABELLED_CELLS else 18
     base = alt.Chart(table, title=title).encode(
-        x=alt.X("predicted:N", sort=order, title="predicted class"),
-        y=alt.Y("true:N", sort=order, title="true class"),
+        x=alt.X("predicted:N", sort=order, title="predicted class", axis=alt.Axis(labelAngle=-45, **AXIS_LABELS)),
+        y=alt.Y("true:N", sort=order, title="true class", axis=alt.Axis(**AXIS_LABELS)),
     )
     tooltip = [
         "true:N",
@@ -113,42 +188,53 @@ def confusion_heatmap(table: pd.DataFrame, how: str | None, title: str = "Confus
             "value:Q",
             scale=alt.Scale(scheme="blues", domain=[0, max_value]),
             title="images" if how is None else "share",
+            legend=alt.Legend(orient="right", gradientLength=120),
         ),
         tooltip=tooltip,
     )
-    text = base.mark_text(fontSize=11).encode(
+    if len(order) > MAX_LABELLED_CELLS:
+        return alt.layer(cells).properties(height=alt.Step(step), width=alt.Step(step))
+    text = base.mark_text(fontSize=12).encode(
         text="label:N",
         color=alt.condition(alt.datum.value > max_value / 2, alt.value("white"), alt.value("black")),
         tooltip=tooltip,
     )
-    return (cells + text).properties(height=alt.Step(28), width=alt.Step(28))
+    return (cells + text).properties(height=alt.Step(step), width=alt.Step(step))
 
 
 def difference_heatmap(diff, class_names, title: str = "B minus A (normalized by true class)") -> alt.LayerChart:
-    """Diverging heatmap of a difference of two normalized confusion matrices."""
+    """Diverging heatmap of a difference of two normalized confusion matrices. Cells print
+    whole percentages only while they fit (up to MAX_LABELLED_CELLS classes)."""
     k = len(class_names)
     rows = [
         {
             "true": class_names[i],
             "predicted": class_names[j],
             "difference": float(diff[i, j]),
-            "label": f"{diff[i, j]:+.0%}" if abs(diff[i, j]) >= 0.005 else "",
+            "label": f"{diff[i, j] * 100:+.0f}" if abs(diff[i, j]) >= 0.005 else "",
         }
         for i in range(k)
         for j in range(k)
     ]
     data = pd.DataFrame(rows)
     limit = max(0.01, float(abs(data["difference"]).max()))
+    step = 34 if k <= MAX_LABELLED_CELLS else 18
     base = alt.Chart(data, title=title).encode(
-        x=alt.X("predicted:N", sort=list(class_names)), y=alt.Y("true:N", sort=list(class_names))
+        x=alt.X("predicted:N", sort=list(class_names), axis=alt.Axis(labelAngle=-45, **AXIS_LABELS)),
+        y=alt.Y("true:N", sort=list(class_names), axis=alt.Axis(**AXIS_LABELS)),
     )
     cells = base.mark_rect().encode(
-        color=alt.Color("difference:Q", scale=alt.Scale(scheme="redblue", domain=[-limit, limit])),
+        color=alt.Color(
+            "difference:Q",
+            scale=alt.Scale(scheme="redblue", domain=[-limit, limit]),
+            legend=alt.Legend(format="+.0%", orient="right", gradientLength=120),
+        ),
         tooltip=["true:N", "predicted:N", alt.Tooltip("difference:Q", format="+.1%")],
     )
-    return (cells + base.mark_text(fontSize=11).encode(text="label:N")).properties(
-        height=alt.Step(28), width=alt.Step(28)
-    )
+    if k > MAX_LABELLED_CELLS:
+        return alt.layer(cells).properties(height=alt.Step(step), width=alt.Step(step))
+    text = base.mark_text(fontSize=11).encode(text="label:N")
+    return (cells + text).properties(height=alt.Step(step), width=alt.Step(step))
 
 
 def f1_delta_chart(table: pd.DataFrame) -> alt.Chart:
@@ -157,7 +243,7 @@ def f1_delta_chart(table: pd.DataFrame) -> alt.Chart:
         alt.Chart(table, title="per-class F1: B minus A")
         .mark_bar()
         .encode(
-            x=alt.X("class:N", sort=list(table["class"])),
+            x=alt.X("class:N", sort=list(table["class"]), axis=alt.Axis(labelAngle=-45, **AXIS_LABELS)),
             y=alt.Y("delta:Q", title="F1 difference"),
             color=alt.condition(alt.datum.delta >= 0, alt.value("#2e7d32"), alt.value("#c62828")),
             tooltip=["class:N", alt.Tooltip("delta:Q", format="+.3f")],
@@ -169,11 +255,12 @@ def runs_curves_chart(table: pd.DataFrame, metric: str = "val_accuracy") -> alt.
     """Validation curves of several runs on one chart (lib.compare.validation_curves)."""
     return (
         alt.Chart(table, title=f"{metric} per epoch")
-        .mark_line(point=True)
+        .mark_line(point=True, strokeWidth=2.5)
         .encode(
             x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
             y=alt.Y(f"{metric}:Q", scale=alt.Scale(zero=False)),
-            color="run:N",
+            color=alt.Color("run:N", scale=alt.Scale(scheme=CATEGORICAL), legend=_legend(columns=1)),
+            shape=alt.Shape("run:N", legend=None),
             tooltip=["run:N", "epoch:Q", alt.Tooltip(f"{metric}:Q", format=".3f")],
         )
     )

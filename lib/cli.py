@@ -50,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--augment", metavar="FILE.json", help="ImageDataGenerator settings from the Augmentation page")
     train.add_argument("--store", default=None, help="run store folder (default: runs/ or $EXPLORER_RUNS)")
+    train.add_argument("--name", default="", help="a name people can say (default: made from the settings)")
 
     study = sub.add_parser(
         "study",
@@ -60,8 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument(
         "--weights", default="imagenet", help="imagenet, none (random, not pretrained) or a weights file"
     )
-    study.add_argument("--epochs", type=int, default=5)
+    study.add_argument("--epochs", type=int, default=None, help="each step (default 5; 50 with --follow-tutorial)")
     study.add_argument("--unfreeze", type=int, default=4)
+    study.add_argument(
+        "--follow-tutorial",
+        action="store_true",
+        help="the three-animals tutorial's ladder exactly as written (VGG16, nothing frozen, block5_conv3 only)",
+    )
     study.add_argument("--seed", type=int, default=0)
     study.add_argument("--store", default=None)
 
@@ -98,7 +104,10 @@ def _print_report(run) -> None:
 
     r = run.record
     cm = run.test_confusion
-    print(f"run {run.run_id} · {r.model} · {r.dataset.label} · status {run.status} · {r.epochs_done} epochs")
+    print(
+        f"run {r.display_name} (id {run.run_id}) · {r.model} · {r.dataset.label} · status {run.status} · "
+        f"{r.epochs_done} epochs"
+    )
     print()
     print(metrics.report(cm, run.class_names).round(3).to_string())
     s = metrics.summary(cm, r.baseline.class_index) if r.baseline else metrics.summary(cm, None)
@@ -149,13 +158,15 @@ def cmd_train(args: argparse.Namespace) -> None:
             flush=True,
         )
 
-    outcome = train_or_load(ds, settings, spec.label, store, on_epoch=progress)
+    outcome = train_or_load(ds, settings, spec.label, store, name=args.name, on_epoch=progress)
     if outcome.store_error:  # the results first (training took minutes), then what went wrong
         from lib.runs.config import RunConfig, baseline_of
         from lib.runs.store import StoredRun, record_of
 
         r = outcome.result
-        record = record_of(RunConfig.for_training(ds, settings, spec.label), r, ds.class_names, baseline_of(ds))
+        record = record_of(
+            RunConfig.for_training(ds, settings, spec.label), r, ds.class_names, baseline_of(ds), args.name
+        )
         print(f"run not stored ({r.message})")
         print()
         _print_report(
@@ -173,13 +184,16 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 def cmd_study(args: argparse.Namespace) -> None:
     from lib.runs.compare import runs_table
-    from lib.runs.study import ladder, run_study
+    from lib.runs.study import DIFFERENCES, beside_tutorial, ladder, run_study, tutorial_ladder
 
     spec = parse_spec(args.dataset)
     ds = load_dataset(spec)
     store = _store(args.store)
     started = time.perf_counter()
-    steps = ladder(args.backbone, args.weights, args.epochs, args.seed, args.unfreeze)
+    if args.follow_tutorial:
+        steps = tutorial_ladder(args.weights, args.epochs or 50, args.seed)
+    else:
+        steps = ladder(args.backbone, args.weights, args.epochs or 5, args.seed, args.unfreeze)
     results = run_study(
         ds, steps, spec.label, store, on_step=lambda i, n, name: print(f"[{i + 1}/{n}] {name}", flush=True)
     )
@@ -194,6 +208,12 @@ def cmd_study(args: argparse.Namespace) -> None:
         table = runs_table([run for _, run in rows])
         table.insert(0, "step", [name for name, _ in rows])
         print(table.drop(columns=["run"]).round(3).to_string(index=False))
+        if args.follow_tutorial:
+            print()
+            print(beside_tutorial(dict(rows)).round(3).to_string(index=False))
+            print("\nwhat our default ladder does differently:")
+            for line in DIFFERENCES:
+                print(f"- {line}")
     print(f"\nstudy took {time.perf_counter() - started:.1f} s")
     for line in failures:
         print(f"not run: {line}")

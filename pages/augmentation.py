@@ -13,8 +13,9 @@ from lib.augment.preview import (
     value_stats,
 )
 from lib.charts import distribution_chart
+from lib.data import stats
 from lib.errors import ExplorerError, one_line
-from lib.ui import cache, state
+from lib.ui import cache, present, state
 from lib.ui.augment_controls import controls_ui, load_into_widgets
 from lib.ui.images import for_display
 from lib.ui.text import md
@@ -23,23 +24,22 @@ st.title("2 · Augmentation")
 st.caption("Move a control and see at once what `ImageDataGenerator` does to images of the current dataset.")
 ds = cache.current_dataset()
 
-# Settings come from: the saved config (returning to the page), a preset, or an uploaded JSON.
-load_into_widgets(st.session_state.get(state.AUGMENT) or augment.default_config(), overwrite=False)
+# Settings come from: the saved config (returning to the page), a preset (the tutorial's own
+# settings on a first visit), or an uploaded JSON.
+load_into_widgets(st.session_state.get(state.AUGMENT) or augment.preset(augment.DEFAULT_PRESET), overwrite=False)
 
 
 def _apply_preset() -> None:
-    load_into_widgets(augment.preset(st.session_state["aug_preset"]), overwrite=True)
+    if st.session_state["aug_preset"] != augment.CUSTOM:
+        load_into_widgets(augment.preset(st.session_state["aug_preset"]), overwrite=True)
 
 
-settings_col, preview_col = st.columns([1, 2], gap="large")
+if present.presenting():  # the main figure first: the preview on the left
+    preview_col, settings_col = st.columns([3, 2], gap="medium")
+else:
+    settings_col, preview_col = st.columns([2, 3], gap="medium")
 with settings_col:
-    st.selectbox(
-        "Preset",
-        list(augment.PRESETS),
-        key="aug_preset",
-        on_change=_apply_preset,
-        help="Fills in the controls below; change any of them afterwards.",
-    )
+    preset_slot = st.container()  # drawn after the controls, so it can say "custom" when they match no preset
     upload = st.file_uploader("Load settings (.json)", type=["json"], key="aug_json_upload")
     if upload is not None and st.session_state.get("aug_json_applied") != upload.file_id:
         try:
@@ -49,6 +49,15 @@ with settings_col:
         except ExplorerError as exc:
             st.error(f"Settings file not used: {md(one_line(exc))}")
     raw, problems = controls_ui()
+    st.session_state["aug_preset"] = augment.matching_preset(raw) if not problems else augment.CUSTOM
+    with preset_slot:
+        st.selectbox(
+            "Preset",
+            [*augment.PRESETS, augment.CUSTOM],
+            key="aug_preset",
+            on_change=_apply_preset,
+            help="Fills in the controls below; it says 'custom' once they match no preset.",
+        )
 
 if problems:
     preview_col.error("Fix the settings marked in red; the preview shows the last valid settings.")
@@ -58,17 +67,21 @@ else:
     st.session_state[state.AUGMENT] = config
 
 gen = cache.fitted_generator(ds.fingerprint, augment.to_json(config), ds.x_train)
-stretch = augment.changes_pixel_distribution(config)
+if augment.flips(config) and stats.orientation_sensitive(ds):
+    preview_col.warning(
+        f"{' and '.join(augment.flips(config))} on {md(ds.name)}: {md(stats.orientation_sensitive(ds))}. "
+        "Flipping teaches the model wrong examples here."
+    )
 
 # --- Preview ---------------------------------------------------------------------------
 with preview_col:
     st.subheader("Preview")
-    c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
-    pick = c1.selectbox("Images", ["one per class", "random"] + list(ds.class_names), key="aug_pick")
-    n_images = c2.number_input("Images", 1, 8, 4, key="aug_n_images")
+    c1, c2, c3 = st.columns([2, 1, 1])
+    pick = c1.selectbox("Which images", ["one per class", "random"] + list(ds.class_names), key="aug_pick")
+    n_images = c2.number_input("How many", 1, 8, 4, key="aug_n_images", help="How many images to augment")
     n_draws = c3.number_input("Draws each", 1, 8, 4, key="aug_n_draws")
     seed = st.session_state.setdefault(state.AUGMENT_SEED, 0)
-    if c4.button("New draw", key="aug_new_draw", help=f"Current seed: {seed}"):
+    if st.button("New draw", key="aug_new_draw", help=f"Current seed: {seed}"):
         st.session_state[state.AUGMENT_SEED] = seed = seed + 1
     rng = np.random.default_rng(seed)
     if pick == "one per class":
@@ -80,6 +93,13 @@ with preview_col:
         idx = rng.choice(members, size=min(int(n_images), len(members)), replace=False)
     originals = ds.x_train[idx]
     draws, params = augment_draws(gen, originals, int(n_draws), seed)
+    value_range = augment.display_range(config)
+    stretch = st.toggle(
+        "Stretch each image",
+        key="aug_stretch",
+        help="Off: every image on one fixed scale, so brightness compares across images. On: each image stretched "
+        "to its own min..max (this looks like colour augmentation, but it is only the display).",
+    )
 
     for i, image_index in enumerate(idx):
         cols = st.columns(int(n_draws) + 1)
@@ -87,15 +107,18 @@ with preview_col:
         cols[0].image(for_display(originals[i]), caption=f"original · {name}", width="stretch")
         for j in range(int(n_draws)):
             cols[j + 1].image(
-                for_display(to_display(draws[i, j], stretch)), caption=describe_params(params[i][j]), width="stretch"
+                for_display(to_display(draws[i, j], stretch, value_range)),
+                caption=describe_params(params[i][j]),
+                width="stretch",
             )
+    lo, hi = value_range
     st.caption(
         f"Seed {seed}: the same seed gives the same draws. "
         + (
-            "Values are no longer 0..255 pixels, so each augmented image is stretched to its own min..max "
-            "for display only."
+            "Display: each augmented image stretched to its own min..max (display only)."
             if stretch
-            else ""
+            else f"Display: one fixed scale for every image, values {lo:g}..{hi:g} shown as black..white"
+            + (" (values outside are clipped)." if (lo, hi) != (0.0, 255.0) else ".")
         )
     )
 
@@ -134,8 +157,10 @@ else:
 # --- Code ---------------------------------------------------------------------------------
 st.subheader("Code")
 code_tab, layers_tab = st.tabs(["ImageDataGenerator", "Keras 3 preprocessing layers"])
-code_tab.code(augment.generator_code(config), language="python")
-layers_tab.code(augment.layers_code(config), language="python")
+with code_tab:
+    present.code(augment.generator_code(config), label="Show the ImageDataGenerator code")
+with layers_tab:
+    present.code(augment.layers_code(config), label="Show the Keras 3 layers code")
 _, gaps = augment.layer_specs(config)
 if gaps:
     layers_tab.markdown("**No exact equivalent:**\n" + "\n".join(f"- {g}" for g in gaps))

@@ -11,7 +11,7 @@ from lib.evaluate import metrics
 from lib.runs.compare import difference, f1_deltas, runs_table, validation_curves
 from lib.runs.config import can_be_backbone
 from lib.runs.store import RunStore
-from lib.runs.study import LADDER, ladder, run_study
+from lib.runs.study import DIFFERENCES, LADDER, TUTORIAL_ACCURACY, beside_tutorial, ladder, run_study, tutorial_ladder
 from lib.train.transfer import BACKBONES, BackboneRef
 from lib.ui import cache
 from lib.ui.text import md
@@ -24,6 +24,26 @@ store = RunStore(root)
 
 # --- The study ---------------------------------------------------------------------------
 with st.expander("Run the study: own CNN vs feature extraction vs fine-tuning vs fine-tuning + augmentation"):
+    follow = (
+        st.radio(
+            "Ladder",
+            ["ours", "follow the tutorial (as written)"],
+            horizontal=True,
+            key="study_ladder",
+            help="The three-animals tutorial's four steps exactly as it wrote them (VGG16), beside ours.",
+        )
+        != "ours"
+    )
+    if follow:
+        st.markdown(
+            "**The tutorial as written:** its own CNN (Conv 128/256/128/64 + Dense 128/64/32); VGG16 with "
+            "nothing frozen on raw pixels (its 'feature extraction'); only `block5_conv3` trainable; the same + "
+            "rotation 30, shifts 0.2, zoom 0.2, horizontal flip. Flatten + Dense 128/64/32 head, 50 epochs, "
+            "batch 128. It reported test accuracy "
+            + ", ".join(f"{name} {acc:.2f}" for name, acc in TUTORIAL_ACCURACY.items())
+            + ".\n\n**What our default ladder does differently, and why:**\n"
+            + "\n".join(f"- {d}" for d in DIFFERENCES)
+        )
     configs, _ = store.list_runs()
     own_runs = {
         str(BackboneRef.of_run(r.run_id)): f"backbone from run {r.run_id} ({r.model} on {r.dataset.label})"
@@ -54,9 +74,14 @@ with st.expander("Run the study: own CNN vs feature extraction vs fine-tuning vs
     )
     if st.button("Run the study", type="primary", key="study_button"):
         bar = st.progress(0.0, text="Starting the study…")
+        steps = (
+            tutorial_ladder(weights, int(epochs), int(seed))
+            if follow
+            else ladder(backbone, weights, int(epochs), int(seed))
+        )
         results = run_study(
             ds,
-            ladder(backbone, weights, int(epochs), int(seed)),
+            steps,
             spec.label,
             store,
             on_step=lambda i, n, name: bar.progress(i / n, text=f"step {i + 1}/{n}: {name}"),
@@ -68,6 +93,13 @@ with st.expander("Run the study: own CNN vs feature extraction vs fine-tuning vs
             elif outcome.result is not None and outcome.result.interrupt is not None:
                 raise outcome.result.interrupt
         st.session_state["study_runs"] = {name: o.run_id for name, o in results if not isinstance(o, str) and o.run_id}
+        st.session_state["study_followed_tutorial"] = follow
+    if st.session_state.get("study_followed_tutorial") and st.session_state.get("study_runs"):
+        beside = beside_tutorial(
+            {name: cache.stored_run(root, rid) for name, rid in st.session_state["study_runs"].items()}
+        )
+        st.markdown("**Beside the tutorial** (its animals photos vs your data: the same method, other images)")
+        st.dataframe(beside.style.format({"tutorial's test accuracy": "{:.2f}", "yours": "{:.3f}"}), hide_index=True)
 
 # --- Stored runs of this dataset ---------------------------------------------------------------
 configs, broken = store.list_runs()
@@ -85,7 +117,9 @@ for run_id in mine:
         st.caption(f"Skipped: {md(one_line(exc))}")
 table = runs_table(runs)
 study = st.session_state.get("study_runs", {})
-table.insert(1, "study step", [next((n for n, rid in study.items() if rid == r), "") for r in table["run"]])
+steps = [next((n for n, rid in study.items() if rid == r), "") for r in table["run"]]
+if any(steps):  # only after a study: an empty column would push the key columns off a projector
+    table.insert(1, "study step", steps)
 st.subheader(f"{len(runs)} stored run(s) on {md(ds.name)}")
 numbers = {
     col: "{:.1%}"
@@ -101,7 +135,7 @@ if len(runs) < 2:
     st.stop()
 by_id = {r.run_id: r for r in runs}
 label = {
-    r.run_id: f"{r.run_id} · {r.record.model} · {row['mode']}"
+    r.run_id: f"{r.record.display_name} · {row['mode']} · id {r.run_id}"
     for r, (_, row) in zip(runs, table.iterrows(), strict=False)
 }
 c1, c2 = st.columns(2)

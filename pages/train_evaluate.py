@@ -10,14 +10,14 @@ import streamlit as st
 from lib import charts
 from lib.augment import settings as augment
 from lib.errors import ExplorerError, ModelFileError, StoreError, TransferError, one_line
-from lib.runs.config import RunConfig, baseline_of, can_be_backbone
+from lib.runs.config import MAX_NAME, RunConfig, auto_name, baseline_of, can_be_backbone
 from lib.runs.store import RunStore, StoredRun, record_of
 from lib.runs.train_or_load import train_or_load
 from lib.runs.uploaded import INPUT_SCALES, evaluate_upload, load_user_model
 from lib.train.models import MODEL_KINDS, OPTIMIZERS
 from lib.train.settings import TrainSettings
 from lib.train.transfer import BACKBONES, MODES, BackboneRef
-from lib.ui import cache, run_views, state
+from lib.ui import cache, present, run_views, state
 from lib.ui.text import md
 
 st.title("3 · Train & Evaluate")
@@ -28,8 +28,9 @@ store = RunStore(root)
 stored_runs, broken_runs = store.list_runs()
 
 # --- Settings ------------------------------------------------------------------------------
-with st.container(border=True):
-    c = st.columns(4)
+# Presenting: settings fold away so the evaluation (the step's main figure) is near the top.
+with st.expander("Training settings") if present.presenting() else st.container(border=True):
+    c = st.columns([2, 1, 1])  # the model's name is long: room for it on a projector
     backbone_runs = {
         str(BackboneRef.of_run(r.run_id)): f"backbone from run {r.run_id} ({r.model} on {r.dataset.label})"
         for r in stored_runs
@@ -39,21 +40,29 @@ with st.container(border=True):
     kind = c[0].selectbox("Model", list(choices), index=1, format_func=choices.get, key="train_model")
     epochs = c[1].number_input("Epochs", 1, 200, 3, key="train_epochs")
     batch_size = c[2].selectbox("Batch size", [16, 32, 64, 128], index=1, key="train_batch")
-    optimizer = c[3].selectbox("Optimizer", OPTIMIZERS, key="train_optimizer")
     c = st.columns(4)
-    lr = c[0].select_slider(
+    optimizer = c[0].selectbox("Optimizer", OPTIMIZERS, key="train_optimizer")
+    lr = c[1].select_slider(
         "Learning rate",
         [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0],
         value=1e-3,
         key="train_lr",
         help="Too large a rate makes the loss jump or stall; a NaN loss stops the run, labelled failed.",
     )
-    val_split = c[1].slider("Validation split (of training)", 0.1, 0.5, 0.2, 0.05, key="train_val_split")
-    seed = c[2].number_input("Seed", 0, 10_000, 0, key="train_seed")
+    val_split = c[2].slider(
+        "Validation split",
+        0.1,
+        0.5,
+        0.2,
+        0.05,
+        key="train_val_split",
+        help="Taken from the training split (stratified); the test split stays held out.",
+    )
+    seed = c[3].number_input("Seed", 0, 10_000, 0, key="train_seed")
     aug_config = st.session_state.get(state.AUGMENT)
     has_aug = bool(aug_config) and not augment.is_identity(aug_config)
-    use_aug = c[3].checkbox(
-        "Augmentation (from step 2)",
+    use_aug = st.checkbox(
+        "Augmentation (the settings of step 2)",
         value=False,
         key="train_augment",
         disabled=not has_aug,
@@ -136,6 +145,13 @@ with st.expander(f"Model summary: {n_train:,} trainable · {n_frozen:,} non-trai
 
 config = RunConfig.for_training(ds, settings, spec.label)
 stored = store.find_complete(config)
+run_name = st.text_input(
+    "Run name (optional)",
+    key="train_run_name",
+    max_chars=MAX_NAME,
+    placeholder=auto_name(config),
+    help="A name people can say, used in legends, tables and selectors. Empty: the name shown greyed out.",
+)
 b1, b2, b3 = st.columns([1, 1, 3])
 train_clicked = b1.button("Load from store" if stored else "Train", type="primary", key="train_button")
 b3.caption(
@@ -178,7 +194,7 @@ if train_clicked:
             )
 
     try:
-        outcome = train_or_load(ds, settings, spec.label, store, on_epoch=on_epoch, on_batch=on_batch)
+        outcome = train_or_load(ds, settings, spec.label, store, name=run_name, on_epoch=on_epoch, on_batch=on_batch)
     except ExplorerError as exc:  # settings the data cannot support (e.g. an empty validation split)
         st.error(f"Cannot train: {md(one_line(exc))}")
         st.stop()
@@ -193,7 +209,7 @@ if train_clicked:
         st.session_state[state.UNSAVED_RUN] = StoredRun(
             "unsaved",
             None,
-            record_of(config, r, ds.class_names, baseline_of(ds)),
+            record_of(config, r, ds.class_names, baseline_of(ds), run_name),
             r.history,
             r.val_confusions,
             r.y_test,
@@ -246,7 +262,8 @@ if current is None or current.record.dataset.fingerprint != ds.fingerprint:
         st.stop()
     wanted = st.session_state.get(state.CURRENT_RUN)
     labels = {
-        r.run_id: f"{r.model} · {r.epochs_done}/{r.settings.epochs} epochs · {r.status} · {r.created} · {r.run_id}"
+        r.run_id: f"{r.display_name} · {r.epochs_done}/{r.settings.epochs} epochs · {r.status} · {r.created} "
+        f"· id {r.run_id}"
         for r in mine
     }
     chosen = st.selectbox(

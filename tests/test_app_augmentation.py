@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from lib.augment import settings as augment
 from lib.ui import state
 from tests.helpers import app_on_page
 
@@ -18,15 +19,32 @@ def images(at):
     return [c for img in at.get("image") for c in img.captions]
 
 
-def test_changing_a_control_changes_code_and_images(aug):
+def test_opens_on_the_tutorial_preset_and_shows_it(aug):
     assert aug.title[0].value == "2 · Augmentation"
+    assert aug.selectbox(key="aug_preset").value == augment.DEFAULT_PRESET
+    assert any(c.startswith("rot ") for c in images(aug))  # the draws visibly differ from the originals
+    # digits are characters: the tutorial's horizontal flip is flagged for this data set
+    assert any("horizontal_flip on digits" in w.value and "mirrored 2 is not a 2" in w.value for w in aug.warning)
+    assert "Which images" in [c.label for c in aug.selectbox]
+    assert "How many" in [n.label for n in aug.number_input]
+
+
+def test_changing_a_control_changes_code_images_and_says_custom(aug):
+    aug.selectbox(key="aug_preset").select("none").run()
     assert all(c == "no change" for c in images(aug) if not c.startswith("original"))
+    assert not [w for w in aug.warning if "flip" in w.value]
     aug.number_input(key="aug_rotation_range").set_value(30).run()
     assert not aug.exception
+    assert aug.selectbox(key="aug_preset").value == augment.CUSTOM
     assert "rotation_range=30" in aug.code[0].value
     assert "RandomRotation(factor=0.08333" in aug.code[1].value
     assert any(c.startswith("rot ") for c in images(aug))
     assert aug.session_state[state.AUGMENT]["rotation_range"] == 30
+    aug.number_input(key="aug_rotation_range").set_value(10).run()  # back to exactly a preset's values
+    aug.number_input(key="aug_width_shift_range").set_value(0.05).run()
+    aug.number_input(key="aug_height_shift_range").set_value(0.05).run()
+    aug.number_input(key="aug_zoom_range").set_value(0.1).run()
+    assert aug.selectbox(key="aug_preset").value == "mild"
 
 
 def test_invalid_setting_gets_a_message_and_keeps_last_valid(aug):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from lib.runs.store import RunStore
 from lib.ui import state
 from tests.helpers import app_on_page
 
@@ -32,7 +33,8 @@ def test_train_two_epochs_then_evaluate_and_load_from_store(page):
     page.button(key="train_button").click().run()
     assert not page.exception, page.exception
     run_id = page.session_state[state.CURRENT_RUN]
-    assert any(f"Run `{run_id}`" in s.value and "complete" in s.value for s in page.success)
+    assert any("mlp · 2 ep · no aug · seed 0" in s.value and "complete" in s.value for s in page.success)
+    assert any(f"Run id `{run_id}`" in c.value for c in page.caption)
     values = metric_values(page)
     assert set(values) == {"accuracy", "balanced accuracy", "macro F1", "majority baseline"}
     assert float(values["accuracy"].rstrip("%")) > 30
@@ -74,7 +76,7 @@ def test_unwritable_store_keeps_results_on_screen(page, tmp_path, monkeypatch):
     assert any("could not be stored" in e.value for e in page.error)
     assert {m.label for m in page.metric} >= {"accuracy", "balanced accuracy"}
     page.run()  # still shown after a rerun
-    assert any("Run `unsaved`" in s.value for s in page.success)
+    assert any("Run id `unsaved`" in c.value for c in page.caption)
 
 
 def test_transfer_learning_controls_offline_message_and_run_backbone(page, offline):
@@ -94,3 +96,14 @@ def test_transfer_learning_controls_offline_message_and_run_backbone(page, offli
     assert not page.exception, page.exception
     assert page.session_state[state.CURRENT_RUN] != first
     assert any(f"backbone run:{first}: pretrained" in c.value for c in page.caption)
+
+
+def test_a_typed_run_name_is_what_the_run_is_called(page):
+    page.selectbox(key="train_model").select("mlp")
+    page.number_input(key="train_epochs").set_value(1)
+    page.text_input(key="train_run_name").input("first ![try](http://x/y.png) run").run()
+    page.button(key="train_button").click().run()
+    assert not page.exception, page.exception
+    assert any("**first try (http://x/y.png) run**" in s.value for s in page.success)  # no image syntax left
+    run = RunStore().load(page.session_state[state.CURRENT_RUN])
+    assert run.record.name == "first try (http://x/y.png) run"

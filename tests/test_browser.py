@@ -55,7 +55,7 @@ def test_switching_to_shapes_in_the_sidebar(page):
 
 def test_augmentation_page_redraws_on_a_control(page):
     open_step(page, "2 · Augmentation", "Download settings (.json)")
-    set_number(page, "rotation_range", 45)
+    set_number(page, "rotation range", 45)
     expect(page.get_by_text("rotation_range=45").first).to_be_attached()
     wait_idle(page)
     expect(page.get_by_text("rot ", exact=False).first).to_be_visible()

@@ -60,14 +60,17 @@ def describe_params(p: dict) -> str:
     return ", ".join(parts) or "no change"
 
 
-def to_display(x: np.ndarray, stretch: bool) -> np.ndarray:
-    """uint8 for st.image: clip to 0..255, or stretch each image's own min..max when the
-    values are no longer pixels (rescaled or standardized)."""
-    if not stretch:
-        return np.clip(np.round(x), 0, 255).astype(np.uint8)
-    lo = x.min(axis=(-3, -2, -1), keepdims=True)
-    hi = x.max(axis=(-3, -2, -1), keepdims=True)
-    return np.round((x - lo) / np.where(hi > lo, hi - lo, 1) * 255).astype(np.uint8)
+def to_display(x: np.ndarray, stretch: bool, value_range: tuple[float, float] = (0.0, 255.0)) -> np.ndarray:
+    """uint8 for st.image. By default one fixed scale for every image: `value_range` maps to
+    0..255 (values outside it are clipped), so images keep their relative brightness. With
+    `stretch`, each image is stretched to its own min..max (labelled as such on the page:
+    it looks like colour augmentation)."""
+    if stretch:
+        lo = x.min(axis=(-3, -2, -1), keepdims=True)
+        hi = x.max(axis=(-3, -2, -1), keepdims=True)
+        return np.round((x - lo) / np.where(hi > lo, hi - lo, 1) * 255).astype(np.uint8)
+    lo, hi = value_range
+    return np.clip(np.round((x - lo) / (hi - lo) * 255), 0, 255).astype(np.uint8)
 
 
 def value_stats(named: dict[str, np.ndarray]) -> pd.DataFrame:

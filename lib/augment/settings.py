@@ -138,11 +138,46 @@ PRESETS: dict[str, AugmentConfig] = {
         "zoom_range": 0.2,
         "horizontal_flip": True,
     },
+    "tutorial: rotate 10, shift 0.1, flip": {  # the CIFAR-10 tutorial's run A (fill_mode 'nearest')
+        "rotation_range": 10,
+        "width_shift_range": 0.1,
+        "height_shift_range": 0.1,
+        "horizontal_flip": True,
+    },
 }
+# The Augmentation page opens on the tutorial's own settings: they visibly move the images.
+DEFAULT_PRESET = "tutorial: rotate 10, shift 0.1, flip"
+CUSTOM = "custom"  # what the preset box says once the controls match no preset
 
 
 def preset(name: str) -> AugmentConfig:
     return {**default_config(), **PRESETS[name]}
+
+
+def matching_preset(config: AugmentConfig) -> str:
+    """The preset these settings equal, or CUSTOM."""
+    wanted = non_defaults(config)
+    return next((name for name in PRESETS if non_defaults(preset(name)) == wanted), CUSTOM)
+
+
+def flips(config: AugmentConfig) -> list[str]:
+    full = check(config)
+    return [name for name in ("horizontal_flip", "vertical_flip") if full[name]]
+
+
+def display_range(config: AugmentConfig) -> tuple[float, float]:
+    """One fixed value range that the preview maps to black..white for every image, so two
+    images keep their relative brightness (a per-image stretch would look like colour
+    augmentation). Pixels: 0..255 (times rescale). Standardized values: -2.5..2.5.
+    Centred only: +-half the pixel range."""
+    full = check(config)
+    scale = full["rescale"] if full["rescale"] is not None else 1.0
+    top = 255.0 * scale
+    if full["samplewise_std_normalization"] or full["featurewise_std_normalization"]:
+        return (-2.5, 2.5)
+    if full["samplewise_center"] or full["featurewise_center"]:
+        return (-top / 2, top / 2)
+    return (min(0.0, top), max(0.0, top))
 
 
 def validate(config: AugmentConfig) -> dict[str, str]:

@@ -158,3 +158,13 @@ def sample_indices(
         idx = np.flatnonzero(y == cls)
         out[int(cls)] = np.sort(rng.choice(idx, size=min(per_class, len(idx)), replace=False)) if len(idx) else idx
     return out
+
+
+def orientation_sensitive(ds: Dataset) -> str:
+    """Why a flip would change what these images show, or "" when no reason is known.
+    Characters (digits, letters) are: a mirrored 2 is no 2, an upside-down 6 reads as 9."""
+    names = [n.strip() for n in ds.class_names]
+    if names and all(len(n) == 1 and n.isalnum() for n in names):
+        shown = ", ".join(names[:4]) + ("…" if len(names) > 4 else "")
+        return f"its classes are characters ({shown}): a mirrored 2 is not a 2, an upside-down 6 reads as 9"
+    return ""

@@ -49,6 +49,29 @@ def per_class(cm: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"precision": precision, "recall": recall, "f1-score": f1, "support": support.astype(np.int64)})
 
 
+def batch_averaged_per_class(
+    y_true: np.ndarray, y_pred: np.ndarray, num_classes: int, batch_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-class precision and recall the way a Keras metric function reports them: computed
+    on each batch (in order, `batch_size` images) and averaged over batches, every batch
+    counting once. Written like the per-class-metrics tutorial's `single_class_precision`
+    (a batch with no prediction of the class scores 0, not "undefined"). This is NOT the
+    epoch's precision, which comes from the whole split's confusion matrix (`per_class`)."""
+    t, p = as_labels(y_true), as_labels(y_pred)
+    starts = range(0, len(t), max(1, batch_size))
+    precision = np.zeros((len(starts), num_classes))
+    recall = np.zeros((len(starts), num_classes))
+    for b, s in enumerate(starts):
+        bt, bp = t[s : s + batch_size], p[s : s + batch_size]
+        for c in range(num_classes):
+            hit = np.sum((bp == c) & (bt == c))
+            precision[b, c] = hit / max(int(np.sum(bp == c)), 1)
+            recall[b, c] = hit / max(int(np.sum(bt == c)), 1)
+    if not len(starts):
+        return np.zeros(num_classes), np.zeros(num_classes)
+    return precision.mean(axis=0), recall.mean(axis=0)
+
+
 def report(cm: np.ndarray, class_names: tuple[str, ...] | list[str]) -> pd.DataFrame:
     """scikit-learn's classification_report as a DataFrame: one row per class, then
     accuracy, macro avg, weighted avg (same numbers as output_dict=True)."""
@@ -153,3 +176,19 @@ def confident_mistakes(y_true: np.ndarray, y_prob: np.ndarray, n: int = 12) -> n
     pred = y_prob.argmax(axis=1)
     wrong = np.flatnonzero(pred != y_true)
     return wrong[np.argsort(-y_prob[wrong, pred[wrong]], kind="stable")][:n]
+
+
+def largest_batch_gap(history: pd.DataFrame, num_classes: int, metric: str) -> tuple[int, int, float, float] | None:
+    """(class, epoch, exact, batch-averaged) where the batch average of `metric` (precision or
+    recall) is furthest from the exact epoch value; None when the history has no batch averages."""
+    best: tuple[int, int, float, float] | None = None
+    for c in range(num_classes):
+        exact_col, batch_col = f"val_{metric}_{c}", f"val_batch_{metric}_{c}"
+        if batch_col not in history or history.empty:
+            return None
+        gaps = (history[batch_col] - history[exact_col]).abs()
+        row = int(gaps.to_numpy().argmax())
+        if best is None or gaps.iloc[row] > abs(best[3] - best[2]):
+            best = (c, int(history["epoch"].iloc[row]), float(history[exact_col].iloc[row]),
+                    float(history[batch_col].iloc[row]))  # fmt: skip
+    return best

@@ -48,3 +48,19 @@ def one_hot_error(y_true: np.ndarray, y_prob: np.ndarray) -> tuple[str, float]:
 def imbalance(y_true: np.ndarray, y_prob: np.ndarray, majority_class: int | None) -> dict[str, float]:
     cm = metrics.confusion(y_true, y_prob, y_prob.shape[1])
     return metrics.summary(cm, majority_class)
+
+
+TUTORIAL_UNSTANDARDIZED = {"loss": 53.22, "accuracy": 0.3857}  # the augmentation tutorial's run B, raw test images
+
+
+def unstandardized(model: Any, gen: Any, x_test: np.ndarray, y_test: np.ndarray, batch_size: int = 256) -> dict:
+    """Loss and accuracy of the stored model on test images with the training's deterministic
+    step (`datagen.standardize`: rescale, centring, normalization) and without it (the mistake)."""
+    from lib.augment.settings import standardize_batch
+
+    fixed_loss, fixed_acc = model.evaluate(standardize_batch(gen, x_test), y_test, batch_size=batch_size, verbose=0)
+    raw_loss, raw_acc = model.evaluate(x_test.astype(np.float32), y_test, batch_size=batch_size, verbose=0)
+    return {
+        "raw test images (the mistake)": {"accuracy": float(raw_acc), "loss": float(raw_loss)},
+        "after datagen.standardize (the fix)": {"accuracy": float(fixed_acc), "loss": float(fixed_loss)},
+    }

@@ -13,6 +13,7 @@ def describe(run: StoredRun) -> dict:
     r = run.record
     s = r.settings
     return {
+        "name": r.display_name,
         "run": run.run_id,
         "model": r.model,
         "mode": r.config.mode_text(),
@@ -21,6 +22,9 @@ def describe(run: StoredRun) -> dict:
         "status": run.status,
         "seconds": r.seconds,
     }
+
+
+KEY_COLUMNS = ("name", "accuracy", "balanced accuracy", "macro F1", "majority baseline", "mode", "status")
 
 
 def runs_table(runs: list[StoredRun]) -> pd.DataFrame:
@@ -38,7 +42,12 @@ def runs_table(runs: list[StoredRun]) -> pd.DataFrame:
         for name, value in zip(run.class_names, f1, strict=False):
             row[f"F1 {name}"] = float(value)
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    # The key columns first, so a projector-width table shows them without scrolling sideways.
+    first = [c for c in KEY_COLUMNS if c in table.columns]
+    return table[first + [c for c in table.columns if c not in first]]
 
 
 def difference(run_a: StoredRun, run_b: StoredRun, how: str | None = "true") -> np.ndarray:
@@ -56,7 +65,7 @@ def validation_curves(runs: list[StoredRun], metric: str = "val_accuracy") -> pd
     frames = [
         pd.DataFrame(
             {
-                "run": f"{r.run_id} ({r.record.model})",
+                "run": r.record.display_name,
                 "epoch": r.history["epoch"],
                 metric: r.history[metric],
             }

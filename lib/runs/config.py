@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from lib.augment import settings as augment_settings
 from lib.data.dataset import Dataset
 from lib.data.stats import majority_baseline
 from lib.errors import StoreError, one_line
@@ -162,6 +163,12 @@ class RunRecord:
     created: str = ""
     baseline: RecordedBaseline | None = None  # None: stored before baselines were recorded
     versions: dict[str, str] = field(default_factory=dict)
+    name: str = ""  # typed by the user at training; display_name falls back to auto_name()
+
+    @property
+    def display_name(self) -> str:
+        """What legends, tables, selectors and the CLI call the run (the id is a detail)."""
+        return self.name or auto_name(self.config)
 
     @property
     def settings(self) -> TrainSettings:
@@ -188,6 +195,8 @@ class RunRecord:
             "created": self.created,
             "versions": self.versions,
         }
+        if self.name:
+            d["name"] = self.name
         if self.baseline is not None:
             b = self.baseline
             d["baseline"] = {"class_index": b.class_index, "class_name": b.class_name, "accuracy": b.accuracy}
@@ -214,10 +223,42 @@ class RunRecord:
                 if isinstance(b, dict)
                 else None,
                 versions={str(k): str(v) for k, v in (d.get("versions") or {}).items()},
+                name=clean_name(str(d.get("name", ""))),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             missing = f"missing {exc}" if isinstance(exc, KeyError) else one_line(exc)
             raise StoreError(f"{folder_name or 'run'}: config.json is not a run record ({missing})") from None
+
+
+MAX_NAME = 60
+
+
+NAME_PUNCTUATION = set(" -_.,:;+()'/·=%&@")
+
+
+def clean_name(text: str) -> str:
+    """A run name people can say: one line of letters, digits, spaces and plain punctuation,
+    at most MAX_NAME characters. Markdown's link/image/code/HTML characters ([ ] ! ` < > * \\ |)
+    are dropped, so the name is safe wherever it is shown."""
+    kept = "".join(ch if ch.isalnum() or ch in NAME_PUNCTUATION else " " for ch in text)
+    return " ".join(kept.split())[:MAX_NAME]
+
+
+def auto_name(config: RunConfig) -> str:
+    """A name people can say, from the settings: "cnn · 5 ep · aug mild · seed 0"."""
+    if config.uploaded is not None:
+        return f"uploaded {config.uploaded.filename}"
+    s = config.settings
+    model = s.model
+    if s.is_transfer:
+        mode = "frozen" if s.transfer == "feature_extraction" else f"fine-tune {s.unfreeze}"
+        model = f"{model} {mode}" + ("" if s.pretrained else " (random)")
+    aug = (
+        "no aug"
+        if not s.augment or augment_settings.is_identity(s.augment)
+        else (f"aug {augment_settings.matching_preset(s.augment)}")
+    )
+    return f"{model} · {s.epochs} ep · {aug} · seed {s.seed}"
 
 
 def can_be_backbone(record: RunRecord) -> bool:

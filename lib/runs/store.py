@@ -30,7 +30,7 @@ import pandas as pd
 
 from lib.data.paths import printable
 from lib.errors import StoreError, one_line
-from lib.runs.config import RecordedBaseline, RunConfig, RunRecord
+from lib.runs.config import RecordedBaseline, RunConfig, RunRecord, clean_name
 from lib.train.settings import TrainSettings
 
 FILES = ("config.json", "model.keras", "history.csv", "val_confusion.npy", "test_predictions.npz")
@@ -96,7 +96,7 @@ class StoredRun:
 
 
 def record_of(
-    config: RunConfig, result: Any, class_names: tuple[str, ...], baseline: RecordedBaseline | None
+    config: RunConfig, result: Any, class_names: tuple[str, ...], baseline: RecordedBaseline | None, name: str = ""
 ) -> RunRecord:
     """The record config.json will hold for a training (or upload) result."""
     return RunRecord(
@@ -111,6 +111,7 @@ def record_of(
         created=time.strftime("%Y-%m-%dT%H:%M:%S"),
         baseline=baseline,
         versions=versions(),
+        name=clean_name(name),
     )
 
 
@@ -227,6 +228,7 @@ class RunStore:
         class_names: tuple[str, ...],
         baseline: RecordedBaseline | None = None,
         tb_source: Path | None = None,
+        name: str = "",
     ) -> str:
         """Write a finished/stopped/failed run atomically; returns the run id.
 
@@ -239,7 +241,7 @@ class RunStore:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             tmp.mkdir()
-            full = record_of(config, result, class_names, baseline).to_dict()
+            full = record_of(config, result, class_names, baseline, name).to_dict()
             result.model.save(tmp / "model.keras")
             result.history.to_csv(tmp / "history.csv", index=False)
             np.save(tmp / "val_confusion.npy", result.val_confusions.astype(np.int64))

@@ -23,7 +23,10 @@ class Outcome:
     store_error: str = ""
 
 
-def train_or_load(ds: Dataset, settings: TrainSettings, dataset_label: str, store: RunStore, **hooks) -> Outcome:
+def train_or_load(
+    ds: Dataset, settings: TrainSettings, dataset_label: str, store: RunStore, *, name: str = "", **hooks
+) -> Outcome:
+    """Load the identical complete run, or train and store one (`name`: the user's name for it)."""
     config = RunConfig.for_training(ds, settings, dataset_label)
     found = store.find_complete(config)
     if found:
@@ -32,7 +35,7 @@ def train_or_load(ds: Dataset, settings: TrainSettings, dataset_label: str, stor
     with tempfile.TemporaryDirectory(prefix=f"{TB_PREFIX}{os.getpid()}-") as tb:
         result = train(ds, settings, tb_dir=tb, store=store, **hooks)
         try:
-            run_id = store.save(config, result, ds.class_names, baseline_of(ds), tb_source=Path(tb))
+            run_id = store.save(config, result, ds.class_names, baseline_of(ds), tb_source=Path(tb), name=name)
         except StoreError as exc:
             return Outcome(None, False, result, one_line(exc))
     return Outcome(run_id, False, result)

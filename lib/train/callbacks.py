@@ -41,7 +41,7 @@ class RunStatus:
 
 
 def epoch_row(
-    epoch: int, loss: float, accuracy: float, y_val: np.ndarray, prob: np.ndarray, k: int
+    epoch: int, loss: float, accuracy: float, y_val: np.ndarray, prob: np.ndarray, k: int, batch_size: int = 32
 ) -> tuple[dict, np.ndarray]:
     """One history row from the epoch's whole validation prediction, and its confusion matrix."""
     cm = metrics.confusion(y_val, prob, k)
@@ -58,6 +58,10 @@ def epoch_row(
         row[f"val_precision_{i}"] = float(per["precision"][i])
         row[f"val_recall_{i}"] = float(per["recall"][i])
         row[f"val_f1_{i}"] = float(per["f1-score"][i])
+    batch_p, batch_r = metrics.batch_averaged_per_class(y_val, prob, k, batch_size)
+    for i in range(k):
+        row[f"val_batch_precision_{i}"] = float(batch_p[i])
+        row[f"val_batch_recall_{i}"] = float(batch_r[i])
     return row, cm
 
 
@@ -131,7 +135,7 @@ class ValidationMetrics(keras.callbacks.Callback):
             return
         prob = self.model.predict(self.x_val, batch_size=max(256, self.batch_size), verbose=0)
         loss, accuracy = float(logs.get("loss", np.nan)), float(logs.get("accuracy", np.nan))
-        row, cm = epoch_row(epoch + 1, loss, accuracy, self.y_val, prob, self.k)
+        row, cm = epoch_row(epoch + 1, loss, accuracy, self.y_val, prob, self.k, self.batch_size)
         if not math.isfinite(row["loss"]) or not np.isfinite(prob).all():
             self.status.end(self.model, "failed", f"loss became NaN in epoch {epoch + 1}: try a smaller learning rate")
             return
@@ -147,43 +151,48 @@ class ValidationMetrics(keras.callbacks.Callback):
 
 
 class TensorBoardLog(keras.callbacks.Callback):
-    """Per-epoch scalars (per class too) and the validation confusion matrix as an image.
-    Logs are a bonus: a failure stops the logging, never the run, and leaves a note."""
+    """Per-epoch scalars (per class too) and the validation confusion matrix as a labelled
+    heatmap image. Logs are a bonus: a failure stops the logging, never the run, and leaves a note."""
 
-    def __init__(self, status: RunStatus, metrics_cb: ValidationMetrics, tb_dir: str | Path) -> None:
+    def __init__(
+        self, status: RunStatus, metrics_cb: ValidationMetrics, tb_dir: str | Path, class_names: tuple[str, ...] = ()
+    ) -> None:
         super().__init__()
         import tensorflow as tf
 
-        self.status, self.metrics_cb = status, metrics_cb
+        self.status, self.metrics_cb, self.class_names = status, metrics_cb, class_names
         self.writer: Any = tf.summary.create_file_writer(str(tb_dir))
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self.writer is None or len(self.metrics_cb.rows) != epoch + 1:
             return  # no row for this epoch (failed run)
+        cm = self.metrics_cb.confusions[-1]
+        names = self.class_names or tuple(str(i) for i in range(len(cm)))
         try:
-            _write_tensorboard(self.writer, self.metrics_cb.rows[-1], self.metrics_cb.confusions[-1])
+            _write_tensorboard(self.writer, self.metrics_cb.rows[-1], cm, names)
         except Exception as exc:
             self.writer = None
             self.status.notes.append(f"TensorBoard logs stopped: {one_line(exc, 120, with_type=True)}")
 
 
-def _write_tensorboard(writer: Any, row: dict, cm: np.ndarray) -> None:
+def tensorboard_name(key: str) -> str:
+    """History column -> TensorBoard tag: per-class values grouped by metric (val_precision/3)."""
+    for metric in ("val_batch_precision_", "val_batch_recall_", "val_precision_", "val_recall_", "val_f1_"):
+        if key.startswith(metric):
+            return f"{metric[:-1]}/{key[len(metric) :]}"
+    return key
+
+
+def _write_tensorboard(writer: Any, row: dict, cm: np.ndarray, class_names: tuple[str, ...]) -> None:
     import tensorflow as tf
 
-    k = len(cm)
+    from lib.evaluate.figures import confusion_image
+
     step = int(row["epoch"])
     with writer.as_default(step=step):
         for key, value in row.items():
             if key != "epoch":
-                name = (
-                    key.replace("val_precision_", "val_precision/")
-                    .replace("val_recall_", "val_recall/")
-                    .replace("val_f1_", "val_f1/")
-                )
-                tf.summary.scalar(name, value)
-        # Confusion matrix normalized by true class, as a small grayscale image (bright = many).
-        img = metrics.normalize(cm, "true")
-        scale = max(1, 64 // k)
-        img = np.kron(img, np.ones((scale, scale)))[None, :, :, None].astype(np.float32)
-        tf.summary.image("val_confusion_by_true_class", img)
+                tf.summary.scalar(tensorboard_name(key), value)
+        image = confusion_image(cm, class_names)
+        tf.summary.image("val_confusion_by_true_class", image[None].astype(np.uint8))
     writer.flush()

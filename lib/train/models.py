@@ -48,12 +48,28 @@ def _conv_blocks(layers: Any, input_shape: tuple[int, int, int], x: Any, *, deep
     return layers.Dropout(0.3 if deep else 0.2, name="dropout")(x)
 
 
+def _tutorial_cnn(layers: Any, input_shape: tuple[int, int, int], x: Any) -> Any:
+    """The three-animals tutorial's own CNN: Conv 128/256/128/64 (3x3, same, relu) each with
+    max pooling, Flatten, Dense 128/64/32 relu. Pooling stops when the map is down to 1 px."""
+    size = min(input_shape[:2])
+    for block, f in enumerate((128, 256, 128, 64), start=1):
+        x = layers.Conv2D(f, 3, padding="same", activation="relu", name=f"block{block}_conv")(x)
+        if size >= 2:
+            x = layers.MaxPooling2D(name=f"block{block}_pool")(x)
+            size //= 2
+    x = layers.Flatten(name="flatten")(x)
+    for units in (128, 64, 32):
+        x = layers.Dense(units, activation="relu", name=f"dense_{units}")(x)
+    return x
+
+
 MODEL_KINDS: dict[str, ModelKind] = {
     "mlp": ModelKind("MLP: dense baseline (ignores where pixels are)", _mlp),
     "cnn": ModelKind("CNN: 2-3 conv blocks", lambda L, s, x: _conv_blocks(L, s, x, deep=False)),
     "deep_cnn": ModelKind(
         "Deep CNN: 4 conv blocks + dense head (for larger photos)", lambda L, s, x: _conv_blocks(L, s, x, deep=True)
     ),
+    "tutorial_cnn": ModelKind("Tutorial CNN: the three-animals tutorial's own (Conv 128/256/128/64)", _tutorial_cnn),
 }
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 

@@ -15,9 +15,11 @@ from typing import Any
 from lib.augment import settings as augment
 from lib.errors import SettingsError
 from lib.train.models import MODEL_KINDS
-from lib.train.transfer import BACKBONES, MODES, BackboneRef
+from lib.train.transfer import BACKBONE_INPUTS, BACKBONES, HEADS, MODES, BackboneRef
 
 TRANSFER_FIELDS = ("transfer", "unfreeze", "weights")
+# Fields added later are left out of config.json at their defaults, so earlier run ids still hold.
+LATER_DEFAULTS = {"head": "pool", "backbone_input": "preprocess"}
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,8 @@ class TrainSettings:
     transfer: str = "feature_extraction"  # or "fine_tune"
     unfreeze: int = 0  # fine_tune: how many of the backbone's last weighted layers train
     weights: str = "imagenet"  # imagenet | none (random, not pretrained) | a weights file path
+    head: str = "pool"  # pool (ours) | tutorial (Flatten + Dense 128/64/32)
+    backbone_input: str = "preprocess"  # preprocess (ours) | raw (0..255 pixels, as the tutorial)
 
     @property
     def backbone(self) -> BackboneRef | None:
@@ -66,6 +70,12 @@ class TrainSettings:
                 raise SettingsError(f"unknown transfer mode '{self.transfer}': choose {', '.join(MODES)}")
             if self.unfreeze < 0:
                 raise SettingsError("unfreeze must be 0 or more layers")
+            if self.head not in HEADS:
+                raise SettingsError(f"unknown head '{self.head}': choose {', '.join(HEADS)}")
+            if self.backbone_input not in BACKBONE_INPUTS:
+                raise SettingsError(
+                    f"unknown backbone input '{self.backbone_input}': choose {', '.join(BACKBONE_INPUTS)}"
+                )
             if self.augment is not None and any(
                 k != "rescale" for k in augment.non_defaults(self.augment) if k in augment.NORMALIZATION
             ):
@@ -80,6 +90,9 @@ class TrainSettings:
         if not self.is_transfer:  # own models: transfer fields do not change the run
             for key in TRANSFER_FIELDS:
                 d.pop(key)
+        for key, default in LATER_DEFAULTS.items():
+            if not self.is_transfer or d.get(key) == default:
+                d.pop(key, None)
         return d
 
     @classmethod
@@ -92,9 +105,11 @@ class TrainSettings:
         """How the model was made, in words: own model, or the transfer mode and weights."""
         if not self.is_transfer:
             return "own model"
-        text = self.transfer.replace("_", " ")
+        text = {"train_all": "everything trains"}.get(self.transfer, self.transfer.replace("_", " "))
         if self.transfer == "fine_tune":
             text += f" (last {self.unfreeze})"
         if not self.pretrained:
             text += ", NOT pretrained"
+        if self.head == "tutorial" or self.backbone_input == "raw":
+            text += ", as the tutorial wrote it"
         return text

@@ -51,6 +51,10 @@ def history_columns(num_classes: int) -> list[str]:
     cols = ["epoch", "loss", "accuracy", "val_loss", "val_accuracy"]
     for i in range(num_classes):
         cols += [f"val_precision_{i}", f"val_recall_{i}", f"val_f1_{i}"]
+    # The same validation predictions, averaged over batches the way a Keras metric function
+    # is: shown beside the exact values to teach why batch averages are wrong.
+    for i in range(num_classes):
+        cols += [f"val_batch_precision_{i}", f"val_batch_recall_{i}"]
     return cols
 
 
@@ -113,6 +117,8 @@ def _build(ds: Dataset, settings: TrainSettings, store: RunBackbones | None) -> 
             weights=settings.weights,
             seed=settings.seed,
             store=store,
+            head=settings.head,
+            backbone_input=settings.backbone_input,
         )
         source = f"pretrained, {info.source}" if info.pretrained else "random weights, NOT pretrained"
         unfrozen = f", last {settings.unfreeze} layers" if settings.transfer == "fine_tune" else ""
@@ -149,7 +155,7 @@ def train(
     )
     callbacks: list[Any] = [cbs.NanGuard(status), validation]
     if tb_dir is not None:
-        callbacks.append(cbs.TensorBoardLog(status, validation, tb_dir))
+        callbacks.append(cbs.TensorBoardLog(status, validation, tb_dir, ds.class_names))
     if on_batch is not None:
         callbacks.append(cbs.BatchProgress(status, on_batch, data.steps))
     if should_stop is not None:

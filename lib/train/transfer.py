@@ -31,7 +31,16 @@ BACKBONES = {
 MODES = {
     "feature_extraction": "feature extraction (backbone frozen)",
     "fine_tune": "fine-tuning (last N layers trainable)",
+    # The three-animals tutorial's "feature extraction" as written: it never froze VGG16.
+    "train_all": "everything trains (the tutorial's 'feature extraction': nothing frozen)",
 }
+# The new layers on top of the backbone: ours (pool, dropout, softmax) or the tutorial's.
+HEADS = {
+    "pool": "global average pooling + dropout + softmax",
+    "tutorial": "Flatten + Dense 128/64/32 relu + softmax (the three-animals tutorial's head)",
+}
+# What the backbone receives: its own preprocess_input (ours) or raw 0..255 pixels (the tutorial).
+BACKBONE_INPUTS = {"preprocess": "the backbone's own preprocess_input", "raw": "raw 0..255 pixels (the tutorial)"}
 # Smallest input each backbone gets; MobileNetV2's ImageNet weights exist for 96..224 px.
 MIN_SIZE = {"vgg16": 32, "mobilenetv2": 96}
 VGG_MEAN_BGR = (103.939, 116.779, 123.68)
@@ -90,14 +99,14 @@ def is_transfer(kind: str) -> bool:
     return BackboneRef.parse(kind) is not None
 
 
-def _keras_backbone(kind: str, size: int, weights: str) -> tuple[Any, BackboneInfo]:
+def _keras_backbone(kind: str, size: int, weights: str, pooling: str | None = "avg") -> tuple[Any, BackboneInfo]:
     keras = import_keras()
     ctor = {
         "vgg16": lambda w: keras.applications.VGG16(
-            input_shape=(size, size, 3), include_top=False, weights=w, pooling="avg"
+            input_shape=(size, size, 3), include_top=False, weights=w, pooling=pooling
         ),
         "mobilenetv2": lambda w: keras.applications.MobileNetV2(
-            input_shape=(size, size, 3), include_top=False, weights=w, alpha=0.35, pooling="avg"
+            input_shape=(size, size, 3), include_top=False, weights=w, alpha=0.35, pooling=pooling
         ),
     }[kind]
     if weights in ("none", "", None):
@@ -175,11 +184,15 @@ def build_transfer_model(
     weights: str = "imagenet",
     seed: int = 0,
     store: RunBackbones | None = None,
+    head: str = "pool",
+    backbone_input: str = "preprocess",
 ) -> tuple[Any, BackboneInfo]:
     keras = import_keras()
     layers = keras.layers
     if mode not in MODES:
         raise TransferError(f"unknown transfer mode '{mode}': choose {', '.join(MODES)}")
+    if head not in HEADS or backbone_input not in BACKBONE_INPUTS:
+        raise TransferError(f"unknown head '{head}' or backbone input '{backbone_input}'")
     keras.utils.set_random_seed(seed)
     h, w, c = input_shape
     ref = BackboneRef.parse(backbone) if isinstance(backbone, str) else backbone
@@ -189,7 +202,8 @@ def build_transfer_model(
     if ref.is_run:
         backbone, info = _run_backbone(ref.name, store)
     else:
-        backbone, info = _keras_backbone(ref.name, max(MIN_SIZE[ref.name], h, w), weights)
+        pooling = None if head == "tutorial" else "avg"  # the tutorial flattens the 7x7x512 map
+        backbone, info = _keras_backbone(ref.name, max(MIN_SIZE[ref.name], h, w), weights, pooling)
     bh, bw, bc = info.input_shape
 
     inputs = keras.Input(shape=input_shape, name="image")
@@ -205,9 +219,12 @@ def build_transfer_model(
             raise TransferError(f"cannot adapt {c} channels to the backbone's {bc}")
     if (h, w) != (bh, bw):
         x = layers.Resizing(bh, bw, name=f"resize_to_{bh}x{bw}")(x)
-    x = _preprocess_layers(kind, x)
+    if backbone_input == "raw":  # as the tutorial: 0..255 pixels straight into the backbone
+        x = layers.Rescaling(255.0, name="raw_pixels_0_255")(x)
+    else:
+        x = _preprocess_layers(kind, x)
 
-    backbone.trainable = mode == "fine_tune"
+    backbone.trainable = mode in ("fine_tune", "train_all")
     if mode == "fine_tune":
         with_weights = [layer for layer in backbone.layers if layer.weights]
         frozen = with_weights[: max(0, len(with_weights) - int(unfreeze))]
@@ -217,9 +234,15 @@ def build_transfer_model(
     # its running statistics were learned on the pretraining data, and small batches of
     # our data would overwrite them and wreck the features.
     x = backbone(x, training=False)
-    if len(x.shape) > 2:
-        x = layers.GlobalAveragePooling2D(name="global_pool")(x)
-    x = layers.Dropout(0.2, name="dropout")(x)
+    if head == "tutorial":
+        if len(x.shape) > 2:
+            x = layers.Flatten(name="flatten")(x)
+        for units in (128, 64, 32):
+            x = layers.Dense(units, activation="relu", name=f"dense_{units}")(x)
+    else:
+        if len(x.shape) > 2:
+            x = layers.GlobalAveragePooling2D(name="global_pool")(x)
+        x = layers.Dropout(0.2, name="dropout")(x)
     outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
     model = keras.Model(inputs, outputs, name=f"{kind.replace(':', '_')}_{mode}")
     return model, info

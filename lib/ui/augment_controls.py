@@ -59,26 +59,33 @@ def controls_ui() -> tuple[dict[str, Any], dict[str, str]]:
     return raw, problems
 
 
+def _label(name: str) -> str:
+    """Readable words that wrap between words in a narrow column ("rotation range"); the exact
+    parameter name stays in the help text and in the generated code."""
+    return name.replace("_", " ")
+
+
 def _control(p: Param) -> Any:
     k = _key(p.name)
+    help_text = f"`{p.name}`: {p.help}"
     if p.kind == "bool":
-        return st.checkbox(p.name, key=k, help=p.help)
+        return st.checkbox(_label(p.name), key=k, help=help_text)
     if p.kind == "choice":
-        return st.selectbox(p.name, p.choices, key=k, help=p.help)
+        return st.selectbox(_label(p.name), p.choices, key=k, help=help_text)
     if p.kind == "rescale":
         labels = [_rescale_label(v) for v in p.choices]
-        label = st.selectbox(p.name, labels, key=k, help=p.help)
+        label = st.selectbox(_label(p.name), labels, key=k, help=help_text)
         return p.choices[labels.index(label)]
     if p.kind == "range":
-        on = st.checkbox(f"{p.name} (on)", key=_key(f"{p.name}_on"), help=p.help)
+        on = st.checkbox(f"{_label(p.name)} (on)", key=_key(f"{p.name}_on"), help=help_text)
         c1, c2 = st.columns(2)
         low = c1.number_input("min factor", key=_key(f"{p.name}_low"), step=p.step, disabled=not on, format="%.2f")
         high = c2.number_input("max factor", key=_key(f"{p.name}_high"), step=p.step, disabled=not on, format="%.2f")
         return [low, high] if on else None
     # Numbers: no widget bounds on purpose, so a typed negative gets a message, not a silent clamp.
     if p.kind == "int":
-        return st.number_input(p.name, key=k, step=int(p.step or 1), help=p.help)
-    return st.number_input(p.name, key=k, step=p.step, help=p.help, format="%.2f")
+        return st.number_input(_label(p.name), key=k, step=int(p.step or 1), help=help_text)
+    return st.number_input(_label(p.name), key=k, step=p.step, help=help_text, format="%.2f")
 
 
 def _rescale_label(value: float | None) -> str:

@@ -105,9 +105,18 @@ def model_summary(kind: str, input_shape: tuple, num_classes: int, transfer: tup
     if is_transfer(kind):
         from lib.runs.store import RunStore
 
-        mode, unfreeze, weights, root = transfer
+        mode, unfreeze, weights, root, *rest = transfer
+        head, backbone_input = rest if rest else ("pool", "preprocess")
         model, _ = build_transfer_model(
-            kind, input_shape, num_classes, mode=mode, unfreeze=unfreeze, weights=weights, store=RunStore(root)
+            kind,
+            input_shape,
+            num_classes,
+            mode=mode,
+            unfreeze=unfreeze,
+            weights=weights,
+            store=RunStore(root),
+            head=head,
+            backbone_input=backbone_input,
         )
         return summary_table(model), backbone_layers_table(model), parameter_counts(model)
     model = build_model(kind, input_shape, num_classes)

@@ -14,3 +14,4 @@ UNSAVED_RUN = "unsaved_run"  # a StoredRun kept in memory when the store could n
 INSPECT_RUN = "inspect_run"  # run id shown on Look inside (also the Run selectbox key)
 TSNE_DONE = "tsne_done"  # {run_id: True} once t-SNE was asked for (its result is cached by run id)
 REPORTS = "html_reports"  # {run_id: HTML text} built on request on Look inside
+PRESENT = "present"  # the "Present (projector)" switch (also ?present=1 in the URL)
