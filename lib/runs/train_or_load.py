@@ -22,13 +22,18 @@ class Outcome:
     store_error: str = ""
 
 
+def feature_cache_dir(store: RunStore) -> Path:
+    """Where transfer runs keep their frozen backbones' outputs (lib.train.feature_cache)."""
+    return store.root / ".cache" / "features"
+
+
 def train_or_load(ds: Dataset, settings: TrainSettings, dataset_label: str, store: RunStore, **hooks) -> Outcome:
     config = RunConfig.for_training(ds, settings, dataset_label)
     found = store.find_complete(config)
     if found:
         return Outcome(found, True, None)
     with tempfile.TemporaryDirectory(prefix="explorer-tb-") as tb:
-        result = train(ds, settings, tb_dir=tb, store=store, **hooks)
+        result = train(ds, settings, tb_dir=tb, store=store, cache_dir=feature_cache_dir(store), **hooks)
         try:
             run_id = store.save(config, result, ds.class_names, baseline_of(ds), tb_source=Path(tb))
         except StoreError as exc:

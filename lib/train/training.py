@@ -139,6 +139,29 @@ def _build(ds: Dataset, settings: TrainSettings, store: RunBackbones | None) -> 
     return compile_model(model, settings.optimizer, settings.learning_rate), notes
 
 
+def _use_feature_cache(
+    model: Any, ds: Dataset, settings: TrainSettings, data: _Prepared, cache_dir: str | Path | None, notes: list[str]
+) -> Any:
+    """The model to fit: the trainable top on cached features (data's batches replaced), or
+    the whole model when nothing can be cached (the reason goes into notes)."""
+    from lib.train import feature_cache
+
+    try:
+        cached = feature_cache.prepare(
+            model, ds, settings, data.gen, data.train_idx, data.val_idx, data.random_transforms, cache_dir
+        )
+    except Exception as exc:  # e.g. out of memory while computing features: train the plain way
+        notes.append(f"features not cached: {one_line(exc, 120, with_type=True)}")
+        return model
+    if isinstance(cached, str):
+        notes.append(cached)
+        return model
+    notes.append(cached.note)
+    data.fit_data, data.val_data, data.test_data = cached.fit_data, cached.val_data, cached.test_data
+    data.fit_args = {"shuffle": False}
+    return compile_model(cached.top, settings.optimizer, settings.learning_rate)
+
+
 def train(
     ds: Dataset,
     settings: TrainSettings,
@@ -148,9 +171,15 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     tb_dir: str | Path | None = None,
     store: RunBackbones | None = None,
+    cache_dir: str | Path | None = None,
+    cache_features: bool = True,
 ) -> TrainResult:
     """Train, keeping whatever finished: a NaN loss, a Stop request, an error or an interrupt
-    (Streamlit's rerun, Ctrl-C) all give a TrainResult labelled failed or stopped."""
+    (Streamlit's rerun, Ctrl-C) all give a TrainResult labelled failed or stopped.
+
+    A transfer run without random augmentation fits only the layers above its frozen part, on
+    that part's output computed once (lib.train.feature_cache; kept in `cache_dir` when given).
+    cache_features=False fits the whole model every epoch (to compare the two)."""
     from lib.train import callbacks as cbs  # defines Keras classes: import Keras only now
 
     settings.check()
@@ -160,6 +189,9 @@ def train(
     k = ds.num_classes
     data = _prepare(ds, settings)
     model, build_notes = _build(ds, settings, store)
+    fit_model = model  # the whole model, or its trainable top fitted on cached features
+    if settings.is_transfer and cache_features:
+        fit_model = _use_feature_cache(model, ds, settings, data, cache_dir, build_notes)
     status = cbs.RunStatus(notes=data.notes + build_notes)
     validation = cbs.ValidationMetrics(
         status, data.val_data, data.y_val, k, settings.batch_size, settings.epochs, on_epoch
@@ -174,7 +206,7 @@ def train(
 
     interrupt = None
     try:
-        model.fit(data.fit_data, epochs=settings.epochs, callbacks=callbacks, verbose=0, **data.fit_args)
+        fit_model.fit(data.fit_data, epochs=settings.epochs, callbacks=callbacks, verbose=0, **data.fit_args)
     except Exception as exc:  # e.g. out of memory: report, keep what finished
         status.status, status.message = "failed", f"training failed: {one_line(exc, with_type=True)}"
     except BaseException as exc:  # Streamlit's stop/rerun or Ctrl-C: keep the partial run, re-raise later
@@ -185,7 +217,7 @@ def train(
         status.status, status.message = "stopped", f"stopped after {done} of {settings.epochs} epochs"
 
     # The test set: deterministic preprocessing only, predicted in dataset order.
-    test_prob = model.predict(data.test_data, verbose=0) if len(ds.x_test) else np.zeros((0, k))
+    test_prob = fit_model.predict(data.test_data, verbose=0) if len(ds.x_test) else np.zeros((0, k))
     return TrainResult(
         model,
         pd.DataFrame(validation.rows, columns=history_columns(k)),
