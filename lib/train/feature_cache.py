@@ -65,13 +65,26 @@ def _backbone_index(model: Any) -> int:
     return found[0]
 
 
-def _upper_part(backbone: Any) -> tuple[Any, Any, str] | None:
-    """(lower, upper, name): the backbone cut just below its first trainable weighted layer,
-    or as far below it as a clean cut exists (a skip connection around the cut makes it
-    impossible there: the cut tensor must be the only one flowing past). None: no cut."""
+def _runs_each_epoch(layer: Any) -> bool:
+    """A layer that must stay above the cut: it trains, or it is random while training
+    (Dropout: fit runs a frozen backbone's Dropout too, so caching its output would change
+    the maths)."""
+    keras = import_keras()
+    random = tuple(
+        getattr(keras.layers, name)
+        for name in ("Dropout", "SpatialDropout1D", "SpatialDropout2D", "SpatialDropout3D", "GaussianNoise")
+        + ("GaussianDropout", "AlphaDropout")
+        if hasattr(keras.layers, name)
+    )
+    return bool(layer.weights and layer.trainable) or isinstance(layer, random)
+
+
+def _upper_part(backbone: Any, first: int) -> tuple[Any, Any, str] | None:
+    """(lower, upper, name): the backbone cut just below layer `first`, or as far below it as
+    a clean cut exists (a skip connection around the cut makes it impossible there: the cut
+    tensor must be the only one flowing past). None: no cut."""
     keras = import_keras()
     layers = backbone.layers
-    first = next(i for i, layer in enumerate(layers) if layer.weights and layer.trainable)
     for j in range(first, 0, -1):
         tensor = layers[j].input
         if not hasattr(tensor, "shape") or isinstance(tensor, list | tuple):
@@ -96,10 +109,12 @@ def split_model(model: Any, settings: TrainSettings) -> Split | str:
     head = model.layers[i + 1 :]
     adapt = keras.Model(model.inputs, feeding, name="input_adaptation")
 
-    if settings.transfer == "fine_tune" and any(layer.trainable and layer.weights for layer in backbone.layers):
-        if all(layer.trainable for layer in backbone.layers if layer.weights):
+    above = [j for j, layer in enumerate(backbone.layers) if _runs_each_epoch(layer)]
+    if above:
+        weighted = [layer for layer in backbone.layers if layer.weights]
+        if weighted and all(layer.trainable for layer in weighted):
             return NOT_CACHED_ALL_TRAIN
-        parts = _upper_part(backbone)
+        parts = _upper_part(backbone, above[0])
         if parts is None:
             return NOT_CACHED_SPLIT
         lower, upper, cut = parts
