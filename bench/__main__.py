@@ -7,7 +7,16 @@ import sys
 
 from bench.common import machine
 
-BENCHMARKS = ["training", "app", "aug_preview", "aug_preview:run_page", "evaluation", "memory", "train_memory"]
+BENCHMARKS = [
+    "training",
+    "app",
+    "aug_preview",
+    "aug_preview:run_page",
+    "evaluation",
+    "memory",
+    "train_memory",
+    "workload",
+]
 
 
 def main(names: list[str]) -> None:
