@@ -138,3 +138,21 @@ def test_split_is_exact_and_respects_skip_connections(mode, unfreeze, cut):
     np.testing.assert_array_equal(
         split.top.predict(split.frozen.predict(x, verbose=0), verbose=0), model.predict(x, verbose=0)
     )
+
+
+def test_cli_says_whether_features_were_cached(tmp_path):
+    from tests.test_cli import cli
+
+    store = str(tmp_path / "runs")
+    first = cli("train", "digits", "--model", "cnn", "--epochs", "1", "--store", store)
+    assert first.returncode == 0, first.stderr
+    backbone = "run:" + first.stdout.split("run id: ")[1].split()[0]
+    aug = tmp_path / "aug.json"
+    aug.write_text('{"image_data_generator": {"rotation_range": 10}}')
+    base = ("train", "shapes", "--model", backbone, "--epochs", "1", "--store", store)
+    augmented = cli(*base, "--augment", str(aug))
+    assert augmented.returncode == 0, augmented.stderr
+    assert "note: features not cached: random augmentation changes every image each epoch" in augmented.stdout
+    plain = cli(*base)
+    assert plain.returncode == 0, plain.stderr
+    assert "computed once" in plain.stdout and "only the layers above it train each epoch" in plain.stdout
