@@ -7,7 +7,17 @@ import sys
 
 from bench.common import machine
 
-BENCHMARKS = ["training", "app", "aug_preview", "aug_preview:run_page", "evaluation", "memory", "inspect"]
+BENCHMARKS = [
+    "training",
+    "app",
+    "aug_preview",
+    "aug_preview:run_page",
+    "evaluation",
+    "memory",
+    "train_memory",
+    "workload",
+    "inspect",
+]
 
 
 def main(names: list[str]) -> None:

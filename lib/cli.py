@@ -176,6 +176,8 @@ def cmd_train(args: argparse.Namespace) -> None:
         raise StoreError(f"the results above were not saved: {outcome.store_error}")
     how = "loaded from the store, not trained again" if outcome.loaded else outcome.result.message
     print(f"run id: {outcome.run_id} ({how})")
+    for note in () if outcome.loaded else outcome.result.notes:  # e.g. whether backbone features were cached
+        print(f"note: {note}")
     print()
     _print_report(store.load(outcome.run_id))
     if not outcome.loaded and outcome.result.status != "complete":

@@ -23,6 +23,11 @@ class Outcome:
     store_error: str = ""
 
 
+def feature_cache_dir(store: RunStore) -> Path:
+    """Where transfer runs keep their frozen backbones' outputs (lib.train.feature_cache)."""
+    return store.root / ".cache" / "features"
+
+
 def train_or_load(
     ds: Dataset, settings: TrainSettings, dataset_label: str, store: RunStore, *, name: str = "", **hooks
 ) -> Outcome:
@@ -33,7 +38,7 @@ def train_or_load(
         return Outcome(found, True, None)
     # The pid in the name lets a later process tell a killed run's leftovers from a live one's.
     with tempfile.TemporaryDirectory(prefix=f"{TB_PREFIX}{os.getpid()}-") as tb:
-        result = train(ds, settings, tb_dir=tb, store=store, **hooks)
+        result = train(ds, settings, tb_dir=tb, store=store, cache_dir=feature_cache_dir(store), **hooks)
         try:
             run_id = store.save(config, result, ds.class_names, baseline_of(ds), tb_source=Path(tb), name=name)
         except StoreError as exc:

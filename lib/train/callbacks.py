@@ -133,7 +133,9 @@ class ValidationMetrics(keras.callbacks.Callback):
         logs = logs or {}
         if self.status.status == "failed":
             return
-        prob = self.model.predict(self.x_val, batch_size=max(256, self.batch_size), verbose=0)
+        # x_val: an array, or tf.data batches (streamed from uint8) that carry their own batch size
+        batching = {"batch_size": max(256, self.batch_size)} if isinstance(self.x_val, np.ndarray) else {}
+        prob = self.model.predict(self.x_val, verbose=0, **batching)
         loss, accuracy = float(logs.get("loss", np.nan)), float(logs.get("accuracy", np.nan))
         row, cm = epoch_row(epoch + 1, loss, accuracy, self.y_val, prob, self.k, self.batch_size)
         if not math.isfinite(row["loss"]) or not np.isfinite(prob).all():

@@ -65,42 +65,59 @@ def split_validation(ds: Dataset, fraction: float, seed: int) -> tuple[np.ndarra
 
 @dataclass
 class _Prepared:
-    """The arrays fit needs: training data (or a generator flow), validation split, test set."""
+    """What fit needs: training batches (streamed from uint8, or a generator flow), the
+    validation split and the test set as streamed batches, and the arrays behind them."""
 
     fit_data: Any
     fit_args: dict
-    x_val: np.ndarray
+    val_data: Any  # tf.data batches of standardized validation images, in order
     y_val: np.ndarray
-    x_test: np.ndarray
+    test_data: Any  # tf.data batches of standardized test images, in dataset order
     steps: int
     notes: list[str]
+    gen: Any = None  # the generator whose deterministic standardization the batches use
+    train_idx: np.ndarray | None = None
+    val_idx: np.ndarray | None = None
+    random_transforms: bool = False
 
 
 def _prepare(ds: Dataset, settings: TrainSettings) -> _Prepared:
     """Validation from the training split; deterministic preprocessing for validation and
-    test images, random transforms (if any) for training images only."""
+    test images, random transforms (if any) for training images only. Without random
+    transforms every split streams from its uint8 images, standardized per batch."""
+    from lib.train.streaming import standardized_batches
+
     train_idx, val_idx = split_validation(ds, settings.validation_split, settings.seed)
     if len(val_idx) == 0:
         raise SettingsError("the validation split is empty: use more images or a larger validation split")
-    x_tr, y_tr = ds.x_train[train_idx], ds.y_train[train_idx]
     config, notes = augment.training_config(settings.augment)
-    gen = augment.make_generator(config, x_tr)
-    if augment.has_random_transforms(config):
+    random = augment.has_random_transforms(config)
+    gen = augment.make_generator(config, ds.x_train[train_idx] if augment.needs_fit(config) else None)
+    if random:
         fit_data = gen.flow(
-            x_tr.astype(np.float32), y_tr, batch_size=settings.batch_size, shuffle=True, seed=settings.seed
+            ds.x_train[train_idx].astype(np.float32),
+            ds.y_train[train_idx],
+            batch_size=settings.batch_size,
+            shuffle=True,
+            seed=settings.seed,
         )
-        fit_args: dict = {}
     else:
-        fit_data = augment.standardize_batch(gen, x_tr)
-        fit_args = {"y": y_tr, "batch_size": settings.batch_size, "shuffle": True}
+        fit_data = standardized_batches(
+            gen, ds.x_train, train_idx, batch_size=settings.batch_size, y=ds.y_train, seed=settings.seed
+        )
+    batch = max(256, settings.batch_size)
     return _Prepared(
         fit_data,
-        fit_args,
-        augment.standardize_batch(gen, ds.x_train[val_idx]),
+        {} if random else {"shuffle": False},  # the batches reshuffle themselves every epoch
+        standardized_batches(gen, ds.x_train, val_idx, batch_size=batch),
         ds.y_train[val_idx],
-        augment.standardize_batch(gen, ds.x_test),
-        math.ceil(len(x_tr) / settings.batch_size),
+        standardized_batches(gen, ds.x_test, batch_size=batch),
+        math.ceil(len(train_idx) / settings.batch_size),
         notes,
+        gen,
+        train_idx,
+        val_idx,
+        random,
     )
 
 
@@ -128,6 +145,29 @@ def _build(ds: Dataset, settings: TrainSettings, store: RunBackbones | None) -> 
     return compile_model(model, settings.optimizer, settings.learning_rate), notes
 
 
+def _use_feature_cache(
+    model: Any, ds: Dataset, settings: TrainSettings, data: _Prepared, cache_dir: str | Path | None, notes: list[str]
+) -> Any:
+    """The model to fit: the trainable top on cached features (data's batches replaced), or
+    the whole model when nothing can be cached (the reason goes into notes)."""
+    from lib.train import feature_cache
+
+    try:
+        cached = feature_cache.prepare(
+            model, ds, settings, data.gen, data.train_idx, data.val_idx, data.random_transforms, cache_dir
+        )
+    except Exception as exc:  # e.g. out of memory while computing features: train the plain way
+        notes.append(f"features not cached: {one_line(exc, 120, with_type=True)}")
+        return model
+    if isinstance(cached, str):
+        notes.append(cached)
+        return model
+    notes.append(cached.note)
+    data.fit_data, data.val_data, data.test_data = cached.fit_data, cached.val_data, cached.test_data
+    data.fit_args = {"shuffle": False}
+    return compile_model(cached.top, settings.optimizer, settings.learning_rate)
+
+
 def train(
     ds: Dataset,
     settings: TrainSettings,
@@ -137,9 +177,15 @@ def train(
     should_stop: Callable[[], bool] | None = None,
     tb_dir: str | Path | None = None,
     store: RunBackbones | None = None,
+    cache_dir: str | Path | None = None,
+    cache_features: bool = True,
 ) -> TrainResult:
     """Train, keeping whatever finished: a NaN loss, a Stop request, an error or an interrupt
-    (Streamlit's rerun, Ctrl-C) all give a TrainResult labelled failed or stopped."""
+    (Streamlit's rerun, Ctrl-C) all give a TrainResult labelled failed or stopped.
+
+    A transfer run without random augmentation fits only the layers above its frozen part, on
+    that part's output computed once (lib.train.feature_cache; kept in `cache_dir` when given).
+    cache_features=False fits the whole model every epoch (to compare the two)."""
     from lib.train import callbacks as cbs  # defines Keras classes: import Keras only now
 
     settings.check()
@@ -149,9 +195,12 @@ def train(
     k = ds.num_classes
     data = _prepare(ds, settings)
     model, build_notes = _build(ds, settings, store)
+    fit_model = model  # the whole model, or its trainable top fitted on cached features
+    if settings.is_transfer and cache_features:
+        fit_model = _use_feature_cache(model, ds, settings, data, cache_dir, build_notes)
     status = cbs.RunStatus(notes=data.notes + build_notes)
     validation = cbs.ValidationMetrics(
-        status, data.x_val, data.y_val, k, settings.batch_size, settings.epochs, on_epoch
+        status, data.val_data, data.y_val, k, settings.batch_size, settings.epochs, on_epoch
     )
     callbacks: list[Any] = [cbs.NanGuard(status), validation]
     if tb_dir is not None:
@@ -163,7 +212,7 @@ def train(
 
     interrupt = None
     try:
-        model.fit(data.fit_data, epochs=settings.epochs, callbacks=callbacks, verbose=0, **data.fit_args)
+        fit_model.fit(data.fit_data, epochs=settings.epochs, callbacks=callbacks, verbose=0, **data.fit_args)
     except Exception as exc:  # e.g. out of memory: report, keep what finished
         status.status, status.message = "failed", f"training failed: {one_line(exc, with_type=True)}"
     except BaseException as exc:  # Streamlit's stop/rerun or Ctrl-C: keep the partial run, re-raise later
@@ -174,8 +223,7 @@ def train(
         status.status, status.message = "stopped", f"stopped after {done} of {settings.epochs} epochs"
 
     # The test set: deterministic preprocessing only, predicted in dataset order.
-    batch = max(256, settings.batch_size)
-    test_prob = model.predict(data.x_test, batch_size=batch, verbose=0) if len(data.x_test) else np.zeros((0, k))
+    test_prob = fit_model.predict(data.test_data, verbose=0) if len(ds.x_test) else np.zeros((0, k))
     return TrainResult(
         model,
         pd.DataFrame(validation.rows, columns=history_columns(k)),
