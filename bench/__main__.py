@@ -17,6 +17,7 @@ BENCHMARKS = [
     "train_memory",
     "workload",
     "inspect",
+    "controls",
 ]
 
 

@@ -134,7 +134,6 @@ def per_class_ui(run: StoredRun) -> None:
 
 def test_evaluation_ui(run: StoredRun, ds: Dataset, model_bytes: Callable[[], bytes] | None) -> None:
     names = list(run.class_names)
-    k = len(names)
     y_true, y_prob = run.y_true, run.y_prob
     cm = run.test_confusion
     summary = metrics.summary(cm, majority_class(run, ds))
@@ -144,11 +143,8 @@ def test_evaluation_ui(run: StoredRun, ds: Dataset, model_bytes: Callable[[], by
     if summary["accuracy"] - summary["balanced accuracy"] > 0.05:
         st.warning("Accuracy is well above balanced accuracy: the large classes carry it. Read recall per class.")
 
-    how_label = st.radio("Confusion matrix", list(metrics.NORMALIZATIONS.values()), horizontal=True, key="cm_normalize")
-    how = next(k_ for k_, v in metrics.NORMALIZATIONS.items() if v == how_label)
-    table = metrics.confusion_table(cm, names, how)
     # Matrix and report each get the full width on a projector: side by side they cut each other.
-    st.altair_chart(charts.confusion_heatmap(table, how, f"Test set ({len(y_true)} images), {how_label}"))
+    confusion_view_ui(cm, names)
     rep = metrics.report(cm, names)
     st.dataframe(
         rep.style.format({"precision": "{:.3f}", "recall": "{:.3f}", "f1-score": "{:.3f}"}),
@@ -162,16 +158,7 @@ def test_evaluation_ui(run: StoredRun, ds: Dataset, model_bytes: Callable[[], by
     if model_bytes is not None:
         d3.download_button("Model .keras", model_bytes, f"model_{run.run_id}.keras", key="dl_model")
 
-    st.markdown("**Look behind a number: choose a cell**")
-    c1, c2 = st.columns(2)
-    off = cm.copy()
-    np.fill_diagonal(off, -1)
-    top_t, top_p = divmod(int(off.argmax()), k)  # start on the largest confusion
-    t = c1.selectbox("True class", range(k), index=top_t, format_func=lambda i: names[i], key="cell_true")
-    p = c2.selectbox("Predicted class", range(k), index=top_p, format_func=lambda i: names[i], key="cell_pred")
-    idx = metrics.cell_examples(y_true, y_prob, t, p)
-    st.caption(f"{len(idx)} test image(s) of '{md(names[t])}' predicted as '{md(names[p])}', most confident first")
-    _gallery(ds, idx[:24], y_prob, names)
+    cell_gallery_ui(run, ds)
 
     c1, c2 = st.columns([1, 2])
     c1.markdown("**Top confusions**")
@@ -179,6 +166,33 @@ def test_evaluation_ui(run: StoredRun, ds: Dataset, model_bytes: Callable[[], by
     c2.markdown("**Most confident mistakes**")
     with c2:
         _gallery(ds, metrics.confident_mistakes(y_true, y_prob, 12), y_prob, names, show_true=True)
+
+
+# A control that changes one view reruns only that view (st.fragment), not the whole page.
+@st.fragment
+def confusion_view_ui(cm: np.ndarray, names: list[str]) -> None:
+    """The test confusion matrix with its normalization choice."""
+    how_label = st.radio("Confusion matrix", list(metrics.NORMALIZATIONS.values()), horizontal=True, key="cm_normalize")
+    how = next(k_ for k_, v in metrics.NORMALIZATIONS.items() if v == how_label)
+    table = metrics.confusion_table(cm, names, how)
+    st.altair_chart(charts.confusion_heatmap(table, how, f"Test set ({int(cm.sum())} images), {how_label}"))
+
+
+@st.fragment
+def cell_gallery_ui(run: StoredRun, ds: Dataset) -> None:
+    """The images behind one cell of the confusion matrix, most confident first."""
+    names, cm = list(run.class_names), run.test_confusion
+    k = len(names)
+    st.markdown("**Look behind a number: choose a cell**")
+    c1, c2 = st.columns(2)
+    off = cm.copy()
+    np.fill_diagonal(off, -1)
+    top_t, top_p = divmod(int(off.argmax()), k)  # start on the largest confusion
+    t = c1.selectbox("True class", range(k), index=top_t, format_func=lambda i: names[i], key="cell_true")
+    p = c2.selectbox("Predicted class", range(k), index=top_p, format_func=lambda i: names[i], key="cell_pred")
+    idx = metrics.cell_examples(run.y_true, run.y_prob, t, p)
+    st.caption(f"{len(idx)} test image(s) of '{md(names[t])}' predicted as '{md(names[p])}', most confident first")
+    _gallery(ds, idx[:24], run.y_prob, names)
 
 
 def _gallery(ds: Dataset, idx: np.ndarray, y_prob: np.ndarray, names: list[str], show_true: bool = False) -> None:

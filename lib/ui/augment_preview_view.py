@@ -1,0 +1,75 @@
+"""The Augmentation page's preview: k seeded draws of the generator on real images, shown on
+one fixed scale, with the values the model receives."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+from lib.augment import settings as augment
+from lib.augment.preview import augment_draws, describe_params, to_display, value_stats
+from lib.data.dataset import Dataset
+from lib.ui import state
+from lib.ui.images import for_display
+from lib.ui.text import md
+
+
+@st.fragment
+def preview_ui(ds: Dataset, gen: Any, config: dict[str, Any]) -> None:
+    """The augmentation preview: its own controls (which images, how many, new draw, stretch)
+    rerun only this view, not the whole page (st.fragment)."""
+    st.subheader("Preview")
+    c1, c2, c3 = st.columns([2, 1, 1])
+    pick = c1.selectbox("Which images", ["one per class", "random"] + list(ds.class_names), key="aug_pick")
+    n_images = c2.number_input("How many", 1, 8, 4, key="aug_n_images", help="How many images to augment")
+    n_draws = c3.number_input("Draws each", 1, 8, 4, key="aug_n_draws")
+    seed = st.session_state.setdefault(state.AUGMENT_SEED, 0)
+    if st.button("New draw", key="aug_new_draw", help=f"Current seed: {seed}"):
+        st.session_state[state.AUGMENT_SEED] = seed = seed + 1
+    rng = np.random.default_rng(seed)
+    if pick == "one per class":
+        idx = np.array([rng.choice(np.flatnonzero(ds.y_train == c)) for c in np.unique(ds.y_train)])[: int(n_images)]
+    elif pick == "random":
+        idx = rng.choice(len(ds.x_train), size=min(int(n_images), len(ds.x_train)), replace=False)
+    else:
+        members = np.flatnonzero(ds.y_train == ds.class_names.index(pick))
+        idx = rng.choice(members, size=min(int(n_images), len(members)), replace=False)
+    originals = ds.x_train[idx]
+    draws, params = augment_draws(gen, originals, int(n_draws), seed)
+    value_range = augment.display_range(config)
+    stretch = st.toggle(
+        "Stretch each image",
+        key="aug_stretch",
+        help="Off: every image on one fixed scale, so brightness compares across images. On: each image stretched "
+        "to its own min..max (this looks like colour augmentation, but it is only the display).",
+    )
+
+    for i, image_index in enumerate(idx):
+        cols = st.columns(int(n_draws) + 1)
+        name = md(ds.class_names[ds.y_train[image_index]])
+        cols[0].image(for_display(originals[i]), caption=f"original · {name}", width="stretch")
+        for j in range(int(n_draws)):
+            cols[j + 1].image(
+                for_display(to_display(draws[i, j], stretch, value_range)),
+                caption=describe_params(params[i][j]),
+                width="stretch",
+            )
+    lo, hi = value_range
+    st.caption(
+        f"Seed {seed}: the same seed gives the same draws. "
+        + (
+            "Display: each augmented image stretched to its own min..max (display only)."
+            if stretch
+            else f"Display: one fixed scale for every image, values {lo:g}..{hi:g} shown as black..white"
+            + (" (values outside are clipped)." if (lo, hi) != (0.0, 255.0) else ".")
+        )
+    )
+
+    st.markdown("**The same images before and after** (what the model receives, not the display)")
+    st.dataframe(
+        value_stats({"before (uint8 pixels)": originals.astype(np.float32), "after (augmented)": draws}),
+        hide_index=True,
+        width="stretch",
+    )
