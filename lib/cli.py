@@ -38,7 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="mlp, cnn, deep_cnn, vgg16, mobilenetv2 or run:<run_id> (a stored run as backbone)",
     )
     train.add_argument("--transfer", default="feature_extraction", choices=["feature_extraction", "fine_tune"])
-    train.add_argument("--unfreeze", type=int, default=0, help="fine_tune: the backbone's last N weighted layers train")
+    train.add_argument(
+        "--unfreeze",
+        type=int,
+        default=0,
+        help="fine_tune: the backbone's last N weighted layers train (BatchNormalization stays frozen)",
+    )
     train.add_argument(
         "--weights", default="imagenet", help="imagenet, none (random, not pretrained) or a weights file"
     )

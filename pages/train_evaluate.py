@@ -72,7 +72,8 @@ if BackboneRef.parse(kind) is not None:
             4,
             key="train_unfreeze",
             disabled=mode != "fine_tune",
-            help="Counted among the backbone's layers with weights.",
+            help="Counted among the backbone's layers with weights, BatchNormalization excluded "
+            "(those always stay frozen).",
         )
         weights = "imagenet"
         if kind in BACKBONES:
@@ -84,8 +85,9 @@ if BackboneRef.parse(kind) is not None:
             )
         st.caption(
             "Inside the model: grayscale to 3 channels, resize to the backbone's input size, then its own "
-            "preprocess_input. BatchNormalization stays in inference mode while fine-tuning, so its ImageNet "
-            "statistics are not overwritten by small batches of our data."
+            "preprocess_input. Every BatchNormalization layer of the backbone is frozen (trainable=False) in "
+            "both modes, so its moving statistics are not overwritten by small batches of our data: in Keras 3, "
+            "calling the backbone with training=False alone does not do that during fit."
         )
     transfer_args = {"transfer": mode, "unfreeze": int(unfreeze) if mode == "fine_tune" else 0, "weights": weights}
 settings = TrainSettings(

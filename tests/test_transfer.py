@@ -90,3 +90,46 @@ def test_normalizing_augmentation_is_refused_for_backbones():
 def test_transfer_fields_do_not_change_own_model_runs():
     assert TrainSettings(model="cnn", weights="none").to_dict() == TrainSettings(model="cnn").to_dict()
     assert TrainSettings(model="vgg16", weights="none").to_dict() != TrainSettings(model="vgg16").to_dict()
+
+
+def _bn_statistics(model) -> list[np.ndarray]:
+    from lib.train.transfer import batch_norm_layers
+
+    backbone = next(layer for layer in model.layers if hasattr(layer, "layers"))
+    return [np.array(w) for bn in batch_norm_layers(backbone) for w in (bn.moving_mean, bn.moving_variance)]
+
+
+def _fit_one_epoch(model, ds, n: int = 64) -> None:
+    from lib.train.models import compile_model
+
+    compile_model(model, "adam", 1e-2)
+    model.fit(ds.x_train[:n].astype(np.float32) / 255.0, ds.y_train[:n], epochs=1, batch_size=16, verbose=0)
+
+
+def test_fine_tuning_keeps_every_batch_norm_layer_of_mobilenetv2_frozen():
+    """Keras 3's fit passes training=True down, overriding backbone(x, training=False): without
+    freezing, 15 of MobileNetV2's 52 BatchNormalization layers moved in one epoch."""
+    ds = load_digits()
+    model, _ = build_transfer_model("mobilenetv2", (8, 8, 1), 10, mode="fine_tune", unfreeze=30, weights="none")
+    before = _bn_statistics(model)
+    assert len(before) == 2 * 52
+    table = backbone_layers_table(model)
+    assert table["trainable"].sum() == 30 and not table[table.type == "BatchNormalization"]["trainable"].any()
+    weights_before = [np.array(w) for w in model.trainable_weights]
+    _fit_one_epoch(model, ds)
+    for b, a in zip(before, _bn_statistics(model), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(b, np.array(a)) for b, a in zip(weights_before, model.trainable_weights, strict=True))
+
+
+def test_fine_tuning_a_deep_cnn_run_backbone_keeps_its_batch_norm_statistics(tmp_path):
+    store = RunStore(tmp_path)
+    ds = load_digits()
+    run = train_or_load(ds, TrainSettings(model="deep_cnn", epochs=1), "digits", store)
+    for mode in ("fine_tune", "feature_extraction"):
+        model, _ = build_transfer_model(f"run:{run.run_id}", (8, 8, 1), 10, mode=mode, unfreeze=10, store=store)
+        before = _bn_statistics(model)
+        assert len(before) == 2 * 4
+        _fit_one_epoch(model, ds)
+        for b, a in zip(before, _bn_statistics(model), strict=True):
+            np.testing.assert_array_equal(a, b)

@@ -32,7 +32,7 @@ class TrainSettings:
     augment: dict | None = None  # ImageDataGenerator settings (lib.augment), None = off
     # Transfer learning (model = vgg16 | mobilenetv2 | run:<run_id>; ignored by our own models)
     transfer: str = "feature_extraction"  # or "fine_tune"
-    unfreeze: int = 0  # fine_tune: how many of the backbone's last weighted layers train
+    unfreeze: int = 0  # fine_tune: how many of the backbone's last weighted layers train (BatchNorm not counted)
     weights: str = "imagenet"  # imagenet | none (random, not pretrained) | a weights file path
 
     @property

@@ -155,6 +155,32 @@ def _preprocess_layers(kind: str, x: Any) -> Any:
     return x
 
 
+def _walk(layer: Any) -> list[Any]:
+    """Every layer inside `layer`, nested models included, in order."""
+    out = []
+    for sub in getattr(layer, "layers", []):
+        out.append(sub)
+        out.extend(_walk(sub))
+    return out
+
+
+def batch_norm_layers(backbone: Any) -> list[Any]:
+    """The backbone's BatchNormalization layers, nested models included."""
+    keras = import_keras()
+    return [layer for layer in _walk(backbone) if isinstance(layer, keras.layers.BatchNormalization)]
+
+
+def trainable_candidates(backbone: Any) -> list[Any]:
+    """The backbone's layers that fine-tuning may unfreeze, in order: those with weights,
+    except BatchNormalization (always frozen) and nested models (their layers count)."""
+    keras = import_keras()
+    return [
+        layer
+        for layer in _walk(backbone)
+        if layer.weights and not hasattr(layer, "layers") and not isinstance(layer, keras.layers.BatchNormalization)
+    ]
+
+
 def build_transfer_model(
     backbone: BackboneRef | str,
     input_shape: tuple[int, int, int],
@@ -199,13 +225,16 @@ def build_transfer_model(
 
     backbone.trainable = mode == "fine_tune"
     if mode == "fine_tune":
-        with_weights = [layer for layer in backbone.layers if layer.weights]
+        with_weights = trainable_candidates(backbone)
         frozen = with_weights[: max(0, len(with_weights) - int(unfreeze))]
         for layer in frozen:
             layer.trainable = False
-    # training=False keeps BatchNormalization in inference mode even while fine-tuning:
-    # its running statistics were learned on the pretraining data, and small batches of
-    # our data would overwrite them and wreck the features.
+    # Every BatchNormalization layer stays frozen, in every mode. `backbone(x, training=False)`
+    # alone does not do it in Keras 3: fit passes training=True down and overrides it, so the
+    # moving statistics learned on the backbone's data would move with our small batches. A
+    # BatchNormalization layer with trainable=False runs in inference mode whatever `training` says.
+    for layer in batch_norm_layers(backbone):
+        layer.trainable = False
     x = backbone(x, training=False)
     if len(x.shape) > 2:
         x = layers.GlobalAveragePooling2D()(x)
