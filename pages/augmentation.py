@@ -135,8 +135,8 @@ else:
 st.subheader("Code")
 code_tab, layers_tab = st.tabs(["ImageDataGenerator", "Keras 3 preprocessing layers"])
 code_tab.code(augment.generator_code(config), language="python")
-layers_tab.code(augment.layers_code(config), language="python")
-_, gaps = augment.layer_specs(config)
+layers_tab.code(augment.layers_code(config, ds.image_shape), language="python")
+_, gaps = augment.layer_specs(config, ds.image_shape)
 if gaps:
     layers_tab.markdown("**No exact equivalent:**\n" + "\n".join(f"- {g}" for g in gaps))
 st.download_button(
