@@ -173,11 +173,12 @@ def traps_ui(run: StoredRun, ds: Dataset, model: Callable[[], Any], gen: Callabl
     if st.button("Run it on this model", key="trap_order"):
         result = traps.generator_order(model(), gen(), ds.x_test, ds.y_test, seed=run.settings.seed)
         st.dataframe(pd.DataFrame({"accuracy": result}).style.format("{:.1%}"))
-        st.code(
-            "it = datagen.flow(x_test, batch_size=32, shuffle=False)  # keep the order\n"
-            "y_pred = model.predict(it).argmax(axis=1)\n"
-            "# or: it.reset() before predicting; or iterate (x, y) batches and keep labels with them",
-            language="python",
+        st.code(traps.ORDER_FIX_CODE, language="python")
+        st.caption(
+            "Not fixes: `it.reset()` before predicting only rewinds the iterator; the order stays shuffled. "
+            "Realigning afterwards with `classes[it.index_array]` (here `y_test[it.index_array]`) fails in "
+            "Keras 3: `predict` calls the iterator's `on_epoch_end()` after its pass, which shuffles "
+            "`index_array` again, so it no longer describes the predictions. The table shows both."
         )
 
     st.markdown("#### 2 · One-hot labels where scikit-learn wants integers")

@@ -1,0 +1,51 @@
+"""What the evaluation views claim, checked on a trained model: the shuffle trap's fixes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from lib.augment import settings as augment
+from lib.data.sources import load_digits
+from lib.evaluate import traps
+from lib.train.training import TrainSettings, train
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def digits_model():
+    ds = load_digits()
+    result = train(ds, TrainSettings(model="mlp", epochs=3))
+    return ds, result.model
+
+
+def test_shuffle_trap_fixes_give_the_true_accuracy_and_reset_does_not(digits_model):
+    ds, model = digits_model
+    gen = augment.make_generator(augment.check({"rescale": 1 / 255}))
+    result = traps.generator_order(model, gen, ds.x_test, ds.y_test)
+    true = result[traps.EVALUATE]
+    assert true > 0.6
+    assert result[traps.ORDERED] == pytest.approx(true, abs=1e-6)
+    assert result[traps.LABELS_KEPT] == pytest.approx(true, abs=1e-6)
+    for wrong in (traps.SHUFFLED, traps.RESET, traps.REALIGNED):
+        assert result[wrong] < 0.3, wrong  # about chance (1 in 10), nowhere near the true accuracy
+
+    # The code the page shows as the fixes, run as it is.
+    scope = {"np": np, "datagen": gen, "model": model, "x_test": ds.x_test.astype(np.float32), "y_test": ds.y_test}
+    exec(traps.ORDER_FIX_CODE, scope)
+    assert (scope["y_pred"] == ds.y_test).mean() == pytest.approx(true, abs=1e-6)
+    assert (scope["y_pred2"] == scope["y_true"]).mean() == pytest.approx(true, abs=1e-6)
+    assert sorted(scope["y_true"]) == sorted(ds.y_test)
+
+
+def test_predict_reshuffles_the_index_array_which_is_why_realigning_fails(digits_model):
+    """The reason the page gives: Keras 3's predict calls on_epoch_end after its pass."""
+    ds, model = digits_model
+    gen = augment.make_generator(augment.check({"rescale": 1 / 255}))
+    it = gen.flow(ds.x_test.astype(np.float32), batch_size=32, shuffle=True, seed=0)
+    it._set_index_array()
+    used = it.index_array.copy()
+    pred = model.predict(it, verbose=0).argmax(1)
+    assert not np.array_equal(used, it.index_array)
+    assert (pred == ds.y_test[used]).mean() > 0.6 > (pred == ds.y_test[it.index_array]).mean()
