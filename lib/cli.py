@@ -93,6 +93,7 @@ def _store(path: str | None):
 
 def _print_report(run) -> None:
     from lib.evaluate import metrics
+    from lib.evaluate.collapse import check_collapse
 
     r = run.record
     cm = run.test_confusion
@@ -104,6 +105,10 @@ def _print_report(run) -> None:
     print("  ".join(f"{name}: {value:.3f}" for name, value in s.items() if value == value))  # NaN: not recorded
     if r.baseline is None:
         print("majority baseline: not recorded (this run was stored before runs recorded it)")
+    if run.status == "complete" and not r.config.is_uploaded:
+        collapse = check_collapse(cm, r.baseline.accuracy if r.baseline else None, r.settings, run.class_names)
+        if collapse is not None:
+            print(f"warning: {collapse.sentence()}")
     print()
     print("confusion matrix (rows true, columns predicted):")
     print(pd.DataFrame(cm, index=run.class_names, columns=run.class_names).to_string())

@@ -94,3 +94,17 @@ def test_transfer_learning_controls_offline_message_and_run_backbone(page, offli
     assert not page.exception, page.exception
     assert page.session_state[state.CURRENT_RUN] != first
     assert any(f"backbone run:{first}: pretrained" in c.value for c in page.caption)
+
+
+def test_a_collapsed_run_gets_a_warning_banner_not_a_green_complete(page):
+    page.selectbox(key="train_model").select("cnn")
+    page.number_input(key="train_epochs").set_value(2)
+    page.selectbox(key="train_optimizer").select("sgd")
+    page.select_slider(key="train_lr").set_value(1.0)
+    page.button(key="train_button").click().run()
+    assert not page.exception, page.exception
+    run_id = page.session_state[state.CURRENT_RUN]
+    assert not any(f"Run `{run_id}`" in s.value for s in page.success)
+    banner = next(w.value for w in page.warning if f"Run `{run_id}`" in w.value)
+    assert "has not learned the task" in banner and "majority baseline" in banner
+    assert "learning rate 1 is large" in banner and "too few epochs \\(2\\)" in banner

@@ -49,3 +49,22 @@ def test_predict_reshuffles_the_index_array_which_is_why_realigning_fails(digits
     pred = model.predict(it, verbose=0).argmax(1)
     assert not np.array_equal(used, it.index_array)
     assert (pred == ds.y_test[used]).mean() > 0.6 > (pred == ds.y_test[it.index_array]).mean()
+
+
+def test_a_collapsed_run_is_not_reported_as_a_plain_success(tmp_path, capsys):
+    """sgd at learning rate 1.0: the CNN predicts one digit for every image (10.2% = baseline)."""
+    from lib.cli import main
+    from lib.evaluate.collapse import check_collapse
+    from lib.runs.store import RunStore
+    from lib.runs.train_or_load import train_or_load
+
+    store = RunStore(tmp_path)
+    settings = TrainSettings(model="cnn", epochs=2, optimizer="sgd", learning_rate=1.0)
+    outcome = train_or_load(load_digits(), settings, "digits", store)
+    run = store.load(outcome.run_id)
+    assert run.status == "complete"
+    collapse = check_collapse(run.test_confusion, run.record.baseline.accuracy, run.settings, run.class_names)
+    assert collapse is not None and "learning rate 1 is large" in collapse.sentence()
+    assert main(["report", outcome.run_id, "--store", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "warning: This model has not learned the task" in out and "majority baseline" in out

@@ -4,6 +4,7 @@ lib.charts and lib.traps; these functions only draw."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ from lib import charts
 from lib.data.dataset import Dataset
 from lib.data.stats import majority_baseline
 from lib.evaluate import metrics, traps
+from lib.evaluate.collapse import check_collapse
 from lib.runs.store import StoredRun
 from lib.ui.images import for_display
 
@@ -31,14 +33,25 @@ def majority_class(run: StoredRun, ds: Dataset) -> int | None:
     return None
 
 
+def md_escape(text: str) -> str:
+    """Text that Markdown shows as it is (a user-supplied class or file name)."""
+    return re.sub(r"([\\`*_{}\[\]()<>#+\-.!|~:$])", r"\\\1", text)
+
+
 def run_header_ui(run: StoredRun) -> None:
     r = run.record
     s = r.settings
-    box = STATUS_BOX.get(run.status, st.info)
+    collapse = (
+        check_collapse(run.test_confusion, r.baseline.accuracy if r.baseline else None, s, run.class_names)
+        if run.status == "complete" and not r.config.is_uploaded
+        else None
+    )
+    box = st.warning if collapse is not None else STATUS_BOX.get(run.status, st.info)
     box(
         f"Run `{run.run_id}` · {r.model} · {r.epochs_done}/{s.epochs} epochs · "
         f"status **{run.status}** — {r.message}"
         + (" · not a finished run: its numbers describe a partly trained model" if run.status != "complete" else "")
+        + (f"\n\n**{md_escape(collapse.sentence())}**" if collapse is not None else "")
     )
     for note in r.notes:
         st.caption(note)
