@@ -97,7 +97,10 @@ def _print_report(run) -> None:
 
     r = run.record
     cm = run.test_confusion
-    print(f"run {run.run_id} · {r.model} · {r.dataset.label} · status {run.status} · {r.epochs_done} epochs")
+    mode = f" · {r.config.mode_text()}" if r.config.backbone is not None or r.config.is_uploaded else ""
+    print(f"run {run.run_id} · {r.model}{mode} · {r.dataset.label} · status {run.status} · {r.epochs_done} epochs")
+    for note in r.notes:
+        print(f"note: {note}")
     print()
     print(metrics.report(cm, run.class_names).round(3).to_string())
     s = metrics.summary(cm, r.baseline.class_index) if r.baseline else metrics.summary(cm, None)

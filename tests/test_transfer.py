@@ -133,3 +133,35 @@ def test_fine_tuning_a_deep_cnn_run_backbone_keeps_its_batch_norm_statistics(tmp
         _fit_one_epoch(model, ds)
         for b, a in zip(before, _bn_statistics(model), strict=True):
             np.testing.assert_array_equal(a, b)
+
+
+def test_cli_says_not_pretrained_and_run_backbones_do_not_record_imagenet(tmp_path, capsys):
+    import json
+
+    from lib.cli import main
+
+    full = load_digits()
+    ds = full.with_changes(x_train=full.x_train[:60], y_train=full.y_train[:60], x_test=full.x_test[:20],
+                           y_test=full.y_test[:20])  # fmt: skip
+    store = RunStore(tmp_path)
+    random_backbone = TrainSettings(model="vgg16", weights="none", epochs=1)
+    run_id = train_or_load(ds, random_backbone, "digits", store).run_id
+    assert main(["report", run_id, "--store", str(tmp_path)]) == 0  # `train` prints the same report
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith(f"run {run_id} · vgg16 · feature extraction, NOT pretrained")
+    assert "random weights, NOT pretrained" in out
+
+    cnn_id = train_or_load(ds, TrainSettings(model="cnn", epochs=1), "digits", store).run_id
+    run_backbone_id = train_or_load(ds, TrainSettings(model=f"run:{cnn_id}", epochs=1), "digits", store).run_id
+    config_path = tmp_path / run_backbone_id / "config.json"
+    settings = json.loads(config_path.read_text())["settings"]
+    assert settings["model"] == f"run:{cnn_id}" and "weights" not in settings
+    assert main(["report", run_backbone_id, "--store", str(tmp_path)]) == 0
+    assert "NOT pretrained" not in capsys.readouterr().out
+    # A run stored before this, with "weights": "imagenet" recorded for its run backbone, still loads.
+    old = json.loads(config_path.read_text())
+    old["settings"]["weights"] = "imagenet"
+    config_path.write_text(json.dumps(old))
+    loaded = RunStore(tmp_path).load(run_backbone_id)
+    assert loaded.settings.pretrained and loaded.record.run_id == run_backbone_id
+    assert main(["report", run_backbone_id, "--store", str(tmp_path)]) == 0

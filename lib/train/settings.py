@@ -80,6 +80,8 @@ class TrainSettings:
         if not self.is_transfer:  # own models: transfer fields do not change the run
             for key in TRANSFER_FIELDS:
                 d.pop(key)
+        elif self.backbone.is_run:  # a stored run's weights: "imagenet" (the default) would be untrue
+            d.pop("weights")
         return d
 
     @classmethod
