@@ -166,14 +166,23 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_study(args: argparse.Namespace) -> None:
-    from lib.runs.compare import runs_table
-    from lib.runs.study import ladder, run_study
+    from lib.runs.study import check_backbone, ladder, run_study, study_table
+    from lib.train.transfer import BackboneRef
 
     spec = parse_spec(args.dataset)
     ds = load_dataset(spec)
     store = _store(args.store)
     started = time.perf_counter()
     steps = ladder(args.backbone, args.weights, args.epochs, args.seed, args.unfreeze)
+    split = steps[0][1].validation_split
+    ref = BackboneRef.parse(args.backbone)
+    if ref is not None and not ref.is_run and args.weights in ("none", ""):
+        print(f"backbone {args.backbone}: random weights, NOT pretrained")
+    check = check_backbone(args.backbone, ds, store, seed=args.seed, validation_split=split)
+    if check.warning:
+        print(f"warning: {check.warning}")
+    print(f"study on {spec.label}: validation split {split:.0%} of the training split, seed {args.seed}, "
+          f"{args.epochs} epochs each, test set {len(ds.y_test)} images")  # fmt: skip
     results = run_study(
         ds, steps, spec.label, store, on_step=lambda i, n, name: print(f"[{i + 1}/{n}] {name}", flush=True)
     )
@@ -185,9 +194,12 @@ def cmd_study(args: argparse.Namespace) -> None:
             rows.append((name, store.load(outcome.run_id)))
     print()
     if rows:
-        table = runs_table([run for _, run in rows])
-        table.insert(0, "step", [name for name, _ in rows])
-        print(table.drop(columns=["run"]).round(3).to_string(index=False))
+        with pd.option_context("display.width", 250, "display.max_columns", None):
+            print(study_table(rows).round(3).to_string(index=False))
+    if check.note:
+        print(f"note: {check.note}")
+    if check.warning:
+        print(f"warning: {check.warning}")
     print(f"\nstudy took {time.perf_counter() - started:.1f} s")
     for line in failures:
         print(f"not run: {line}")

@@ -11,7 +11,7 @@ from lib.evaluate import metrics
 from lib.runs.compare import difference, f1_deltas, runs_table, validation_curves
 from lib.runs.config import can_be_backbone
 from lib.runs.store import RunStore
-from lib.runs.study import LADDER, ladder, run_study
+from lib.runs.study import LADDER, check_backbone, default_backbone, ladder, run_study, study_table
 from lib.train.transfer import BACKBONES, BackboneRef
 from lib.ui import cache
 
@@ -24,19 +24,30 @@ store = RunStore(root)
 # --- The study ---------------------------------------------------------------------------
 with st.expander("Run the study: own CNN vs feature extraction vs fine-tuning vs fine-tuning + augmentation"):
     configs, _ = store.list_runs()
-    own_runs = {
-        str(BackboneRef.of_run(r.run_id)): f"backbone from run {r.run_id} ({r.model} on {r.dataset.label})"
-        for r in configs
-        if can_be_backbone(r)
+    lendable = [r for r in configs if can_be_backbone(r)]
+    # Runs of this data set first (the newest is the default), then keras.applications, then other data sets.
+    same = [r for r in lendable if r.dataset.fingerprint == ds.fingerprint]
+    other = [r for r in lendable if r.dataset.fingerprint != ds.fingerprint]
+    choices = {
+        **{
+            str(BackboneRef.of_run(r.run_id)): f"backbone from run {r.run_id} ({r.model} on this data set)"
+            for r in same
+        },
+        **BACKBONES,
+        **{
+            str(BackboneRef.of_run(r.run_id)): f"backbone from run {r.run_id} ({r.model} on ANOTHER data set: "
+            f"{r.dataset.label})"
+            for r in other
+        },
     }
-    choices = {**BACKBONES, **own_runs}
+    default = default_backbone(configs, ds)
     c = st.columns(4)
     backbone = c[0].selectbox(
         "Backbone",
         list(choices),
         format_func=choices.get,
         key="study_backbone",
-        index=len(BACKBONES) if own_runs else 1,
+        index=list(choices).index(default),
     )
     weights = c[1].selectbox(
         "Weights",
@@ -47,15 +58,22 @@ with st.expander("Run the study: own CNN vs feature extraction vs fine-tuning vs
     )
     epochs = c[2].number_input("Epochs each", 1, 100, 5, key="study_epochs")
     seed = c[3].number_input("Seed", 0, 10_000, 0, key="study_seed")
+    steps = ladder(backbone, weights, int(epochs), int(seed))
+    split = steps[0][1].validation_split
+    check = check_backbone(backbone, ds, store, seed=int(seed), validation_split=split)
+    if check.warning:
+        st.warning(check.warning, icon=":material/warning:")
     st.caption(
-        "Same split and seed for all four; fine-tuning unfreezes the backbone's last 4 weighted layers; "
-        "augmentation is the 'mild' preset. Runs already in the store are loaded, not trained again."
+        f"Same split and seed for all four (validation {split:.0%} of the training split, seed {int(seed)}, "
+        f"{int(epochs)} epochs each, the {len(ds.y_test)} test images); fine-tuning unfreezes the backbone's last 4 "
+        "weighted layers (BatchNormalization stays frozen); augmentation is the 'mild' preset. Runs already in "
+        "the store are loaded, not trained again."
     )
     if st.button("Run the study", type="primary", key="study_button"):
         bar = st.progress(0.0, text="Starting the study…")
         results = run_study(
             ds,
-            ladder(backbone, weights, int(epochs), int(seed)),
+            steps,
             spec.label,
             store,
             on_step=lambda i, n, name: bar.progress(i / n, text=f"step {i + 1}/{n}: {name}"),
@@ -67,6 +85,31 @@ with st.expander("Run the study: own CNN vs feature extraction vs fine-tuning vs
             elif outcome.result is not None and outcome.result.interrupt is not None:
                 raise outcome.result.interrupt
         st.session_state["study_runs"] = {name: o.run_id for name, o in results if not isinstance(o, str) and o.run_id}
+        st.session_state["study_check"] = check
+        st.session_state["study_fingerprint"] = ds.fingerprint
+
+# The study's own result: its four rows together, not mixed with older runs.
+study_runs = st.session_state.get("study_runs", {})
+if study_runs and st.session_state.get("study_fingerprint") == ds.fingerprint:
+    rows = []
+    for name, run_id in study_runs.items():
+        try:
+            rows.append((name, cache.stored_run(root, run_id)))
+        except StoreError as exc:
+            st.caption(f"Skipped: {exc}")
+    st.subheader("The study's result")
+    study = study_table(rows)
+    pct = dict.fromkeys(("accuracy", "balanced accuracy", "macro F1", "majority baseline"), "{:.1%}")
+    st.dataframe(
+        study.style.format({**pct, "training s": "{:.1f}", "validation split": "{:.0%}"}),
+        hide_index=True,
+        width="stretch",
+    )
+    done = st.session_state.get("study_check")
+    if done is not None and done.warning:
+        st.warning(done.warning, icon=":material/warning:")
+    if done is not None and done.note:
+        st.info(done.note)
 
 # --- Stored runs of this dataset ---------------------------------------------------------------
 configs, broken = store.list_runs()
@@ -83,8 +126,7 @@ for run_id in mine:
     except StoreError as exc:
         st.caption(f"Skipped: {exc}")
 table = runs_table(runs)
-study = st.session_state.get("study_runs", {})
-table.insert(1, "study step", [next((n for n, rid in study.items() if rid == r), "") for r in table["run"]])
+table.insert(1, "study step", [next((n for n, rid in study_runs.items() if rid == r), "") for r in table["run"]])
 st.subheader(f"{len(runs)} stored run(s) on {ds.name}")
 numbers = {
     col: "{:.1%}"

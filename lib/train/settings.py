@@ -90,6 +90,17 @@ class TrainSettings:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
+    def input_standardization(self) -> str | None:
+        """How this run's images were standardized beyond 0..1 pixels, in words (e.g.
+        "samplewise_center"); None for plain 0..1 pixels (rescale 1/255 only), which is what a
+        backbone made from this run receives."""
+        config, _ = augment.training_config(self.augment)
+        steps = [k for k in augment.NORMALIZATION if k != "rescale" and config[k]]
+        rescale = config["rescale"]
+        if rescale is not None and abs(rescale - 1 / 255) > 1e-12:
+            steps.insert(0, f"rescale={rescale:g}")
+        return ", ".join(steps) or None
+
     def mode_text(self) -> str:
         """How the model was made, in words: own model, or the transfer mode and weights."""
         if not self.is_transfer:

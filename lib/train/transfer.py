@@ -133,6 +133,12 @@ def _run_backbone(run_id: str, store: RunBackbones | None) -> tuple[Any, Backbon
         raise TransferError(str(exc)) from None
     if run.status != "complete":
         raise TransferError(f"run {run_id} is {run.status}, not a finished run: train it to the end first")
+    standardized = run.settings.input_standardization()
+    if standardized is not None:
+        raise TransferError(
+            f"run {run_id} was trained on standardized images ({standardized}); as a backbone it would get "
+            "plain 0..1 pixels, which it never saw: choose a run trained without centring or normalization"
+        )
     features = keras.Model(old.inputs, old.layers[-2].output, name=f"run_{run_id}")
     shape = tuple(int(d) for d in old.inputs[0].shape[1:])
     return features, BackboneInfo(f"run:{run_id}", True, f"run {run_id} ({run.dataset_label})", shape)
