@@ -240,18 +240,22 @@ if current is None or current.record.dataset.fingerprint != ds.fingerprint:
     if not ids:
         st.info("No run for this dataset yet: choose settings and press Train.")
         st.stop()
+    # One stable widget key: a key built from the current run reset the user's first pick. The
+    # widget follows CURRENT_RUN (a run just trained, stopped or uploaded), and a pick updates it.
     wanted = st.session_state.get(state.CURRENT_RUN)
+    if wanted in ids and st.session_state.get(state.RUN_CHOICE) != wanted:
+        st.session_state[state.RUN_CHOICE] = wanted
+    elif st.session_state.get(state.RUN_CHOICE) not in ids:
+        st.session_state[state.RUN_CHOICE] = ids[0]
     labels = {
         r.run_id: f"{r.model} · {r.epochs_done}/{r.settings.epochs} epochs · {r.status} · {r.created} · {r.run_id}"
         for r in mine
     }
-    chosen = st.selectbox(
-        "Run to show",
-        ids,
-        index=ids.index(wanted) if wanted in ids else 0,
-        format_func=labels.get,
-        key=f"run_choice_{wanted}",
-    )
+
+    def _picked() -> None:
+        st.session_state[state.CURRENT_RUN] = st.session_state[state.RUN_CHOICE]
+
+    chosen = st.selectbox("Run to show", ids, format_func=labels.get, key=state.RUN_CHOICE, on_change=_picked)
     st.session_state[state.CURRENT_RUN] = chosen
     try:
         current = cache.stored_run(root, chosen)

@@ -108,3 +108,32 @@ def test_a_collapsed_run_gets_a_warning_banner_not_a_green_complete(page):
     banner = next(w.value for w in page.warning if f"Run `{run_id}`" in w.value)
     assert "has not learned the task" in banner and "majority baseline" in banner
     assert "learning rate 1 is large" in banner and "too few epochs \\(2\\)" in banner
+
+
+def test_the_first_pick_in_run_to_show_is_kept(run_store):
+    """The widget key used to be built from the current run: the first pick was dropped on the
+    next rerun and the Report CSV then came from another run."""
+    from lib.data.sources import load_digits
+    from lib.runs.store import RunStore
+    from lib.runs.train_or_load import train_or_load
+    from lib.train.settings import TrainSettings
+    from tests.helpers import app_on_page
+
+    store = RunStore(run_store)
+    ids = [
+        train_or_load(load_digits(), TrainSettings(model=m, epochs=1), "digits", store).run_id for m in ("mlp", "cnn")
+    ]
+    at = app_on_page("pages/train_evaluate.py")
+
+    def run_to_show():
+        return next(s for s in at.selectbox if s.label == "Run to show")
+
+    other = next(i for i in ids if i != run_to_show().value)
+    run_to_show().set_value(other).run()
+    assert not at.exception, at.exception
+    for _ in range(2):  # the pick survives the next reruns (any other interaction)
+        assert at.session_state[state.CURRENT_RUN] == other
+        assert run_to_show().value == other
+        assert any(f"Run `{other}`" in box.value for box in [*at.success, *at.warning])
+        at.radio(key="cm_normalize").set_value("by true class (recall)").run()
+        assert not at.exception, at.exception

@@ -10,4 +10,5 @@ IMBALANCE = "imbalance"  # (class_index, keep_fraction) applied to the training 
 AUGMENT = "augment_config"  # full ImageDataGenerator settings (lib.augment), shared with training
 AUGMENT_SEED = "augment_seed"  # preview draw seed ("new draw" changes it)
 CURRENT_RUN = "current_run"  # run id shown on Train & Evaluate
+RUN_CHOICE = "run_choice"  # the "Run to show" widget's key: one key, never rebuilt from a value
 UNSAVED_RUN = "unsaved_run"  # a StoredRun kept in memory when the store could not be written
