@@ -107,3 +107,65 @@ def test_closing_the_tab_mid_training_ends_the_training(chromium_path, tmp_path)
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_every_page_url_is_a_deep_link_every_time(chromium_path, served_app):
+    """/data used to show "Page not found" on every visit (the default page lives at the root only).
+
+    Still left: the very first script run of a fresh server runs in Streamlit's legacy pages/
+    mode (a folder named pages/ beside the script), so a deep link that is the server's very
+    first request still gets the notice once. The session-scoped server has run before here."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.conftest import CHROMIUM_ARGS
+
+    steps = {"data": "1 · Dataset", "augment": "2 · Augmentation", "train": "3 · Train & Evaluate",
+             "runs": "4 · Compare runs"}  # fmt: skip
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        first = browser.new_page()
+        first.goto(served_app)  # the server's first script run (see above), if no test ran before
+        expect(first.get_by_role("heading", name="1 · Dataset")).to_be_visible(timeout=180_000)
+        first.close()
+        for visit, path in enumerate([*steps, "data"]):  # /data twice: every visit, not only the first
+            page = browser.new_page(viewport={"width": 1280, "height": 720})
+            page.set_default_timeout(60_000)
+            page.goto(f"{served_app}/{path}")
+            expect(page.get_by_role("heading", name=steps[path])).to_be_visible(timeout=180_000)
+            wait_idle(page)
+            assert page.get_by_text("Page not found").count() == 0, (visit, path)
+            assert page.url.split("?")[0].rstrip("/").endswith(f"/{path}"), page.url
+            assert_no_exception(page)
+            page.close()
+        page = browser.new_page()
+        page.goto(served_app)  # the root opens step 1 at its own URL
+        expect(page.get_by_role("heading", name="1 · Dataset")).to_be_visible(timeout=180_000)
+        wait_idle(page)
+        assert page.url.split("?")[0].rstrip("/").endswith("/data") and page.get_by_text("Page not found").count() == 0
+        browser.close()
+
+
+def test_a_reload_keeps_the_data_set_and_a_link_restores_it(page, served_app):
+    expect(page.get_by_role("heading", name="1 · Dataset")).to_be_visible()
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_test_id("stSelectbox").first.click()
+    page.get_by_role("option", name="shapes (shipped, 32x32 colour)").click()
+    expect(sidebar.get_by_test_id("stMarkdown").filter(has_text="In use:")).to_contain_text("shapes")
+    wait_idle(page)
+    assert "dataset=shapes" in page.url
+    page.reload()  # F5
+    expect(page.get_by_role("heading", name="1 · Dataset")).to_be_visible()
+    expect(page.get_by_test_id("stSidebar").get_by_test_id("stMarkdown").filter(has_text="In use:")).to_contain_text(
+        "shapes"
+    )
+    wait_idle(page)
+    # A shared link to another step, with settings, in a fresh tab.
+    other = page.context.browser.new_page()
+    other.goto(f"{served_app}/augment?dataset=shapes&augment=%7B%22rotation_range%22%3A25%7D")
+    expect(other.get_by_role("heading", name="2 · Augmentation")).to_be_visible(timeout=180_000)
+    expect(other.get_by_test_id("stSidebar").get_by_test_id("stMarkdown").filter(has_text="In use:")).to_contain_text(
+        "shapes"
+    )
+    expect(other.get_by_text("rotation_range=25").first).to_be_attached()
+    wait_idle(other)
+    assert_no_exception(other)

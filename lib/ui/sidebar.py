@@ -12,6 +12,7 @@ import streamlit as st
 from lib.data.dataset import DatasetError
 from lib.data.sources import DatasetSpec, load_dataset
 from lib.ui import cache, state
+from lib.ui.url_state import apply_pending_imbalance, restore_from_url
 
 SOURCES = {
     "digits": "digits (scikit-learn, 8x8)",
@@ -26,6 +27,7 @@ SOURCES = {
 
 def dataset_picker_ui() -> None:
     sb = st.sidebar
+    from_url = restore_from_url()  # a reload or a shared link: the data set named in the URL
     sb.header("Dataset")
     source = sb.selectbox("Source", list(SOURCES), format_func=SOURCES.get, key="source_choice")
     requested: DatasetSpec | None = None
@@ -37,21 +39,22 @@ def dataset_picker_ui() -> None:
             placeholder="/path/to/root",
             help="root/<class>/* (we split 80/20) or root/train/<class>/* + root/test/<class>/*",
         )
-        if sb.button("Load folder", key="load_folder") and path.strip():
-            requested = DatasetSpec("folder", path.strip())
+        if (sb.button("Load folder", key="load_folder") and path.strip()) or from_url is not None:
+            requested = from_url or DatasetSpec("folder", path.strip())
     elif source == "npz":
         upload = sb.file_uploader(".npz with X_train, y_train, X_test, y_test", type=["npz"], key="npz_upload")
         path = sb.text_input("…or a local .npz path", key="npz_path")
         if upload is not None:
             data = upload.getvalue()
             requested = DatasetSpec("npz", upload.name, hashlib.sha256(data).hexdigest())
-        elif sb.button("Load .npz", key="load_npz") and path.strip():
-            requested = DatasetSpec("npz", path.strip())
+        elif (sb.button("Load .npz", key="load_npz") and path.strip()) or from_url is not None:
+            requested = from_url or DatasetSpec("npz", path.strip())
     else:
         requested = DatasetSpec(source)
 
     if requested is not None and requested != cache.current_spec():
         _switch_to(requested, data)
+    apply_pending_imbalance()
     _current_ui()
 
 
@@ -84,6 +87,8 @@ def _switch_to(spec: DatasetSpec, data: bytes | None) -> None:
         st.session_state[state.UPLOADED_NPZ] = {spec.upload_digest: data}
     st.session_state[state.DATASET_SPEC] = spec
     st.session_state[state.IMBALANCE] = None
+    for key in state.IMBALANCE_WIDGETS:  # else the Dataset page's controls put the old imbalance back
+        st.session_state.pop(key, None)
     st.sidebar.success(f"Loaded {loaded.name}: {len(loaded.x_train) + len(loaded.x_test):,} images")
 
 
