@@ -19,6 +19,8 @@ from lib.train.settings import TrainSettings
 from lib.train.transfer import BACKBONES, MODES, BackboneRef
 from lib.ui import cache, run_views, state
 
+STOP_WAIT_S = 60  # how long a rerun after Stop waits for the stopped training to store its run
+
 st.title("3 · Train & Evaluate")
 ds = cache.current_dataset()
 spec = cache.current_spec()
@@ -142,7 +144,13 @@ b3.caption(
 
 # --- Training ------------------------------------------------------------------------------
 if train_clicked:
-    b2.button("Stop", key="stop_training", help="Stops after the current batch; the run is kept, labelled stopped.")
+    # Known before training: the rerun a Stop click starts can find (and show) the run it stopped,
+    # which the stopped script stores only after this new run has begun.
+    st.session_state[state.TRAINING_RUN] = config.run_id
+    stop_slot = b2.empty()
+    stop_slot.button(
+        "Stop", key="stop_training", help="Stops after the current batch; the run is kept, labelled stopped."
+    )
     epoch_bar = st.progress(0.0, text="Starting…")
     batch_bar = st.progress(0.0)
     live = st.empty()
@@ -178,6 +186,8 @@ if train_clicked:
     except ExplorerError as exc:  # settings the data cannot support (e.g. an empty validation split)
         st.error(f"Cannot train: {exc}")
         st.stop()
+    stop_slot.empty()  # training has ended: no Stop button left on the page
+    st.session_state.pop(state.TRAINING_RUN, None)
     epoch_bar.empty()
     batch_bar.empty()
     live.empty()
@@ -231,6 +241,17 @@ with st.expander("Evaluate a model you already have (.keras or .h5)"):
 # --- Which run to show ------------------------------------------------------------------------
 if train_clicked:  # a run was just added
     stored_runs, broken_runs = store.list_runs()
+stopped = st.session_state.pop(state.TRAINING_RUN, None)  # set: a Stop click ended that training
+if stopped is not None:
+    with st.spinner("Storing the run you stopped…"):
+        deadline = time.monotonic() + STOP_WAIT_S
+        while store.status_of(stopped) is None and time.monotonic() < deadline:
+            time.sleep(0.25)
+    stored_runs, broken_runs = store.list_runs()
+    if store.status_of(stopped) is not None:
+        st.session_state[state.CURRENT_RUN] = stopped
+    else:
+        st.warning(f"The stopped run {stopped} was not stored within {STOP_WAIT_S} s; the list below may lack it.")
 mine = [r for r in stored_runs if r.dataset.fingerprint == ds.fingerprint]
 for line in broken_runs:
     st.caption(f"Ignored a damaged run folder: {line}")

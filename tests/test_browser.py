@@ -169,3 +169,24 @@ def test_a_reload_keeps_the_data_set_and_a_link_restores_it(page, served_app):
     expect(other.get_by_text("rotation_range=25").first).to_be_attached()
     wait_idle(other)
     assert_no_exception(other)
+
+
+def test_after_stop_the_page_shows_the_run_just_stopped(page):
+    open_step(page, "3 · Train & Evaluate", "Training runs only when you press the button.")
+    set_number(page, "Epochs", 1)
+    wait_idle(page)
+    page.get_by_role("button", name="Train").click()  # a first, finished run
+    expect(page.get_by_text("status complete")).to_be_visible(timeout=120_000)
+    wait_idle(page)
+    main = page.get_by_test_id("stMainBlockContainer")
+    expect(main.get_by_role("button", name="Stop")).to_have_count(0)  # gone once training ended
+    set_number(page, "Epochs", 200)
+    wait_idle(page)
+    page.get_by_role("button", name="Train").click()
+    expect(page.get_by_text("epoch 2/200", exact=False).first).to_be_visible(timeout=120_000)
+    main.get_by_role("button", name="Stop").click()
+    expect(page.get_by_text("status stopped")).to_be_visible(timeout=120_000)
+    wait_idle(page)
+    expect(page.get_by_text("/200 epochs · status stopped", exact=False)).to_be_visible()
+    expect(main.get_by_role("button", name="Stop")).to_have_count(0)  # no Stop button once training ended
+    assert_no_exception(page)

@@ -11,5 +11,6 @@ IMBALANCE_WIDGETS = ("imbalance_class", "imbalance_keep")  # the Dataset page's 
 AUGMENT = "augment_config"  # full ImageDataGenerator settings (lib.augment), shared with training
 AUGMENT_SEED = "augment_seed"  # preview draw seed ("new draw" changes it)
 CURRENT_RUN = "current_run"  # run id shown on Train & Evaluate
+TRAINING_RUN = "training_run"  # run id of the training in progress (set before it starts)
 RUN_CHOICE = "run_choice"  # the "Run to show" widget's key: one key, never rebuilt from a value
 UNSAVED_RUN = "unsaved_run"  # a StoredRun kept in memory when the store could not be written
