@@ -53,6 +53,8 @@ def test_bad_folder_then_good_folder(app, tmp_path):
     app.button(key="load_folder").click().run()
     assert any("at least 2" in e.value for e in app.sidebar.error)
     assert metrics(app)["Classes"] == "10"  # digits still in use
+    bars = [el for el in app.sidebar if el.type == "progress"]  # no stuck "Loading folder…" bar
+    assert not bars, [b.proto for b in bars]
 
     make_folder(tmp_path / "two", {"cats": 6, "dogs": 4}, size=(12, 12))
     app.text_input(key="folder_path").input(str(tmp_path / "two"))

@@ -69,13 +69,15 @@ def _switch_to(spec: DatasetSpec, data: bytes | None) -> None:
     try:
         if spec.kind in ("folder", "shapes"):  # folders read file by file: show progress
             bar = st.sidebar.progress(0.0, text=f"Loading {spec.label}…")
-            fresh = load_dataset(
-                spec,
-                progress=lambda done, total: bar.progress(
-                    done / max(total, 1), text=f"Loading {spec.label}: {done}/{total} images"
-                ),
-            )
-            bar.empty()
+            try:
+                fresh = load_dataset(
+                    spec,
+                    progress=lambda done, total: bar.progress(
+                        done / max(total, 1), text=f"Loading {spec.label}: {done}/{total} images"
+                    ),
+                )
+            finally:  # a failed load must not leave a stuck "Loading…" bar
+                bar.empty()
             loaded = cache.dataset(spec, data, fresh)
         else:
             loaded = cache.dataset(spec, data)
