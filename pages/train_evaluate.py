@@ -269,7 +269,9 @@ if current is None or current.record.dataset.fingerprint != ds.fingerprint:
     elif st.session_state.get(state.RUN_CHOICE) not in ids:
         st.session_state[state.RUN_CHOICE] = ids[0]
     labels = {
-        r.run_id: f"{r.model} · {r.epochs_done}/{r.settings.epochs} epochs · {r.status} · {r.created} · {r.run_id}"
+        r.run_id: f"{r.model} · "
+        + ("evaluated here" if r.config.is_uploaded else f"{r.epochs_done}/{r.settings.epochs} epochs")
+        + f" · {r.status} · {r.created} · {r.run_id}"
         for r in mine
     }
 

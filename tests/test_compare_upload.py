@@ -217,3 +217,15 @@ def test_compare_page_study_defaults_to_this_data_sets_run_and_shows_its_own_row
     table = next(d.value for d in at.dataframe if "step" in d.value.columns and "training s" in d.value.columns)
     assert list(table["step"]) == ["own CNN", "feature extraction", "fine-tuning", "fine-tuning + augmentation"]
     assert any("was trained on these same training images" in i.value for i in at.info)
+
+
+def test_an_uploaded_models_header_says_it_was_evaluated_not_trained_here(tmp_path):
+    from lib.ui.run_views import progress_text
+
+    ds = load_digits()
+    data = _bytes(_tiny_model(), tmp_path)
+    store = RunStore(tmp_path / "runs")
+    run_id, _, problem = evaluate_upload(load_user_model(data, "m.keras"), data, "m.keras", ds, "digits", store)
+    assert problem == ""
+    text = progress_text(store.load(run_id))
+    assert text == "trained elsewhere, evaluated here on the test set" and "0/0" not in text

@@ -68,3 +68,18 @@ def test_a_collapsed_run_is_not_reported_as_a_plain_success(tmp_path, capsys):
     assert main(["report", outcome.run_id, "--store", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "warning: This model has not learned the task" in out and "majority baseline" in out
+
+
+def test_show_code_reads_the_runs_own_file_in_the_store_in_use(tmp_path, capsys):
+    """The store is $EXPLORER_RUNS here (a temporary folder), not runs/: the code still runs."""
+    from lib.runs.store import RunStore
+    from lib.runs.train_or_load import train_or_load
+    from lib.ui.run_views import evaluation_code
+
+    store = RunStore(tmp_path / "elsewhere")
+    run = store.load(train_or_load(load_digits(), TrainSettings(model="mlp", epochs=1), "digits", store).run_id)
+    code = evaluation_code(run)
+    assert str(tmp_path / "elsewhere" / run.run_id / "test_predictions.npz") in code and "runs/" not in code
+    exec(code, {})
+    out = capsys.readouterr().out
+    assert "balanced accuracy" in out and "macro avg" in out

@@ -48,18 +48,26 @@ def run_header_ui(run: StoredRun) -> None:
     )
     box = st.warning if collapse is not None else STATUS_BOX.get(run.status, st.info)
     box(
-        f"Run `{run.run_id}` · {r.model} · {r.epochs_done}/{s.epochs} epochs · "
-        f"status **{run.status}** — {r.message}"
+        f"Run `{run.run_id}` · {md_escape(r.model)} · {progress_text(run)} · "
+        f"status **{run.status}** — {md_escape(r.message)}"
         + (" · not a finished run: its numbers describe a partly trained model" if run.status != "complete" else "")
         + (f"\n\n**{md_escape(collapse.sentence())}**" if collapse is not None else "")
     )
     for note in r.notes:
         st.caption(note)
-    if r.seconds:
+    if r.seconds and not r.config.is_uploaded:
         st.caption(
             f"Training took {r.seconds:.1f} s · augmentation {'on' if s.augment else 'off'} · "
             f"seed {s.seed} · validation {s.validation_split:.0%} of the training split"
         )
+
+
+def progress_text(run: StoredRun) -> str:
+    """Epochs trained, or, for a model trained elsewhere, that it was only evaluated here."""
+    r = run.record
+    if r.config.is_uploaded:
+        return "trained elsewhere, evaluated here on the test set"
+    return f"{r.epochs_done}/{r.settings.epochs} epochs"
 
 
 def curves_ui(run: StoredRun) -> None:
@@ -214,20 +222,26 @@ def traps_ui(run: StoredRun, ds: Dataset, model: Callable[[], Any], gen: Callabl
     )
 
 
-def code_ui(run: StoredRun) -> None:
-    st.code(
+def evaluation_code(run: StoredRun) -> str:
+    """The scikit-learn code that reproduces the evaluation, reading this run's own file (its real
+    path: the store may be $EXPLORER_RUNS, not runs/)."""
+    where = str(run.path / "test_predictions.npz") if run.path is not None else "test_predictions.npz"
+    return (
         "import numpy as np\n"
         "from sklearn.metrics import classification_report, confusion_matrix, balanced_accuracy_score\n\n"
-        f"with np.load('runs/{run.run_id}/test_predictions.npz') as p:\n"
+        f"with np.load({where!r}) as p:\n"
         "    y_true, y_prob, class_names = p['y_true'], p['y_prob'], list(p['class_names'])\n"
         "y_pred = y_prob.argmax(axis=1)  # probabilities -> integer labels\n"
         "labels = range(len(class_names))  # every class, even one missing from y_pred\n"
         "print(confusion_matrix(y_true, y_pred, labels=labels))  # rows true, columns predicted\n"
         "print(confusion_matrix(y_true, y_pred, labels=labels, normalize='true'))  # recall per row\n"
         "print(classification_report(y_true, y_pred, labels=labels, target_names=class_names, zero_division=0))\n"
-        "print('balanced accuracy', balanced_accuracy_score(y_true, y_pred))\n",
-        language="python",
+        "print('balanced accuracy', balanced_accuracy_score(y_true, y_pred))\n"
     )
+
+
+def code_ui(run: StoredRun) -> None:
+    st.code(evaluation_code(run), language="python")
 
 
 def file_reader(path: Any) -> Callable[[], bytes]:
