@@ -66,7 +66,8 @@ with st.expander("Run the study: own CNN vs feature extraction vs fine-tuning vs
     st.caption(
         f"Same split and seed for all four (validation {split:.0%} of the training split, seed {int(seed)}, "
         f"{int(epochs)} epochs each, the {len(ds.y_test)} test images); fine-tuning unfreezes the backbone's last 4 "
-        "weighted layers (BatchNormalization stays frozen); augmentation is the 'mild' preset. Runs already in "
+        "weighted layers, all of them when it has fewer (BatchNormalization stays frozen); augmentation is the "
+        "'mild' preset. Runs already in "
         "the store are loaded, not trained again."
     )
     if st.button("Run the study", type="primary", key="study_button"):

@@ -122,6 +122,13 @@ try:
 except TransferError as exc:
     st.error(str(exc))
     st.stop()
+if backbone_table is not None and settings.transfer == "fine_tune":
+    n_layers = int((backbone_table["type"] != "BatchNormalization").sum())
+    if settings.unfreeze > n_layers:
+        st.warning(
+            f"This backbone has only {n_layers} layers with weights (BatchNormalization not counted): "
+            f"all {n_layers} train, not the {settings.unfreeze} asked for."
+        )
 with st.expander(f"Model summary: {n_train:,} trainable · {n_frozen:,} non-trainable parameters"):
     st.dataframe(table, hide_index=True, width="stretch")
     if backbone_table is not None:

@@ -137,3 +137,21 @@ def test_the_first_pick_in_run_to_show_is_kept(run_store):
         assert any(f"Run `{other}`" in box.value for box in [*at.success, *at.warning])
         at.radio(key="cm_normalize").set_value("by true class (recall)").run()
         assert not at.exception, at.exception
+
+
+def test_unfreeze_beyond_the_backbones_layers_is_said_on_the_page(run_store):
+    from lib.data.sources import load_digits
+    from lib.runs.store import RunStore
+    from lib.runs.train_or_load import train_or_load
+    from lib.train.settings import TrainSettings
+    from tests.helpers import app_on_page
+
+    run_id = train_or_load(load_digits(), TrainSettings(model="cnn", epochs=1), "digits", RunStore(run_store)).run_id
+    at = app_on_page("pages/train_evaluate.py")
+    at.selectbox(key="train_model").select(f"run:{run_id}").run()
+    at.radio(key="train_transfer").set_value("fine_tune").run()
+    assert not at.exception, at.exception
+    assert at.number_input(key="train_unfreeze").value == 4
+    assert any("only 3 layers with weights" in w.value and "not the 4 asked for" in w.value for w in at.warning)
+    at.number_input(key="train_unfreeze").set_value(2).run()
+    assert not any("only 3 layers with weights" in w.value for w in at.warning)

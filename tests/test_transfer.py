@@ -165,3 +165,20 @@ def test_cli_says_not_pretrained_and_run_backbones_do_not_record_imagenet(tmp_pa
     loaded = RunStore(tmp_path).load(run_backbone_id)
     assert loaded.settings.pretrained and loaded.record.run_id == run_backbone_id
     assert main(["report", run_backbone_id, "--store", str(tmp_path)]) == 0
+
+
+def test_unfreezing_more_layers_than_the_backbone_has_is_said(tmp_path):
+    """A CNN run on digits has 3 layers with weights (2 convolutions, 1 dense): 'last 4' trains all 3."""
+    store = RunStore(tmp_path)
+    ds = load_digits()
+    cnn = train_or_load(ds, TrainSettings(model="cnn", epochs=1), "digits", store)
+    model, info = build_transfer_model(f"run:{cnn.run_id}", (8, 8, 1), 10, mode="fine_tune", unfreeze=4, store=store)
+    assert (info.trainable_layers, info.unfrozen) == (3, 3)
+    assert backbone_layers_table(model)["trainable"].all()
+    small = ds.with_changes(x_train=ds.x_train[:60], y_train=ds.y_train[:60], x_test=ds.x_test[:20],
+                            y_test=ds.y_test[:20])  # fmt: skip
+    result = train(small, TrainSettings(model=f"run:{cnn.run_id}", epochs=1, transfer="fine_tune", unfreeze=4),
+                   store=store)  # fmt: skip
+    assert any("last 3 of its 3 layers with weights train (asked for 4" in n for n in result.notes), result.notes
+    _, info = build_transfer_model(f"run:{cnn.run_id}", (8, 8, 1), 10, mode="fine_tune", unfreeze=2, store=store)
+    assert (info.trainable_layers, info.unfrozen) == (3, 2)

@@ -115,7 +115,13 @@ def _build(ds: Dataset, settings: TrainSettings, store: RunBackbones | None) -> 
             store=store,
         )
         source = f"pretrained, {info.source}" if info.pretrained else "random weights, NOT pretrained"
-        unfrozen = f", last {settings.unfreeze} layers" if settings.transfer == "fine_tune" else ""
+        unfrozen = ""
+        if settings.transfer == "fine_tune":
+            unfrozen = f", last {info.unfrozen} of its {info.trainable_layers} layers with weights train"
+            if settings.unfreeze > info.trainable_layers:
+                unfrozen += (
+                    f" (asked for {settings.unfreeze}: the backbone has only {info.trainable_layers}, so all train)"
+                )
         notes.append(f"backbone {info.name}: {source} · {MODES[settings.transfer]}{unfrozen}")
     else:
         model = build_model(settings.model, ds.image_shape, ds.num_classes, seed=settings.seed)

@@ -13,7 +13,7 @@ as fixed layers (no Lambda: a Lambda holds code, which safe loading refuses).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -42,6 +42,8 @@ class BackboneInfo:
     pretrained: bool  # False: random weights, say so everywhere
     source: str  # "imagenet", a weights file, "random", or "run <id>"
     input_shape: tuple[int, int, int]
+    trainable_layers: int = 0  # layers fine-tuning may unfreeze (with weights, BatchNormalization excluded)
+    unfrozen: int = 0  # how many of them train: min(unfreeze, trainable_layers) when fine-tuning
 
 
 RUN_PREFIX = "run:"
@@ -230,10 +232,11 @@ def build_transfer_model(
     x = _preprocess_layers(kind, x)
 
     backbone.trainable = mode == "fine_tune"
+    with_weights = trainable_candidates(backbone)
+    unfrozen = min(int(unfreeze), len(with_weights)) if mode == "fine_tune" else 0
+    info = replace(info, trainable_layers=len(with_weights), unfrozen=unfrozen)
     if mode == "fine_tune":
-        with_weights = trainable_candidates(backbone)
-        frozen = with_weights[: max(0, len(with_weights) - int(unfreeze))]
-        for layer in frozen:
+        for layer in with_weights[: len(with_weights) - unfrozen]:
             layer.trainable = False
     # Every BatchNormalization layer stays frozen, in every mode. `backbone(x, training=False)`
     # alone does not do it in Keras 3: fit passes training=True down and overrides it, so the
