@@ -83,6 +83,12 @@ def test_imbalance_control_subsamples_training_class(app):
     assert metrics(app)["Train images"] == f"{30 + 60 + 28}"
     assert metrics(app)["Test images"] == "52"
     assert any("kept 30 of 120 'circle'" in i.value for i in app.info)
+    # The panel stays open after the change (it used to come back closed after every slider move).
+    panel = next(e for e in app.expander if e.label.startswith("Create imbalance"))
+    assert panel.proto.expanded
+    app.slider(key="imbalance_keep").set_value(50).run()
+    panel = next(e for e in app.expander if e.label.startswith("Create imbalance"))
+    assert panel.proto.expanded and app.session_state[state.IMBALANCE] == (0, 0.5)
 
 
 def test_sample_grid_follows_class_choice(app):
