@@ -188,5 +188,6 @@ def test_after_stop_the_page_shows_the_run_just_stopped(page):
     expect(page.get_by_text("status stopped")).to_be_visible(timeout=120_000)
     wait_idle(page)
     expect(page.get_by_text("/200 epochs · status stopped", exact=False)).to_be_visible()
+    expect(page.get_by_text("Stop was pressed, or the page was reloaded", exact=False)).to_be_visible()
     expect(main.get_by_role("button", name="Stop")).to_have_count(0)  # no Stop button once training ended
     assert_no_exception(page)

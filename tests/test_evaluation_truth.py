@@ -83,3 +83,20 @@ def test_show_code_reads_the_runs_own_file_in_the_store_in_use(tmp_path, capsys)
     exec(code, {})
     out = capsys.readouterr().out
     assert "balanced accuracy" in out and "macro avg" in out
+
+
+def test_a_training_ended_by_the_page_says_what_can_have_ended_it():
+    """Streamlit ends the script the same way for Stop, a reload, a closed tab or leaving the page."""
+    from lib.train.training import INTERRUPTED
+
+    class ScriptEnded(BaseException):  # what Streamlit raises in the running script (StopException)
+        pass
+
+    def end_in_second_epoch(epoch, batch, steps):
+        if epoch == 1 and batch == 2:
+            raise ScriptEnded()
+
+    result = train(load_digits(), TrainSettings(model="mlp", epochs=5), on_batch=end_in_second_epoch)
+    assert result.status == "stopped" and isinstance(result.interrupt, ScriptEnded)
+    assert result.message == f"stopped during epoch 2: {INTERRUPTED}"
+    assert "reloaded, closed or left" in INTERRUPTED and len(result.history) == 1

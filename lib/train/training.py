@@ -27,6 +27,10 @@ from lib.train.models import build_model, compile_model
 from lib.train.settings import TrainSettings
 from lib.train.transfer import MODES, RunBackbones, build_transfer_model
 
+# Streamlit ends a training script the same way for a Stop click, a reload, a closed tab or leaving
+# the page mid-training (fast reruns stop the running script): the stored message names them all.
+INTERRUPTED = "Stop was pressed, or the page was reloaded, closed or left before training ended"
+
 EpochHook = Callable[[dict, np.ndarray, int, int], None]  # (history row, val confusion, epoch, epochs)
 BatchHook = Callable[[int, int, int], None]  # (epoch, batch, steps per epoch)
 
@@ -167,7 +171,14 @@ def train(
     except Exception as exc:  # e.g. out of memory: report, keep what finished
         status.status, status.message = "failed", f"training failed: {one_line(exc, with_type=True)}"
     except BaseException as exc:  # Streamlit's stop/rerun or Ctrl-C: keep the partial run, re-raise later
-        status.status, status.message = "stopped", f"stopped during epoch {status.epoch + 1}"
+        status.status, status.message = (
+            "stopped",
+            (
+                f"stopped during epoch {status.epoch + 1}: {INTERRUPTED}"
+                if not isinstance(exc, KeyboardInterrupt)
+                else f"stopped during epoch {status.epoch + 1}: interrupted (Ctrl-C)"
+            ),
+        )
         interrupt = exc
     done = len(validation.rows)
     if status.status == "complete" and done < settings.epochs:
