@@ -150,6 +150,10 @@ def test_cli_says_not_pretrained_and_run_backbones_do_not_record_imagenet(tmp_pa
     out = capsys.readouterr().out
     assert out.splitlines()[0].startswith(f"run {run_id} · vgg16 · feature extraction, NOT pretrained")
     assert "random weights, NOT pretrained" in out
+    from lib.runs.study import study_table  # the study's table (page and CLI) says it too
+
+    row = study_table([("feature extraction", store.load(run_id))]).iloc[0]
+    assert row["model"] == "vgg16 · feature extraction, NOT pretrained"
 
     cnn_id = train_or_load(ds, TrainSettings(model="cnn", epochs=1), "digits", store).run_id
     run_backbone_id = train_or_load(ds, TrainSettings(model=f"run:{cnn_id}", epochs=1), "digits", store).run_id
