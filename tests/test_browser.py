@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from playwright.sync_api import expect
 
 # A cold first run (no .pyc yet, TensorFlow's first import) can take well over the default 5 s.
@@ -152,7 +154,7 @@ def test_a_reload_keeps_the_data_set_and_a_link_restores_it(page, served_app):
     page.get_by_role("option", name="shapes (shipped, 32x32 colour)").click()
     expect(sidebar.get_by_test_id("stMarkdown").filter(has_text="In use:")).to_contain_text("shapes")
     wait_idle(page)
-    assert "dataset=shapes" in page.url
+    expect(page).to_have_url(re.compile(r"[?&]dataset=shapes"))
     page.reload()  # F5
     expect(page.get_by_role("heading", name="1 · Dataset")).to_be_visible()
     expect(page.get_by_test_id("stSidebar").get_by_test_id("stMarkdown").filter(has_text="In use:")).to_contain_text(
