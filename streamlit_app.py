@@ -5,6 +5,7 @@ from streamlit.runtime.pages_manager import PagesManager
 
 from lib.ui.present import present_toggle_ui
 from lib.ui.sidebar import dataset_picker_ui
+from lib.ui.url_state import sync_url
 
 # Streamlit treats a folder named pages/ beside this script as a legacy multipage app and
 # would run a page file on its own (without this router and its sidebar) on reruns. This
@@ -15,7 +16,7 @@ PagesManager.uses_pages_directory = False
 st.set_page_config(page_title="Keras image classification explorer", page_icon=":material/image_search:", layout="wide")
 
 PAGES = [
-    st.Page("pages/dataset.py", title="1 · Dataset", icon=":material/dataset:", url_path="data", default=True),
+    st.Page("pages/dataset.py", title="1 · Dataset", icon=":material/dataset:", url_path="data"),
     st.Page("pages/augmentation.py", title="2 · Augmentation", icon=":material/transform:", url_path="augment"),
     st.Page(
         "pages/train_evaluate.py", title="3 · Train & Evaluate", icon=":material/model_training:", url_path="train"
@@ -24,7 +25,17 @@ PAGES = [
     st.Page("pages/inspect.py", title="5 · Look inside", icon=":material/visibility:", url_path="inside"),
 ]
 
-page = st.navigation(PAGES)
+
+def start() -> None:
+    """The root URL opens step 1 at its own URL. Streamlit serves the default page at the root
+    only, so a default step 1 made /data "Page not found" on every visit."""
+    st.switch_page(PAGES[0], query_params=st.query_params.to_dict())
+
+
+page = st.navigation([st.Page(start, title="Start", url_path="start", default=True, visibility="hidden"), *PAGES])
 present_toggle_ui()
 dataset_picker_ui()
-page.run()
+try:
+    page.run()
+finally:  # also after st.stop() in a page: the URL keeps the choices a reload should restore
+    sync_url()

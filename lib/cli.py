@@ -38,7 +38,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="mlp, cnn, deep_cnn, vgg16, mobilenetv2 or run:<run_id> (a stored run as backbone)",
     )
     train.add_argument("--transfer", default="feature_extraction", choices=["feature_extraction", "fine_tune"])
-    train.add_argument("--unfreeze", type=int, default=0, help="fine_tune: the backbone's last N weighted layers train")
+    train.add_argument(
+        "--unfreeze",
+        type=int,
+        default=0,
+        help="fine_tune: the backbone's last N weighted layers train (BatchNormalization stays frozen)",
+    )
     train.add_argument(
         "--weights", default="imagenet", help="imagenet, none (random, not pretrained) or a weights file"
     )
@@ -101,13 +106,17 @@ def _store(path: str | None):
 
 def _print_report(run) -> None:
     from lib.evaluate import metrics
+    from lib.evaluate.collapse import check_collapse
 
     r = run.record
     cm = run.test_confusion
+    mode = f" · {r.config.mode_text()}" if r.config.backbone is not None or r.config.is_uploaded else ""
     print(
-        f"run {r.display_name} (id {run.run_id}) · {r.model} · {r.dataset.label} · status {run.status} · "
+        f"run {r.display_name} (id {run.run_id}) · {r.model}{mode} · {r.dataset.label} · status {run.status} · "
         f"{r.epochs_done} epochs"
     )
+    for note in r.notes:
+        print(f"note: {note}")
     print()
     print(metrics.report(cm, run.class_names).round(3).to_string())
     s = metrics.summary(cm, r.baseline.class_index) if r.baseline else metrics.summary(cm, None)
@@ -115,6 +124,10 @@ def _print_report(run) -> None:
     print("  ".join(f"{name}: {value:.3f}" for name, value in s.items() if value == value))  # NaN: not recorded
     if r.baseline is None:
         print("majority baseline: not recorded (this run was stored before runs recorded it)")
+    if run.status == "complete" and not r.config.is_uploaded:
+        collapse = check_collapse(cm, r.baseline.accuracy if r.baseline else None, r.settings, run.class_names)
+        if collapse is not None:
+            print(f"warning: {collapse.sentence()}")
     print()
     print("confusion matrix (rows true, columns predicted):")
     print(pd.DataFrame(cm, index=run.class_names, columns=run.class_names).to_string())
@@ -185,17 +198,36 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_study(args: argparse.Namespace) -> None:
-    from lib.runs.compare import runs_table
-    from lib.runs.study import DIFFERENCES, beside_tutorial, ladder, run_study, tutorial_ladder
+    from lib.runs.study import (
+        DIFFERENCES,
+        beside_tutorial,
+        check_backbone,
+        ladder,
+        run_study,
+        study_table,
+        tutorial_ladder,
+    )
+    from lib.train.transfer import BackboneRef
 
     spec = parse_spec(args.dataset)
     ds = load_dataset(spec)
     store = _store(args.store)
     started = time.perf_counter()
     if args.follow_tutorial:
+        args.backbone = "vgg16"
         steps = tutorial_ladder(args.weights, args.epochs or 50, args.seed)
     else:
         steps = ladder(args.backbone, args.weights, args.epochs or 5, args.seed, args.unfreeze)
+    epochs = steps[0][1].epochs
+    split = steps[0][1].validation_split
+    ref = BackboneRef.parse(args.backbone)
+    if ref is not None and not ref.is_run and args.weights in ("none", ""):
+        print(f"backbone {args.backbone}: random weights, NOT pretrained")
+    check = check_backbone(args.backbone, ds, store, seed=args.seed, validation_split=split)
+    if check.warning:
+        print(f"warning: {check.warning}")
+    print(f"study on {spec.label}: validation split {split:.0%} of the training split, seed {args.seed}, "
+          f"{epochs} epochs each, test set {len(ds.y_test)} images")  # fmt: skip
     results = run_study(
         ds, steps, spec.label, store, on_step=lambda i, n, name: print(f"[{i + 1}/{n}] {name}", flush=True)
     )
@@ -207,15 +239,18 @@ def cmd_study(args: argparse.Namespace) -> None:
             rows.append((name, store.load(outcome.run_id)))
     print()
     if rows:
-        table = runs_table([run for _, run in rows])
-        table.insert(0, "step", [name for name, _ in rows])
-        print(table.drop(columns=["run"]).round(3).to_string(index=False))
+        with pd.option_context("display.width", 250, "display.max_columns", None):
+            print(study_table(rows).round(3).to_string(index=False))
         if args.follow_tutorial:
             print()
             print(beside_tutorial(dict(rows)).round(3).to_string(index=False))
             print("\nwhat our default ladder does differently:")
             for line in DIFFERENCES:
                 print(f"- {line}")
+    if check.note:
+        print(f"note: {check.note}")
+    if check.warning:
+        print(f"warning: {check.warning}")
     print(f"\nstudy took {time.perf_counter() - started:.1f} s")
     for line in failures:
         print(f"not run: {line}")

@@ -104,8 +104,8 @@ code_tab, layers_tab = st.tabs(["ImageDataGenerator", "Keras 3 preprocessing lay
 with code_tab:
     present.code(augment.generator_code(config), label="Show the ImageDataGenerator code")
 with layers_tab:
-    present.code(augment.layers_code(config), label="Show the Keras 3 layers code")
-_, gaps = augment.layer_specs(config)
+    present.code(augment.layers_code(config, ds.image_shape), label="Show the Keras 3 layers code")
+_, gaps = augment.layer_specs(config, ds.image_shape)
 if gaps:
     layers_tab.markdown("**No exact equivalent:**\n" + "\n".join(f"- {g}" for g in gaps))
 st.download_button(

@@ -11,7 +11,18 @@ from lib.evaluate import metrics
 from lib.runs.compare import difference, f1_deltas, runs_table, validation_curves
 from lib.runs.config import can_be_backbone
 from lib.runs.store import RunStore
-from lib.runs.study import DIFFERENCES, LADDER, TUTORIAL_ACCURACY, beside_tutorial, ladder, run_study, tutorial_ladder
+from lib.runs.study import (
+    DIFFERENCES,
+    LADDER,
+    TUTORIAL_ACCURACY,
+    beside_tutorial,
+    check_backbone,
+    default_backbone,
+    ladder,
+    run_study,
+    study_table,
+    tutorial_ladder,
+)
 from lib.train.transfer import BACKBONES, BackboneRef
 from lib.ui import cache
 from lib.ui.text import md
@@ -45,20 +56,35 @@ with st.expander("Run the study: own CNN vs feature extraction vs fine-tuning vs
             + "\n".join(f"- {d}" for d in DIFFERENCES)
         )
     configs, _ = store.list_runs()
-    own_runs = {
-        str(BackboneRef.of_run(r.run_id)): f"backbone from run {r.run_id} ({r.model} on {r.dataset.label})"
-        for r in configs
-        if can_be_backbone(r)
+    lendable = [r for r in configs if can_be_backbone(r)]
+    # Runs of this data set first (the newest is the default), then keras.applications, then other data sets.
+    same = [r for r in lendable if r.dataset.fingerprint == ds.fingerprint]
+    other = [r for r in lendable if r.dataset.fingerprint != ds.fingerprint]
+    choices = {
+        **{
+            str(BackboneRef.of_run(r.run_id)): f"backbone from run {r.run_id} ({r.model} on this data set)"
+            for r in same
+        },
+        **BACKBONES,
+        **{
+            str(BackboneRef.of_run(r.run_id)): f"backbone from run {r.run_id} ({r.model} on ANOTHER data set: "
+            f"{r.dataset.label})"
+            for r in other
+        },
     }
-    choices = {**BACKBONES, **own_runs}
+    default = default_backbone(configs, ds)
     c = st.columns(4)
     backbone = c[0].selectbox(
         "Backbone",
         list(choices),
         format_func=choices.get,
         key="study_backbone",
-        index=len(BACKBONES) if own_runs else 1,
+        index=list(choices).index(default),
+        disabled=follow,
+        help="The tutorial's ladder always uses VGG16." if follow else None,
     )
+    if follow:
+        backbone = "vgg16"
     weights = c[1].selectbox(
         "Weights",
         ["imagenet", "none"],
@@ -68,17 +94,23 @@ with st.expander("Run the study: own CNN vs feature extraction vs fine-tuning vs
     )
     epochs = c[2].number_input("Epochs each", 1, 100, 5, key="study_epochs")
     seed = c[3].number_input("Seed", 0, 10_000, 0, key="study_seed")
+    if follow:
+        steps = tutorial_ladder(weights, int(epochs), int(seed))
+    else:
+        steps = ladder(backbone, weights, int(epochs), int(seed))
+    split = steps[0][1].validation_split
+    check = check_backbone(backbone, ds, store, seed=int(seed), validation_split=split)
+    if check.warning:
+        st.warning(md(check.warning), icon=":material/warning:")
     st.caption(
-        "Same split and seed for all four; fine-tuning unfreezes the backbone's last 4 weighted layers; "
-        "augmentation is the 'mild' preset. Runs already in the store are loaded, not trained again."
+        f"Same split and seed for all four (validation {split:.0%} of the training split, seed {int(seed)}, "
+        f"{int(epochs)} epochs each, the {len(ds.y_test)} test images); fine-tuning unfreezes the backbone's last 4 "
+        "weighted layers, all of them when it has fewer (BatchNormalization stays frozen); augmentation is the "
+        "'mild' preset. Runs already in "
+        "the store are loaded, not trained again."
     )
     if st.button("Run the study", type="primary", key="study_button"):
         bar = st.progress(0.0, text="Starting the study…")
-        steps = (
-            tutorial_ladder(weights, int(epochs), int(seed))
-            if follow
-            else ladder(backbone, weights, int(epochs), int(seed))
-        )
         results = run_study(
             ds,
             steps,
@@ -94,11 +126,34 @@ with st.expander("Run the study: own CNN vs feature extraction vs fine-tuning vs
                 raise outcome.result.interrupt
         st.session_state["study_runs"] = {name: o.run_id for name, o in results if not isinstance(o, str) and o.run_id}
         st.session_state["study_followed_tutorial"] = follow
-    if st.session_state.get("study_followed_tutorial") and st.session_state.get("study_runs"):
-        beside = beside_tutorial(
-            {name: cache.stored_run(root, rid) for name, rid in st.session_state["study_runs"].items()}
-        )
-        st.markdown("**Beside the tutorial** (its animals photos vs your data: the same method, other images)")
+        st.session_state["study_check"] = check
+        st.session_state["study_fingerprint"] = ds.fingerprint
+
+# The study's own result: its four rows together, not mixed with older runs.
+study_runs = st.session_state.get("study_runs", {})
+if study_runs and st.session_state.get("study_fingerprint") == ds.fingerprint:
+    rows = []
+    for name, run_id in study_runs.items():
+        try:
+            rows.append((name, cache.stored_run(root, run_id)))
+        except StoreError as exc:
+            st.caption(f"Skipped: {md(one_line(exc))}")
+    st.subheader("The study's result")
+    study = study_table(rows)
+    pct = dict.fromkeys(("accuracy", "balanced accuracy", "macro F1", "majority baseline"), "{:.1%}")
+    st.dataframe(
+        study.style.format({**pct, "training s": "{:.1f}", "validation split": "{:.0%}"}),
+        hide_index=True,
+        width="stretch",
+    )
+    done = st.session_state.get("study_check")
+    if done is not None and done.warning:
+        st.warning(md(done.warning), icon=":material/warning:")
+    if done is not None and done.note:
+        st.info(md(done.note))
+    if st.session_state.get("study_followed_tutorial"):
+        beside = beside_tutorial(dict(rows))
+        st.markdown("**Beside the tutorial** (its animal photos vs your data: the same method, other images)")
         st.dataframe(beside.style.format({"tutorial's test accuracy": "{:.2f}", "yours": "{:.3f}"}), hide_index=True)
 
 # --- Stored runs of this dataset ---------------------------------------------------------------
@@ -116,8 +171,7 @@ for run_id in mine:
     except StoreError as exc:
         st.caption(f"Skipped: {md(one_line(exc))}")
 table = runs_table(runs)
-study = st.session_state.get("study_runs", {})
-steps = [next((n for n, rid in study.items() if rid == r), "") for r in table["run"]]
+steps = [next((n for n, rid in study_runs.items() if rid == r), "") for r in table["run"]]
 if any(steps):  # only after a study: an empty column would push the key columns off a projector
     table.insert(1, "study step", steps)
 st.subheader(f"{len(runs)} stored run(s) on {md(ds.name)}")

@@ -36,7 +36,18 @@ if baseline.unbalanced:
         "Accuracy alone misleads here: read per-class recall, balanced accuracy and macro F1 too."
     )
 
-with st.expander("Create imbalance on purpose (training split only)"):
+
+def _keep_panel_open() -> None:
+    st.session_state[IMBALANCE_PANEL_OPEN] = True
+
+
+# Open once used: each change reruns the page with a new warning above, and the panel would
+# otherwise come back closed after every slider move.
+IMBALANCE_PANEL_OPEN = "imbalance_panel_open"
+with st.expander(
+    "Create imbalance on purpose (training split only)",
+    expanded=bool(st.session_state.get(IMBALANCE_PANEL_OPEN)),
+):
     st.caption(
         "Keep only a fraction of one class in the training split. The test split is untouched, "
         "so Train & Evaluate shows what imbalance does to each class."
@@ -49,9 +60,16 @@ with st.expander("Create imbalance on purpose (training split only)"):
         index=min(current[0], ds.num_classes - 1),
         format_func=lambda i: ds.class_names[i],
         key="imbalance_class",
+        on_change=_keep_panel_open,
     )
     keep = c2.slider(
-        "Keep % of its training images", 5, 100, int(round(current[1] * 100)), step=5, key="imbalance_keep"
+        "Keep % of its training images",
+        5,
+        100,
+        int(round(current[1] * 100)),
+        step=5,
+        key="imbalance_keep",
+        on_change=_keep_panel_open,
     )
     wanted = (int(cls), keep / 100) if keep < 100 else None
     if wanted != st.session_state.get(state.IMBALANCE):

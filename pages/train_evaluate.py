@@ -20,6 +20,8 @@ from lib.train.transfer import BACKBONES, MODES, BackboneRef
 from lib.ui import cache, present, run_views, state
 from lib.ui.text import md
 
+STOP_WAIT_S = 60  # how long a rerun after Stop waits for the stopped training to store its run
+
 st.title("3 · Train & Evaluate")
 ds = cache.current_dataset()
 spec = cache.current_spec()
@@ -82,7 +84,8 @@ if BackboneRef.parse(kind) is not None:
             4,
             key="train_unfreeze",
             disabled=mode != "fine_tune",
-            help="Counted among the backbone's layers with weights.",
+            help="Counted among the backbone's layers with weights, BatchNormalization excluded "
+            "(those always stay frozen).",
         )
         weights = "imagenet"
         if kind in BACKBONES:
@@ -96,8 +99,9 @@ if BackboneRef.parse(kind) is not None:
             )
         st.caption(
             "Inside the model: grayscale to 3 channels, resize to the backbone's input size, then its own "
-            "preprocess_input. BatchNormalization stays in inference mode while fine-tuning, so its ImageNet "
-            "statistics are not overwritten by small batches of our data."
+            "preprocess_input. Every BatchNormalization layer of the backbone is frozen (trainable=False) in "
+            "both modes, so its moving statistics are not overwritten by small batches of our data: in Keras 3, "
+            "calling the backbone with training=False alone does not do that during fit."
         )
     transfer_args = {"transfer": mode, "unfreeze": int(unfreeze) if mode == "fine_tune" else 0, "weights": weights}
 settings = TrainSettings(
@@ -133,6 +137,13 @@ try:
 except TransferError as exc:
     st.error(md(one_line(exc)))
     st.stop()
+if backbone_table is not None and settings.transfer == "fine_tune":
+    n_layers = int((backbone_table["type"] != "BatchNormalization").sum())
+    if settings.unfreeze > n_layers:
+        st.warning(
+            f"This backbone has only {n_layers} layers with weights (BatchNormalization not counted): "
+            f"all {n_layers} train, not the {settings.unfreeze} asked for."
+        )
 with st.expander(f"Model summary: {n_train:,} trainable · {n_frozen:,} non-trainable parameters"):
     st.dataframe(table, hide_index=True, width="stretch")
     if backbone_table is not None:
@@ -162,7 +173,13 @@ b3.caption(
 
 # --- Training ------------------------------------------------------------------------------
 if train_clicked:
-    b2.button("Stop", key="stop_training", help="Stops after the current batch; the run is kept, labelled stopped.")
+    # Known before training: the rerun a Stop click starts can find (and show) the run it stopped,
+    # which the stopped script stores only after this new run has begun.
+    st.session_state[state.TRAINING_RUN] = config.run_id
+    stop_slot = b2.empty()
+    stop_slot.button(
+        "Stop", key="stop_training", help="Stops after the current batch; the run is kept, labelled stopped."
+    )
     epoch_bar = st.progress(0.0, text="Starting…")
     batch_bar = st.progress(0.0)
     live = st.empty()
@@ -198,6 +215,8 @@ if train_clicked:
     except ExplorerError as exc:  # settings the data cannot support (e.g. an empty validation split)
         st.error(f"Cannot train: {md(one_line(exc))}")
         st.stop()
+    stop_slot.empty()  # training has ended: no Stop button left on the page
+    st.session_state.pop(state.TRAINING_RUN, None)
     epoch_bar.empty()
     batch_bar.empty()
     live.empty()
@@ -251,6 +270,17 @@ with st.expander("Evaluate a model you already have (.keras or .h5)"):
 # --- Which run to show ------------------------------------------------------------------------
 if train_clicked:  # a run was just added
     stored_runs, broken_runs = store.list_runs()
+stopped = st.session_state.pop(state.TRAINING_RUN, None)  # set: a Stop click ended that training
+if stopped is not None:
+    with st.spinner("Storing the run you stopped…"):
+        deadline = time.monotonic() + STOP_WAIT_S
+        while store.status_of(stopped) is None and time.monotonic() < deadline:
+            time.sleep(0.25)
+    stored_runs, broken_runs = store.list_runs()
+    if store.status_of(stopped) is not None:
+        st.session_state[state.CURRENT_RUN] = stopped
+    else:
+        st.warning(f"The stopped run {stopped} was not stored within {STOP_WAIT_S} s; the list below may lack it.")
 mine = [r for r in stored_runs if r.dataset.fingerprint == ds.fingerprint]
 for line in broken_runs:
     st.caption(f"Ignored a damaged run folder: {md(line)}")
@@ -260,19 +290,24 @@ if current is None or current.record.dataset.fingerprint != ds.fingerprint:
     if not ids:
         st.info("No run for this dataset yet: choose settings and press Train.")
         st.stop()
+    # One stable widget key: a key built from the current run reset the user's first pick. The
+    # widget follows CURRENT_RUN (a run just trained, stopped or uploaded), and a pick updates it.
     wanted = st.session_state.get(state.CURRENT_RUN)
+    if wanted in ids and st.session_state.get(state.RUN_CHOICE) != wanted:
+        st.session_state[state.RUN_CHOICE] = wanted
+    elif st.session_state.get(state.RUN_CHOICE) not in ids:
+        st.session_state[state.RUN_CHOICE] = ids[0]
     labels = {
-        r.run_id: f"{r.display_name} · {r.epochs_done}/{r.settings.epochs} epochs · {r.status} · {r.created} "
-        f"· id {r.run_id}"
+        r.run_id: f"{r.display_name} · "
+        + ("evaluated here" if r.config.is_uploaded else f"{r.epochs_done}/{r.settings.epochs} epochs")
+        + f" · {r.status} · {r.created} · id {r.run_id}"
         for r in mine
     }
-    chosen = st.selectbox(
-        "Run to show",
-        ids,
-        index=ids.index(wanted) if wanted in ids else 0,
-        format_func=labels.get,
-        key=f"run_choice_{wanted}",
-    )
+
+    def _picked() -> None:
+        st.session_state[state.CURRENT_RUN] = st.session_state[state.RUN_CHOICE]
+
+    chosen = st.selectbox("Run to show", ids, format_func=labels.get, key=state.RUN_CHOICE, on_change=_picked)
     st.session_state[state.CURRENT_RUN] = chosen
     try:
         current = cache.stored_run(root, chosen)

@@ -53,6 +53,8 @@ def test_bad_folder_then_good_folder(app, tmp_path):
     app.button(key="load_folder").click().run()
     assert any("at least 2" in e.value for e in app.sidebar.error)
     assert metrics(app)["Classes"] == "10"  # digits still in use
+    bars = [el for el in app.sidebar if el.type == "progress"]  # no stuck "Loading folder…" bar
+    assert not bars, [b.proto for b in bars]
 
     make_folder(tmp_path / "two", {"cats": 6, "dogs": 4}, size=(12, 12))
     app.text_input(key="folder_path").input(str(tmp_path / "two"))
@@ -81,6 +83,12 @@ def test_imbalance_control_subsamples_training_class(app):
     assert metrics(app)["Train images"] == f"{30 + 60 + 28}"
     assert metrics(app)["Test images"] == "52"
     assert any("kept 30 of 120 'circle'" in i.value for i in app.info)
+    # The panel stays open after the change (it used to come back closed after every slider move).
+    panel = next(e for e in app.expander if e.label.startswith("Create imbalance"))
+    assert panel.proto.expanded
+    app.slider(key="imbalance_keep").set_value(50).run()
+    panel = next(e for e in app.expander if e.label.startswith("Create imbalance"))
+    assert panel.proto.expanded and app.session_state[state.IMBALANCE] == (0, 0.5)
 
 
 def test_sample_grid_follows_class_choice(app):

@@ -107,3 +107,65 @@ def test_a_typed_run_name_is_what_the_run_is_called(page):
     assert any("**first try (http://x/y.png) run**" in s.value for s in page.success)  # no image syntax left
     run = RunStore().load(page.session_state[state.CURRENT_RUN])
     assert run.record.name == "first try (http://x/y.png) run"
+
+
+def test_a_collapsed_run_gets_a_warning_banner_not_a_green_complete(page):
+    page.selectbox(key="train_model").select("cnn")
+    page.number_input(key="train_epochs").set_value(2)
+    page.selectbox(key="train_optimizer").select("sgd")
+    page.select_slider(key="train_lr").set_value(1.0)
+    page.button(key="train_button").click().run()
+    assert not page.exception, page.exception
+    run_id = page.session_state[state.CURRENT_RUN]
+    assert any(f"Run id `{run_id}`" in c.value for c in page.caption)
+    assert not any("cnn · 2 ep" in s.value for s in page.success)  # no green "complete" for this run
+    banner = next(w.value for w in page.warning if "cnn · 2 ep" in w.value)
+    assert "has not learned the task" in banner and "majority baseline" in banner
+    assert "learning rate 1 is large" in banner and "too few epochs (2)" in banner
+
+
+def test_the_first_pick_in_run_to_show_is_kept(run_store):
+    """The widget key used to be built from the current run: the first pick was dropped on the
+    next rerun and the Report CSV then came from another run."""
+    from lib.data.sources import load_digits
+    from lib.runs.store import RunStore
+    from lib.runs.train_or_load import train_or_load
+    from lib.train.settings import TrainSettings
+    from tests.helpers import app_on_page
+
+    store = RunStore(run_store)
+    ids = [
+        train_or_load(load_digits(), TrainSettings(model=m, epochs=1), "digits", store).run_id for m in ("mlp", "cnn")
+    ]
+    at = app_on_page("pages/train_evaluate.py")
+
+    def run_to_show():
+        return next(s for s in at.selectbox if s.label == "Run to show")
+
+    other = next(i for i in ids if i != run_to_show().value)
+    run_to_show().set_value(other).run()
+    assert not at.exception, at.exception
+    for _ in range(2):  # the pick survives the next reruns (any other interaction)
+        assert at.session_state[state.CURRENT_RUN] == other
+        assert run_to_show().value == other
+        assert any(f"Run id `{other}`" in c.value for c in at.caption)
+        at.radio(key="cm_normalize").set_value("by true class (recall)").run()
+        assert not at.exception, at.exception
+
+
+def test_unfreeze_beyond_the_backbones_layers_is_said_on_the_page(run_store):
+    from lib.data.sources import load_digits
+    from lib.runs.store import RunStore
+    from lib.runs.train_or_load import train_or_load
+    from lib.train.settings import TrainSettings
+    from tests.helpers import app_on_page
+
+    run_id = train_or_load(load_digits(), TrainSettings(model="cnn", epochs=1), "digits", RunStore(run_store)).run_id
+    at = app_on_page("pages/train_evaluate.py")
+    at.selectbox(key="train_model").select(f"run:{run_id}").run()
+    at.radio(key="train_transfer").set_value("fine_tune").run()
+    assert not at.exception, at.exception
+    assert at.number_input(key="train_unfreeze").value == 4
+    assert any("only 3 layers with weights" in w.value and "not the 4 asked for" in w.value for w in at.warning)
+    at.number_input(key="train_unfreeze").set_value(2).run()
+    assert not any("only 3 layers with weights" in w.value for w in at.warning)

@@ -65,7 +65,7 @@ def test_presets_are_valid_and_match_the_tutorials():
         ({"brightness_range": [1.3, 0.7]}, "brightness_range", "greater than max"),
         ({"rotation_range": -10}, "rotation_range", "cannot be negative"),
         ({"zoom_range": -0.1}, "zoom_range", "cannot be negative"),
-        ({"width_shift_range": 2.0}, "width_shift_range", "at most 1"),
+        ({"width_shift_range": 200.0}, "width_shift_range", "at most 128"),
         ({"brightness_range": [-0.5, 1.0]}, "brightness_range", "cannot be negative"),
         ({"fill_mode": "mirror"}, "fill_mode", "must be one of"),
         ({"rescale": 0}, "rescale", "positive"),
@@ -138,17 +138,19 @@ def test_layer_mapping_converts_units():
             "rescale": 1 / 255,
         }
     )
-    specs, gaps = augment.layer_specs(config)
+    specs, gaps = augment.layer_specs(config, (32, 32, 3))
     by_name = dict(specs)
     assert by_name["RandomRotation"]["factor"] == pytest.approx(0.1)  # degrees / 360
-    assert (by_name["RandomTranslation"]["height_factor"], by_name["RandomTranslation"]["width_factor"]) == (0.2, 0.1)
+    # The generator moves images up and down for width_shift_range (keras-team/keras#17398).
+    assert (by_name["RandomTranslation"]["height_factor"], by_name["RandomTranslation"]["width_factor"]) == (0.1, 0.2)
     assert by_name["RandomZoom"]["height_factor"] == (-0.25, 0.25)
-    assert by_name["RandomShear"]["x_factor"] == pytest.approx(1.0)  # tan(45°)
+    assert by_name["RandomShear"]["x_factor"] == pytest.approx(math.sqrt(0.5), abs=1e-4)  # sin(45°)
     assert by_name["RandomFlip"]["mode"] == "horizontal"
     assert by_name["Rescaling"]["scale"] == pytest.approx(1 / 255)
     assert all(kwargs.get("fill_mode", "nearest") == "nearest" for _, kwargs in specs)  # generator's default kept
     assert any("'reflect'" in g for g in gaps)
-    assert augment.shear_factor(20) == pytest.approx(math.tan(math.radians(20)))
+    assert augment.shear_factor(20) == pytest.approx(math.sin(math.radians(20)))
+    assert [name for name, _ in specs][-1] == "Rescaling"  # after the geometric layers: cval stays in 0..255
 
 
 def test_gaps_list_what_has_no_layer():

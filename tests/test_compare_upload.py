@@ -119,3 +119,113 @@ def test_compare_page_shows_table_and_side_by_side(two_runs, monkeypatch):
     assert len(at.get("vega_lite_chart") or at.get("arrow_vega_lite_chart")) >= 4
     at.selectbox(key="compare_a").select(runs[0].run_id).run()
     assert not at.exception
+
+
+def test_study_never_defaults_to_a_backbone_of_another_data_set(two_runs):
+    store, (mlp_run, cnn_run) = two_runs
+    records, _ = store.list_runs()
+    shapes = load_dataset(DatasetSpec("shapes"))
+    digits_only = [r for r in records if r.dataset.label == "digits"]
+    assert study.default_backbone(digits_only, shapes) == "mobilenetv2"  # the digits runs are not the default
+    digits_ids = {f"run:{mlp_run.run_id}", f"run:{cnn_run.run_id}"}
+    assert study.default_backbone(digits_only, load_digits()) in digits_ids
+    default = study.default_backbone(records, shapes)  # the store may hold shapes runs by now: one of those
+    if default != "mobilenetv2":
+        assert store.load(default.removeprefix("run:")).record.dataset.fingerprint == shapes.fingerprint
+
+
+def test_a_backbone_from_another_data_set_is_flagged_naming_what_was_adapted(two_runs):
+    store, (_, cnn_run) = two_runs
+    shapes = load_dataset(DatasetSpec("shapes"))
+    check = study.check_backbone(f"run:{cnn_run.run_id}", shapes, store, seed=0, validation_split=0.2)
+    assert check.note is None
+    assert f"run {cnn_run.run_id} was trained on another data set, digits (8x8 gray, 10 classes)" in check.warning
+    assert "images are turned gray and shrunk from 32x32 to 8x8" in check.warning
+    digits = load_digits()
+    same = study.check_backbone(f"run:{cnn_run.run_id}", digits, store, seed=0, validation_split=0.2)
+    assert same.warning is None and "was trained on these same training images" in same.note
+    other_seed = study.check_backbone(f"run:{cnn_run.run_id}", digits, store, seed=1, validation_split=0.2)
+    assert "some of this study's validation images were its training images" in other_seed.note
+    assert study.check_backbone("mobilenetv2", shapes, store, seed=0, validation_split=0.2) == study.BackboneCheck()
+
+
+def test_a_run_trained_on_standardized_images_is_refused_as_a_backbone(tmp_path):
+    from lib.runs.config import can_be_backbone
+    from lib.train.transfer import TransferError, build_transfer_model
+
+    store = RunStore(tmp_path)
+    ds = load_digits()
+    centred = TrainSettings(model="mlp", epochs=1, augment={"samplewise_center": True})
+    run_id = train_or_load(ds, centred, "digits", store).run_id
+    record = store.load(run_id).record
+    assert record.settings.input_standardization() == "samplewise_center"
+    assert not can_be_backbone(record)
+    with pytest.raises(TransferError, match="trained on standardized images \\(samplewise_center\\)"):
+        build_transfer_model(f"run:{run_id}", (8, 8, 1), 10, store=store)
+    assert TrainSettings(model="mlp", augment={"rotation_range": 10}).input_standardization() is None
+    assert TrainSettings(model="mlp", augment={"rescale": 0.5}).input_standardization() == "rescale=0.5"
+    assert TrainSettings(model="mlp").input_standardization() is None
+
+
+def test_study_table_and_cli_show_the_studys_own_four_rows(two_runs, offline, capsys):
+    """After test_study_with_an_offline_backbone_from_a_stored_run the four runs are in the store:
+    the CLI loads them (it trains them when run alone)."""
+    from lib.cli import main
+
+    store, (_, cnn_run) = two_runs
+    shapes = load_dataset(DatasetSpec("shapes"))
+    results = run_study(shapes, study.ladder(f"run:{cnn_run.run_id}", epochs=1), "shapes", store)
+    rows = [(name, store.load(o.run_id)) for name, o in results]
+    table = study.study_table(rows)
+    assert list(table.columns) == list(study.STUDY_COLUMNS)
+    assert list(table["step"]) == ["own CNN", "feature extraction", "fine-tuning", "fine-tuning + augmentation"]
+    assert table["majority baseline"].notna().all() and (table["seed"] == 0).all()
+    assert (table["validation split"] == 0.2).all() and (table["test images"] == len(shapes.y_test)).all()
+    assert (table["epochs"] == "1/1").all() and (table["training s"] > 0).all()
+    assert table.loc[0, "accuracy"] == pytest.approx(compare.runs_table([rows[0][1]])["accuracy"][0])
+
+    args = ["study", "shapes", "--backbone", f"run:{cnn_run.run_id}", "--epochs", "1", "--store", str(store.root)]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "warning: The backbone run" in out and "turned gray and shrunk from 32x32 to 8x8" in out
+    assert "validation split 20% of the training split, seed 0, 1 epochs each" in out
+    for step in ("own CNN", "feature extraction", "fine-tuning + augmentation"):
+        assert step in out
+    assert "fine-tuning " in out.replace("fine-tuning +", "")  # both fine-tuning rows, full names
+    header = next(line for line in out.splitlines() if line.lstrip().startswith("step"))
+    for col in ("accuracy", "balanced accuracy", "macro F1", "majority baseline", "training s", "seed"):
+        assert col in header
+
+
+def test_compare_page_study_defaults_to_this_data_sets_run_and_shows_its_own_rows(two_runs, monkeypatch):
+    store, (mlp_run, cnn_run) = two_runs
+    monkeypatch.setenv("EXPLORER_RUNS", str(store.root))
+    at = app_on_page("pages/compare.py")  # digits
+    box = at.selectbox(key="study_backbone")
+    assert box.value in {f"run:{mlp_run.run_id}", f"run:{cnn_run.run_id}"}
+    labels = list(box.options)
+    others = [i for i, o in enumerate(labels) if "ANOTHER data set" in o]
+    if others:  # shapes runs stored by the tests above: listed after this data set's runs, and flagged
+        assert min(others) > max(i for i, o in enumerate(labels) if "on this data set" in o)
+    box.select(f"run:{cnn_run.run_id}")
+    at.number_input(key="study_epochs").set_value(1)
+    at.run()
+    assert not any("another data set" in w.value for w in at.warning)
+    at.button(key="study_button").click().run()
+    assert not at.exception, at.exception
+    assert any(s.value == "The study's result" for s in at.subheader)
+    table = next(d.value for d in at.dataframe if "step" in d.value.columns and "training s" in d.value.columns)
+    assert list(table["step"]) == ["own CNN", "feature extraction", "fine-tuning", "fine-tuning + augmentation"]
+    assert any("was trained on these same training images" in i.value for i in at.info)
+
+
+def test_an_uploaded_models_header_says_it_was_evaluated_not_trained_here(tmp_path):
+    from lib.ui.run_views import progress_text
+
+    ds = load_digits()
+    data = _bytes(_tiny_model(), tmp_path)
+    store = RunStore(tmp_path / "runs")
+    run_id, _, problem = evaluate_upload(load_user_model(data, "m.keras"), data, "m.keras", ds, "digits", store)
+    assert problem == ""
+    text = progress_text(store.load(run_id))
+    assert text == "trained elsewhere, evaluated here on the test set" and "0/0" not in text

@@ -78,3 +78,27 @@ def test_top_confusions_cells_and_mistakes():
     assert len(top) == 2
     assert metrics.cell_examples(y_true, prob, 0, 1).tolist() == [1, 2]  # 0.8 before 0.6
     assert metrics.confident_mistakes(y_true, prob).tolist() == [1, 4, 2]
+
+
+def test_a_collapsed_model_is_named_with_likely_causes():
+    from lib.evaluate.collapse import check_collapse
+    from lib.train.settings import TrainSettings
+
+    one_class = np.zeros((10, 10), int)
+    one_class[:, 3] = 45  # every image predicted '3'
+    c = check_collapse(one_class, 0.102, TrainSettings(model="cnn", optimizer="sgd", learning_rate=1.0, epochs=2))
+    text = c.sentence()
+    assert "test accuracy 10.0% is no better than the majority baseline 10.2%" in text
+    assert "predicts class 3 for 100% of the test images" in text
+    assert "learning rate 1 is large" in text and "too few epochs (2)" in text
+    named = check_collapse(one_class, None, None, [f"c{i}" for i in range(10)])
+    assert named.seen == ("it predicts 'c3' (class 3) for 100% of the test images",)
+    random_backbone = TrainSettings(model="mobilenetv2", weights="none", transfer="feature_extraction")
+    assert "random weights (NOT pretrained)" in check_collapse(one_class, 0.1, random_backbone).sentence()
+    good = np.diag(np.full(10, 40)) + 1
+    assert check_collapse(good, 0.102, TrainSettings()) is None
+    near_baseline = np.full((10, 10), 5)  # accuracy 10%, predictions spread over all classes
+    assert check_collapse(near_baseline, 0.1, TrainSettings()).seen == (
+        "test accuracy 10.0% is no better than the majority baseline 10.0%",
+    )
+    assert check_collapse(near_baseline, float("nan"), TrainSettings()) is None  # baseline not recorded

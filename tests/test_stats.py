@@ -79,3 +79,12 @@ def test_loading_code_runs_for_digits():
     exec(loading_code(DatasetSpec("digits")), scope)
     assert scope["x_train"].shape[1:] == (8, 8, 1)
     assert scope["x_train"].dtype == np.uint8
+
+
+def test_folder_loading_code_says_it_is_not_the_explorers_per_class_split(tmp_path):
+    from tests.helpers import make_folder
+
+    root = make_folder(tmp_path / "pets", {"cats": 5, "dogs": 5})
+    code = loading_code(DatasetSpec("folder", str(root)))
+    assert "validation_split=0.2" in code and "NOT the explorer's split" in code
+    assert "20 % of every class" in code and "the split is per class" not in code

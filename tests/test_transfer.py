@@ -90,3 +90,99 @@ def test_normalizing_augmentation_is_refused_for_backbones():
 def test_transfer_fields_do_not_change_own_model_runs():
     assert TrainSettings(model="cnn", weights="none").to_dict() == TrainSettings(model="cnn").to_dict()
     assert TrainSettings(model="vgg16", weights="none").to_dict() != TrainSettings(model="vgg16").to_dict()
+
+
+def _bn_statistics(model) -> list[np.ndarray]:
+    from lib.train.transfer import batch_norm_layers
+
+    backbone = next(layer for layer in model.layers if hasattr(layer, "layers"))
+    return [np.array(w) for bn in batch_norm_layers(backbone) for w in (bn.moving_mean, bn.moving_variance)]
+
+
+def _fit_one_epoch(model, ds, n: int = 64) -> None:
+    from lib.train.models import compile_model
+
+    compile_model(model, "adam", 1e-2)
+    model.fit(ds.x_train[:n].astype(np.float32) / 255.0, ds.y_train[:n], epochs=1, batch_size=16, verbose=0)
+
+
+def test_fine_tuning_keeps_every_batch_norm_layer_of_mobilenetv2_frozen():
+    """Keras 3's fit passes training=True down, overriding backbone(x, training=False): without
+    freezing, 15 of MobileNetV2's 52 BatchNormalization layers moved in one epoch."""
+    ds = load_digits()
+    model, _ = build_transfer_model("mobilenetv2", (8, 8, 1), 10, mode="fine_tune", unfreeze=30, weights="none")
+    before = _bn_statistics(model)
+    assert len(before) == 2 * 52
+    table = backbone_layers_table(model)
+    assert table["trainable"].sum() == 30 and not table[table.type == "BatchNormalization"]["trainable"].any()
+    weights_before = [np.array(w) for w in model.trainable_weights]
+    _fit_one_epoch(model, ds)
+    for b, a in zip(before, _bn_statistics(model), strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(b, np.array(a)) for b, a in zip(weights_before, model.trainable_weights, strict=True))
+
+
+def test_fine_tuning_a_deep_cnn_run_backbone_keeps_its_batch_norm_statistics(tmp_path):
+    store = RunStore(tmp_path)
+    ds = load_digits()
+    run = train_or_load(ds, TrainSettings(model="deep_cnn", epochs=1), "digits", store)
+    for mode in ("fine_tune", "feature_extraction"):
+        model, _ = build_transfer_model(f"run:{run.run_id}", (8, 8, 1), 10, mode=mode, unfreeze=10, store=store)
+        before = _bn_statistics(model)
+        assert len(before) == 2 * 4
+        _fit_one_epoch(model, ds)
+        for b, a in zip(before, _bn_statistics(model), strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_cli_says_not_pretrained_and_run_backbones_do_not_record_imagenet(tmp_path, capsys):
+    import json
+
+    from lib.cli import main
+
+    full = load_digits()
+    ds = full.with_changes(x_train=full.x_train[:60], y_train=full.y_train[:60], x_test=full.x_test[:20],
+                           y_test=full.y_test[:20])  # fmt: skip
+    store = RunStore(tmp_path)
+    random_backbone = TrainSettings(model="vgg16", weights="none", epochs=1)
+    run_id = train_or_load(ds, random_backbone, "digits", store).run_id
+    assert main(["report", run_id, "--store", str(tmp_path)]) == 0  # `train` prints the same report
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith(f"run {run_id} · vgg16 · feature extraction, NOT pretrained")
+    assert "random weights, NOT pretrained" in out
+    from lib.runs.study import study_table  # the study's table (page and CLI) says it too
+
+    row = study_table([("feature extraction", store.load(run_id))]).iloc[0]
+    assert row["model"] == "vgg16 · feature extraction, NOT pretrained"
+
+    cnn_id = train_or_load(ds, TrainSettings(model="cnn", epochs=1), "digits", store).run_id
+    run_backbone_id = train_or_load(ds, TrainSettings(model=f"run:{cnn_id}", epochs=1), "digits", store).run_id
+    config_path = tmp_path / run_backbone_id / "config.json"
+    settings = json.loads(config_path.read_text())["settings"]
+    assert settings["model"] == f"run:{cnn_id}" and "weights" not in settings
+    assert main(["report", run_backbone_id, "--store", str(tmp_path)]) == 0
+    assert "NOT pretrained" not in capsys.readouterr().out
+    # A run stored before this, with "weights": "imagenet" recorded for its run backbone, still loads.
+    old = json.loads(config_path.read_text())
+    old["settings"]["weights"] = "imagenet"
+    config_path.write_text(json.dumps(old))
+    loaded = RunStore(tmp_path).load(run_backbone_id)
+    assert loaded.settings.pretrained and loaded.record.run_id == run_backbone_id
+    assert main(["report", run_backbone_id, "--store", str(tmp_path)]) == 0
+
+
+def test_unfreezing_more_layers_than_the_backbone_has_is_said(tmp_path):
+    """A CNN run on digits has 3 layers with weights (2 convolutions, 1 dense): 'last 4' trains all 3."""
+    store = RunStore(tmp_path)
+    ds = load_digits()
+    cnn = train_or_load(ds, TrainSettings(model="cnn", epochs=1), "digits", store)
+    model, info = build_transfer_model(f"run:{cnn.run_id}", (8, 8, 1), 10, mode="fine_tune", unfreeze=4, store=store)
+    assert (info.trainable_layers, info.unfrozen) == (3, 3)
+    assert backbone_layers_table(model)["trainable"].all()
+    small = ds.with_changes(x_train=ds.x_train[:60], y_train=ds.y_train[:60], x_test=ds.x_test[:20],
+                            y_test=ds.y_test[:20])  # fmt: skip
+    result = train(small, TrainSettings(model=f"run:{cnn.run_id}", epochs=1, transfer="fine_tune", unfreeze=4),
+                   store=store)  # fmt: skip
+    assert any("last 3 of its 3 layers with weights train (asked for 4" in n for n in result.notes), result.notes
+    _, info = build_transfer_model(f"run:{cnn.run_id}", (8, 8, 1), 10, mode="fine_tune", unfreeze=2, store=store)
+    assert (info.trainable_layers, info.unfrozen) == (3, 2)

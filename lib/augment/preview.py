@@ -8,11 +8,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-# get_random_transform keys worth showing, with short labels.
+# get_random_transform keys worth showing, with short labels. The labels say how the image moved:
+# the generator's tx (drawn from height_shift_range) moves it sideways, ty (width_shift_range) up
+# and down (keras-team/keras#17398).
 _PARAM_LABELS = {
     "theta": ("rot", "{:+.0f}°"),
-    "tx": ("dy", "{:+.1f}px"),
-    "ty": ("dx", "{:+.1f}px"),
+    "tx": ("dx", "{:+.1f}px"),
+    "ty": ("dy", "{:+.1f}px"),
     "shear": ("shear", "{:+.0f}°"),
     "zx": ("zoom-y", "{:.2f}"),
     "zy": ("zoom-x", "{:.2f}"),

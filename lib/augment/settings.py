@@ -19,6 +19,8 @@ from lib.errors import SettingsError
 FILL_MODES = ("nearest", "constant", "reflect", "wrap")
 RESCALE_CHOICES = (None, 1 / 255)
 RESCALE_MAX = 1.0
+SHIFTS = ("width_shift_range", "height_shift_range")
+MAX_SHIFT_PIXELS = 128  # a shift of 1 or more is pixels in ImageDataGenerator
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,26 @@ class Param:
 
 PARAMS: tuple[Param, ...] = (
     Param("rotation_range", "int", 0, 0, 180, 5, "Random rotation in degrees, drawn from [-r, r]."),
-    Param("width_shift_range", "float", 0.0, 0, 1, 0.05, "Horizontal shift as a fraction of the width, from [-w, w]."),
-    Param("height_shift_range", "float", 0.0, 0, 1, 0.05, "Vertical shift as a fraction of the height, from [-h, h]."),
+    Param(
+        "width_shift_range",
+        "float",
+        0.0,
+        0,
+        MAX_SHIFT_PIXELS,
+        0.05,
+        "Horizontal shift drawn from [-w, w]: below 1 a fraction of the width (0.1 = 10 %), 1 or more a number "
+        "of pixels (1.0 = one pixel, 3.0 = up to three), as ImageDataGenerator reads it.",
+    ),
+    Param(
+        "height_shift_range",
+        "float",
+        0.0,
+        0,
+        MAX_SHIFT_PIXELS,
+        0.05,
+        "Vertical shift drawn from [-h, h]: below 1 a fraction of the height (0.1 = 10 %), 1 or more a number "
+        "of pixels (1.0 = one pixel), as ImageDataGenerator reads it.",
+    ),
     Param("shear_range", "float", 0.0, 0, 45, 1.0, "Shear angle in degrees (counter-clockwise), from [-s, s]."),
     Param(
         "zoom_range", "float", 0.0, 0, 1, 0.05, "Zoom factor drawn from [1-z, 1+z], separately for width and height."
@@ -240,6 +260,9 @@ def check(config: AugmentConfig) -> AugmentConfig:
     if problems:
         raise SettingsError(next(iter(problems.values())))
     full = {**default_config(), **config}
+    for p in PARAMS:  # an int shift range means something else to the generator (a choice of whole pixels)
+        if p.kind == "float":
+            full[p.name] = float(full[p.name])
     if full["brightness_range"] is not None:
         full["brightness_range"] = [float(v) for v in full["brightness_range"]]
     return full
@@ -376,44 +399,71 @@ def generator_code(config: AugmentConfig) -> str:
 
 
 def shear_factor(degrees: float) -> float:
-    """ImageDataGenerator shears by an angle; RandomShear by a fraction of the image (tan)."""
-    return min(1.0, math.tan(math.radians(degrees)))
+    """RandomShear's x_factor with the generator's slant: the generator maps an output pixel to the
+    input column x - sin(angle) * y, RandomShear to x + factor * y, so factor = sin(angle)."""
+    return math.sin(math.radians(degrees))
 
 
-def layer_specs(config: AugmentConfig) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
-    """([(layer class name, kwargs)], [what has no exact equivalent])."""
+def shift_pixels(value: float, size: int) -> float:
+    """The largest shift in pixels, as ImageDataGenerator reads a shift range: below 1 a fraction
+    of `size`, 1 or more a number of pixels (1.0 = one pixel)."""
+    return value * size if value < 1 else float(value)
+
+
+def layer_specs(
+    config: AugmentConfig, image_shape: tuple[int, ...] | None = None
+) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+    """([(layer class name, kwargs)], [what has no exact equivalent]) for images of `image_shape`
+    (height, width, ...), in 0..255 like the generator's input.
+
+    The geometric layers come first and Rescaling/Normalization after them, as the generator
+    transforms first and standardizes afterwards: every value is in the units its layer receives
+    (the fill value `cval` in 0..255, Normalization adapted on rescaled images)."""
     full = check(config)
     fill = {"fill_mode": full["fill_mode"]}
     if full["fill_mode"] == "constant":
         fill["fill_value"] = full["cval"]
     layers: list[tuple[str, dict[str, Any]]] = []
     gaps: list[str] = []
-    if full["rescale"] is not None:
-        layers.append(("Rescaling", {"scale": full["rescale"]}))
-    flip = "_and_".join(
-        m for m, on in (("horizontal", full["horizontal_flip"]), ("vertical", full["vertical_flip"])) if on
-    )
-    if flip:
-        layers.append(("RandomFlip", {"mode": flip}))
+    if full["horizontal_flip"]:  # two layers, two independent draws (not "horizontal_and_vertical": one draw)
+        layers.append(("RandomFlip", {"mode": "horizontal"}))
+    if full["vertical_flip"]:
+        layers.append(("RandomFlip", {"mode": "vertical"}))
     if full["rotation_range"]:
         layers.append(("RandomRotation", {"factor": full["rotation_range"] / 360, **fill}))
     if full["width_shift_range"] or full["height_shift_range"]:
+        if image_shape is None:
+            raise SettingsError("the shift layers need the image size (shifts are fractions of it, or pixels)")
+        h, w = int(image_shape[0]), int(image_shape[1])
+        # ImageDataGenerator swaps its shift axes (keras-team/keras#17398): width_shift_range moves
+        # images up and down (sized by the width), height_shift_range left and right. The layer does
+        # what the generator does.
+        down = shift_pixels(full["width_shift_range"], w)
+        across = shift_pixels(full["height_shift_range"], h)
         layers.append(
-            (
-                "RandomTranslation",
-                {"height_factor": full["height_shift_range"], "width_factor": full["width_shift_range"], **fill},
-            )
+            ("RandomTranslation", {"height_factor": round(down / h, 6), "width_factor": round(across / w, 6), **fill})
+        )
+        gaps.append(
+            "ImageDataGenerator swaps its shift axes (keras-team/keras#17398): width_shift_range moves images up and "
+            "down, height_shift_range left and right; RandomTranslation above does what the generator does "
+            f"(up to {down:g} px vertically, {across:g} px horizontally on {h}x{w} images)"
         )
     if full["zoom_range"]:
         z = full["zoom_range"]
         layers.append(("RandomZoom", {"height_factor": (-z, z), "width_factor": (-z, z), **fill}))
     if full["shear_range"]:
-        f = shear_factor(full["shear_range"])
+        s = full["shear_range"]
+        f = shear_factor(s)
         layers.append(("RandomShear", {"x_factor": round(f, 4), "y_factor": 0.0, **fill}))
+        middle = f"{f * image_shape[0] / 2:.1f} px" if image_shape is not None else "factor x half the height"
         gaps.append(
-            f"shear_range={full['shear_range']:g}° becomes RandomShear(x_factor={f:.3f}): "
-            "a fraction of the image (tan of the angle), not an angle"
+            f"shear_range={s:g}° becomes RandomShear(x_factor={f:.3f} = sin {s:g}°): the same slant, but RandomShear "
+            "shears about the top-left corner and the generator about the centre, so the layer also moves the "
+            f"image sideways, by up to {middle} at its middle row; the generator also stretches the image "
+            f"vertically by 1/cos {s:g}° = {1 / math.cos(math.radians(s)):.3f}"
         )
+    if full["rescale"] is not None:
+        layers.append(("Rescaling", {"scale": full["rescale"]}))
     if full["featurewise_center"] or full["featurewise_std_normalization"]:
         layers.append(("Normalization", {"axis": -1}))
         if not full["featurewise_std_normalization"]:
@@ -433,17 +483,22 @@ def layer_specs(config: AugmentConfig) -> tuple[list[tuple[str, dict[str, Any]]]
         )
     if any(name.startswith("Random") and name != "RandomFlip" for name, _ in layers):
         gaps.append(
-            "fill modes: ImageDataGenerator defaults to 'nearest', the Keras layers to 'reflect' "
-            f"(RandomShear: 'constant'); fill_mode='{full['fill_mode']}' is passed explicitly here"
+            "fill modes: ImageDataGenerator defaults to 'nearest', RandomRotation, RandomTranslation, RandomZoom "
+            f"and RandomShear to 'reflect'; fill_mode='{full['fill_mode']}' is passed explicitly here"
         )
         gaps.append("the generator applies one combined affine transform; the layers interpolate once per layer")
     return layers, gaps
 
 
-def layers_code(config: AugmentConfig) -> str:
-    specs, gaps = layer_specs(config)
+def _adapt_expression(config: AugmentConfig) -> str:
+    rescale = check(config)["rescale"]
+    return "x_train.astype('float32')" + (f" * ({_literal(rescale)})" if rescale is not None else "")
+
+
+def layers_code(config: AugmentConfig, image_shape: tuple[int, ...] | None = None) -> str:
+    specs, gaps = layer_specs(config, image_shape)
     if not specs:
-        body = "augment = keras.Sequential([])  # nothing to do"
+        body = "augment = keras.layers.Identity()  # nothing to do"
     else:
         items = "".join(
             f"\n    keras.layers.{name}({', '.join(f'{k}={_literal(v)}' for k, v in kwargs.items())}),"
@@ -452,28 +507,36 @@ def layers_code(config: AugmentConfig) -> str:
         body = f"augment = keras.Sequential([{items}\n])"
     lines = ["import keras", "", body]
     if any(name == "Normalization" for name, _ in specs):
-        lines.append("augment.layers[-1].adapt(x_train.astype('float32'))  # featurewise mean/std")
+        lines.append(
+            f"augment.layers[-1].adapt({_adapt_expression(config)})  # featurewise mean/std, in the units it receives"
+        )
     lines += ["", "# Random layers are active only in training (model.fit); inference leaves images unchanged."]
     if gaps:
         lines += ["", "# Not exactly equivalent:"] + [f"# - {g}" for g in gaps]
     return "\n".join(lines) + "\n"
 
 
-def build_layers(config: AugmentConfig, x_fit: np.ndarray | None = None) -> Any:
-    """The Keras 3 pipeline of `layer_specs` as a keras.Sequential."""
+def build_layers(
+    config: AugmentConfig, x_fit: np.ndarray | None = None, image_shape: tuple[int, ...] | None = None
+) -> Any:
+    """The Keras 3 pipeline of `layer_specs` as a keras.Sequential (an Identity layer when empty)."""
     from lib.tf_import import import_keras
 
     keras = import_keras()
-    specs, _ = layer_specs(config)
+    if image_shape is None and x_fit is not None:
+        image_shape = x_fit.shape[1:]
+    specs, _ = layer_specs(config, image_shape)
+    rescale = check(config)["rescale"]
     layers = []
     for name, kwargs in specs:
         layer = getattr(keras.layers, name)(**kwargs)
         if name == "Normalization":
             if x_fit is None:
                 raise SettingsError("Normalization needs the training images to adapt()")
-            layer.adapt(x_fit.astype(np.float32))
+            # Adapted on what it receives: images after the Rescaling layer before it.
+            layer.adapt(x_fit.astype(np.float32) * (rescale if rescale is not None else 1.0))
         layers.append(layer)
-    return keras.Sequential(layers)
+    return keras.Sequential(layers or [keras.layers.Identity()])
 
 
 def standardize_batch(gen: Any, x: np.ndarray) -> np.ndarray:

@@ -19,7 +19,9 @@ x_train, x_test, y_train, y_test = train_test_split(
 _FOLDER = """\
 import keras
 
-# One sub-folder per class; the split is per class with a fixed seed.
+# One sub-folder per class. NOT the explorer's split: validation_split here holds out 20 % of the
+# shuffled file list as a whole, so each class's share of test images varies; the explorer holds out
+# 20 % of every class (per-class, seed 0), so its train/test images and counts differ from these.
 train_ds, test_ds = keras.utils.image_dataset_from_directory(
     {path!r}, validation_split=0.2, subset="both", seed=0,
     image_size=(32, 32), label_mode="int")

@@ -263,5 +263,11 @@ def auto_name(config: RunConfig) -> str:
 
 def can_be_backbone(record: RunRecord) -> bool:
     """The one rule: a complete run of one of our own model kinds (not an uploaded model,
-    not itself a transfer model) can lend its feature layers as a backbone."""
-    return record.status == "complete" and not record.config.is_uploaded and record.model in MODEL_KINDS
+    not itself a transfer model), trained on 0..1 pixels (no centring or normalization, which
+    a backbone's input would not get), can lend its feature layers as a backbone."""
+    return (
+        record.status == "complete"
+        and not record.config.is_uploaded
+        and record.model in MODEL_KINDS
+        and record.settings.input_standardization() is None
+    )

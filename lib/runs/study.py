@@ -3,6 +3,7 @@ fine-tuning + augmentation, on one split and seed, trained (or loaded) step by s
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -10,10 +11,13 @@ import pandas as pd
 
 from lib.augment.settings import preset
 from lib.data.dataset import Dataset
-from lib.errors import ExplorerError, one_line
-from lib.runs.store import RunStore
+from lib.errors import ExplorerError, StoreError, one_line
+from lib.runs.compare import runs_table
+from lib.runs.config import RunRecord, can_be_backbone
+from lib.runs.store import RunStore, StoredRun
 from lib.runs.train_or_load import Outcome, train_or_load
 from lib.train.settings import TrainSettings
+from lib.train.transfer import BackboneRef
 
 LADDER = ("own CNN", "feature extraction", "fine-tuning", "fine-tuning + augmentation")
 
@@ -97,3 +101,110 @@ def beside_tutorial(runs: dict[str, Any]) -> pd.DataFrame:
         yours = float(np.trace(cm) / cm.sum()) if cm is not None and cm.sum() else float("nan")
         rows.append({"step": name, "tutorial's test accuracy": tutorial, "yours": yours})
     return pd.DataFrame(rows)
+
+
+def default_backbone(records: list[RunRecord], ds: Dataset, fallback: str = "mobilenetv2") -> str:
+    """The newest run of the current data set that can be a backbone; else a keras.applications one.
+    A run of another data set is never the default (its features were learned on other images)."""
+    mine = [r for r in records if can_be_backbone(r) and r.dataset.fingerprint == ds.fingerprint]
+    return str(BackboneRef.of_run(mine[0].run_id)) if mine else fallback
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    h, w, c = shape
+    return f"{h}x{w} {'gray' if c == 1 else 'RGB' if c == 3 else f'{c}-channel'}"
+
+
+@dataclass(frozen=True)
+class BackboneCheck:
+    """What the study says about its backbone before it trains: a warning (another data set,
+    naming every adaptation) and/or a note (the backbone saw these same training images)."""
+
+    warning: str | None = None
+    note: str | None = None
+
+
+def check_backbone(backbone: str, ds: Dataset, store: RunStore, *, seed: int, validation_split: float) -> BackboneCheck:
+    ref = BackboneRef.parse(backbone)
+    if ref is None or not ref.is_run:
+        return BackboneCheck()
+    try:
+        record = store.load(ref.name).record
+    except StoreError:
+        return BackboneCheck()  # training names the problem
+    theirs = record.dataset
+    if theirs.fingerprint != ds.fingerprint:
+        h, w, c = ds.image_shape
+        bh, bw, bc = theirs.image_shape
+        adapted = []
+        if c == 3 and bc == 1:
+            adapted.append("turned gray")
+        elif c == 1 and bc == 3:
+            adapted.append("copied to 3 channels")
+        if (h, w) != (bh, bw):
+            adapted.append(f"{'shrunk' if bh * bw < h * w else 'enlarged'} from {h}x{w} to {bh}x{bw}")
+        how = f"this data set's images are {' and '.join(adapted)} to fit it, and " if adapted else ""
+        return BackboneCheck(
+            warning=(
+                f"The backbone run {record.run_id} was trained on another data set, {theirs.label} "
+                f"({_shape_text(theirs.image_shape)}, {theirs.num_classes} classes), not on {ds.name} "
+                f"({_shape_text(ds.image_shape)}): {how}its features were learned on other images, so feature "
+                "extraction can score below the majority baseline. Train a CNN on this data set first and "
+                "use that run as the backbone."
+            )
+        )
+    s = record.settings
+    if s.seed == seed and s.validation_split == validation_split:
+        note = (
+            f"The backbone run {record.run_id} was trained on these same training images (same data set, "
+            f"validation split {validation_split:.0%}, seed {seed}); the test images were held out from both."
+        )
+    else:
+        note = (
+            f"The backbone run {record.run_id} was trained on this data set's training split with validation "
+            f"split {s.validation_split:.0%} and seed {s.seed} (this study: {validation_split:.0%}, seed {seed}): "
+            "some of this study's validation images were its training images; the test images were held out "
+            "from both."
+        )
+    return BackboneCheck(note=note)
+
+
+STUDY_COLUMNS = (
+    "step",
+    "run",
+    "model",
+    "accuracy",
+    "balanced accuracy",
+    "macro F1",
+    "majority baseline",
+    "training s",
+    "epochs",
+    "seed",
+    "validation split",
+    "test images",
+)
+
+
+def study_table(rows: list[tuple[str, StoredRun]]) -> pd.DataFrame:
+    """The study's own rows, in ladder order, with the full step names, the test figures, the
+    majority baseline, training time, and the split, seed and epochs each row used."""
+    if not rows:
+        return pd.DataFrame(columns=list(STUDY_COLUMNS))
+    table = runs_table([run for _, run in rows])
+    out = pd.DataFrame(
+        {
+            "step": [name for name, _ in rows],
+            "run": table["run"],
+            "model": [f"{run.record.model} · {run.record.config.mode_text()}" for _, run in rows],
+            "accuracy": table["accuracy"],
+            "balanced accuracy": table["balanced accuracy"],
+            "macro F1": table["macro F1"],
+            "majority baseline": table["majority baseline"],
+            "training s": table["seconds"],
+            "epochs": table["epochs"],
+            "seed": [run.settings.seed for _, run in rows],
+            "validation split": [run.settings.validation_split for _, run in rows],
+            "test images": [int(run.test_confusion.sum()) for _, run in rows],
+        }
+    )
+    return out[list(STUDY_COLUMNS)]

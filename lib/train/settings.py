@@ -34,7 +34,7 @@ class TrainSettings:
     augment: dict | None = None  # ImageDataGenerator settings (lib.augment), None = off
     # Transfer learning (model = vgg16 | mobilenetv2 | run:<run_id>; ignored by our own models)
     transfer: str = "feature_extraction"  # or "fine_tune"
-    unfreeze: int = 0  # fine_tune: how many of the backbone's last weighted layers train
+    unfreeze: int = 0  # fine_tune: how many of the backbone's last weighted layers train (BatchNorm not counted)
     weights: str = "imagenet"  # imagenet | none (random, not pretrained) | a weights file path
     head: str = "pool"  # pool (ours) | tutorial (Flatten + Dense 128/64/32)
     backbone_input: str = "preprocess"  # preprocess (ours) | raw (0..255 pixels, as the tutorial)
@@ -90,6 +90,8 @@ class TrainSettings:
         if not self.is_transfer:  # own models: transfer fields do not change the run
             for key in TRANSFER_FIELDS:
                 d.pop(key)
+        elif self.backbone.is_run:  # a stored run's weights: "imagenet" (the default) would be untrue
+            d.pop("weights")
         for key, default in LATER_DEFAULTS.items():
             if not self.is_transfer or d.get(key) == default:
                 d.pop(key, None)
@@ -100,6 +102,17 @@ class TrainSettings:
         """Settings as config.json records them (unknown keys ignored, missing ones default)."""
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
+
+    def input_standardization(self) -> str | None:
+        """How this run's images were standardized beyond 0..1 pixels, in words (e.g.
+        "samplewise_center"); None for plain 0..1 pixels (rescale 1/255 only), which is what a
+        backbone made from this run receives."""
+        config, _ = augment.training_config(self.augment)
+        steps = [k for k in augment.NORMALIZATION if k != "rescale" and config[k]]
+        rescale = config["rescale"]
+        if rescale is not None and abs(rescale - 1 / 255) > 1e-12:
+            steps.insert(0, f"rescale={rescale:g}")
+        return ", ".join(steps) or None
 
     def mode_text(self) -> str:
         """How the model was made, in words: own model, or the transfer mode and weights."""

@@ -27,6 +27,10 @@ from lib.train.models import build_model, compile_model
 from lib.train.settings import TrainSettings
 from lib.train.transfer import MODES, RunBackbones, build_transfer_model
 
+# Streamlit ends a training script the same way for a Stop click, a reload, a closed tab or leaving
+# the page mid-training (fast reruns stop the running script): the stored message names them all.
+INTERRUPTED = "Stop was pressed, or the page was reloaded, closed or left before training ended"
+
 EpochHook = Callable[[dict, np.ndarray, int, int], None]  # (history row, val confusion, epoch, epochs)
 BatchHook = Callable[[int, int, int], None]  # (epoch, batch, steps per epoch)
 
@@ -138,7 +142,13 @@ def _build(ds: Dataset, settings: TrainSettings, store: RunBackbones | None) -> 
             backbone_input=settings.backbone_input,
         )
         source = f"pretrained, {info.source}" if info.pretrained else "random weights, NOT pretrained"
-        unfrozen = f", last {settings.unfreeze} layers" if settings.transfer == "fine_tune" else ""
+        unfrozen = ""
+        if settings.transfer == "fine_tune":
+            unfrozen = f", last {info.unfrozen} of its {info.trainable_layers} layers with weights train"
+            if settings.unfreeze > info.trainable_layers:
+                unfrozen += (
+                    f" (asked for {settings.unfreeze}: the backbone has only {info.trainable_layers}, so all train)"
+                )
         notes.append(f"backbone {info.name}: {source} · {MODES[settings.transfer]}{unfrozen}")
     else:
         model = build_model(settings.model, ds.image_shape, ds.num_classes, seed=settings.seed)
@@ -216,7 +226,14 @@ def train(
     except Exception as exc:  # e.g. out of memory: report, keep what finished
         status.status, status.message = "failed", f"training failed: {one_line(exc, with_type=True)}"
     except BaseException as exc:  # Streamlit's stop/rerun or Ctrl-C: keep the partial run, re-raise later
-        status.status, status.message = "stopped", f"stopped during epoch {status.epoch + 1}"
+        status.status, status.message = (
+            "stopped",
+            (
+                f"stopped during epoch {status.epoch + 1}: {INTERRUPTED}"
+                if not isinstance(exc, KeyboardInterrupt)
+                else f"stopped during epoch {status.epoch + 1}: interrupted (Ctrl-C)"
+            ),
+        )
         interrupt = exc
     done = len(validation.rows)
     if status.status == "complete" and done < settings.epochs:

@@ -13,7 +13,7 @@ as fixed layers (no Lambda: a Lambda holds code, which safe loading refuses).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -52,6 +52,8 @@ class BackboneInfo:
     pretrained: bool  # False: random weights, say so everywhere
     source: str  # "imagenet", a weights file, "random", or "run <id>"
     input_shape: tuple[int, int, int]
+    trainable_layers: int = 0  # layers fine-tuning may unfreeze (with weights, BatchNormalization excluded)
+    unfrozen: int = 0  # how many of them train: min(unfreeze, trainable_layers) when fine-tuning
 
 
 RUN_PREFIX = "run:"
@@ -152,6 +154,12 @@ def _run_backbone(run_id: str, store: RunBackbones | None) -> tuple[Any, Backbon
         raise TransferError(one_line(exc)) from None
     if run.status != "complete":
         raise TransferError(f"run {run_id} is {run.status}, not a finished run: train it to the end first")
+    standardized = run.settings.input_standardization()
+    if standardized is not None:
+        raise TransferError(
+            f"run {run_id} was trained on standardized images ({standardized}); as a backbone it would get "
+            "plain 0..1 pixels, which it never saw: choose a run trained without centring or normalization"
+        )
     features = keras.Model(old.inputs, old.layers[-2].output, name=f"run_{run_id}")
     shape = tuple(int(d) for d in old.inputs[0].shape[1:])
     return features, BackboneInfo(f"run:{run_id}", True, f"run {run_id} ({run.dataset_label})", shape)
@@ -172,6 +180,32 @@ def _preprocess_layers(kind: str, x: Any) -> Any:
         conv.set_weights([kernel, -np.array(VGG_MEAN_BGR, np.float32)])
         return y
     return x
+
+
+def _walk(layer: Any) -> list[Any]:
+    """Every layer inside `layer`, nested models included, in order."""
+    out = []
+    for sub in getattr(layer, "layers", []):
+        out.append(sub)
+        out.extend(_walk(sub))
+    return out
+
+
+def batch_norm_layers(backbone: Any) -> list[Any]:
+    """The backbone's BatchNormalization layers, nested models included."""
+    keras = import_keras()
+    return [layer for layer in _walk(backbone) if isinstance(layer, keras.layers.BatchNormalization)]
+
+
+def trainable_candidates(backbone: Any) -> list[Any]:
+    """The backbone's layers that fine-tuning may unfreeze, in order: those with weights,
+    except BatchNormalization (always frozen) and nested models (their layers count)."""
+    keras = import_keras()
+    return [
+        layer
+        for layer in _walk(backbone)
+        if layer.weights and not hasattr(layer, "layers") and not isinstance(layer, keras.layers.BatchNormalization)
+    ]
 
 
 def build_transfer_model(
@@ -225,14 +259,18 @@ def build_transfer_model(
         x = _preprocess_layers(kind, x)
 
     backbone.trainable = mode in ("fine_tune", "train_all")
+    with_weights = trainable_candidates(backbone)
+    unfrozen = min(int(unfreeze), len(with_weights)) if mode == "fine_tune" else 0
+    info = replace(info, trainable_layers=len(with_weights), unfrozen=unfrozen)
     if mode == "fine_tune":
-        with_weights = [layer for layer in backbone.layers if layer.weights]
-        frozen = with_weights[: max(0, len(with_weights) - int(unfreeze))]
-        for layer in frozen:
+        for layer in with_weights[: len(with_weights) - unfrozen]:
             layer.trainable = False
-    # training=False keeps BatchNormalization in inference mode even while fine-tuning:
-    # its running statistics were learned on the pretraining data, and small batches of
-    # our data would overwrite them and wreck the features.
+    # Every BatchNormalization layer stays frozen, in every mode. `backbone(x, training=False)`
+    # alone does not do it in Keras 3: fit passes training=True down and overrides it, so the
+    # moving statistics learned on the backbone's data would move with our small batches. A
+    # BatchNormalization layer with trainable=False runs in inference mode whatever `training` says.
+    for layer in batch_norm_layers(backbone):
+        layer.trainable = False
     x = backbone(x, training=False)
     if head == "tutorial":
         if len(x.shape) > 2:

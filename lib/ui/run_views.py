@@ -16,6 +16,7 @@ from lib.augment import settings as augment
 from lib.data.dataset import Dataset
 from lib.data.stats import majority_baseline
 from lib.evaluate import metrics, traps
+from lib.evaluate.collapse import check_collapse
 from lib.runs.store import StoredRun
 from lib.ui import present
 from lib.ui.images import for_display
@@ -42,20 +43,34 @@ def majority_class(run: StoredRun, ds: Dataset) -> int | None:
 def run_header_ui(run: StoredRun) -> None:
     r = run.record
     s = r.settings
-    box = STATUS_BOX.get(run.status, st.info)
+    collapse = (
+        check_collapse(run.test_confusion, r.baseline.accuracy if r.baseline else None, s, run.class_names)
+        if run.status == "complete" and not r.config.is_uploaded
+        else None
+    )
+    box = st.warning if collapse is not None else STATUS_BOX.get(run.status, st.info)
     box(
-        f"**{md(r.display_name)}** · {r.epochs_done}/{s.epochs} epochs · "
+        f"**{md(r.display_name)}** · {progress_text(run)} · "
         f"status **{md(run.status)}** — {md(r.message)}"
         + (" · not a finished run: its numbers describe a partly trained model" if run.status != "complete" else "")
+        + (f"\n\n**{md(collapse.sentence())}**" if collapse is not None else "")
     )
     st.caption(f"Run id `{run.run_id}` · model {md(r.model)}")
     for note in r.notes:
         st.caption(md(note))
-    if r.seconds:
+    if r.seconds and not r.config.is_uploaded:
         st.caption(
             f"Training took {r.seconds:.1f} s · augmentation {'on' if s.augment else 'off'} · "
             f"seed {s.seed} · validation {s.validation_split:.0%} of the training split"
         )
+
+
+def progress_text(run: StoredRun) -> str:
+    """Epochs trained, or, for a model trained elsewhere, that it was only evaluated here."""
+    r = run.record
+    if r.config.is_uploaded:
+        return "trained elsewhere, evaluated here on the test set"
+    return f"{r.epochs_done}/{r.settings.epochs} epochs"
 
 
 def curves_ui(run: StoredRun) -> None:
@@ -222,11 +237,12 @@ def traps_ui(run: StoredRun, ds: Dataset, model: Callable[[], Any], gen: Callabl
     if st.button("Run it on this model", key="trap_order"):
         result = traps.generator_order(model(), gen(), ds.x_test, ds.y_test, seed=run.settings.seed)
         st.dataframe(pd.DataFrame({"accuracy": result}).style.format("{:.1%}"))
-        st.code(
-            "it = datagen.flow(x_test, batch_size=32, shuffle=False)  # keep the order\n"
-            "y_pred = model.predict(it).argmax(axis=1)\n"
-            "# or: it.reset() before predicting; or iterate (x, y) batches and keep labels with them",
-            language="python",
+        st.code(traps.ORDER_FIX_CODE, language="python")
+        st.caption(
+            "Not fixes: `it.reset()` before predicting only rewinds the iterator; the order stays shuffled. "
+            "Realigning afterwards with `classes[it.index_array]` (here `y_test[it.index_array]`) fails in "
+            "Keras 3: `predict` calls the iterator's `on_epoch_end()` after its pass, which shuffles "
+            "`index_array` again, so it no longer describes the predictions. The table shows both."
         )
 
     st.markdown("#### 2 · One-hot labels where scikit-learn wants integers")
@@ -269,20 +285,26 @@ def traps_ui(run: StoredRun, ds: Dataset, model: Callable[[], Any], gen: Callabl
         )
 
 
-def code_ui(run: StoredRun) -> None:
-    present.code(
+def evaluation_code(run: StoredRun) -> str:
+    """The scikit-learn code that reproduces the evaluation, reading this run's own file (its real
+    path: the store may be $EXPLORER_RUNS, not runs/)."""
+    where = str(run.path / "test_predictions.npz") if run.path is not None else "test_predictions.npz"
+    return (
         "import numpy as np\n"
         "from sklearn.metrics import classification_report, confusion_matrix, balanced_accuracy_score\n\n"
-        f"with np.load('runs/{run.run_id}/test_predictions.npz') as p:\n"
+        f"with np.load({where!r}) as p:\n"
         "    y_true, y_prob, class_names = p['y_true'], p['y_prob'], list(p['class_names'])\n"
         "y_pred = y_prob.argmax(axis=1)  # probabilities -> integer labels\n"
         "labels = range(len(class_names))  # every class, even one missing from y_pred\n"
         "print(confusion_matrix(y_true, y_pred, labels=labels))  # rows true, columns predicted\n"
         "print(confusion_matrix(y_true, y_pred, labels=labels, normalize='true'))  # recall per row\n"
         "print(classification_report(y_true, y_pred, labels=labels, target_names=class_names, zero_division=0))\n"
-        "print('balanced accuracy', balanced_accuracy_score(y_true, y_pred))\n",
-        language="python",
+        "print('balanced accuracy', balanced_accuracy_score(y_true, y_pred))\n"
     )
+
+
+def code_ui(run: StoredRun) -> None:
+    present.code(evaluation_code(run))
 
 
 def file_reader(path: Any) -> Callable[[], bytes]:

@@ -14,10 +14,12 @@ from lib.data.sources import SOURCES, DatasetSpec, load_dataset
 from lib.errors import one_line
 from lib.ui import cache, state
 from lib.ui.text import md
+from lib.ui.url_state import apply_pending_imbalance, restore_from_url
 
 
 def dataset_picker_ui() -> None:
     sb = st.sidebar
+    from_url = restore_from_url()  # a reload or a shared link: the data set named in the URL
     sb.header("Dataset")
     source = sb.selectbox("Source", list(SOURCES), format_func=lambda kind: SOURCES[kind].title, key="source_choice")
     asks_for = SOURCES[source].asks_for
@@ -30,21 +32,22 @@ def dataset_picker_ui() -> None:
             placeholder="/path/to/root",
             help="root/<class>/* (we split 80/20) or root/train/<class>/* + root/test/<class>/*",
         )
-        if sb.button("Load folder", key="load_folder") and path.strip():
-            requested = DatasetSpec("folder", path.strip())
+        if (sb.button("Load folder", key="load_folder") and path.strip()) or from_url is not None:
+            requested = from_url or DatasetSpec("folder", path.strip())
     elif asks_for == "npz":
         upload = sb.file_uploader(".npz with X_train, y_train, X_test, y_test", type=["npz"], key="npz_upload")
         path = sb.text_input("…or a local .npz path", key="npz_path")
         if upload is not None:
             data = upload.getvalue()
             requested = DatasetSpec("npz", upload.name, hashlib.sha256(data).hexdigest())
-        elif sb.button("Load .npz", key="load_npz") and path.strip():
-            requested = DatasetSpec("npz", path.strip())
+        elif (sb.button("Load .npz", key="load_npz") and path.strip()) or from_url is not None:
+            requested = from_url or DatasetSpec("npz", path.strip())
     else:
         requested = DatasetSpec(source)
 
     if requested is not None and requested != cache.current_spec():
         _switch_to(requested, data)
+    apply_pending_imbalance()
     _current_ui()
 
 
@@ -59,13 +62,15 @@ def _switch_to(spec: DatasetSpec, data: bytes | None) -> None:
     try:
         if SOURCES[spec.kind].reads_files:  # folders read file by file: show progress
             bar = st.sidebar.progress(0.0, text=f"Loading {md(spec.label)}…")
-            fresh = load_dataset(
-                spec,
-                progress=lambda done, total: bar.progress(
-                    done / max(total, 1), text=f"Loading {md(spec.label)}: {done}/{total} images"
-                ),
-            )
-            bar.empty()
+            try:
+                fresh = load_dataset(
+                    spec,
+                    progress=lambda done, total: bar.progress(
+                        done / max(total, 1), text=f"Loading {md(spec.label)}: {done}/{total} images"
+                    ),
+                )
+            finally:  # a failed load must not leave a stuck "Loading…" bar
+                bar.empty()
             loaded = cache.dataset(spec, data, fresh)
         else:
             loaded = cache.dataset(spec, data)
@@ -77,6 +82,8 @@ def _switch_to(spec: DatasetSpec, data: bytes | None) -> None:
         st.session_state[state.UPLOADED_NPZ] = {spec.upload_digest: data}
     st.session_state[state.DATASET_SPEC] = spec
     st.session_state[state.IMBALANCE] = None
+    for key in state.IMBALANCE_WIDGETS:  # else the Dataset page's controls put the old imbalance back
+        st.session_state.pop(key, None)
     st.sidebar.success(f"Loaded {md(loaded.name)}: {len(loaded.x_train) + len(loaded.x_test):,} images")
 
 

@@ -1,0 +1,74 @@
+"""Is a finished run a model at all? A run no better than the majority baseline, or one that
+predicts one class for nearly every image, gets a warning naming likely causes instead of a
+green "complete"."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from lib.train.settings import TrainSettings
+
+MARGIN = 0.02  # "no better than the baseline": at most 2 points above it
+ONE_CLASS_SHARE = 0.9  # "nearly every image": 90 % of the predictions or more
+
+
+@dataclass(frozen=True)
+class Collapse:
+    seen: tuple[str, ...]  # what shows the model did not learn
+    causes: tuple[str, ...]  # likely causes, from the run's settings
+
+    def sentence(self) -> str:
+        return (
+            "This model has not learned the task: "
+            + "; ".join(self.seen)
+            + ". Likely causes: "
+            + "; ".join(self.causes)
+            + "."
+        )
+
+
+def likely_causes(settings: TrainSettings | None) -> tuple[str, ...]:
+    if settings is None:
+        return ("the learning rate", "too few epochs")
+    causes = []
+    lr = settings.learning_rate
+    if lr >= 0.1:
+        causes.append(f"learning rate {lr:g} is large: the weights jump past any minimum (try 0.001)")
+    else:
+        causes.append(f"the learning rate ({lr:g}): too large stalls the loss, too small barely moves it")
+    if settings.epochs <= 3:
+        causes.append(f"too few epochs ({settings.epochs})")
+    else:
+        causes.append(f"the number of epochs ({settings.epochs})")
+    if settings.is_transfer and not settings.pretrained and settings.transfer == "feature_extraction":
+        causes.append("a frozen backbone with random weights (NOT pretrained): its features carry no information")
+    return tuple(causes)
+
+
+def check_collapse(
+    cm: np.ndarray,
+    baseline_accuracy: float | None,
+    settings: TrainSettings | None = None,
+    class_names: tuple[str, ...] | list[str] | None = None,
+) -> Collapse | None:
+    """A Collapse when test accuracy is at most MARGIN above the majority baseline, or one class
+    gets ONE_CLASS_SHARE of the predictions or more; None when neither holds."""
+    total = int(cm.sum())
+    if total == 0 or cm.shape[0] < 2:
+        return None
+    seen = []
+    accuracy = float(np.trace(cm) / total)
+    known = baseline_accuracy is not None and baseline_accuracy == baseline_accuracy  # NaN: not recorded
+    if known and accuracy <= baseline_accuracy + MARGIN:
+        seen.append(f"test accuracy {accuracy:.1%} is no better than the majority baseline {baseline_accuracy:.1%}")
+    predicted = cm.sum(axis=0)
+    top = int(predicted.argmax())
+    share = float(predicted[top] / total)
+    if share >= ONE_CLASS_SHARE:
+        name = f"'{class_names[top]}' (class {top})" if class_names is not None else f"class {top}"
+        seen.append(f"it predicts {name} for {share:.0%} of the test images")
+    if not seen:
+        return None
+    return Collapse(tuple(seen), likely_causes(settings))
