@@ -29,7 +29,7 @@ $(VENV)/.dev-deps: requirements.txt requirements-dev.txt constraints.txt | $(BIN
 	touch $@ $(VENV)/.run-deps
 
 run: $(VENV)/.run-deps
-	EXPLORER_DATA_ROOT="$(DATA_ROOT)" $(BIN)/streamlit run streamlit_app.py --server.address $(HOST) --server.port $(PORT) --server.headless true
+	EXPLORER_DATA_ROOT="$(DATA_ROOT)" $(BIN)/python -m lib.ui.serve --server.address $(HOST) --server.port $(PORT) --server.headless true
 
 test: $(VENV)/.dev-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -72,16 +72,15 @@ def _free_port() -> int:
 
 
 def start_server(env: dict[str, str] | None = None, args: tuple[str, ...] = ()) -> tuple[subprocess.Popen, str, float]:
-    """Start `streamlit run` on a free localhost port; return (process, url, seconds to health)."""
+    """Start the app (`python -m lib.ui.serve`, as `make run` does) on a free localhost port; return
+    (process, url, seconds to health)."""
     port = _free_port()
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
-            "streamlit",
-            "run",
-            "streamlit_app.py",
+            "lib.ui.serve",  # `streamlit run streamlit_app.py`, with the legacy pages/ mode off from the start
             "--server.headless",
             "true",
             "--server.port",

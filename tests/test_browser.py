@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 
 from playwright.sync_api import expect
 
@@ -235,3 +236,30 @@ def test_after_stop_the_page_shows_the_run_just_stopped(page):
     expect(page.get_by_text("Stop was pressed, or the page was reloaded", exact=False)).to_be_visible()
     expect(main.get_by_role("button", name="Stop")).to_have_count(0)  # no Stop button once training ended
     assert_no_exception(page)
+
+
+def test_a_deep_link_as_a_fresh_servers_very_first_request(chromium_path, tmp_path):
+    """The first script run of a fresh server used to run in Streamlit's legacy pages/ mode and
+    answer "Page not found"; `python -m lib.ui.serve` (make run) switches that mode off first."""
+    from playwright.sync_api import sync_playwright
+
+    from tests.conftest import CHROMIUM_ARGS, start_server
+
+    proc, url, _ = start_server({"EXPLORER_RUNS": str(tmp_path / "runs")})
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+            page = browser.new_page(viewport={"width": 1280, "height": 720})
+            page.goto(f"{url}/augment")  # nothing else has reached this server yet
+            expect(page.get_by_role("heading", name="2 · Augmentation")).to_be_visible(timeout=180_000)
+            wait_idle(page)
+            assert page.get_by_text("Page not found").count() == 0
+            assert page.url.split("?")[0].rstrip("/").endswith("/augment")
+            assert_no_exception(page)
+            browser.close()
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
