@@ -206,6 +206,7 @@ class _Job:
     status: str = ""
     error: tuple[str, str] | None = None
     trained: bool = False  # a training ran (not only a load from the store)
+    worker_pid: int | None = None
     slot: _Slot | None = None
     finished: threading.Event = field(default_factory=threading.Event)
 
@@ -317,6 +318,7 @@ class _Slot:
             self._end_process()  # used up (or dead): a fresh process bounds the memory a lesson leaves
         if self.process is None:
             self._start_process()
+        job.worker_pid = self.process.pid
         self.stop.clear()
         if job.stop_requested:
             self.stop.set()
