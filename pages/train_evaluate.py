@@ -1,9 +1,8 @@
 """Step 3 · Train & Evaluate: train on a button press, watch every class learn, read the
 confusion matrix and report, and see the images behind each number."""
 
-import time
+import contextlib
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -12,7 +11,7 @@ from lib.augment import settings as augment
 from lib.errors import ExplorerError, ModelFileError, StoreError, TransferError
 from lib.runs.config import RunConfig, baseline_of, can_be_backbone
 from lib.runs.store import RunStore, StoredRun, record_of
-from lib.runs.train_or_load import train_or_load
+from lib.runs.train_or_load import Outcome
 from lib.runs.uploaded import INPUT_SCALES, evaluate_upload, load_user_model
 from lib.train.models import MODEL_KINDS, OPTIMIZERS
 from lib.train.settings import TrainSettings
@@ -140,21 +139,19 @@ b3.caption(
 
 # --- Training ------------------------------------------------------------------------------
 if train_clicked:
-    b2.button("Stop", key="stop_training", help="Stops after the current batch; the run is kept, labelled stopped.")
+    b2.button(
+        "Stop",
+        key="stop_training",
+        help="Leaves this training: a waiting one leaves the queue; a running one stops after the current batch "
+        "and is kept, labelled stopped, unless other sessions are watching the same training.",
+    )
+    status_line = st.empty()
     epoch_bar = st.progress(0.0, text="Starting…")
     batch_bar = st.progress(0.0)
     live = st.empty()
-    rows: list[dict] = []
-    last_draw = [0.0]
 
-    def on_batch(epoch: int, batch: int, steps: int) -> None:
-        now = time.perf_counter()
-        if now - last_draw[0] > 0.25 or batch == steps:  # a few redraws a second, not one per batch
-            batch_bar.progress(batch / steps, text=f"epoch {epoch + 1}: batch {batch}/{steps}")
-            last_draw[0] = now
-
-    def on_epoch(row: dict, cm: np.ndarray, epoch: int, total: int) -> None:
-        rows.append(row)
+    def draw_epoch(rows: list[dict], epoch: int, total: int) -> None:
+        row = rows[-1]
         epoch_bar.progress(epoch / total, text=f"epoch {epoch}/{total} · val accuracy {row['val_accuracy']:.1%}")
         history = pd.DataFrame(rows)
         with live.container():
@@ -171,11 +168,40 @@ if train_clicked:
                 width="stretch",
             )
 
-    try:
-        outcome = train_or_load(ds, settings, spec.label, store, on_epoch=on_epoch, on_batch=on_batch)
-    except ExplorerError as exc:  # settings the data cannot support (e.g. an empty validation split)
-        st.error(f"Cannot train: {exc}")
-        st.stop()
+    if stored:  # identical settings on identical data: nothing to train
+        outcome = Outcome(stored, True, None)
+    else:
+        try:  # each training runs in a worker process; the same run already training is joined, not repeated
+            pool = cache.training_pool()
+            handle = pool.submit(ds, settings, spec.label, root)
+        except ExplorerError as exc:
+            st.error(f"Cannot train: {exc}")
+            st.stop()
+        shown = 0
+        try:
+            while not handle.wait(0.2):
+                progress = handle.progress()
+                # Drawn every time: each draw is also where Streamlit delivers a Stop click or a closed tab.
+                status_line.caption(progress.describe(pool.workers))
+                if progress.batch is not None:
+                    epoch, batch, steps = progress.batch
+                    batch_bar.progress(batch / steps, text=f"epoch {epoch + 1}: batch {batch}/{steps}")
+                while shown < len(progress.rows):
+                    shown += 1
+                    draw_epoch(progress.rows[:shown], shown, progress.epochs)
+        except BaseException:  # Streamlit's rerun (Stop, another widget) or a closed tab: leave the training
+            if handle.detach() and handle.wait(30):  # the last one watching: it stops; show the stopped run
+                with contextlib.suppress(ExplorerError):
+                    if (run_id := handle.outcome().run_id) is not None:
+                        st.session_state[state.CURRENT_RUN] = run_id
+            raise
+        handle.detach()
+        try:
+            outcome = handle.outcome()
+        except ExplorerError as exc:  # settings the data cannot support (e.g. an empty validation split)
+            st.error(f"Cannot train: {exc}")
+            st.stop()
+    status_line.empty()
     epoch_bar.empty()
     batch_bar.empty()
     live.empty()
@@ -195,8 +221,6 @@ if train_clicked:
             ds.class_names,
         )
         st.error(f"The run could not be stored ({outcome.store_error}); results are shown but not saved.")
-    if outcome.result is not None and outcome.result.interrupt is not None:
-        raise outcome.result.interrupt  # let Streamlit finish the Stop click's rerun
     if outcome.loaded:
         st.toast("Loaded from the store: identical settings on identical data.")
 

@@ -188,6 +188,22 @@ class Progress:
     epochs: int
     watchers: int  # sessions attached
 
+    def describe(self, workers: int) -> str:
+        """One line for the session: its place in the queue, or what its training is doing."""
+        if self.state == QUEUED:
+            ahead = f"{self.ahead} training{'s' if self.ahead != 1 else ''} ahead of yours"
+            return (
+                f"Waiting for a free training worker: {ahead} (this server trains {workers} at once). "
+                "Stop leaves the queue."
+            )
+        if self.state == STARTING:
+            return "Starting a training worker (the first training of a worker imports TensorFlow)…"
+        if self.state == RUNNING:
+            others = self.watchers - 1
+            shared = f" · {others} other session{'s' if others != 1 else ''} watching it too" if others > 0 else ""
+            return f"Training in a worker process{shared}."
+        return "Training ended."
+
 
 @dataclass
 class _Job:
