@@ -129,6 +129,8 @@ with st.expander(f"Model summary: {n_train:,} trainable · {n_frozen:,} non-trai
 
 config = RunConfig.for_training(ds, settings, spec.label)
 stored = store.find_complete(config)
+with contextlib.suppress(ExplorerError):  # a wrong EXPLORER_TRAIN_WORKERS is reported on Train
+    cache.training_pool()  # the first visit starts the workers: they import TensorFlow while settings are chosen
 b1, b2, b3 = st.columns([1, 1, 3])
 train_clicked = b1.button("Load from store" if stored else "Train", type="primary", key="train_button")
 b3.caption(

@@ -192,3 +192,16 @@ def test_many_sessions_at_once_one_training(pool2, digits, tmp_path):
     assert pool2.trainings - before == 1 and folders(tmp_path) == [results[0].run_id]
     again = pool2.submit(digits, settings, "digits", tmp_path)  # after the end: loaded, not trained again
     assert finish(again).loaded and again._job.state == DONE and pool2.trainings - before == 1
+
+
+def test_progress_lines_say_the_place_in_the_queue():
+    from lib.runs.workers import RUNNING, Progress
+
+    waiting = Progress(QUEUED, 2, [], None, None, 3, 1)
+    assert waiting.describe(2) == (
+        "Waiting for a free training worker: 2 trainings ahead of yours (this server trains 2 at once). "
+        "Stop leaves the queue."
+    )
+    assert "1 training ahead of yours" in Progress(QUEUED, 1, [], None, None, 3, 1).describe(1)
+    assert Progress(RUNNING, 0, [], None, None, 3, 1).describe(2) == "Training in a worker process."
+    assert "2 other sessions watching it too" in Progress(RUNNING, 0, [], None, None, 3, 3).describe(2)

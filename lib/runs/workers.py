@@ -317,6 +317,8 @@ class _Slot:
 
     def _loop(self) -> None:
         try:
+            if self.pool.warm:
+                self._start_process()  # TensorFlow's import happens now, not on the first Train press
             while True:
                 job = self.pool._next_job(self)
                 if job is None:
@@ -381,8 +383,10 @@ class TrainingPool:
     """At most `workers` trainings at once, each in its own worker process; identical requests
     (same store, same run id) share one job. Thread-safe: every session thread may call it."""
 
-    def __init__(self, workers: int | None = None, jobs_per_worker: int = JOBS_PER_WORKER) -> None:
+    def __init__(self, workers: int | None = None, jobs_per_worker: int = JOBS_PER_WORKER, warm: bool = True) -> None:
+        """`warm`: start the worker processes now (they import TensorFlow in the background)."""
         self.workers = default_workers() if workers is None else max(1, int(workers))
+        self.warm = warm
         self.jobs_per_worker = max(1, int(jobs_per_worker))
         self._ctx = mp.get_context("spawn")
         self._lock = threading.Condition()
