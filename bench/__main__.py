@@ -7,7 +7,7 @@ import sys
 
 from bench.common import machine
 
-BENCHMARKS = ["training", "app", "aug_preview", "aug_preview:run_page", "evaluation", "memory"]
+BENCHMARKS = ["training", "app", "aug_preview", "aug_preview:run_page", "evaluation", "memory", "classroom"]
 
 
 def main(names: list[str]) -> None:

@@ -3,6 +3,7 @@ press Train at about the same moment. Used by tests/test_class_load.py and bench
 
 from __future__ import annotations
 
+import re
 import subprocess
 import threading
 import time
@@ -61,8 +62,9 @@ class Classroom:
 
     def train_all(self, pages=None, timeout_s: float = 300) -> Round:
         """Press Train in each page (one after the other, a few ms apart), then wait for every page
-        to show a complete run header or an error."""
+        to show the complete run of its own seed (the header's caption names it) or an error."""
         pages = self.pages if pages is None else pages
+        seeds = [page.get_by_role("spinbutton", name="Seed").input_value() for page in pages]
         for page in pages:
             wait_idle(page)
         t0 = time.perf_counter()
@@ -74,7 +76,7 @@ class Classroom:
             for i, page in enumerate(pages):
                 if i in done:
                     continue
-                if page.get_by_text("status complete").count():
+                if page.get_by_text("status complete").count() and page.get_by_text(f"· seed {seeds[i]} ·").count():
                     done[i] = "complete"
                 elif page.get_by_text("Cannot train").count():
                     done[i] = page.get_by_text("Cannot train").first.inner_text()[:300]
@@ -117,6 +119,11 @@ class Classroom:
 
 def trainings_logged(server_output: str) -> int:
     return server_output.count(TRAINED_LINE)
+
+
+def worker_seconds(server_output: str) -> list[float]:
+    """Seconds each logged training took inside its worker (reading the data, training, storing)."""
+    return [float(m) for m in re.findall(re.escape(TRAINED_LINE) + r".*; ([0-9.]+) s in the worker", server_output)]
 
 
 def wait_idle(page) -> None:

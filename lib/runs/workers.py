@@ -147,6 +147,7 @@ def _worker_main(inbox: Any, outbox: Any, stop: Any) -> None:
             outbox.put(("epoch", job_id, (row, cm, epoch, total)))
 
         try:
+            t0 = time.perf_counter()
             ds = _read_dataset(job["data"], job["name"], job["notes"], job["fingerprint"])
             outcome = train_or_load(
                 ds,
@@ -161,7 +162,7 @@ def _worker_main(inbox: Any, outbox: Any, stop: Any) -> None:
                 r = outcome.result
                 r.model = None  # stays here: the stored run has it (or, unsaved, the page needs no model)
                 r.interrupt = None
-                status, message = r.status, r.message
+                status, message = r.status, f"{r.message}; {time.perf_counter() - t0:.1f} s in the worker"
                 if outcome.run_id is not None:  # stored: the session loads the run from the store
                     outcome.result = None
             else:
