@@ -48,6 +48,7 @@ def run(sequential: int = SEQUENTIAL) -> None:
             room.set_seed(second, 1001)
             room.train_all(room.pages[:workers])
             room.set_seed(first, 1002)
+            n_before_one = len(worker_seconds(room.output()))
             one = room.train_all([first])
             assert one.complete == 1, one.errors
             before = trainings_logged(room.output())
@@ -73,7 +74,7 @@ def run(sequential: int = SEQUENTIAL) -> None:
             )
             print(
                 f"  the 8 trainings took {sum(in_workers):.1f} s inside the workers ({sum(in_workers) / workers:.1f} s "
-                f"per worker); one alone took {worker_seconds(room.output())[logged - 1]:.1f} s in its worker",
+                f"per worker); one alone took {worker_seconds(room.output())[n_before_one]:.1f} s in its worker",
                 flush=True,
             )
             for problem in same.errors + distinct.errors:
