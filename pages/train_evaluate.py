@@ -192,10 +192,8 @@ if train_clicked:
                     shown += 1
                     draw_epoch(progress.rows[:shown], shown, progress.epochs)
         except BaseException:  # Streamlit's rerun (Stop, another widget) or a closed tab: leave the training
-            if handle.detach() and handle.wait(30):  # the last one watching: it stops; show the stopped run
-                with contextlib.suppress(ExplorerError):
-                    if (run_id := handle.outcome().run_id) is not None:
-                        st.session_state[state.CURRENT_RUN] = run_id
+            if handle.detach():  # the last one watching: it stops after this batch; the rerun shows the stopped run
+                st.session_state[state.STOPPING_JOB] = handle
             raise
         handle.detach()
         try:
@@ -225,6 +223,16 @@ if train_clicked:
         st.error(f"The run could not be stored ({outcome.store_error}); results are shown but not saved.")
     if outcome.loaded:
         st.toast("Loaded from the store: identical settings on identical data.")
+
+stopping = st.session_state.pop(state.STOPPING_JOB, None)
+if stopping is not None:  # this session's Stop ended a training: show it once it is stored
+    with st.spinner("Stopping the training after its current batch; it is kept, labelled stopped…"):
+        ended = stopping.wait(120)
+    with contextlib.suppress(ExplorerError):
+        if ended and (run_id := stopping.outcome().run_id) is not None:
+            st.session_state[state.CURRENT_RUN] = run_id
+            st.session_state.pop(state.UNSAVED_RUN, None)
+            stored_runs, broken_runs = store.list_runs()
 
 # --- A model trained elsewhere ------------------------------------------------------------------
 with st.expander("Evaluate a model you already have (.keras or .h5)"):

@@ -16,6 +16,8 @@ from tests.conftest import CHROMIUM_ARGS, start_server
 
 READY = "Training runs only when you press the button."
 MLP = "MLP: dense baseline (ignores where pixels are)"
+expect.set_options(timeout=120_000)  # eight sessions on two cores: every step waits its turn
+
 TRAINED_LINE = "explorer: trained run "  # the pool's log line on the server's stderr, one per training
 
 
@@ -93,6 +95,8 @@ class Classroom:
         return Round(sum(v == "complete" for v in done.values()), errors, seconds)
 
     def run_folders(self) -> list[str]:
+        if not self.runs.is_dir():
+            return []
         return sorted(p.name for p in self.runs.iterdir() if p.is_dir() and not p.name.startswith("."))
 
     def server_pid(self) -> int:

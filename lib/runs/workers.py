@@ -32,6 +32,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from multiprocessing import spawn
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ PER_TRAINING_MB = 1500  # what one worker with TensorFlow and a small model may 
 JOBS_PER_WORKER = 20  # a worker is replaced after this many trainings (Keras leaks a little per model)
 BATCH_EVERY_S = 0.1  # the worker sends batch progress at most this often (and after each epoch's last batch)
 
+WORKER_NAME = "explorer-train-worker-"
 QUEUED, STARTING, RUNNING, DONE, CANCELLED = "queued", "starting", "running", "done", "cancelled"
 
 
@@ -91,6 +93,20 @@ def default_workers(cores: int | None = None, available_mb: float | None = None)
 
 
 # --- The worker process ----------------------------------------------------------------------------
+
+
+def _preparation_data(name: str, _original: Any = spawn.get_preparation_data) -> dict[str, Any]:
+    """multiprocessing's spawn re-runs the parent's __main__ in the child. In a Streamlit server
+    __main__ is, while any session's script runs, that page script: a worker would run the page.
+    Our workers need nothing from __main__ (their target is this module's `_worker_main`)."""
+    data = _original(name)
+    if name.startswith(WORKER_NAME):
+        data.pop("init_main_from_path", None)
+        data.pop("init_main_from_name", None)
+    return data
+
+
+spawn.get_preparation_data = _preparation_data
 
 
 def _write_dataset(ds: Dataset, folder: Path) -> Path:
@@ -294,7 +310,7 @@ class _Slot:
         self.process = ctx.Process(
             target=_worker_main,
             args=(self.inbox, self.outbox, self.stop),
-            name=f"explorer-train-worker-{self.number}",
+            name=f"{WORKER_NAME}{self.number}",
             daemon=True,
         )
         self.process.start()
