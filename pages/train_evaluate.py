@@ -140,6 +140,19 @@ b3.caption(
 )
 
 # --- Training ------------------------------------------------------------------------------
+# A Stop click (or any widget) stops the script run that was training; Streamlit may start this
+# run before that one's clean-up ran, so the handle it left in the session is detached here too.
+previous = st.session_state.pop(state.TRAINING_JOB, None)
+if previous is not None:
+    previous.detach()
+    if previous.progress().watchers == 0:  # nobody watches it any more: it stops after its current batch
+        with st.spinner("Stopping the training after its current batch; it is kept, labelled stopped…"):
+            ended = previous.wait(120)
+        with contextlib.suppress(ExplorerError):
+            if ended and (run_id := previous.outcome().run_id) is not None:
+                st.session_state[state.CURRENT_RUN] = run_id
+                st.session_state.pop(state.UNSAVED_RUN, None)
+                stored_runs, broken_runs = store.list_runs()
 if train_clicked:
     b2.button(
         "Stop",
@@ -176,6 +189,7 @@ if train_clicked:
         try:  # each training runs in a worker process; the same run already training is joined, not repeated
             pool = cache.training_pool()
             handle = pool.submit(ds, settings, spec.label, root)
+            st.session_state[state.TRAINING_JOB] = handle  # the next run finds it if this one is stopped
         except ExplorerError as exc:
             st.error(f"Cannot train: {exc}")
             st.stop()
@@ -191,10 +205,10 @@ if train_clicked:
                 while shown < len(progress.rows):
                     shown += 1
                     draw_epoch(progress.rows[:shown], shown, progress.epochs)
-        except BaseException:  # Streamlit's rerun (Stop, another widget) or a closed tab: leave the training
-            if handle.detach():  # the last one watching: it stops after this batch; the rerun shows the stopped run
-                st.session_state[state.STOPPING_JOB] = handle
+        except BaseException:  # Streamlit stops this run (Stop, another widget, a closed tab): leave the training
+            handle.detach()
             raise
+        st.session_state.pop(state.TRAINING_JOB, None)
         handle.detach()
         try:
             outcome = handle.outcome()
@@ -223,16 +237,6 @@ if train_clicked:
         st.error(f"The run could not be stored ({outcome.store_error}); results are shown but not saved.")
     if outcome.loaded:
         st.toast("Loaded from the store: identical settings on identical data.")
-
-stopping = st.session_state.pop(state.STOPPING_JOB, None)
-if stopping is not None:  # this session's Stop ended a training: show it once it is stored
-    with st.spinner("Stopping the training after its current batch; it is kept, labelled stopped…"):
-        ended = stopping.wait(120)
-    with contextlib.suppress(ExplorerError):
-        if ended and (run_id := stopping.outcome().run_id) is not None:
-            st.session_state[state.CURRENT_RUN] = run_id
-            st.session_state.pop(state.UNSAVED_RUN, None)
-            stored_runs, broken_runs = store.list_runs()
 
 # --- A model trained elsewhere ------------------------------------------------------------------
 with st.expander("Evaluate a model you already have (.keras or .h5)"):

@@ -268,9 +268,10 @@ class JobHandle:
     def detach(self) -> bool:
         """Leave the job (idempotent). True when this was the last session: a queued job is then
         cancelled, a running one stops after its current batch and is stored as stopped."""
-        if not self._attached:
-            return False
-        self._attached = False
+        with self._pool._lock:  # two script runs of one session may both call it
+            if not self._attached:
+                return False
+            self._attached = False
         return self._pool._detach(self._job)
 
     def outcome(self) -> Outcome:
@@ -430,13 +431,13 @@ class TrainingPool:
             if self._closed:
                 raise TrainingWorkerError("the training pool is shut down")
             job = self._active.get(key)
-            if job is not None:
+            if job is not None and not job.stop_requested:  # a stopping job is not joined: a new one starts
                 job.handles += 1
                 return JobHandle(self, job)
         data = _write_dataset(ds, self._tmp)  # outside the lock: large datasets take a moment
         with self._lock:
             job = self._active.get(key)
-            if job is not None:  # someone submitted the same run meanwhile
+            if job is not None and not job.stop_requested:  # someone submitted the same run meanwhile
                 data.unlink(missing_ok=True)
                 job.handles += 1
                 return JobHandle(self, job)

@@ -10,5 +10,5 @@ IMBALANCE = "imbalance"  # (class_index, keep_fraction) applied to the training 
 AUGMENT = "augment_config"  # full ImageDataGenerator settings (lib.augment), shared with training
 AUGMENT_SEED = "augment_seed"  # preview draw seed ("new draw" changes it)
 CURRENT_RUN = "current_run"  # run id shown on Train & Evaluate
-STOPPING_JOB = "stopping_job"  # a JobHandle whose training this session's Stop ended (shown when stored)
+TRAINING_JOB = "training_job"  # the JobHandle of the training this session's script run is showing
 UNSAVED_RUN = "unsaved_run"  # a StoredRun kept in memory when the store could not be written
