@@ -18,6 +18,7 @@ BENCHMARKS = [
     "workload",
     "inspect",
     "controls",
+    "classroom",
 ]
 
 

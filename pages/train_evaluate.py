@@ -1,9 +1,8 @@
 """Step 3 · Train & Evaluate: train on a button press, watch every class learn, read the
 confusion matrix and report, and see the images behind each number."""
 
-import time
+import contextlib
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
@@ -12,15 +11,13 @@ from lib.augment import settings as augment
 from lib.errors import ExplorerError, ModelFileError, StoreError, TransferError, one_line
 from lib.runs.config import MAX_NAME, RunConfig, auto_name, baseline_of, can_be_backbone
 from lib.runs.store import RunStore, StoredRun, record_of
-from lib.runs.train_or_load import train_or_load
+from lib.runs.train_or_load import Outcome
 from lib.runs.uploaded import INPUT_SCALES, evaluate_upload, load_user_model
 from lib.train.models import MODEL_KINDS, OPTIMIZERS
 from lib.train.settings import TrainSettings
 from lib.train.transfer import BACKBONES, MODES, BackboneRef
 from lib.ui import cache, present, run_views, state
 from lib.ui.text import md
-
-STOP_WAIT_S = 60  # how long a rerun after Stop waits for the stopped training to store its run
 
 st.title("3 · Train & Evaluate")
 ds = cache.current_dataset()
@@ -163,6 +160,8 @@ run_name = st.text_input(
     placeholder=auto_name(config),
     help="A name people can say, used in legends, tables and selectors. Empty: the name shown greyed out.",
 )
+with contextlib.suppress(ExplorerError):  # a wrong EXPLORER_TRAIN_WORKERS is reported on Train
+    cache.training_pool()  # the first visit starts the workers: they import TensorFlow while settings are chosen
 b1, b2, b3 = st.columns([1, 1, 3])
 train_clicked = b1.button("Load from store" if stored else "Train", type="primary", key="train_button")
 b3.caption(
@@ -172,28 +171,34 @@ b3.caption(
 )
 
 # --- Training ------------------------------------------------------------------------------
+# A Stop click (or any widget) stops the script run that was training; Streamlit may start this
+# run before that one's clean-up ran, so the handle it left in the session is detached here too.
+previous = st.session_state.pop(state.TRAINING_JOB, None)
+if previous is not None:
+    previous.detach()
+    if previous.progress().watchers == 0:  # nobody watches it any more: it stops after its current batch
+        with st.spinner("Stopping the training after its current batch; it is kept, labelled stopped…"):
+            ended = previous.wait(120)
+        with contextlib.suppress(ExplorerError):
+            if ended and (run_id := previous.outcome().run_id) is not None:
+                st.session_state[state.CURRENT_RUN] = run_id
+                st.session_state.pop(state.UNSAVED_RUN, None)
+                stored_runs, broken_runs = store.list_runs()
 if train_clicked:
-    # Known before training: the rerun a Stop click starts can find (and show) the run it stopped,
-    # which the stopped script stores only after this new run has begun.
-    st.session_state[state.TRAINING_RUN] = config.run_id
     stop_slot = b2.empty()
     stop_slot.button(
-        "Stop", key="stop_training", help="Stops after the current batch; the run is kept, labelled stopped."
+        "Stop",
+        key="stop_training",
+        help="Leaves this training: a waiting one leaves the queue; a running one stops after the current batch "
+        "and is kept, labelled stopped, unless other sessions are watching the same training.",
     )
+    status_line = st.empty()
     epoch_bar = st.progress(0.0, text="Starting…")
     batch_bar = st.progress(0.0)
     live = st.empty()
-    rows: list[dict] = []
-    last_draw = [0.0]
 
-    def on_batch(epoch: int, batch: int, steps: int) -> None:
-        now = time.perf_counter()
-        if now - last_draw[0] > 0.25 or batch == steps:  # a few redraws a second, not one per batch
-            batch_bar.progress(batch / steps, text=f"epoch {epoch + 1}: batch {batch}/{steps}")
-            last_draw[0] = now
-
-    def on_epoch(row: dict, cm: np.ndarray, epoch: int, total: int) -> None:
-        rows.append(row)
+    def draw_epoch(rows: list[dict], epoch: int, total: int) -> None:
+        row = rows[-1]
         epoch_bar.progress(epoch / total, text=f"epoch {epoch}/{total} · val accuracy {row['val_accuracy']:.1%}")
         history = pd.DataFrame(rows)
         with live.container():
@@ -210,13 +215,40 @@ if train_clicked:
                 width="stretch",
             )
 
-    try:
-        outcome = train_or_load(ds, settings, spec.label, store, name=run_name, on_epoch=on_epoch, on_batch=on_batch)
-    except ExplorerError as exc:  # settings the data cannot support (e.g. an empty validation split)
-        st.error(f"Cannot train: {md(one_line(exc))}")
-        st.stop()
+    if stored:  # identical settings on identical data: nothing to train
+        outcome = Outcome(stored, True, None)
+    else:
+        try:  # each training runs in a worker process; the same run already training is joined, not repeated
+            pool = cache.training_pool()
+            handle = pool.submit(ds, settings, spec.label, root, run_name)
+            st.session_state[state.TRAINING_JOB] = handle  # the next run finds it if this one is stopped
+        except ExplorerError as exc:
+            st.error(f"Cannot train: {md(one_line(exc))}")
+            st.stop()
+        shown = 0
+        try:
+            while not handle.wait(0.2):
+                progress = handle.progress()
+                # Drawn every time: each draw is also where Streamlit delivers a Stop click or a closed tab.
+                status_line.caption(progress.describe(pool.workers))
+                if progress.batch is not None:
+                    epoch, batch, steps = progress.batch
+                    batch_bar.progress(batch / steps, text=f"epoch {epoch + 1}: batch {batch}/{steps}")
+                while shown < len(progress.rows):
+                    shown += 1
+                    draw_epoch(progress.rows[:shown], shown, progress.epochs)
+        except BaseException:  # Streamlit stops this run (Stop, another widget, a closed tab): leave the training
+            handle.detach()
+            raise
+        st.session_state.pop(state.TRAINING_JOB, None)
+        handle.detach()
+        try:
+            outcome = handle.outcome()
+        except ExplorerError as exc:  # settings the data cannot support (e.g. an empty validation split)
+            st.error(f"Cannot train: {md(one_line(exc))}")
+            st.stop()
+    status_line.empty()
     stop_slot.empty()  # training has ended: no Stop button left on the page
-    st.session_state.pop(state.TRAINING_RUN, None)
     epoch_bar.empty()
     batch_bar.empty()
     live.empty()
@@ -236,8 +268,6 @@ if train_clicked:
             ds.class_names,
         )
         st.error(f"The run could not be stored ({md(outcome.store_error)}); results are shown but not saved.")
-    if outcome.result is not None and outcome.result.interrupt is not None:
-        raise outcome.result.interrupt  # let Streamlit finish the Stop click's rerun
     if outcome.loaded:
         st.toast("Loaded from the store: identical settings on identical data.")
 
@@ -270,17 +300,6 @@ with st.expander("Evaluate a model you already have (.keras or .h5)"):
 # --- Which run to show ------------------------------------------------------------------------
 if train_clicked:  # a run was just added
     stored_runs, broken_runs = store.list_runs()
-stopped = st.session_state.pop(state.TRAINING_RUN, None)  # set: a Stop click ended that training
-if stopped is not None:
-    with st.spinner("Storing the run you stopped…"):
-        deadline = time.monotonic() + STOP_WAIT_S
-        while store.status_of(stopped) is None and time.monotonic() < deadline:
-            time.sleep(0.25)
-    stored_runs, broken_runs = store.list_runs()
-    if store.status_of(stopped) is not None:
-        st.session_state[state.CURRENT_RUN] = stopped
-    else:
-        st.warning(f"The stopped run {stopped} was not stored within {STOP_WAIT_S} s; the list below may lack it.")
 mine = [r for r in stored_runs if r.dataset.fingerprint == ds.fingerprint]
 for line in broken_runs:
     st.caption(f"Ignored a damaged run folder: {md(line)}")

@@ -20,6 +20,9 @@ from lib.tf_import import import_keras
 
 keras = import_keras()
 
+# Why a run the page started ends early: the session cannot tell these apart.
+INTERRUPTED = "Stop was pressed, or the page was reloaded, closed or left before training ended"
+
 EpochHook = Callable[[dict, np.ndarray, int, int], None]  # (history row, val confusion, epoch, epochs)
 BatchHook = Callable[[int, int, int], None]  # (epoch, batch, steps per epoch)
 
@@ -94,7 +97,7 @@ class StopRequest(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
         if self.status.status == "complete" and self.should_stop():
-            self.status.end(self.model, "stopped", f"stopped by the user during epoch {self.status.epoch + 1}")
+            self.status.end(self.model, "stopped", f"stopped during epoch {self.status.epoch + 1}: {INTERRUPTED}")
 
 
 class BatchProgress(keras.callbacks.Callback):

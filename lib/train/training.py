@@ -29,7 +29,6 @@ from lib.train.transfer import MODES, RunBackbones, build_transfer_model
 
 # Streamlit ends a training script the same way for a Stop click, a reload, a closed tab or leaving
 # the page mid-training (fast reruns stop the running script): the stored message names them all.
-INTERRUPTED = "Stop was pressed, or the page was reloaded, closed or left before training ended"
 
 EpochHook = Callable[[dict, np.ndarray, int, int], None]  # (history row, val confusion, epoch, epochs)
 BatchHook = Callable[[int, int, int], None]  # (epoch, batch, steps per epoch)
@@ -229,7 +228,7 @@ def train(
         status.status, status.message = (
             "stopped",
             (
-                f"stopped during epoch {status.epoch + 1}: {INTERRUPTED}"
+                f"stopped during epoch {status.epoch + 1}: {cbs.INTERRUPTED}"
                 if not isinstance(exc, KeyboardInterrupt)
                 else f"stopped during epoch {status.epoch + 1}: interrupted (Ctrl-C)"
             ),

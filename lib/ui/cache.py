@@ -121,3 +121,21 @@ def model_summary(kind: str, input_shape: tuple, num_classes: int, transfer: tup
         return summary_table(model), backbone_layers_table(model), parameter_counts(model)
     model = build_model(kind, input_shape, num_classes)
     return summary_table(model), None, parameter_counts(model)
+
+
+@st.cache_resource(show_spinner=False)
+def training_pool():
+    """The server's one pool of training worker processes, shared by every session
+    (EXPLORER_TRAIN_WORKERS at once). Each training it finishes is logged on the server's stderr."""
+    import logging
+    import sys
+
+    from lib.runs.workers import TrainingPool, log
+
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s explorer: %(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+    return TrainingPool()
