@@ -87,7 +87,7 @@ def test_show_code_reads_the_runs_own_file_in_the_store_in_use(tmp_path, capsys)
 
 def test_a_training_ended_by_the_page_says_what_can_have_ended_it():
     """Streamlit ends the script the same way for Stop, a reload, a closed tab or leaving the page."""
-    from lib.train.training import INTERRUPTED
+    from lib.train.callbacks import INTERRUPTED
 
     class ScriptEnded(BaseException):  # what Streamlit raises in the running script (StopException)
         pass
