@@ -263,9 +263,10 @@ def _run_dataset(run, needed: bool):
     (fingerprint) the run was trained on. None when not needed."""
     if not needed:
         return None
-    ds = load_dataset(parse_spec(run.config["dataset"]["label"]))
-    if ds.fingerprint != run.config["dataset"]["fingerprint"]:
-        raise DatasetError(f"{run.config['dataset']['label']} has changed since run {run.run_id} was trained")
+    ref = run.record.dataset
+    ds = load_dataset(parse_spec(ref.label))
+    if ds.fingerprint != ref.fingerprint:
+        raise DatasetError(f"{ref.label} has changed since run {run.run_id} was trained")
     return ds
 
 
@@ -299,17 +300,16 @@ def cmd_predict(args: argparse.Namespace) -> None:
     except OSError as exc:
         raise ImageError(f"cannot read {args.image}: {exc.strerror or exc}") from None
     run = _store(args.store).load(args.run_id)
-    settings = run.config["settings"]
-    uploaded = str(settings.get("model", "")).startswith("uploaded:")
-    ds = _run_dataset(run, not uploaded and needs_fit(training_config(settings.get("augment"))[0]))
-    shape = tuple(run.config["dataset"]["image_shape"])
+    uploaded = run.record.config.is_uploaded
+    ds = _run_dataset(run, not uploaded and needs_fit(training_config(run.settings.augment)[0]))
+    shape = tuple(run.record.dataset.image_shape)
     try:
         steps = try_image.to_dataset_image(data, shape)
     except ImageError as exc:
         raise ImageError(f"{args.image}: {exc}") from None
     prob = try_image.predict_image(run.load_model(), try_image.evaluation_preprocessor(run, ds), steps[-1].image)
     table = try_image.probabilities_table(prob, run.class_names).head(args.top)
-    print(f"run {run.run_id} · {settings.get('model')} · {Path(args.image).name}")
+    print(f"run {run.record.display_name} (id {run.run_id}) · {run.record.model} · {Path(args.image).name}")
     for _, row in table.iterrows():
         print(f"{row['rank']:>3}. {row['class']}  {row['probability']:.4f}")
 

@@ -10,15 +10,12 @@ st.title("5 · Look inside")
 ds = cache.current_dataset()
 root = cache.store_root()
 configs, broken = RunStore(root).list_runs()
-mine = [c for c in configs if c["dataset"]["fingerprint"] == ds.fingerprint]
+mine = [r for r in configs if r.dataset.fingerprint == ds.fingerprint]
 if not mine:
     st.info("No stored run for this dataset yet: train one on step 3.")
     st.stop()
-ids = [c["run_id"] for c in mine]
-labels = {
-    c["run_id"]: f"{c['settings']['model']} · {c.get('epochs_done', '?')} epochs · {c['status']} · {c['run_id']}"
-    for c in mine
-}
+ids = [r.run_id for r in mine]
+labels = {r.run_id: f"{r.display_name} · {r.epochs_done} epochs · {r.status} · id {r.run_id}" for r in mine}
 if st.session_state.get(state.INSPECT_RUN) not in ids:  # first visit: the run shown on step 3, else the newest
     current = st.session_state.get(state.CURRENT_RUN)
     st.session_state[state.INSPECT_RUN] = current if current in ids else ids[0]

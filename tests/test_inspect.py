@@ -3,6 +3,7 @@ scikit-learn's, ECE by hand, the feature map, the offline HTML report."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 
@@ -313,7 +314,7 @@ def test_the_html_report_is_offline_and_escapes_every_user_string(runs, digits):
     run = runs["cnn"]
     names = (EVIL, 'two "quoted" & <b>bold</b>', *run.class_names[2:])
     run.class_names = names
-    run.config = {**run.config, "notes": [*run.config.get("notes", []), "note with <script>alert(2)</script>"]}
+    run.record = dataclasses.replace(run.record, notes=(*run.record.notes, "note with <script>alert(2)</script>"))
     page = build_report(run, digits.x_test)
     assert page.startswith("<!DOCTYPE html>")
     resources = re.findall(r"""(?:src|href)\s*=\s*["']?\s*([^"'\s>]+)""", page, flags=re.I)

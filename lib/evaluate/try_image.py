@@ -62,18 +62,19 @@ def evaluation_preprocessor(run: Any, ds: Dataset | None = None) -> Preprocess:
     training_config), fitted, when featurewise settings need it, on exactly the training
     subset training used (the same stratified validation split and seed). Uploaded runs:
     the input scale chosen when the model was uploaded."""
-    settings = run.config["settings"]
-    if str(settings.get("model", "")).startswith("uploaded:"):
-        scale = UPLOADED_SCALES[settings.get("input_scale", "0..1")]
+    upload = run.record.config.uploaded
+    if upload is not None:
+        scale = UPLOADED_SCALES.get(upload.input_scale, UPLOADED_SCALES["0..1"])
         return lambda x: np.asarray(x, np.float32) * np.float32(scale)
-    config, _ = augment.training_config(settings.get("augment"))
+    settings = run.settings
+    config, _ = augment.training_config(settings.augment)
     x_fit = None
     if augment.needs_fit(config):
         if ds is None:
             raise SettingsError("this run standardizes with training-set statistics: the dataset is needed")
         from lib.train.training import split_validation
 
-        train_idx, _ = split_validation(ds, settings["validation_split"], settings["seed"])
+        train_idx, _ = split_validation(ds, settings.validation_split, settings.seed)
         x_fit = ds.x_train[train_idx]
     gen = augment.make_generator(config, x_fit)
     return lambda x: augment.standardize_batch(gen, np.asarray(x))
@@ -81,10 +82,10 @@ def evaluation_preprocessor(run: Any, ds: Dataset | None = None) -> Preprocess:
 
 def preprocessing_notes(run: Any) -> list[str]:
     """What the deterministic preprocessing of this run does, in words."""
-    settings = run.config["settings"]
-    if str(settings.get("model", "")).startswith("uploaded:"):
-        return [f"uploaded model: pixels scaled to {settings.get('input_scale', '0..1')}"]
-    config, _ = augment.training_config(settings.get("augment"))
+    upload = run.record.config.uploaded
+    if upload is not None:
+        return [f"uploaded model: pixels scaled to {upload.input_scale}"]
+    config, _ = augment.training_config(run.settings.augment)
     parts = []
     if config["rescale"]:
         parts.append(f"rescale x {config['rescale']:.6g}")
