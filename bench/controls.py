@@ -15,15 +15,6 @@ import time
 
 from bench.common import ROOT, report
 
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
 
 def _idle(page) -> None:
     page.wait_for_timeout(300)
@@ -33,7 +24,7 @@ def _idle(page) -> None:
 def run() -> None:
     from playwright.sync_api import sync_playwright
 
-    from tests.conftest import start_server
+    from tests.conftest import CHROMIUM_ARGS, start_server, stop_server
 
     store = tempfile.mkdtemp(prefix="bench-controls-")
     subprocess.run(
@@ -43,7 +34,7 @@ def run() -> None:
     proc, url, _ = start_server({"EXPLORER_RUNS": store})
     try:
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1280, "height": 900})
             page.set_default_timeout(120_000)
             page.goto(url)
@@ -73,11 +64,7 @@ def run() -> None:
                 _idle(page)
             browser.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
     report("control_latency_ms[augment rotation]", statistics.median(rotation) * 1000, "ms", "goal <= 250 ms")
     report("control_latency_ms[confusion normalization]", statistics.median(toggle) * 1000, "ms", "goal <= 250 ms")
 

@@ -107,6 +107,15 @@ def start_server(env: dict[str, str] | None = None, args: tuple[str, ...] = ()) 
     raise RuntimeError("streamlit did not answer /_stcore/health within 60 s")
 
 
+def stop_server(proc: subprocess.Popen) -> None:
+    """Stop a server started by start_server: politely, then for good after 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 @pytest.fixture(scope="session")
 def chromium_path() -> str:
     if os.path.exists(CHROMIUM) or shutil.which("chromium"):
@@ -122,11 +131,7 @@ def served_app(tmp_path_factory) -> Iterator[str]:
     try:
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
 
 
 @pytest.fixture

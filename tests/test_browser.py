@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import subprocess
 
 from playwright.sync_api import expect
 
@@ -243,7 +242,7 @@ def test_a_deep_link_as_a_fresh_servers_very_first_request(chromium_path, tmp_pa
     answer "Page not found"; `python -m lib.ui.serve` (make run) switches that mode off first."""
     from playwright.sync_api import sync_playwright
 
-    from tests.conftest import CHROMIUM_ARGS, start_server
+    from tests.conftest import CHROMIUM_ARGS, start_server, stop_server
 
     proc, url, _ = start_server({"EXPLORER_RUNS": str(tmp_path / "runs")})
     try:
@@ -258,8 +257,4 @@ def test_a_deep_link_as_a_fresh_servers_very_first_request(chromium_path, tmp_pa
             assert_no_exception(page)
             browser.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)

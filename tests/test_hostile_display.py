@@ -8,7 +8,6 @@ that URL."""
 from __future__ import annotations
 
 import socket
-import subprocess
 
 import numpy as np
 import pytest
@@ -93,7 +92,7 @@ def test_class_names_are_escaped_on_every_page(tmp_path):
 def test_no_request_leaves_for_a_markdown_image_in_a_class_name(tmp_path, chromium_path):
     from playwright.sync_api import expect, sync_playwright
 
-    from tests.conftest import CHROMIUM_ARGS, start_server
+    from tests.conftest import CHROMIUM_ARGS, start_server, stop_server
     from tests.test_browser import assert_no_exception, open_step, wait_idle
 
     path = hostile_npz(tmp_path / "hostile.npz")
@@ -131,10 +130,6 @@ def test_no_request_leaves_for_a_markdown_image_in_a_class_name(tmp_path, chromi
                 assert_no_exception(page)
             browser.close()
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
     assert requests, "the page made no requests at all: the recorder is not working"
     assert not [r for r in requests if f":{PORT}" in r], [r for r in requests if f":{PORT}" in r]

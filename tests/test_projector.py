@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from tests.conftest import CHROMIUM_ARGS, start_server
+from tests.conftest import CHROMIUM_ARGS, start_server, stop_server
 from tests.helpers import ROOT
 
 expect.set_options(timeout=120_000)  # a cold first run imports TensorFlow
@@ -85,11 +85,7 @@ def served_with_a_run(tmp_path_factory):
     try:
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_server(proc)
 
 
 def _idle(page) -> None:
