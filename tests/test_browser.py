@@ -218,6 +218,7 @@ def test_a_reload_keeps_the_data_set_and_a_link_restores_it(page, served_app):
 def test_after_stop_the_page_shows_the_run_just_stopped(page):
     open_step(page, "3 · Train & Evaluate", "Training runs only when you press the button.")
     set_number(page, "Epochs", 1)
+    set_number(page, "Seed", 11)  # settings no other test of this shared server trained: "Train", not "Load"
     wait_idle(page)
     page.get_by_role("button", name="Train").click()  # a first, finished run
     expect(page.get_by_text("status complete")).to_be_visible(timeout=120_000)

@@ -117,10 +117,12 @@ def test_stored_model_is_the_whole_model(backbone_store, shapes):
     ("mode", "unfreeze", "cut"),
     [
         ("feature_extraction", 0, "backbone output"),
-        ("fine_tune", 2, "before Conv_1"),
-        # block_15_project is the first trainable layer, but block 15 adds its input back
+        # N counts weighted layers other than BatchNormalization (which stays frozen):
+        # the last 2 are block_16_project and Conv_1.
+        ("fine_tune", 2, "before block_16_project"),
+        # With 5, block_15_project is the first trainable layer, but block 15 adds its input back
         # (a skip connection): the only clean cut is below the whole block.
-        ("fine_tune", 10, "before block_15_expand"),
+        ("fine_tune", 5, "before block_15_expand"),
     ],
 )
 def test_split_is_exact_and_respects_skip_connections(mode, unfreeze, cut):

@@ -148,7 +148,9 @@ def test_cli_says_not_pretrained_and_run_backbones_do_not_record_imagenet(tmp_pa
     run_id = train_or_load(ds, random_backbone, "digits", store).run_id
     assert main(["report", run_id, "--store", str(tmp_path)]) == 0  # `train` prints the same report
     out = capsys.readouterr().out
-    assert out.splitlines()[0].startswith(f"run {run_id} · vgg16 · feature extraction, NOT pretrained")
+    first = out.splitlines()[0]
+    assert first.startswith("run vgg16 frozen (random) · 1 ep") and "NOT pretrained" in first
+    assert f"(id {run_id}) · vgg16 · feature extraction, NOT pretrained" in first
     assert "random weights, NOT pretrained" in out
     from lib.runs.study import study_table  # the study's table (page and CLI) says it too
 
