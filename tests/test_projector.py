@@ -24,6 +24,7 @@ PAGES = {
     "augment": "2 · Augmentation",
     "train": "3 · Train & Evaluate",
     "runs": "4 · Compare runs",
+    "inside": "5 · Look inside",
 }
 
 # Text boxes whose content must fit: widget labels, buttons, metric values and labels, tab names.
