@@ -165,6 +165,8 @@ def test_evaluation_ui(run: StoredRun, ds: Dataset, model_bytes: Callable[[], by
         rep.style.format({"precision": "{:.3f}", "recall": "{:.3f}", "f1-score": "{:.3f}"}),
         width="stretch",
         height=table_height(len(rep)),  # every row (accuracy, macro, weighted too), no scrolling inside
+        # The row names ("weighted avg") are longer than the class rows the grid sizes the column by.
+        column_config={"_index": st.column_config.Column(width="medium")},
     )
     d1, d2, d3, _ = st.columns([1, 1, 1, 1])
     d1.download_button("Report CSV", rep.to_csv().encode(), f"report_{run.run_id}.csv", "text/csv", key="dl_report")
@@ -177,7 +179,11 @@ def test_evaluation_ui(run: StoredRun, ds: Dataset, model_bytes: Callable[[], by
 
     c1, c2 = st.columns([1, 2])
     c1.markdown("**Top confusions**")
-    c1.dataframe(metrics.top_confusions(cm, names).style.format({"share of true class": "{:.1%}"}), hide_index=True)
+    c1.dataframe(
+        metrics.top_confusions(cm, names).style.format({"share of true class": "{:.1%}"}),
+        hide_index=True,
+        column_config={"share of true class": st.column_config.Column("share of true", width="small")},
+    )
     c2.markdown("**Most confident mistakes**")
     with c2:
         _gallery(ds, metrics.confident_mistakes(y_true, y_prob, 12), y_prob, names, show_true=True)
