@@ -89,12 +89,6 @@ def _os_reason(exc: OSError) -> str:
     return exc.strerror or type(exc).__name__
 
 
-def confined(path: str | Path) -> Path:
-    """The resolved path, or DatasetError when a data root is set and the path leaves it
-    (kept for callers that check existence themselves; it is `guard(path)`)."""
-    return guard(path)
-
-
 def inside_root(path: Path) -> bool:
     """For files found inside a confined folder: does a symlink lead out of the root?"""
     root = data_root()

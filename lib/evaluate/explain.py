@@ -159,6 +159,17 @@ def _normalize(m: np.ndarray) -> np.ndarray:
 CAM_METHODS = {"hirescam": "HiResCAM", "gradcam": "Grad-CAM"}
 
 
+def _class_score(parts: Any, features: Any, class_index: int | None) -> tuple[Any, int, float]:
+    """Inside a GradientTape: the logit to explain (of `class_index`, default the predicted
+    class), that class, and its probability."""
+    import tensorflow as tf
+
+    logits = parts.logits(features)
+    probs = tf.nn.softmax(logits)
+    k = int(tf.argmax(probs[0])) if class_index is None else int(class_index)
+    return logits[:, k], k, float(probs[0, k])
+
+
 def gradcam(
     model: Any,
     x: np.ndarray,
@@ -180,16 +191,13 @@ def gradcam(
     x = tf.convert_to_tensor(np.asarray(x, np.float32))
     with tf.GradientTape() as tape:
         maps, features = parts(x)
-        logits = parts.logits(features)
-        probs = tf.nn.softmax(logits)
-        k = int(tf.argmax(probs[0])) if class_index is None else int(class_index)
-        score = logits[:, k]
+        score, k, p = _class_score(parts, features, class_index)
     grads = tape.gradient(score, maps)
     if method == "gradcam":
         grads = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)  # one weight per channel
     cam = tf.nn.relu(tf.reduce_sum(maps * grads, axis=-1))[0].numpy()
     heat = _normalize(_resize(cam, tuple(int(d) for d in x.shape[1:3])))
-    return Explanation(heat, CAM_METHODS[method], conv.label, k, float(probs[0, k]))
+    return Explanation(heat, CAM_METHODS[method], conv.label, k, p)
 
 
 def saliency(model: Any, x: np.ndarray, class_index: int | None = None) -> Explanation:
@@ -201,13 +209,10 @@ def saliency(model: Any, x: np.ndarray, class_index: int | None = None) -> Expla
     with tf.GradientTape() as tape:
         tape.watch(x)
         _, features = parts(x)
-        logits = parts.logits(features)
-        probs = tf.nn.softmax(logits)
-        k = int(tf.argmax(probs[0])) if class_index is None else int(class_index)
-        score = logits[:, k]
+        score, k, p = _class_score(parts, features, class_index)
     grads = tape.gradient(score, x)
     sal = np.abs((grads * x).numpy()[0]).sum(axis=-1)
-    return Explanation(_normalize(sal), "gradient x input", "input", k, float(probs[0, k]))
+    return Explanation(_normalize(sal), "gradient x input", "input", k, p)
 
 
 def explain(
