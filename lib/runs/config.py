@@ -139,9 +139,6 @@ class RecordedBaseline:
     class_name: str
     accuracy: float
 
-    def sentence(self) -> str:
-        return f"always predicting '{self.class_name}' (the training split's majority class) scores {self.accuracy:.1%}"
-
 
 def baseline_of(ds: Dataset) -> RecordedBaseline:
     b = majority_baseline(ds)
