@@ -6,6 +6,7 @@ Exit 0 on success; bad input exits 2 with one line `error: ...` on stderr, no tr
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from collections.abc import Sequence
@@ -21,6 +22,24 @@ from lib.errors import DatasetError, ExplorerError, StoreError, one_line
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse's own usage errors: same one-line contract
         self.exit(2, f"error: {message}\n")
+
+
+def _add_accelerator_options(parser: argparse.ArgumentParser) -> None:
+    from lib.train.accelerators import DEVICES, MIXED_POLICIES
+
+    parser.add_argument(
+        "--mixed-precision",
+        action="store_true",
+        help=f"layers compute in 16 bits ({MIXED_POLICIES['gpu']} on a GPU, {MIXED_POLICIES['cpu']} on a CPU), "
+        "weights and the softmax stay float32; a different run from the float32 one",
+    )
+    parser.add_argument(
+        "--devices",
+        default="one",
+        choices=list(DEVICES),
+        help="one: the default device (a GPU when TensorFlow sees one); all: every local GPU with "
+        "MirroredStrategy (without GPUs, the logical CPUs EXPLORER_LOGICAL_CPUS made)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--augment", metavar="FILE.json", help="ImageDataGenerator settings from the Augmentation page")
     train.add_argument("--store", default=None, help="run store folder (default: runs/ or $EXPLORER_RUNS)")
     train.add_argument("--name", default="", help="a name people can say (default: made from the settings)")
+    _add_accelerator_options(train)
 
     study = sub.add_parser(
         "study",
@@ -75,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     study.add_argument("--seed", type=int, default=0)
     study.add_argument("--store", default=None)
+    _add_accelerator_options(study)
 
     report = sub.add_parser("report", help="print a stored run's test report and confusion matrix")
     report.add_argument("run_id")
@@ -161,6 +182,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         args.transfer,
         args.unfreeze,
         args.weights,
+        mixed_precision=args.mixed_precision,
     ).check()
     store = _store(args.store)
 
@@ -171,7 +193,7 @@ def cmd_train(args: argparse.Namespace) -> None:
             flush=True,
         )
 
-    outcome = train_or_load(ds, settings, spec.label, store, name=args.name, on_epoch=progress)
+    outcome = train_or_load(ds, settings, spec.label, store, name=args.name, on_epoch=progress, devices=args.devices)
     if outcome.store_error:  # the results first (training took minutes), then what went wrong
         from lib.runs.config import RunConfig, baseline_of
         from lib.runs.store import StoredRun, record_of
@@ -218,6 +240,8 @@ def cmd_study(args: argparse.Namespace) -> None:
         steps = tutorial_ladder(args.weights, args.epochs or 50, args.seed)
     else:
         steps = ladder(args.backbone, args.weights, args.epochs or 5, args.seed, args.unfreeze)
+    if args.mixed_precision:
+        steps = [(name, dataclasses.replace(settings, mixed_precision=True)) for name, settings in steps]
     epochs = steps[0][1].epochs
     split = steps[0][1].validation_split
     ref = BackboneRef.parse(args.backbone)
@@ -229,7 +253,12 @@ def cmd_study(args: argparse.Namespace) -> None:
     print(f"study on {spec.label}: validation split {split:.0%} of the training split, seed {args.seed}, "
           f"{epochs} epochs each, test set {len(ds.y_test)} images")  # fmt: skip
     results = run_study(
-        ds, steps, spec.label, store, on_step=lambda i, n, name: print(f"[{i + 1}/{n}] {name}", flush=True)
+        ds,
+        steps,
+        spec.label,
+        store,
+        on_step=lambda i, n, name: print(f"[{i + 1}/{n}] {name}", flush=True),
+        devices=args.devices,
     )
     rows, failures = [], []
     for name, outcome in results:

@@ -13,6 +13,7 @@ from lib.runs.config import MAX_NAME, RunConfig, auto_name, baseline_of, can_be_
 from lib.runs.store import RunStore, StoredRun, record_of
 from lib.runs.train_or_load import Outcome
 from lib.runs.uploaded import INPUT_SCALES, evaluate_upload, load_user_model
+from lib.train import accelerators
 from lib.train.models import MODEL_KINDS, OPTIMIZERS
 from lib.train.settings import TrainSettings
 from lib.train.transfer import BACKBONES, MODES, BackboneRef
@@ -60,7 +61,8 @@ with st.expander("Training settings") if present.presenting() else st.container(
     seed = c[3].number_input("Seed", 0, 10_000, 0, key="train_seed")
     aug_config = st.session_state.get(state.AUGMENT)
     has_aug = bool(aug_config) and not augment.is_identity(aug_config)
-    use_aug = st.checkbox(
+    c = st.columns(2)
+    use_aug = c[0].checkbox(
         "Augmentation (the settings of step 2)",
         value=False,
         key="train_augment",
@@ -68,6 +70,14 @@ with st.expander("Training settings") if present.presenting() else st.container(
         help="Uses the settings of the Augmentation page."
         if has_aug
         else "Choose settings on the Augmentation page first.",
+    )
+    mixed = c[1].checkbox(
+        "Mixed precision",
+        value=False,
+        key="train_mixed_precision",
+        help=f"Layers compute in 16-bit floats ({accelerators.MIXED_POLICIES['gpu']} on a GPU, "
+        f"{accelerators.MIXED_POLICIES['cpu']} on a CPU; here: {cache.mixed_policy()}) and keep float32 weights; "
+        "the softmax stays float32. The numbers change, so it is a separate run.",
     )
 transfer_args: dict = {}
 if BackboneRef.parse(kind) is not None:
@@ -111,6 +121,7 @@ settings = TrainSettings(
     int(seed),
     aug_config if use_aug and has_aug else None,
     **transfer_args,
+    mixed_precision=bool(mixed),
 )
 try:
     settings.check()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from lib.runs.store import RunStore
+from lib.runs.store import RunStore, default_root
 from lib.ui import state
 from tests.helpers import app_on_page
 
@@ -128,7 +128,7 @@ def test_the_first_pick_in_run_to_show_is_kept(run_store):
     """The widget key used to be built from the current run: the first pick was dropped on the
     next rerun and the Report CSV then came from another run."""
     from lib.data.sources import load_digits
-    from lib.runs.store import RunStore
+    from lib.runs.store import RunStore, default_root
     from lib.runs.train_or_load import train_or_load
     from lib.train.settings import TrainSettings
     from tests.helpers import app_on_page
@@ -155,7 +155,7 @@ def test_the_first_pick_in_run_to_show_is_kept(run_store):
 
 def test_unfreeze_beyond_the_backbones_layers_is_said_on_the_page(run_store):
     from lib.data.sources import load_digits
-    from lib.runs.store import RunStore
+    from lib.runs.store import RunStore, default_root
     from lib.runs.train_or_load import train_or_load
     from lib.train.settings import TrainSettings
     from tests.helpers import app_on_page
@@ -169,3 +169,24 @@ def test_unfreeze_beyond_the_backbones_layers_is_said_on_the_page(run_store):
     assert any("only 3 layers with weights" in w.value and "not the 4 asked for" in w.value for w in at.warning)
     at.number_input(key="train_unfreeze").set_value(2).run()
     assert not any("only 3 layers with weights" in w.value for w in at.warning)
+
+
+def test_mixed_precision_switch_trains_a_separate_16_bit_run(page):
+    page.selectbox(key="train_model").select("mlp")
+    page.number_input(key="train_epochs").set_value(1)
+    page.button(key="train_button").click().run()
+    float32_run = page.session_state[state.CURRENT_RUN]
+    assert "mixed_bfloat16 on a CPU; here: mixed_bfloat16" in page.checkbox(key="train_mixed_precision").help
+    page.checkbox(key="train_mixed_precision").check().run()
+    assert page.button(key="train_button").label == "Train"  # not the float32 run: a new one
+    page.button(key="train_button").click().run()
+    assert not page.exception, page.exception
+    mixed_run = page.session_state[state.CURRENT_RUN]
+    assert mixed_run != float32_run
+    assert any("mlp · 1 ep · no aug · seed 0 · mixed precision" in s.value for s in page.success)
+    assert any("mixed precision (mixed_bfloat16): layers compute in bfloat16" in c.value for c in page.caption)
+    record = RunStore(default_root()).load(mixed_run).record
+    assert (
+        record.settings.mixed_precision
+        and not RunStore(default_root()).load(float32_run).record.settings.mixed_precision
+    )

@@ -242,7 +242,8 @@ def clean_name(text: str) -> str:
 
 
 def auto_name(config: RunConfig) -> str:
-    """A name people can say, from the settings: "cnn · 5 ep · aug mild · seed 0"."""
+    """A name people can say, from the settings: "cnn · 5 ep · aug mild · seed 0" (then
+    " · mixed precision" when it trained in 16 bits)."""
     if config.uploaded is not None:
         return f"uploaded {config.uploaded.filename}"
     s = config.settings
@@ -255,7 +256,8 @@ def auto_name(config: RunConfig) -> str:
         if not s.augment or augment_settings.is_identity(s.augment)
         else (f"aug {augment_settings.matching_preset(s.augment)}")
     )
-    return f"{model} · {s.epochs} ep · {aug} · seed {s.seed}"
+    mixed = " · mixed precision" if s.mixed_precision else ""
+    return f"{model} · {s.epochs} ep · {aug} · seed {s.seed}{mixed}"
 
 
 def can_be_backbone(record: RunRecord) -> bool:

@@ -174,6 +174,7 @@ def _worker_main(inbox: Any, outbox: Any, stop: Any) -> None:
                 on_epoch=on_epoch,
                 on_batch=on_batch,
                 should_stop=stop.is_set,
+                devices=os.environ.get("EXPLORER_DEVICES", "one"),  # `make run DEVICES=all`: mirrored on every GPU
             )
             if outcome.result is not None:
                 r = outcome.result

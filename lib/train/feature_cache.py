@@ -152,6 +152,9 @@ def cache_key(ds: Any, settings: TrainSettings, split: Split, standardization: d
         "output": list(split.frozen.output.shape[1:]),
         "keras": keras.__version__,
     }
+    policy = keras.config.dtype_policy().name  # mixed precision computes other features
+    if policy != "float32":  # (left out at float32, so caches made before still match)
+        spec["dtype_policy"] = policy
     return hashlib.sha256(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
 

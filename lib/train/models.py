@@ -1,6 +1,7 @@
 """Small Keras classifiers sized from the input shape and the number of classes.
 
-Every model ends in softmax over K classes and is compiled with integer labels and
+Every model ends in softmax over K classes, computed in float32 even under mixed precision
+(16-bit probabilities would not sum to 1 and the loss could overflow), and is compiled with integer labels and
 sparse categorical cross-entropy, so labels and loss always agree.
 """
 
@@ -84,7 +85,7 @@ def build_model(kind: str, input_shape: tuple[int, int, int], num_classes: int, 
     keras.utils.set_random_seed(seed)  # same seed, same initial weights
     inputs = keras.Input(shape=input_shape, name="image")
     x = MODEL_KINDS[kind].build(keras.layers, input_shape, inputs)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=kind)
 
 

@@ -19,7 +19,8 @@ from lib.train.transfer import BACKBONE_INPUTS, BACKBONES, HEADS, MODES, Backbon
 
 TRANSFER_FIELDS = ("transfer", "unfreeze", "weights")
 # Fields added later are left out of config.json at their defaults, so earlier run ids still hold.
-LATER_DEFAULTS = {"head": "pool", "backbone_input": "preprocess"}
+LATER_TRANSFER_DEFAULTS = {"head": "pool", "backbone_input": "preprocess"}
+LATER_DEFAULTS = {"mixed_precision": False}
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class TrainSettings:
     weights: str = "imagenet"  # imagenet | none (random, not pretrained) | a weights file path
     head: str = "pool"  # pool (ours) | tutorial (Flatten + Dense 128/64/32)
     backbone_input: str = "preprocess"  # preprocess (ours) | raw (0..255 pixels, as the tutorial)
+    # 16-bit compute, float32 weights and softmax (lib.train.accelerators): it changes the numbers, so it is a setting
+    mixed_precision: bool = False
 
     @property
     def backbone(self) -> BackboneRef | None:
@@ -57,6 +60,8 @@ class TrainSettings:
     def check(self) -> TrainSettings:
         if self.model not in MODEL_KINDS and self.backbone is None:
             raise SettingsError(f"unknown model '{self.model}': choose {', '.join([*MODEL_KINDS, *BACKBONES])}")
+        if not isinstance(self.mixed_precision, bool):
+            raise SettingsError("mixed precision is on (true) or off (false)")
         if self.epochs < 1 or self.batch_size < 1:
             raise SettingsError("epochs and batch size must be at least 1")
         if not 0 < self.validation_split < 0.9:
@@ -92,9 +97,12 @@ class TrainSettings:
                 d.pop(key)
         elif self.backbone.is_run:  # a stored run's weights: "imagenet" (the default) would be untrue
             d.pop("weights")
-        for key, default in LATER_DEFAULTS.items():
+        for key, default in LATER_TRANSFER_DEFAULTS.items():
             if not self.is_transfer or d.get(key) == default:
                 d.pop(key, None)
+        for key, default in LATER_DEFAULTS.items():
+            if d.get(key) == default:
+                d.pop(key)
         return d
 
     @classmethod

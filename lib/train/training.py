@@ -23,6 +23,7 @@ from lib.augment import settings as augment
 from lib.data.dataset import Dataset, stratified_split
 from lib.errors import SettingsError, one_line
 from lib.tf_import import import_keras
+from lib.train import accelerators
 from lib.train.models import build_model, compile_model
 from lib.train.settings import TrainSettings
 from lib.train.transfer import MODES, RunBackbones, build_transfer_model
@@ -188,22 +189,47 @@ def train(
     store: RunBackbones | None = None,
     cache_dir: str | Path | None = None,
     cache_features: bool = True,
+    devices: str = "one",
 ) -> TrainResult:
     """Train, keeping whatever finished: a NaN loss, a Stop request, an error or an interrupt
     (Streamlit's rerun, Ctrl-C) all give a TrainResult labelled failed or stopped.
 
     A transfer run without random augmentation fits only the layers above its frozen part, on
     that part's output computed once (lib.train.feature_cache; kept in `cache_dir` when given).
-    cache_features=False fits the whole model every epoch (to compare the two)."""
-    from lib.train import callbacks as cbs  # defines Keras classes: import Keras only now
-
+    cache_features=False fits the whole model every epoch (to compare the two).
+    `devices`: "one" (TensorFlow's default device) or "all" (every local device, mirrored;
+    lib.train.accelerators); settings.mixed_precision picks the dtype policy."""
     settings.check()
     keras = import_keras()
     keras.backend.clear_session()  # a fresh graph for every model: no leak across runs
+    where = accelerators.placement(devices)
+    where.check_batch_size(settings.batch_size)
+    with accelerators.precision(settings.mixed_precision) as policy, where.scope():
+        return _train(
+            ds, settings, where, policy, on_epoch, on_batch, should_stop, tb_dir, store, cache_dir, cache_features
+        )
+
+
+def _train(
+    ds: Dataset,
+    settings: TrainSettings,
+    where: accelerators.Placement,
+    policy: str,
+    on_epoch: EpochHook | None,
+    on_batch: BatchHook | None,
+    should_stop: Callable[[], bool] | None,
+    tb_dir: str | Path | None,
+    store: RunBackbones | None,
+    cache_dir: str | Path | None,
+    cache_features: bool,
+) -> TrainResult:
+    from lib.train import callbacks as cbs  # defines Keras classes: import Keras only now
+
     start = time.perf_counter()
     k = ds.num_classes
     data = _prepare(ds, settings)
     model, build_notes = _build(ds, settings, store)
+    build_notes += [note for note in (where.note, accelerators.precision_note(policy)) if note]
     fit_model = model  # the whole model, or its trainable top fitted on cached features
     if settings.is_transfer and cache_features:
         fit_model = _use_feature_cache(model, ds, settings, data, cache_dir, build_notes)

@@ -281,7 +281,8 @@ def build_transfer_model(
         if len(x.shape) > 2:
             x = layers.GlobalAveragePooling2D(name="global_pool")(x)
         x = layers.Dropout(0.2, name="dropout")(x)
-    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    # float32 even under mixed precision (lib.train.accelerators)
+    outputs = layers.Dense(num_classes, activation="softmax", name="probabilities", dtype="float32")(x)
     model = keras.Model(inputs, outputs, name=f"{kind.replace(':', '_')}_{mode}")
     return model, info
 

@@ -139,3 +139,11 @@ def training_pool():
         log.setLevel(logging.INFO)
         log.propagate = False
     return TrainingPool()
+
+
+@st.cache_resource(show_spinner=False)
+def mixed_policy() -> str:
+    """The mixed-precision policy training would use on this machine (float16 on a GPU, bfloat16 on a CPU)."""
+    from lib.train.accelerators import mixed_policy_name
+
+    return mixed_policy_name()
