@@ -4,6 +4,7 @@ import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
 from lib.ui.present import present_toggle_ui
+from lib.ui.serve import keep_keras_state
 from lib.ui.sidebar import dataset_picker_ui
 from lib.ui.url_state import sync_url
 
@@ -12,6 +13,7 @@ from lib.ui.url_state import sync_url
 # app's pages come from st.navigation only, so switch the legacy mode off for later runs;
 # URL paths that differ from the file names cover the very first run of the server.
 PagesManager.uses_pages_directory = False
+keep_keras_state()  # see lib.ui.serve: Streamlit would clear Keras' state after every rerun
 
 st.set_page_config(page_title="Keras image classification explorer", page_icon=":material/image_search:", layout="wide")
 

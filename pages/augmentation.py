@@ -15,6 +15,7 @@ from lib.ui import cache, present, state
 from lib.ui.augment_controls import controls_ui, load_into_widgets
 from lib.ui.augment_preview_view import preview_ui
 from lib.ui.text import md
+from lib.ui.url_state import sync_url
 
 st.title("2 · Augmentation")
 st.caption("Move a control and see at once what `ImageDataGenerator` does to images of the current dataset.")
@@ -30,89 +31,97 @@ def _apply_preset() -> None:
         load_into_widgets(augment.preset(st.session_state["aug_preset"]), overwrite=True)
 
 
-if present.presenting():  # the main figure first: the preview on the left
-    preview_col, settings_col = st.columns([3, 2], gap="medium")
-else:
-    settings_col, preview_col = st.columns([2, 3], gap="medium")
-with settings_col:
-    preset_slot = st.container()  # drawn after the controls, so it can say "custom" when they match no preset
-    upload = st.file_uploader("Load settings (.json)", type=["json"], key="aug_json_upload")
-    if upload is not None and st.session_state.get("aug_json_applied") != upload.file_id:
-        try:
-            load_into_widgets(augment.from_json(upload.getvalue().decode("utf-8", "replace")), overwrite=True)
-            st.session_state["aug_json_applied"] = upload.file_id
-            st.rerun()
-        except ExplorerError as exc:
-            st.error(f"Settings file not used: {md(one_line(exc))}")
-    raw, problems = controls_ui()
-    st.session_state["aug_preset"] = augment.matching_preset(raw) if not problems else augment.CUSTOM
-    with preset_slot:
-        st.selectbox(
-            "Preset",
-            [*augment.PRESETS, augment.CUSTOM],
-            key="aug_preset",
-            on_change=_apply_preset,
-            help="Fills in the controls below; it says 'custom' once they match no preset.",
+@st.fragment
+def page_body() -> None:
+    """Every control of this page and everything that depends on them: a control change
+    reruns this, not the sidebar and router (the URL is brought up to date at its end)."""
+    if present.presenting():  # the main figure first: the preview on the left
+        preview_col, settings_col = st.columns([3, 2], gap="medium")
+    else:
+        settings_col, preview_col = st.columns([2, 3], gap="medium")
+    with settings_col:
+        preset_slot = st.container()  # drawn after the controls, so it can say "custom" when they match no preset
+        upload = st.file_uploader("Load settings (.json)", type=["json"], key="aug_json_upload")
+        if upload is not None and st.session_state.get("aug_json_applied") != upload.file_id:
+            try:
+                load_into_widgets(augment.from_json(upload.getvalue().decode("utf-8", "replace")), overwrite=True)
+                st.session_state["aug_json_applied"] = upload.file_id
+                st.rerun()
+            except ExplorerError as exc:
+                st.error(f"Settings file not used: {md(one_line(exc))}")
+        raw, problems = controls_ui()
+        st.session_state["aug_preset"] = augment.matching_preset(raw) if not problems else augment.CUSTOM
+        with preset_slot:
+            st.selectbox(
+                "Preset",
+                [*augment.PRESETS, augment.CUSTOM],
+                key="aug_preset",
+                on_change=_apply_preset,
+                help="Fills in the controls below; it says 'custom' once they match no preset.",
+            )
+
+    if problems:
+        preview_col.error("Fix the settings marked in red; the preview shows the last valid settings.")
+        config = st.session_state.get(state.AUGMENT) or augment.default_config()
+    else:
+        config = augment.check(raw)
+        st.session_state[state.AUGMENT] = config
+
+    gen = cache.fitted_generator(ds.fingerprint, augment.to_json(config), ds.x_train)
+    if augment.flips(config) and stats.orientation_sensitive(ds):
+        preview_col.warning(
+            f"{' and '.join(augment.flips(config))} on {md(ds.name)}: {md(stats.orientation_sensitive(ds))}. "
+            "Flipping teaches the model wrong examples here."
         )
 
-if problems:
-    preview_col.error("Fix the settings marked in red; the preview shows the last valid settings.")
-    config = st.session_state.get(state.AUGMENT) or augment.default_config()
-else:
-    config = augment.check(raw)
-    st.session_state[state.AUGMENT] = config
+    # --- Preview ---------------------------------------------------------------------------
+    with preview_col:
+        preview_ui(ds, gen, config)
 
-gen = cache.fitted_generator(ds.fingerprint, augment.to_json(config), ds.x_train)
-if augment.flips(config) and stats.orientation_sensitive(ds):
-    preview_col.warning(
-        f"{' and '.join(augment.flips(config))} on {md(ds.name)}: {md(stats.orientation_sensitive(ds))}. "
-        "Flipping teaches the model wrong examples here."
-    )
+    # --- The preprocessing trap ---------------------------------------------------------------
+    st.subheader("Evaluation images need the same preprocessing")
+    if augment.changes_pixel_distribution(config):
+        steps = ", ".join(k for k in augment.NORMALIZATION if augment.non_defaults(config).get(k))
+        st.warning(
+            f"These settings change the pixel values ({steps}). Validation and test images must get the same "
+            "deterministic step, `datagen.standardize(x)`, and never the random transforms. A tutorial that trained "
+            "with samplewise centring and evaluated raw images got test loss 53.2 and accuracy 0.386."
+        )
+        sample = ds.x_test[: min(200, len(ds.x_test))]
+        train_sample = ds.x_train[: min(200, len(ds.x_train))]
+        table = distribution_table(
+            {
+                "training images (after the generator)": standardize_only(gen, train_sample),
+                "raw test images (the mistake)": sample.astype(np.float32),
+                "test images after datagen.standardize (the fix)": standardize_only(gen, sample),
+            }
+        )
+        st.altair_chart(distribution_chart(table), width="stretch")
+    else:
+        st.success(
+            "These settings keep pixel values as they are: evaluation images need no extra step. "
+            "Random transforms are for training only either way."
+        )
 
-# --- Preview ---------------------------------------------------------------------------
-with preview_col:
-    preview_ui(ds, gen, config)
+    # --- Code ---------------------------------------------------------------------------------
+    st.subheader("Code")
+    code_tab, layers_tab = st.tabs(["ImageDataGenerator", "Keras 3 preprocessing layers"])
+    with code_tab:
+        present.code(augment.generator_code(config), label="Show the ImageDataGenerator code")
+    with layers_tab:
+        present.code(augment.layers_code(config, ds.image_shape), label="Show the Keras 3 layers code")
+    _, gaps = augment.layer_specs(config, ds.image_shape)
+    if gaps:
+        layers_tab.markdown("**No exact equivalent:**\n" + "\n".join(f"- {g}" for g in gaps))
+    st.download_button(
+        "Download settings (.json)",
+        augment.to_json(config),
+        file_name="augmentation.json",
+        mime="application/json",
+        key="aug_download",
+        help="Train & Evaluate and `python -m lib.cli train --augment FILE.json` accept this file.",
+    )
+    sync_url()
 
-# --- The preprocessing trap ---------------------------------------------------------------
-st.subheader("Evaluation images need the same preprocessing")
-if augment.changes_pixel_distribution(config):
-    steps = ", ".join(k for k in augment.NORMALIZATION if augment.non_defaults(config).get(k))
-    st.warning(
-        f"These settings change the pixel values ({steps}). Validation and test images must get the same "
-        "deterministic step, `datagen.standardize(x)`, and never the random transforms. A tutorial that trained "
-        "with samplewise centring and evaluated raw images got test loss 53.2 and accuracy 0.386."
-    )
-    sample = ds.x_test[: min(200, len(ds.x_test))]
-    train_sample = ds.x_train[: min(200, len(ds.x_train))]
-    table = distribution_table(
-        {
-            "training images (after the generator)": standardize_only(gen, train_sample),
-            "raw test images (the mistake)": sample.astype(np.float32),
-            "test images after datagen.standardize (the fix)": standardize_only(gen, sample),
-        }
-    )
-    st.altair_chart(distribution_chart(table), width="stretch")
-else:
-    st.success(
-        "These settings keep pixel values as they are: evaluation images need no extra step. "
-        "Random transforms are for training only either way."
-    )
 
-# --- Code ---------------------------------------------------------------------------------
-st.subheader("Code")
-code_tab, layers_tab = st.tabs(["ImageDataGenerator", "Keras 3 preprocessing layers"])
-with code_tab:
-    present.code(augment.generator_code(config), label="Show the ImageDataGenerator code")
-with layers_tab:
-    present.code(augment.layers_code(config, ds.image_shape), label="Show the Keras 3 layers code")
-_, gaps = augment.layer_specs(config, ds.image_shape)
-if gaps:
-    layers_tab.markdown("**No exact equivalent:**\n" + "\n".join(f"- {g}" for g in gaps))
-st.download_button(
-    "Download settings (.json)",
-    augment.to_json(config),
-    file_name="augmentation.json",
-    mime="application/json",
-    key="aug_download",
-    help="Train & Evaluate and `python -m lib.cli train --augment FILE.json` accept this file.",
-)
+page_body()

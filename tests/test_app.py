@@ -117,3 +117,19 @@ def test_landing_page_does_not_import_tensorflow():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert out.stdout.strip().splitlines()[-1] == "False False", out.stderr[-2000:]
+
+
+def test_a_rerun_leaves_keras_state_alone():
+    """Streamlit clears Keras' global state after every rerun once Keras is imported (for every
+    session thread at once, with a ~100 ms garbage collection holding the GIL); the router turns
+    that off (lib.ui.serve.keep_keras_state)."""
+    from keras.src.backend.common import global_state
+
+    from lib.tf_import import import_keras
+    from tests.helpers import app_on_page
+
+    import_keras()
+    before = global_state.GLOBAL_STATE_TRACKER
+    at = app_on_page("pages/augmentation.py")
+    at.run()
+    assert global_state.GLOBAL_STATE_TRACKER is before

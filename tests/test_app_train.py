@@ -128,7 +128,7 @@ def test_the_first_pick_in_run_to_show_is_kept(run_store):
     """The widget key used to be built from the current run: the first pick was dropped on the
     next rerun and the Report CSV then came from another run."""
     from lib.data.sources import load_digits
-    from lib.runs.store import RunStore, default_root
+    from lib.runs.store import RunStore
     from lib.runs.train_or_load import train_or_load
     from lib.train.settings import TrainSettings
     from tests.helpers import app_on_page
@@ -155,7 +155,7 @@ def test_the_first_pick_in_run_to_show_is_kept(run_store):
 
 def test_unfreeze_beyond_the_backbones_layers_is_said_on_the_page(run_store):
     from lib.data.sources import load_digits
-    from lib.runs.store import RunStore, default_root
+    from lib.runs.store import RunStore
     from lib.runs.train_or_load import train_or_load
     from lib.train.settings import TrainSettings
     from tests.helpers import app_on_page
