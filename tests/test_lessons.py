@@ -204,3 +204,27 @@ def test_compare_page_offers_the_tutorial_ladder_beside_ours():
     text = " ".join(m.value for m in at.markdown)
     assert "nothing frozen" in text and "block5_conv3" in text and "own CNN 0.50" in text
     assert "Non-trainable params: 0" in text and "LAST 20%" in text
+
+
+def test_tensorboard_logs_hold_every_epochs_scalars_and_heatmap(tmp_path):
+    """What `tensorboard --logdir runs` reads: per-epoch scalars equal to the history, and the
+    labelled heatmap of that epoch's validation confusion matrix."""
+    import io
+
+    from PIL import Image
+    from tensorboard.backend.event_processing.event_accumulator import IMAGES, SCALARS, EventAccumulator
+
+    ds = load_digits()
+    result = train(ds, TrainSettings(model="mlp", epochs=2), tb_dir=tmp_path)
+    events = EventAccumulator(str(tmp_path), size_guidance={SCALARS: 0, IMAGES: 0})
+    events.Reload()
+    tags = events.Tags()
+    assert {"loss", "val_accuracy", "val_precision/0", "val_recall/9", "val_batch_precision/3"} <= set(tags["scalars"])
+    for column, tag in (("val_accuracy", "val_accuracy"), ("val_precision_4", "val_precision/4")):
+        logged = [(e.step, e.value) for e in events.Scalars(tag)]
+        assert [s for s, _ in logged] == [1, 2]
+        np.testing.assert_allclose([v for _, v in logged], result.history[column], rtol=1e-6)
+    images = events.Images("val_confusion_by_true_class")
+    assert [i.step for i in images] == [1, 2]
+    last = np.asarray(Image.open(io.BytesIO(images[-1].encoded_image_string)).convert("RGB"))
+    np.testing.assert_array_equal(last, confusion_image(result.val_confusions[-1], ds.class_names))

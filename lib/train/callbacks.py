@@ -7,6 +7,7 @@ records why, and the others leave it alone.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ import numpy as np
 
 from lib.errors import one_line
 from lib.evaluate import metrics
+from lib.evaluate.figures import confusion_image
 from lib.tf_import import import_keras
 
 keras = import_keras()
@@ -27,6 +29,10 @@ EpochHook = Callable[[dict, np.ndarray, int, int], None]  # (history row, val co
 BatchHook = Callable[[int, int, int], None]  # (epoch, batch, steps per epoch)
 
 
+# BATCH_HOOKS_RUN_ASYNC: the per-batch callbacks say `async_safe`, so Keras runs them in its
+# thread pool and the next batch starts without waiting for this one's loss to reach Python
+# (a callback that reads batch logs synchronously costs ~10% of a small model's training time).
+# Keras waits for all of them at the end of each epoch, before the epoch's metrics.
 @dataclass
 class RunStatus:
     """How the run ends: complete unless a callback (or train()) says otherwise."""
@@ -71,6 +77,8 @@ def epoch_row(
 class NanGuard(keras.callbacks.Callback):
     """A NaN or infinite batch loss ends the run, labelled failed."""
 
+    async_safe = True  # see BATCH_HOOKS_RUN_ASYNC
+
     def __init__(self, status: RunStatus) -> None:
         super().__init__()
         self.status = status
@@ -89,7 +97,9 @@ class NanGuard(keras.callbacks.Callback):
 
 
 class StopRequest(keras.callbacks.Callback):
-    """Ends the run after the current batch when `should_stop()` says so (the Stop button)."""
+    """Ends the run within a batch or two of `should_stop()` saying so (the Stop button)."""
+
+    async_safe = True  # see BATCH_HOOKS_RUN_ASYNC
 
     def __init__(self, status: RunStatus, should_stop: Callable[[], bool]) -> None:
         super().__init__()
@@ -101,15 +111,27 @@ class StopRequest(keras.callbacks.Callback):
 
 
 class BatchProgress(keras.callbacks.Callback):
-    """Reports (epoch, batch, steps) after every batch."""
+    """Reports (epoch, batch, steps) after batches, never going backwards within an epoch."""
+
+    async_safe = True  # see BATCH_HOOKS_RUN_ASYNC
 
     def __init__(self, status: RunStatus, on_batch: BatchHook, steps: int) -> None:
         super().__init__()
         self.status, self.on_batch, self.steps = status, on_batch, steps
+        self.lock = threading.Lock()
+        self.last = (-1, 0)
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        with self.lock:
+            self.last = (epoch, 0)
 
     def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if self.status.status != "failed":
-            self.on_batch(self.status.epoch, batch + 1, self.steps)
+        with self.lock:  # async hooks of one epoch may finish out of order: report only progress
+            done = (self.status.epoch, batch + 1)
+            if self.status.status == "failed" or done <= self.last:
+                return
+            self.last = done
+            self.on_batch(done[0], done[1], self.steps)
 
 
 class ValidationMetrics(keras.callbacks.Callback):
@@ -131,14 +153,13 @@ class ValidationMetrics(keras.callbacks.Callback):
         self.batch_size, self.epochs, self.on_epoch = batch_size, epochs, on_epoch
         self.rows: list[dict] = []
         self.confusions: list[np.ndarray] = []
+        self._infer: Any = None
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
         if self.status.status == "failed":
             return
-        # x_val: an array, or tf.data batches (streamed from uint8) that carry their own batch size
-        batching = {"batch_size": max(256, self.batch_size)} if isinstance(self.x_val, np.ndarray) else {}
-        prob = self.model.predict(self.x_val, verbose=0, **batching)
+        prob = self._predict()
         loss, accuracy = float(logs.get("loss", np.nan)), float(logs.get("accuracy", np.nan))
         row, cm = epoch_row(epoch + 1, loss, accuracy, self.y_val, prob, self.k, self.batch_size)
         if not math.isfinite(row["loss"]) or not np.isfinite(prob).all():
@@ -149,6 +170,22 @@ class ValidationMetrics(keras.callbacks.Callback):
         if self.on_epoch:
             self.on_epoch(row, cm, epoch + 1, self.epochs)
 
+    def _predict(self) -> np.ndarray:
+        """The whole validation split's probabilities, in order. x_val: an array, or tf.data
+        batches (streamed from uint8). For batches, one traced inference function is kept and
+        called batch by batch: `model.predict` sets up an iterator, callbacks and a progress
+        bar on every call, which cost more than the prediction itself for a small split. Under
+        MirroredStrategy the call runs once, not per device, on the whole split."""
+        if isinstance(self.x_val, np.ndarray):
+            return self.model.predict(self.x_val, verbose=0, batch_size=max(256, self.batch_size))
+        if self._infer is None:
+            import tensorflow as tf
+
+            model = self.model
+            self._infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+        parts = [np.asarray(self._infer(b[0] if isinstance(b, tuple) else b), np.float32) for b in self.x_val]
+        return np.concatenate(parts) if parts else np.zeros((0, self.k), np.float32)
+
     def confusion_stack(self) -> np.ndarray:
         if not self.confusions:
             return np.zeros((0, self.k, self.k), dtype=np.int64)
@@ -157,7 +194,14 @@ class ValidationMetrics(keras.callbacks.Callback):
 
 class TensorBoardLog(keras.callbacks.Callback):
     """Per-epoch scalars (per class too) and the validation confusion matrix as a labelled
-    heatmap image. Logs are a bonus: a failure stops the logging, never the run, and leaves a note."""
+    heatmap image. Logs are a bonus: a failure stops the logging, never the run, and leaves a note.
+
+    An epoch's record is one Summary protocol buffer (every scalar and the PNG heatmap, whose
+    fixed parts are drawn once: lib.evaluate.figures) written by TensorFlow's C++ event writer in
+    one op: writing scalar by scalar cost ~15 ms an epoch, and TensorBoard's pure-Python writer
+    checksums records byte by byte in Python. Drawing in a background thread measured slower: it
+    competes with the training loop for the GIL. `close()` flushes the file: train() calls it
+    however fit ended."""
 
     def __init__(
         self, status: RunStatus, metrics_cb: ValidationMetrics, tb_dir: str | Path, class_names: tuple[str, ...] = ()
@@ -167,17 +211,32 @@ class TensorBoardLog(keras.callbacks.Callback):
 
         self.status, self.metrics_cb, self.class_names = status, metrics_cb, class_names
         self.writer: Any = tf.summary.create_file_writer(str(tb_dir))
+        self.failed = False
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if self.writer is None or len(self.metrics_cb.rows) != epoch + 1:
-            return  # no row for this epoch (failed run)
+        if self.failed or len(self.metrics_cb.rows) != epoch + 1:
+            return  # logging stopped, or no row for this epoch (failed run)
         cm = self.metrics_cb.confusions[-1]
         names = self.class_names or tuple(str(i) for i in range(len(cm)))
         try:
-            _write_tensorboard(self.writer, self.metrics_cb.rows[-1], cm, names)
+            import tensorflow as tf
+
+            row = self.metrics_cb.rows[-1]
+            with self.writer.as_default():
+                tf.summary.experimental.write_raw_pb(
+                    tensorboard_summary(row, cm, names).SerializeToString(), row["epoch"]
+                )
         except Exception as exc:
-            self.writer = None
+            self.failed = True
             self.status.notes.append(f"TensorBoard logs stopped: {one_line(exc, 120, with_type=True)}")
+
+    def close(self) -> None:
+        try:
+            self.writer.flush()
+            self.writer.close()
+        except Exception as exc:
+            if not self.failed:
+                self.status.notes.append(f"TensorBoard logs not closed: {one_line(exc, 120, with_type=True)}")
 
 
 def tensorboard_name(key: str) -> str:
@@ -188,16 +247,20 @@ def tensorboard_name(key: str) -> str:
     return key
 
 
-def _write_tensorboard(writer: Any, row: dict, cm: np.ndarray, class_names: tuple[str, ...]) -> None:
-    import tensorflow as tf
+def tensorboard_summary(row: dict, cm: np.ndarray, class_names: tuple[str, ...]) -> Any:
+    """The epoch's TensorBoard record: every history value as a scalar, and the labelled
+    confusion heatmap as a PNG image."""
+    import io
 
-    from lib.evaluate.figures import confusion_image
+    from PIL import Image
+    from tensorboard.compat.proto.summary_pb2 import Summary
 
-    step = int(row["epoch"])
-    with writer.as_default(step=step):
-        for key, value in row.items():
-            if key != "epoch":
-                tf.summary.scalar(tensorboard_name(key), value)
-        image = confusion_image(cm, class_names)
-        tf.summary.image("val_confusion_by_true_class", image[None].astype(np.uint8))
-    writer.flush()
+    values = [Summary.Value(tag=tensorboard_name(k), simple_value=float(v)) for k, v in row.items() if k != "epoch"]
+    image = confusion_image(cm, class_names)
+    png = io.BytesIO()
+    Image.fromarray(image).save(png, format="PNG", compress_level=1)
+    picture = Summary.Image(
+        height=image.shape[0], width=image.shape[1], colorspace=3, encoded_image_string=png.getvalue()
+    )
+    values.append(Summary.Value(tag="val_confusion_by_true_class", image=picture))
+    return Summary(value=values)

@@ -238,8 +238,9 @@ def _train(
         status, data.val_data, data.y_val, k, settings.batch_size, settings.epochs, on_epoch
     )
     callbacks: list[Any] = [cbs.NanGuard(status), validation]
-    if tb_dir is not None:
-        callbacks.append(cbs.TensorBoardLog(status, validation, tb_dir, ds.class_names))
+    tensorboard = cbs.TensorBoardLog(status, validation, tb_dir, ds.class_names) if tb_dir is not None else None
+    if tensorboard is not None:
+        callbacks.append(tensorboard)
     if on_batch is not None:
         callbacks.append(cbs.BatchProgress(status, on_batch, data.steps))
     if should_stop is not None:
@@ -260,6 +261,9 @@ def _train(
             ),
         )
         interrupt = exc
+    finally:
+        if tensorboard is not None:  # every epoch's record written before the logs are stored
+            tensorboard.close()
     done = len(validation.rows)
     if status.status == "complete" and done < settings.epochs:
         status.status, status.message = "stopped", f"stopped after {done} of {settings.epochs} epochs"
