@@ -181,8 +181,9 @@ class ValidationMetrics(keras.callbacks.Callback):
         if self._infer is None:
             import tensorflow as tf
 
-            model = self.model
-            self._infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+            model = self.model  # one trace for every batch size: the last batch is smaller
+            spec = tf.TensorSpec((None, *model.inputs[0].shape[1:]), tf.float32)
+            self._infer = tf.function(lambda x: model(x, training=False), input_signature=[spec])
         parts = [np.asarray(self._infer(b[0] if isinstance(b, tuple) else b), np.float32) for b in self.x_val]
         return np.concatenate(parts) if parts else np.zeros((0, self.k), np.float32)
 
