@@ -10,6 +10,11 @@ PORT   ?= 8501
 ifdef EXPLORER_DATA_ROOT
 DATA_ROOT ?= $(EXPLORER_DATA_ROOT)
 endif
+# `make run DEVICES=all`: every training of the app uses every local GPU (MirroredStrategy).
+ifdef EXPLORER_DEVICES
+DEVICES ?= $(EXPLORER_DEVICES)
+endif
+DEVICES ?= one
 ifneq ($(filter localhost 127.0.0.1,$(HOST)),$(HOST))
 DATA_ROOT ?= $(CURDIR)/sample_data
 endif
@@ -29,7 +34,7 @@ $(VENV)/.dev-deps: requirements.txt requirements-dev.txt constraints.txt | $(BIN
 	touch $@ $(VENV)/.run-deps
 
 run: $(VENV)/.run-deps
-	EXPLORER_DATA_ROOT="$(DATA_ROOT)" $(BIN)/python -m lib.ui.serve --server.address $(HOST) --server.port $(PORT) --server.headless true
+	EXPLORER_DATA_ROOT="$(DATA_ROOT)" EXPLORER_DEVICES="$(DEVICES)" $(BIN)/python -m lib.ui.serve --server.address $(HOST) --server.port $(PORT) --server.headless true
 
 test: $(VENV)/.dev-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -187,8 +187,8 @@ b3.caption(
 previous = st.session_state.pop(state.TRAINING_JOB, None)
 if previous is not None:
     previous.detach()
-    if previous.progress().watchers == 0:  # nobody watches it any more: it stops after its current batch
-        with st.spinner("Stopping the training after its current batch; it is kept, labelled stopped…"):
+    if previous.progress().watchers == 0:  # nobody watches it any more: it stops within one batch
+        with st.spinner("Stopping the training within one batch; it is kept, labelled stopped…"):
             ended = previous.wait(120)
         with contextlib.suppress(ExplorerError):
             if ended and (run_id := previous.outcome().run_id) is not None:
@@ -200,7 +200,7 @@ if train_clicked:
     stop_slot.button(
         "Stop",
         key="stop_training",
-        help="Leaves this training: a waiting one leaves the queue; a running one stops after the current batch "
+        help="Leaves this training: a waiting one leaves the queue; a running one stops within one batch "
         "and is kept, labelled stopped, unless other sessions are watching the same training.",
     )
     status_line = st.empty()

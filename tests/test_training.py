@@ -72,6 +72,21 @@ def test_stop_keeps_a_partial_run_labelled_stopped(digits):
     assert r.status == "stopped" and len(r.history) < 3
 
 
+def test_stop_ends_the_run_within_one_batch(digits):
+    """Stop pressed while batch 5 trains: batch 6 is the last one (the page says "within one batch")."""
+    asked, progress = [], []
+
+    def should_stop() -> bool:  # asked before every batch
+        asked.append(1)
+        return len(asked) == 6
+
+    r = train(
+        digits, TrainSettings(model="mlp", epochs=3), should_stop=should_stop, on_batch=lambda *a: progress.append(a)
+    )
+    assert r.status == "stopped" and r.message.startswith("stopped during epoch 1")
+    assert max(b for _, b, _ in progress) == 6 and len(asked) == 6
+
+
 def test_augmented_training_runs(digits):
     cfg = augment.check({"rotation_range": 10, "width_shift_range": 0.1})
     r = train(digits, TrainSettings(model="mlp", epochs=1, augment=cfg))

@@ -205,3 +205,18 @@ def test_progress_lines_say_the_place_in_the_queue():
     assert "1 training ahead of yours" in Progress(QUEUED, 1, [], None, None, 3, 1).describe(1)
     assert Progress(RUNNING, 0, [], None, None, 3, 1).describe(2) == "Training in a worker process."
     assert "2 other sessions watching it too" in Progress(RUNNING, 0, [], None, None, 3, 3).describe(2)
+
+
+def test_make_run_devices_all_reaches_the_workers(digits, tmp_path, monkeypatch):
+    """`make run DEVICES=all` sets EXPLORER_DEVICES: the spawned workers train mirrored (here
+    over two logical CPUs, as a machine without GPUs can try it)."""
+    monkeypatch.setenv("EXPLORER_DEVICES", "all")
+    monkeypatch.setenv("EXPLORER_LOGICAL_CPUS", "2")
+    pool = TrainingPool(1)
+    try:
+        outcome = finish(pool.submit(digits, TrainSettings(model="mlp", epochs=1, batch_size=32), "digits", tmp_path))
+    finally:
+        pool.close()
+    record = RunStore(tmp_path).load(outcome.run_id).record
+    assert record.status == "complete"
+    assert any("trained on 2 logical CPU devices with MirroredStrategy" in note for note in record.notes)

@@ -11,7 +11,7 @@ A request whose run id (dataset fingerprint + every setting) is already queued o
 attaches to that job instead of training again: every attached session gets a `JobHandle`
 that shows the same live progress and, at the end, the same stored run. `detach()` leaves the
 job; when the last handle leaves, a queued job is cancelled and a running one stops after its
-current batch (kept in the store as stopped, as an in-process training is).
+next batch (kept in the store as stopped, as an in-process training is).
 
 The dataset travels to the worker as a temporary .npz (`np.savez`, read back without pickle)
 in a private folder that is removed when the job ends. Progress comes back over a queue:
@@ -269,7 +269,7 @@ class JobHandle:
 
     def detach(self) -> bool:
         """Leave the job (idempotent). True when this was the last session: a queued job is then
-        cancelled, a running one stops after its current batch and is stored as stopped."""
+        cancelled, a running one stops within one batch and is stored as stopped."""
         with self._pool._lock:  # two script runs of one session may both call it
             if not self._attached:
                 return False
@@ -524,7 +524,7 @@ class TrainingPool:
             if job.state == QUEUED:
                 self._pending.remove(job)
                 cancel = True
-            else:  # starting or running: stop after the current batch, keep the run as stopped
+            else:  # starting or running: stop within one batch, keep the run as stopped
                 job.stop_requested = True
                 if job.slot is not None:
                     job.slot.stop.set()

@@ -97,15 +97,15 @@ class NanGuard(keras.callbacks.Callback):
 
 
 class StopRequest(keras.callbacks.Callback):
-    """Ends the run within a batch or two of `should_stop()` saying so (the Stop button)."""
-
-    async_safe = True  # see BATCH_HOOKS_RUN_ASYNC
+    """Asked before every batch: when `should_stop()` says so (the Stop button), that batch is
+    the last one. Before a batch nothing waits for the previous one to finish, unlike a check
+    after it (see BATCH_HOOKS_RUN_ASYNC), so the question costs nothing."""
 
     def __init__(self, status: RunStatus, should_stop: Callable[[], bool]) -> None:
         super().__init__()
         self.status, self.should_stop = status, should_stop
 
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         if self.status.status == "complete" and self.should_stop():
             self.status.end(self.model, "stopped", f"stopped during epoch {self.status.epoch + 1}: {INTERRUPTED}")
 
