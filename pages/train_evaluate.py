@@ -61,8 +61,7 @@ with st.expander("Training settings") if present.presenting() else st.container(
     seed = c[3].number_input("Seed", 0, 10_000, 0, key="train_seed")
     aug_config = st.session_state.get(state.AUGMENT)
     has_aug = bool(aug_config) and not augment.is_identity(aug_config)
-    c = st.columns(2)
-    use_aug = c[0].checkbox(
+    use_aug = st.checkbox(
         "Augmentation (the settings of step 2)",
         value=False,
         key="train_augment",
@@ -71,7 +70,7 @@ with st.expander("Training settings") if present.presenting() else st.container(
         if has_aug
         else "Choose settings on the Augmentation page first.",
     )
-    mixed = c[1].checkbox(
+    mixed = st.checkbox(
         "Mixed precision",
         value=False,
         key="train_mixed_precision",

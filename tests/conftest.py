@@ -7,6 +7,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -76,6 +77,9 @@ def start_server(env: dict[str, str] | None = None, args: tuple[str, ...] = ()) 
     (process, url, seconds to health)."""
     port = _free_port()
     t0 = time.perf_counter()
+    # The server's output goes to a file, not a pipe: a pipe nobody reads fills up (64 KB) and then
+    # blocks the server's next log line, and with it whatever thread wrote it (a training's end).
+    log = tempfile.NamedTemporaryFile(prefix=f"explorer-server-{port}-", suffix=".log", delete=False)  # noqa: SIM115
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -90,10 +94,12 @@ def start_server(env: dict[str, str] | None = None, args: tuple[str, ...] = ()) 
             *args,
         ],
         cwd=ROOT,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, **(env or {})},
     )
+    log.close()  # the server holds its own handle
+    proc.log_path = log.name  # type: ignore[attr-defined]
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

@@ -220,3 +220,40 @@ def test_make_run_devices_all_reaches_the_workers(digits, tmp_path, monkeypatch)
     record = RunStore(tmp_path).load(outcome.run_id).record
     assert record.status == "complete"
     assert any("trained on 2 logical CPU devices with MirroredStrategy" in note for note in record.notes)
+
+
+def test_workers_end_when_the_server_process_dies(tmp_path):
+    """A server killed outright (no clean shutdown) leaves no worker behind: idle ones notice
+    within a second or two, a training one stops at its next batch."""
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    code = """
+import os, sys, time
+from lib.data.sources import load_digits
+from lib.runs.workers import TrainingPool
+from lib.train.settings import TrainSettings
+pool = TrainingPool(2)
+handle = pool.submit(load_digits(), TrainSettings(model="mlp", epochs=200, batch_size=16), "digits", sys.argv[1])
+while not handle.progress().rows:
+    time.sleep(0.05)
+print(" ".join(str(s.process.pid) for s in pool._slots), flush=True)
+os._exit(0)  # like a killed server: no atexit, no pool.close()
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=240
+    )
+    pids = [int(p) for p in out.stdout.split()]
+    assert len(pids) == 2, out.stderr[-2000:]
+
+    def alive(pid: int) -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        with open(f"/proc/{pid}/stat") as f:  # a zombie has ended, it only waits to be reaped
+            return f.read().split(") ")[1][0] != "Z"
+
+    until(lambda: not any(alive(p) for p in pids), timeout=30)

@@ -49,6 +49,7 @@ log = logging.getLogger("explorer.train")
 
 PER_TRAINING_MB = 1500  # what one worker with TensorFlow and a small model may take
 JOBS_PER_WORKER = 20  # a worker is replaced after this many trainings (Keras leaks a little per model)
+ORPHAN_CHECK_S = 1.0  # an idle worker checks this often whether the server is still there
 BATCH_EVERY_S = 0.1  # the worker sends batch progress at most this often (and after each epoch's last batch)
 
 WORKER_NAME = "explorer-train-worker-"
@@ -137,7 +138,14 @@ def _read_dataset(path: str, name: str, notes: tuple[str, ...], fingerprint: str
 
 
 def _worker_main(inbox: Any, outbox: Any, stop: Any) -> None:
-    """A worker process: import Keras once, then train the jobs it is sent until it gets None."""
+    """A worker process: import Keras once, then train the jobs it is sent until it gets None.
+    It also ends when the server process is gone (killed, or shut down without closing the
+    pool): an orphaned worker would keep its ~700 MB, and its training, for nothing."""
+    parent = os.getppid()
+
+    def orphaned() -> bool:  # the server died: this process was handed to another parent
+        return os.getppid() != parent
+
     # On a GPU, TensorFlow would give each process all of the GPU's memory: grow it as needed.
     os.environ["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
     from lib.runs.store import RunStore
@@ -147,7 +155,12 @@ def _worker_main(inbox: Any, outbox: Any, stop: Any) -> None:
     import_keras()
     outbox.put(("ready", None))
     while True:
-        job = inbox.get()
+        try:
+            job = inbox.get(timeout=ORPHAN_CHECK_S)
+        except queue.Empty:
+            if orphaned():
+                return
+            continue
         if job is None:
             return
         job_id = job["id"]
@@ -173,7 +186,7 @@ def _worker_main(inbox: Any, outbox: Any, stop: Any) -> None:
                 name=job.get("run_name", ""),
                 on_epoch=on_epoch,
                 on_batch=on_batch,
-                should_stop=stop.is_set,
+                should_stop=lambda: stop.is_set() or orphaned(),
                 devices=os.environ.get("EXPLORER_DEVICES", "one"),  # `make run DEVICES=all`: mirrored on every GPU
             )
             if outcome.result is not None:
