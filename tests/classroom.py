@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,9 +33,6 @@ class Classroom:
     def __init__(self, chromium: str, runs: Path, sessions: int = 8, workers: int = 2) -> None:
         self.runs, self.sessions, self.workers = runs, sessions, workers
         self.proc, self.url, _ = start_server({"EXPLORER_RUNS": str(runs), "EXPLORER_TRAIN_WORKERS": str(workers)})
-        self._output: list[bytes] = []  # drained all along: a full pipe would block the server
-        self._drain = threading.Thread(target=lambda: self._output.extend(iter(self.proc.stdout.readline, b"")))
-        self._drain.start()
         from playwright.sync_api import sync_playwright
 
         self._pw = sync_playwright().start()
@@ -114,11 +110,11 @@ class Classroom:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-            self._drain.join(10)
         return self.output()
 
     def output(self) -> str:
-        return b"".join(self._output).decode(errors="replace")
+        """What the server wrote so far (start_server sends it to a file)."""
+        return Path(self.proc.log_path).read_text(errors="replace")
 
 
 def trainings_logged(server_output: str) -> int:
