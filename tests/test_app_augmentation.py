@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from lib.augment import settings as augment
-from lib.ui import state
-from tests.helpers import app_on_page
+from lib.ui import augment_preview_view, state
+from tests.helpers import app_on_page, save_npz, tiny_arrays
 
 
 @pytest.fixture
@@ -79,3 +80,24 @@ def test_settings_survive_leaving_the_page(aug):
     aug.switch_page("pages/augmentation.py").run()
     assert aug.number_input(key="aug_width_shift_range").value == pytest.approx(0.15)
     assert "width_shift_range=0.15" in aug.code[0].value
+
+
+def test_a_class_named_like_a_mode_is_still_that_class(tmp_path):
+    # Options are codes: a class called "random" shows only its own images, and the modes stay.
+    names = ["random", "one per class", "cat"]
+    path = save_npz(tmp_path / "modes.npz", **tiny_arrays(n_train=30, n_test=15, k=3), class_names=np.array(names))
+    at = app_on_page("pages/augmentation.py")
+    at.selectbox(key="aug_pick").select(9).run()  # digit 9, a class the next data set does not have
+    assert all(c.endswith("· 9") for c in images(at) if c.startswith("original"))
+    at.selectbox(key="source_choice").select("npz").run()
+    at.text_input(key="npz_path").input(str(path)).run()
+    at.button(key="load_npz").click().run()
+    assert not at.exception, at.exception
+    pick = at.selectbox(key="aug_pick")
+    assert pick.options == ["one per class", "random", "class: random", "class: one per class", "class: cat"]
+    for code, name in enumerate(names):
+        at.selectbox(key="aug_pick").select(code).run()
+        originals = [c for c in images(at) if c.startswith("original")]
+        assert originals and all(c == f"original · {name}" for c in originals), originals
+    at.selectbox(key="aug_pick").select(augment_preview_view.RANDOM).run()
+    assert len({c for c in images(at) if c.startswith("original")}) > 1  # random draws mix classes

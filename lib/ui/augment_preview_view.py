@@ -15,6 +15,9 @@ from lib.ui import state
 from lib.ui.images import for_display
 from lib.ui.text import md
 
+ONE_PER_CLASS, RANDOM = -1, -2
+PICK_LABELS = {ONE_PER_CLASS: "one per class", RANDOM: "random"}
+
 
 @st.fragment
 def preview_ui(ds: Dataset, gen: Any, config: dict[str, Any]) -> None:
@@ -22,19 +25,25 @@ def preview_ui(ds: Dataset, gen: Any, config: dict[str, Any]) -> None:
     rerun only this view, not the whole page (st.fragment)."""
     st.subheader("Preview")
     c1, c2, c3 = st.columns([2, 1, 1])
-    pick = c1.selectbox("Which images", ["one per class", "random"] + list(ds.class_names), key="aug_pick")
+    # Options are codes, not names: a class called "random" is still that class.
+    pick = c1.selectbox(
+        "Which images",
+        [ONE_PER_CLASS, RANDOM, *range(len(ds.class_names))],
+        format_func=lambda code: PICK_LABELS.get(code) or f"class: {ds.class_names[code]}",
+        key="aug_pick",
+    )
     n_images = c2.number_input("How many", 1, 8, 4, key="aug_n_images", help="How many images to augment")
     n_draws = c3.number_input("Draws each", 1, 8, 4, key="aug_n_draws")
     seed = st.session_state.setdefault(state.AUGMENT_SEED, 0)
     if st.button("New draw", key="aug_new_draw", help=f"Current seed: {seed}"):
         st.session_state[state.AUGMENT_SEED] = seed = seed + 1
     rng = np.random.default_rng(seed)
-    if pick == "one per class":
+    if pick == ONE_PER_CLASS:
         idx = np.array([rng.choice(np.flatnonzero(ds.y_train == c)) for c in np.unique(ds.y_train)])[: int(n_images)]
-    elif pick == "random":
+    elif pick == RANDOM:
         idx = rng.choice(len(ds.x_train), size=min(int(n_images), len(ds.x_train)), replace=False)
     else:
-        members = np.flatnonzero(ds.y_train == ds.class_names.index(pick))
+        members = np.flatnonzero(ds.y_train == pick)
         idx = rng.choice(members, size=min(int(n_images), len(members)), replace=False)
     originals = ds.x_train[idx]
     draws, params = augment_draws(gen, originals, int(n_draws), seed)
