@@ -19,9 +19,17 @@ _LIGHT = np.array([247, 251, 255], np.float64)
 _DARK = np.array([8, 48, 107], np.float64)
 
 
+_GRID = np.array([220, 220, 220], np.uint8)
+
+
+def _blues(value: np.ndarray) -> np.ndarray:
+    """Values (any shape, clipped to 0..1) -> their uint8 RGB colours (shape + (3,))."""
+    v = np.clip(value, 0.0, 1.0)[..., None]
+    return np.round(_LIGHT + (_DARK - _LIGHT) * v).astype(np.uint8)
+
+
 def _blue(value: float) -> tuple[int, int, int]:
-    v = min(max(value, 0.0), 1.0)
-    return tuple(int(c) for c in np.round(_LIGHT + (_DARK - _LIGHT) * v))
+    return tuple(int(c) for c in _blues(np.asarray(value)))
 
 
 def _font(size: int) -> ImageFont.ImageFont:
@@ -56,14 +64,6 @@ def confusion_image(cm: np.ndarray, class_names: list[str] | tuple[str, ...], ce
                 ink = 255.0 if value[i, j] > 0.5 else 0.0
                 under[:] = np.round(under * (1 - alpha) + ink * alpha).astype(np.uint8)
     return img
-
-
-_GRID = np.array([220, 220, 220], np.uint8)
-
-
-def _blues(value: np.ndarray) -> np.ndarray:
-    v = np.clip(value, 0.0, 1.0)[..., None]
-    return np.round(_LIGHT + (_DARK - _LIGHT) * v).astype(np.uint8)
 
 
 @functools.lru_cache(maxsize=16)

@@ -29,10 +29,6 @@ EpochHook = Callable[[dict, np.ndarray, int, int], None]  # (history row, val co
 BatchHook = Callable[[int, int, int], None]  # (epoch, batch, steps per epoch)
 
 
-# BATCH_HOOKS_RUN_ASYNC: the per-batch callbacks say `async_safe`, so Keras runs them in its
-# thread pool and the next batch starts without waiting for this one's loss to reach Python
-# (a callback that reads batch logs synchronously costs ~10% of a small model's training time).
-# Keras waits for all of them at the end of each epoch, before the epoch's metrics.
 @dataclass
 class RunStatus:
     """How the run ends: complete unless a callback (or train()) says otherwise."""
@@ -74,6 +70,10 @@ def epoch_row(
     return row, cm
 
 
+# BATCH_HOOKS_RUN_ASYNC: the per-batch callbacks say `async_safe`, so Keras runs them in its
+# thread pool and the next batch starts without waiting for this one's loss to reach Python
+# (a callback that reads batch logs synchronously costs ~10% of a small model's training time).
+# Keras waits for all of them at the end of each epoch, before the epoch's metrics.
 class NanGuard(keras.callbacks.Callback):
     """A NaN or infinite batch loss ends the run, labelled failed."""
 

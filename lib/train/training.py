@@ -238,8 +238,9 @@ def _train(
         status, data.val_data, data.y_val, k, settings.batch_size, settings.epochs, on_epoch
     )
     callbacks: list[Any] = [cbs.NanGuard(status), validation]
-    tensorboard = cbs.TensorBoardLog(status, validation, tb_dir, ds.class_names) if tb_dir is not None else None
-    if tensorboard is not None:
+    tensorboard = None
+    if tb_dir is not None:
+        tensorboard = cbs.TensorBoardLog(status, validation, tb_dir, ds.class_names)
         callbacks.append(tensorboard)
     if on_batch is not None:
         callbacks.append(cbs.BatchProgress(status, on_batch, data.steps))
