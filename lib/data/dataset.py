@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from lib.data.names import nfc, nfc_all
 from lib.errors import DatasetError
 
 __all__ = ["Dataset", "DatasetError"]
@@ -30,6 +31,13 @@ class Dataset:
     fingerprint: str = field(default="")
 
     def __post_init__(self) -> None:
+        # Every source's names in one spelling (NFC) before anything compares, shows or
+        # hashes them; names already NFC are unchanged, so are their fingerprints.
+        names = nfc_all(self.class_names)
+        if len(set(names)) != len(names):
+            raise DatasetError("class names must be unique (two of them are the same name in different Unicode forms)")
+        object.__setattr__(self, "class_names", names)
+        object.__setattr__(self, "name", nfc(self.name))
         _check_arrays(self)
         for arr in (self.x_train, self.y_train, self.x_test, self.y_test):
             # Datasets are shared between sessions through the cache: never mutate one.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from lib.data.dataset import DatasetError
+from lib.data.names import nfc
 
 # Largest label magnitude taken as is: beyond it int64 (or float64 exactness) cannot hold it.
 LABEL_LIMIT = 2**53
@@ -56,7 +57,10 @@ def normalize_labels(
         raise DatasetError(f"labels must be 1-D or one-hot, got shapes {y_train.shape} and {y_test.shape}")
 
     if y_train.dtype.kind in "US" or y_test.dtype.kind in "US":
-        return _from_strings(y_train.astype(str), y_test.astype(str), class_names, notes)
+        # One spelling (NFC) before labels are compared: a split written on macOS (NFD) and
+        # one written on Linux (NFC) name the same classes.
+        y_train, y_test = (np.array([nfc(v) for v in y.astype(str).tolist()], dtype=str) for y in (y_train, y_test))
+        return _from_strings(y_train, y_test, class_names, notes)
 
     if y_train.dtype.kind == "b" or y_test.dtype.kind == "b":
         y_train, y_test = y_train.astype(np.int64), y_test.astype(np.int64)
@@ -107,7 +111,7 @@ def _from_strings(
 
 
 def _check_names(class_names: list[str] | None, k: int | None) -> tuple[str, ...]:
-    names = tuple(str(n) for n in (class_names or []))
+    names = tuple(nfc(str(n)) for n in (class_names or []))
     if k is not None and len(names) != k:
         raise DatasetError(f"{len(names)} class names for {k} classes")
     if len(set(names)) != len(names):

@@ -18,6 +18,7 @@ import stat
 from pathlib import Path
 
 from lib.data.dataset import DatasetError
+from lib.data.names import nfc
 
 # Longest path text we look at; a longer one is refused before the file system sees it.
 MAX_PATH_CHARS = 4096
@@ -30,8 +31,9 @@ def data_root() -> Path | None:
 
 def printable(text: str | os.PathLike) -> str:
     """A path or name as text that can always be shown and encoded: bytes of a name that is
-    not valid UTF-8 (kept by Python as surrogates) become U+FFFD."""
-    return os.fspath(text).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    not valid UTF-8 (kept by Python as surrogates) become U+FFFD, and the text is NFC
+    (lib.data.names), so a class folder written by macOS (NFD) is the same class."""
+    return nfc(text)
 
 
 def _short(text: str, limit: int = 120) -> str:

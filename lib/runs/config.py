@@ -15,6 +15,7 @@ from typing import Any
 
 from lib.augment import settings as augment_settings
 from lib.data.dataset import Dataset
+from lib.data.names import nfc
 from lib.data.stats import majority_baseline
 from lib.errors import StoreError, one_line
 from lib.train.models import MODEL_KINDS
@@ -211,7 +212,7 @@ class RunRecord:
                 config=RunConfig.from_dict(d),
                 status=str(d["status"]),
                 message=str(d.get("message", "")),
-                class_names=tuple(str(n) for n in d.get("class_names", ())),
+                class_names=tuple(nfc(str(n)) for n in d.get("class_names", ())),
                 seconds=float(d.get("seconds", 0.0)),
                 epochs_done=int(d.get("epochs_done", 0)),
                 notes=tuple(str(n) for n in d.get("notes", ())),
@@ -236,8 +237,9 @@ NAME_PUNCTUATION = set(" -_.,:;+()'/·=%&@")
 def clean_name(text: str) -> str:
     """A run name people can say: one line of letters, digits, spaces and plain punctuation,
     at most MAX_NAME characters. Markdown's link/image/code/HTML characters ([ ] ! ` < > * \\ |)
-    are dropped, so the name is safe wherever it is shown."""
-    kept = "".join(ch if ch.isalnum() or ch in NAME_PUNCTUATION else " " for ch in text)
+    are dropped, so the name is safe wherever it is shown. NFC first (lib.data.names): a name
+    typed on macOS is the same name, and its accents are not dropped as punctuation."""
+    kept = "".join(ch if ch.isalnum() or ch in NAME_PUNCTUATION else " " for ch in nfc(text))
     return " ".join(kept.split())[:MAX_NAME]
 
 
