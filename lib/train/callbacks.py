@@ -18,6 +18,7 @@ import numpy as np
 from lib.errors import one_line
 from lib.evaluate import metrics
 from lib.evaluate.figures import confusion_image
+from lib.evaluate.fonts import missing_names_note
 from lib.tf_import import import_keras
 
 keras = import_keras()
@@ -213,6 +214,8 @@ class TensorBoardLog(keras.callbacks.Callback):
         self.status, self.metrics_cb, self.class_names = status, metrics_cb, class_names
         self.writer: Any = tf.summary.create_file_writer(str(tb_dir))
         self.failed = False
+        if note := missing_names_note(tuple(class_names)):  # said once per run, not per epoch
+            status.notes.append(note)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if self.failed or len(self.metrics_cb.rows) != epoch + 1:
