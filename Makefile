@@ -19,7 +19,7 @@ ifneq ($(filter localhost 127.0.0.1,$(HOST)),$(HOST))
 DATA_ROOT ?= $(CURDIR)/sample_data
 endif
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench messages clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,17 @@ format: $(VENV)/.dev-deps
 
 bench: $(VENV)/.dev-deps
 	$(BIN)/python -m bench
+
+# The Korean (and any other) message catalogue: extract every marked string (_(), N_(), a
+# Source title) into lib/locale/messages.pot, merge it into each lib/locale/<lang>/LC_MESSAGES/
+# messages.po (new strings arrive untranslated, changed ones fuzzy), then compile to check the
+# catalogue and print how much is translated. The app compiles the .po itself when it loads.
+LOCALES := lib/locale
+messages: $(VENV)/.dev-deps
+	$(BIN)/pybabel extract -F $(LOCALES)/babel.cfg -k Source:1 --no-location --sort-output \
+		--project keras-explorer -o $(LOCALES)/messages.pot streamlit_app.py lib pages
+	$(BIN)/pybabel update -i $(LOCALES)/messages.pot -d $(LOCALES) -D messages --no-wrap
+	$(BIN)/pybabel compile -d $(LOCALES) -D messages --statistics
 
 clean:
 	rm -rf $(VENV) .pytest_cache

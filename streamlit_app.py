@@ -3,6 +3,8 @@
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
+from lib.i18n import _
+from lib.ui.lang import init_language, language_ui
 from lib.ui.present import present_toggle_ui
 from lib.ui.serve import keep_keras_state
 from lib.ui.sidebar import dataset_picker_ui
@@ -15,16 +17,19 @@ from lib.ui.url_state import sync_url
 PagesManager.uses_pages_directory = False
 keep_keras_state()  # see lib.ui.serve: Streamlit would clear Keras' state after every rerun
 
-st.set_page_config(page_title="Keras image classification explorer", page_icon=":material/image_search:", layout="wide")
+init_language()  # before the first translated string: the URL's language, else the browser's
+st.set_page_config(
+    page_title=_("Keras image classification explorer"), page_icon=":material/image_search:", layout="wide"
+)
 
 PAGES = [
-    st.Page("pages/dataset.py", title="1 · Dataset", icon=":material/dataset:", url_path="data"),
-    st.Page("pages/augmentation.py", title="2 · Augmentation", icon=":material/transform:", url_path="augment"),
+    st.Page("pages/dataset.py", title=_("1 · Dataset"), icon=":material/dataset:", url_path="data"),
+    st.Page("pages/augmentation.py", title=_("2 · Augmentation"), icon=":material/transform:", url_path="augment"),
     st.Page(
-        "pages/train_evaluate.py", title="3 · Train & Evaluate", icon=":material/model_training:", url_path="train"
+        "pages/train_evaluate.py", title=_("3 · Train & Evaluate"), icon=":material/model_training:", url_path="train"
     ),
-    st.Page("pages/compare.py", title="4 · Compare runs", icon=":material/compare:", url_path="runs"),
-    st.Page("pages/inspect.py", title="5 · Look inside", icon=":material/visibility:", url_path="inside"),
+    st.Page("pages/compare.py", title=_("4 · Compare runs"), icon=":material/compare:", url_path="runs"),
+    st.Page("pages/inspect.py", title=_("5 · Look inside"), icon=":material/visibility:", url_path="inside"),
 ]
 
 
@@ -34,7 +39,8 @@ def start() -> None:
     st.switch_page(PAGES[0], query_params=st.query_params.to_dict())
 
 
-page = st.navigation([st.Page(start, title="Start", url_path="start", default=True, visibility="hidden"), *PAGES])
+page = st.navigation([st.Page(start, title=_("Start"), url_path="start", default=True, visibility="hidden"), *PAGES])
+language_ui()
 present_toggle_ui()
 dataset_picker_ui()
 try:

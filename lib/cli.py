@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from lib import i18n
 from lib.data import stats
 from lib.data.sources import NAMED, load_dataset, parse_spec
 from lib.errors import DatasetError, ExplorerError, StoreError, one_line
@@ -43,12 +44,18 @@ def _add_accelerator_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m lib.cli", description="Keras image classification explorer, headless.")
+    parser = _Parser(prog="python -m lib.cli", description=i18n._("Keras image classification explorer, headless."))
+    parser.add_argument(
+        "--lang",
+        choices=list(i18n.LANGUAGES),
+        default=None,
+        help=i18n._("language of the messages (default: from LC_ALL, LC_MESSAGES or LANG)"),
+    )
     sub = parser.add_subparsers(dest="command", required=True)
-    inspect = sub.add_parser("inspect", help="print a dataset's summary and class counts")
+    inspect = sub.add_parser("inspect", help=i18n._("print a dataset's summary and class counts"))
     inspect.add_argument("dataset", help=f"{', '.join(NAMED)}, a folder path or an .npz path")
 
-    train = sub.add_parser("train", help="train a model (or load the identical run from the store)")
+    train = sub.add_parser("train", help=i18n._("train a model (or load the identical run from the store)"))
     train.add_argument("dataset", help="as for inspect")
     train.add_argument(
         "--model",
@@ -79,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     study = sub.add_parser(
         "study",
-        help="the transfer-learning ladder: own CNN, feature extraction, fine-tuning, fine-tuning + augmentation",
+        help=i18n._(
+            "the transfer-learning ladder: own CNN, feature extraction, fine-tuning, fine-tuning + augmentation"
+        ),
     )
     study.add_argument("dataset", help="as for inspect")
     study.add_argument("--backbone", default="mobilenetv2", type=_model_kind, help="vgg16, mobilenetv2 or run:<run_id>")
@@ -97,12 +106,12 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--store", default=None)
     _add_accelerator_options(study)
 
-    report = sub.add_parser("report", help="print a stored run's test report and confusion matrix")
+    report = sub.add_parser("report", help=i18n._("print a stored run's test report and confusion matrix"))
     report.add_argument("run_id")
     report.add_argument("--store", default=None)
     report.add_argument("--html", metavar="OUT.html", help="also write a self-contained HTML report (opens offline)")
 
-    predict = sub.add_parser("predict", help="classify one image with a stored run (top-k class probabilities)")
+    predict = sub.add_parser("predict", help=i18n._("classify one image with a stored run (top-k class probabilities)"))
     predict.add_argument("run_id")
     predict.add_argument("image", help="an image file (PNG, JPEG, ...)")
     predict.add_argument("--top", type=int, default=3, help="how many classes to print (default 3)")
@@ -355,9 +364,13 @@ def cmd_inspect(args: argparse.Namespace) -> None:
     baseline = stats.majority_baseline(ds)
     print(baseline.sentence())
     if baseline.unbalanced:
-        print(f"warning: classes are unbalanced ({baseline.imbalance_ratio:.1f}x); accuracy alone misleads")
+        print(
+            i18n._("warning: classes are unbalanced ({ratio}x); accuracy alone misleads").format(
+                ratio=f"{baseline.imbalance_ratio:.1f}"
+            )
+        )
     dupes = stats.duplicates_across_splits(ds)
-    print(f"leakage: {len(dupes)} test image(s) are exact copies of training images")
+    print(i18n._("leakage: {count} test image(s) are exact copies of training images").format(count=len(dupes)))
 
 
 COMMANDS = {
@@ -370,6 +383,11 @@ COMMANDS = {
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # The language first (--lang anywhere on the line, else LC_ALL/LC_MESSAGES/LANG), so that
+    # --help and argparse's own errors are in it too.
+    lang, argv = _lang_option(argv)
+    i18n.set_language(lang or i18n.from_environment())
     args = build_parser().parse_args(argv)
     try:
         COMMANDS[args.command](args)
@@ -380,6 +398,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {one_line(exc, with_type=True)}", file=sys.stderr)
         return 2
     return 0
+
+
+def _lang_option(argv: list[str]) -> tuple[str | None, list[str]]:
+    """(the --lang value, the other arguments): --lang may come before or after the command."""
+    rest: list[str] = []
+    lang = None
+    items = iter(argv)
+    for arg in items:
+        if arg.startswith("--lang="):
+            lang = arg.split("=", 1)[1]
+        elif arg == "--lang":
+            lang = next(items, "")
+        else:
+            rest.append(arg)
+    if lang is not None and lang not in i18n.LANGUAGES:
+        rest = ["--lang", lang, *rest]  # argparse names the choices in its one-line error
+    return lang, rest
 
 
 if __name__ == "__main__":

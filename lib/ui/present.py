@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from lib.i18n import _
 from lib.ui import state
 
 # Our own constant CSS (never user text): larger type for the room.
@@ -25,9 +26,9 @@ def present_toggle_ui() -> bool:
     if state.PRESENT not in st.session_state:
         st.session_state[state.PRESENT] = st.query_params.get("present") == "1"
     on = st.sidebar.toggle(
-        "Present (projector)",
+        _("Present (projector)"),
         key=state.PRESENT,
-        help="Larger type, code blocks collapsed, the main figure of each step first.",
+        help=_("Larger type, code blocks collapsed, the main figure of each step first."),
     )
     if on:
         st.query_params["present"] = "1"
@@ -41,10 +42,10 @@ def presenting() -> bool:
     return bool(st.session_state.get(state.PRESENT))
 
 
-def code(text: str, *, label: str = "Show code", language: str = "python") -> None:
-    """A code block; collapsed behind `label` while presenting."""
+def code(text: str, *, label: str | None = None, language: str = "python") -> None:
+    """A code block; collapsed behind `label` ("Show code") while presenting."""
     if presenting():
-        with st.expander(label):
+        with st.expander(label or _("Show code")):
             st.code(text, language=language)
     else:
         st.code(text, language=language)

@@ -12,6 +12,7 @@ import streamlit as st
 from lib.data.dataset import DatasetError
 from lib.data.sources import SOURCES, DatasetSpec, load_dataset
 from lib.errors import one_line
+from lib.i18n import _
 from lib.ui import cache, state
 from lib.ui.text import md
 from lib.ui.url_state import apply_pending_imbalance, restore_from_url
@@ -20,27 +21,29 @@ from lib.ui.url_state import apply_pending_imbalance, restore_from_url
 def dataset_picker_ui() -> None:
     sb = st.sidebar
     from_url = restore_from_url()  # a reload or a shared link: the data set named in the URL
-    sb.header("Dataset")
-    source = sb.selectbox("Source", list(SOURCES), format_func=lambda kind: SOURCES[kind].title, key="source_choice")
+    sb.header(_("Dataset"))
+    source = sb.selectbox(
+        _("Source"), list(SOURCES), format_func=lambda kind: _(SOURCES[kind].title), key="source_choice"
+    )
     asks_for = SOURCES[source].asks_for
     requested: DatasetSpec | None = None
     data: bytes | None = None
     if asks_for == "folder":
         path = sb.text_input(
-            "Folder path",
+            _("Folder path"),
             key="folder_path",
             placeholder="/path/to/root",
-            help="root/<class>/* (we split 80/20) or root/train/<class>/* + root/test/<class>/*",
+            help=_("root/<class>/* (we split 80/20) or root/train/<class>/* + root/test/<class>/*"),
         )
-        if (sb.button("Load folder", key="load_folder") and path.strip()) or from_url is not None:
+        if (sb.button(_("Load folder"), key="load_folder") and path.strip()) or from_url is not None:
             requested = from_url or DatasetSpec("folder", path.strip())
     elif asks_for == "npz":
-        upload = sb.file_uploader(".npz with X_train, y_train, X_test, y_test", type=["npz"], key="npz_upload")
-        path = sb.text_input("…or a local .npz path", key="npz_path")
+        upload = sb.file_uploader(_(".npz with X_train, y_train, X_test, y_test"), type=["npz"], key="npz_upload")
+        path = sb.text_input(_("…or a local .npz path"), key="npz_path")
         if upload is not None:
             data = upload.getvalue()
             requested = DatasetSpec("npz", upload.name, hashlib.sha256(data).hexdigest())
-        elif (sb.button("Load .npz", key="load_npz") and path.strip()) or from_url is not None:
+        elif (sb.button(_("Load .npz"), key="load_npz") and path.strip()) or from_url is not None:
             requested = from_url or DatasetSpec("npz", path.strip())
     else:
         requested = DatasetSpec(source)
@@ -55,18 +58,21 @@ def _switch_to(spec: DatasetSpec, data: bytes | None) -> None:
     failures: dict = st.session_state.setdefault(state.DATASET_FAILURES, {})
     if spec in failures:
         st.sidebar.error(md(failures[spec]))
-        if st.sidebar.button("Try again", key="retry_load"):
+        if st.sidebar.button(_("Try again"), key="retry_load"):
             failures.pop(spec)
             st.rerun()
         return
     try:
         if SOURCES[spec.kind].reads_files:  # folders read file by file: show progress
-            bar = st.sidebar.progress(0.0, text=f"Loading {md(spec.label)}…")
+            bar = st.sidebar.progress(0.0, text=_("Loading {name}…").format(name=md(spec.label)))
             try:
                 fresh = load_dataset(
                     spec,
                     progress=lambda done, total: bar.progress(
-                        done / max(total, 1), text=f"Loading {md(spec.label)}: {done}/{total} images"
+                        done / max(total, 1),
+                        text=_("Loading {name}: {done}/{total} images").format(
+                            name=md(spec.label), done=done, total=total
+                        ),
                     ),
                 )
             finally:  # a failed load must not leave a stuck "Loading…" bar
@@ -75,7 +81,9 @@ def _switch_to(spec: DatasetSpec, data: bytes | None) -> None:
         else:
             loaded = cache.dataset(spec, data)
     except DatasetError as exc:
-        failures[spec] = f"Could not load {spec.label}: {one_line(exc)}. Still using {cache.current_spec().label}."
+        failures[spec] = _("Could not load {name}: {reason}. Still using {current}.").format(
+            name=spec.label, reason=one_line(exc), current=cache.current_spec().label
+        )
         st.sidebar.error(md(failures[spec]))
         return
     if data is not None:
@@ -84,19 +92,26 @@ def _switch_to(spec: DatasetSpec, data: bytes | None) -> None:
     st.session_state[state.IMBALANCE] = None
     for key in state.IMBALANCE_WIDGETS:  # else the Dataset page's controls put the old imbalance back
         st.session_state.pop(key, None)
-    st.sidebar.success(f"Loaded {md(loaded.name)}: {len(loaded.x_train) + len(loaded.x_test):,} images")
+    count = len(loaded.x_train) + len(loaded.x_test)
+    st.sidebar.success(_("Loaded {name}: {count} images").format(name=md(loaded.name), count=f"{count:,}"))
 
 
 def _current_ui() -> None:
     try:
         ds = cache.current_dataset()
     except DatasetError as exc:  # e.g. a folder changed on disk since it was chosen
-        st.sidebar.error(f"The current dataset can no longer be loaded: {md(one_line(exc))}")
+        st.sidebar.error(_("The current dataset can no longer be loaded: {reason}").format(reason=md(one_line(exc))))
         st.session_state[state.DATASET_SPEC] = cache.DEFAULT_SPEC
         st.session_state[state.IMBALANCE] = None
         ds = cache.current_dataset()
     h, w, c = ds.image_shape
     st.sidebar.markdown(
-        f"**In use:** {md(ds.name)}  \n{ds.num_classes} classes · {len(ds.x_train):,} train · "
-        f"{len(ds.x_test):,} test · {h}x{w}x{c}  \n`{ds.fingerprint[:12]}`"
+        _("**In use:** {name}  \n{classes} classes · {train} train · {test} test · {shape}  \n`{fingerprint}`").format(
+            name=md(ds.name),
+            classes=ds.num_classes,
+            train=f"{len(ds.x_train):,}",
+            test=f"{len(ds.x_test):,}",
+            shape=f"{h}x{w}x{c}",
+            fingerprint=ds.fingerprint[:12],
+        )
     )

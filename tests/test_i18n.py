@@ -1,0 +1,174 @@
+"""The Korean catalogue: complete, placeholders equal, in step with the marked strings of the
+code; resolved per session (never process-wide); the sidebar switch kept in the URL; the CLI
+in the language LANG/LC_ALL or --lang ask for."""
+
+from __future__ import annotations
+
+import re
+import string
+import threading
+
+import pytest
+from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir, extract_from_file
+from babel.messages.pofile import read_po
+
+from lib import i18n
+from tests.helpers import ROOT, app_on_page
+from tests.test_cli import cli
+
+# The same keywords `make messages` gives pybabel (-k Source:1: the sidebar's source titles).
+KEYWORDS = {**DEFAULT_KEYWORDS, "Source": (1,)}
+
+
+def _catalog(code: str = "ko"):
+    with i18n.po_path(code).open("rb") as fh:
+        return read_po(fh, locale=code)
+
+
+def _messages(code: str = "ko"):
+    return [m for m in _catalog(code) if m.id]
+
+
+def _placeholders(text: str) -> list[str]:
+    names = sorted(field for _, field, _, _ in string.Formatter().parse(text) if field is not None)
+    return names + sorted(re.findall(r"%(?:\([^)]+\))?[sdifr]", text))
+
+
+def test_every_catalogue_message_has_a_korean_translation():
+    messages = _messages()
+    assert len(messages) >= 40
+    untranslated = [m.id for m in messages if not m.string or m.fuzzy]
+    assert not untranslated, f"{len(untranslated)} messages without a Korean translation: {untranslated[:5]}"
+
+
+def test_placeholders_are_the_same_in_both_languages():
+    differ = [(m.id, m.string) for m in _messages() if _placeholders(m.id) != _placeholders(m.string)]
+    assert not differ, differ
+
+
+def test_placeholder_check_catches_a_difference():
+    """The check above can fail: a translation that drops or renames a placeholder."""
+    assert _placeholders("Loaded {name}: {count} images") != _placeholders("불러왔습니다: {name}")
+    assert _placeholders("Loaded {name}: {count} images") != _placeholders("{nme}: 이미지 {count}장")
+    assert _placeholders("Loaded {name}: {count} images") == _placeholders("{name}: 이미지 {count}장")
+
+
+def test_the_catalogue_holds_every_string_the_code_marks():
+    """A new _("...") in the code without its Korean entry fails here (run `make messages`)."""
+    found = [m[1] for m in extract_from_file("python", ROOT / "streamlit_app.py", keywords=KEYWORDS)]
+    for folder in ("lib", "pages"):
+        found += [m[2] for m in extract_from_dir(ROOT / folder, [("**.py", "python")], keywords=KEYWORDS)]
+    marked = {m if isinstance(m, str) else m[0] for m in found}
+    catalogue = {m.id if isinstance(m.id, str) else m.id[0] for m in _messages()}
+    assert "1 · Dataset" in marked and "digits (scikit-learn, 8x8)" in marked  # the extraction sees them
+    missing = sorted(marked - catalogue)
+    assert not missing, f"marked in the code but not in the catalogue (run `make messages`): {missing[:5]}"
+    stale = sorted(catalogue - marked)
+    assert not stale, f"in the catalogue but no longer in the code (run `make messages`): {stale[:5]}"
+
+
+def test_translations_use_the_tutorials_vocabulary():
+    ko = {m.id: m.string for m in _messages()}
+    assert ko["2 · Augmentation"] == "2 · 데이터 증강"
+    assert "혼동 행렬" in ko["print a stored run's test report and confusion matrix"]
+    assert (
+        "미세 조정"
+        in ko["the transfer-learning ladder: own CNN, feature extraction, fine-tuning, fine-tuning + augmentation"]
+    )
+
+
+def test_language_codes_from_locales_and_the_environment():
+    assert [i18n.code_for(t) for t in ("ko", "ko-KR", "ko_KR.UTF-8", "KO", "en-US", "de", "", None)] == [
+        "ko",
+        "ko",
+        "ko",
+        "ko",
+        "en",
+        "en",
+        "en",
+        "en",
+    ]
+    assert i18n.from_environment({"LANG": "ko_KR.UTF-8"}) == "ko"
+    assert i18n.from_environment({"LANG": "ko_KR.UTF-8", "LC_ALL": "C.UTF-8"}) == "en"  # LC_ALL wins
+    assert i18n.from_environment({"LC_MESSAGES": "ko_KR.UTF-8", "LANG": "en_US.UTF-8"}) == "ko"
+
+
+def test_two_sessions_at_once_keep_their_own_language():
+    """Sessions are threads of one process: each thread's language is its own."""
+    barrier = threading.Barrier(2)
+    seen: dict[str, list[str]] = {}
+
+    def session(code: str) -> None:
+        with i18n.using(code):
+            barrier.wait()  # both languages set before either translates
+            seen[code] = [i18n._("1 · Dataset"), i18n._("Show code")]
+            barrier.wait()
+            seen[code].append(i18n._("Load folder"))
+
+    threads = [threading.Thread(target=session, args=(code,)) for code in ("ko", "en")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert seen["ko"] == ["1 · 데이터셋", "코드 보기", "폴더 불러오기"]
+    assert seen["en"] == ["1 · Dataset", "Show code", "Load folder"]
+    assert i18n._("1 · Dataset") == "1 · Dataset"  # this thread was never switched
+
+
+def _sidebar_text(at) -> str:
+    sidebar = at.sidebar
+    return " ".join([h.value for h in sidebar.header] + [w.label for w in [*sidebar.toggle, *sidebar.selectbox]])
+
+
+def test_lang_in_the_url_gives_a_korean_sidebar_and_switching_keeps_every_choice():
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
+    at.query_params["lang"] = "ko"
+    at.run()
+    assert not at.exception, at.exception
+    text = _sidebar_text(at)
+    assert "데이터셋" in text and "발표 모드 (프로젝터)" in text and "데이터 출처" in text, text
+    assert "digits (scikit-learn 손글씨 숫자, 8x8)" in at.selectbox(key="source_choice").options
+    # AppTest formats a selectbox's value with its format_func in the test's own thread, which has
+    # no session: tell that thread the language the options were drawn in.
+    with i18n.using("ko"):
+        at.selectbox(key="source_choice").set_value("shapes").run()
+        at.toggle(key="present").set_value(True).run()
+        assert at.query_params["lang"] == "ko" and at.query_params["present"] == "1"
+        at.selectbox(key="lang").set_value("en").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="source_choice").value == "shapes"  # the choices survive the switch
+    assert "shapes (shipped, 32x32 colour)" in at.selectbox(key="source_choice").options
+    assert at.toggle(key="present").value is True
+    assert "Present (projector)" in _sidebar_text(at) and "데이터셋" not in _sidebar_text(at)
+    assert "lang" not in at.query_params  # English is what this (locale-less) browser gets anyway
+    at.selectbox(key="lang").set_value("ko").run()
+    assert at.query_params["lang"] == "ko" and at.selectbox(key="source_choice").value == "shapes"
+
+
+def test_without_lang_in_the_url_the_app_is_english_for_a_browser_without_korean():
+    at = app_on_page()
+    assert at.selectbox(key="lang").value == "en"
+    assert "Present (projector)" in _sidebar_text(at)
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [(("--lang", "ko", "--help"), {"LANG": "en_US.UTF-8"}), (("--help",), {"LANG": "ko_KR.UTF-8", "LC_ALL": ""})],
+)
+def test_cli_help_in_korean(args, env):
+    r = cli(*args, env=env)
+    assert r.returncode == 0, r.stderr
+    assert "데이터셋 요약과 클래스별 이미지 수를 출력합니다" in r.stdout and "--lang {en,ko}" in r.stdout
+
+
+def test_cli_inspect_after_the_command_with_lang_ko_and_english_by_default():
+    ko = cli("inspect", "shapes", "--lang", "ko", env={"LANG": "C.UTF-8", "LC_ALL": ""})
+    assert ko.returncode == 0, ko.stderr
+    assert "데이터 누수: 테스트 이미지 0장이 학습 이미지와 똑같습니다" in ko.stdout
+    assert "경고: 클래스 불균형이 큽니다" in ko.stdout
+    en = cli("inspect", "shapes", env={"LANG": "C.UTF-8", "LC_ALL": ""})
+    assert "leakage: 0 test image(s)" in en.stdout
+    bad = cli("--lang", "xx", "inspect", "shapes")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--lang" in bad.stderr
