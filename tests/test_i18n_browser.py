@@ -1,0 +1,84 @@
+"""The language switch in Chromium: a Korean browser gets Korean without asking, `?lang=en` keeps
+English for it, and the Korean sidebar and navigation as the room sees them (screenshots in
+tests/screenshots/lang_*.png at 1024x768 and 1280x720, Present on and off)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from playwright.sync_api import expect
+
+from tests.conftest import CHROMIUM_ARGS
+from tests.test_browser import assert_no_exception, wait_idle
+
+SHOTS = Path(__file__).resolve().parent / "screenshots"
+KOREAN_NAV = ("1 · 데이터셋", "2 · 데이터 증강", "3 · 학습과 평가", "4 · 학습 결과 비교", "5 · 모델 들여다보기")
+
+
+def _browser(p, chromium_path):
+    return p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+
+
+def test_a_korean_browser_gets_korean_and_the_url_can_say_otherwise(chromium_path, served_app):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = _browser(p, chromium_path)
+        korean = browser.new_context(locale="ko-KR", viewport={"width": 1280, "height": 720})
+        page = korean.new_page()
+        page.set_default_timeout(60_000)
+        page.goto(f"{served_app}/data")
+        nav = page.get_by_test_id("stSidebarNav")
+        for title in KOREAN_NAV:
+            expect(nav.get_by_text(title)).to_be_visible()
+        sidebar = page.get_by_test_id("stSidebar")
+        expect(sidebar.get_by_text("발표 모드 (프로젝터)")).to_be_visible()
+        expect(sidebar.get_by_text("사용 중:")).to_be_visible()
+        wait_idle(page)
+        assert "lang=ko" in page.url  # a shared link keeps Korean for any browser
+        assert_no_exception(page)
+        word_break = "getComputedStyle(document.querySelector('[data-testid=stSidebar]')).wordBreak"
+        assert page.evaluate(word_break) == "keep-all"  # Hangul words are not split at a line's end
+        # The switch keeps the page and its choices; the URL follows.
+        page.get_by_test_id("stSidebarNav").get_by_text("2 · 데이터 증강").click()
+        wait_idle(page)
+        assert "/augment" in page.url and "lang=ko" in page.url
+        page.goto(f"{served_app}/data?lang=en")
+        expect(page.get_by_test_id("stSidebarNav").get_by_text("1 · Dataset")).to_be_visible()
+        expect(page.get_by_test_id("stSidebar").get_by_text("Present (projector)")).to_be_visible()
+        wait_idle(page)
+        assert "lang=en" in page.url  # this browser would otherwise get Korean
+        korean.close()
+        english = browser.new_context(locale="en-US")
+        page = english.new_page()
+        page.goto(f"{served_app}/data")
+        expect(page.get_by_test_id("stSidebarNav").get_by_text("1 · Dataset")).to_be_visible()
+        wait_idle(page)
+        assert "lang=" not in page.url
+        assert page.evaluate(word_break) != "keep-all"
+        browser.close()
+
+
+def test_korean_sidebar_as_the_room_sees_it(chromium_path, served_app):
+    from playwright.sync_api import sync_playwright
+
+    SHOTS.mkdir(exist_ok=True)
+    with sync_playwright() as p:
+        browser = _browser(p, chromium_path)
+        for width, height in ((1024, 768), (1280, 720)):
+            for present in (False, True):
+                page = browser.new_page(viewport={"width": width, "height": height})
+                page.set_default_timeout(60_000)
+                for path in ("data", "augment"):
+                    page.goto(f"{served_app}/{path}?lang=ko" + ("&present=1" if present else ""))
+                    expect(page.get_by_test_id("stSidebarNav").get_by_text(KOREAN_NAV[0])).to_be_visible()
+                    wait_idle(page)
+                    assert_no_exception(page)
+                    for title in KOREAN_NAV:  # every title on one line, none cut
+                        link = page.get_by_test_id("stSidebarNav").get_by_text(title)
+                        box = link.bounding_box()
+                        assert box is not None and box["height"] < 40, (title, box)
+                    name = f"lang_ko_{path}_{width}x{height}{'_present' if present else ''}.png"
+                    page.screenshot(path=str(SHOTS / name))
+                page.close()
+        browser.close()
