@@ -129,7 +129,7 @@ def test_lang_in_the_url_gives_a_korean_sidebar_and_switching_keeps_every_choice
     assert not at.exception, at.exception
     text = _sidebar_text(at)
     assert "데이터셋" in text and "발표 모드 (프로젝터)" in text and "데이터 출처" in text, text
-    assert "digits (scikit-learn 손글씨 숫자, 8x8)" in at.selectbox(key="source_choice").options
+    assert "digits (손글씨 숫자, 8x8)" in at.selectbox(key="source_choice").options
     # AppTest formats a selectbox's value with its format_func in the test's own thread, which has
     # no session: tell that thread the language the options were drawn in.
     with i18n.using("ko"):

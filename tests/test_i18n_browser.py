@@ -69,7 +69,8 @@ def test_korean_sidebar_as_the_room_sees_it(chromium_path, served_app):
             for present in (False, True):
                 page = browser.new_page(viewport={"width": width, "height": height})
                 page.set_default_timeout(60_000)
-                for path in ("data", "augment"):
+                # the Dataset page at every size; the Augmentation page (long labels) at the smallest, presenting
+                for path in ("data", "augment") if (width, present) == (1024, True) else ("data",):
                     page.goto(f"{served_app}/{path}?lang=ko" + ("&present=1" if present else ""))
                     expect(page.get_by_test_id("stSidebarNav").get_by_text(KOREAN_NAV[0])).to_be_visible()
                     wait_idle(page)
