@@ -40,9 +40,9 @@ def start() -> None:
 
 
 page = st.navigation([st.Page(start, title=_("Start"), url_path="start", default=True, visibility="hidden"), *PAGES])
-language_ui()
 present_toggle_ui()
 dataset_picker_ui()
+language_ui()  # last in the sidebar; its label is in both languages
 try:
     page.run()
 finally:  # also after st.stop() in a page: the URL keeps the choices a reload should restore
