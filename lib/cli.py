@@ -319,23 +319,26 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> None:
     from lib.augment.settings import needs_fit, training_config
+    from lib.data import decode
+    from lib.data.paths import guard
     from lib.errors import ImageError
     from lib.evaluate import try_image
 
     if args.top < 1:
         raise ImageError("--top must be at least 1")
     try:
-        data = Path(args.image).read_bytes()
-    except OSError as exc:
-        raise ImageError(f"cannot read {args.image}: {exc.strerror or exc}") from None
+        path = guard(args.image, kind="file")
+    except DatasetError as exc:
+        raise ImageError(f"cannot read the image: {one_line(exc)}") from None
     run = _store(args.store).load(args.run_id)
+    try:  # the one picture gate: promised formats only, pixel budget from the header
+        picture = decode.open_image(path, max_pixels=try_image.MAX_PIXELS)
+    except ExplorerError as exc:
+        raise ImageError(f"{args.image}: {one_line(exc)}") from None
     uploaded = run.record.config.is_uploaded
     ds = _run_dataset(run, not uploaded and needs_fit(training_config(run.settings.augment)[0]))
     shape = tuple(run.record.dataset.image_shape)
-    try:
-        steps = try_image.to_dataset_image(data, shape)
-    except ImageError as exc:
-        raise ImageError(f"{args.image}: {exc}") from None
+    steps = try_image.to_dataset_image(picture, shape)
     prob = try_image.predict_image(run.load_model(), try_image.evaluation_preprocessor(run, ds), steps[-1].image)
     table = try_image.probabilities_table(prob, run.class_names).head(args.top)
     print(f"run {run.record.display_name} (id {run.run_id}) · {run.record.model} · {Path(args.image).name}")
