@@ -7,16 +7,20 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
+import math
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from lib.data import stats
+from lib.data.paths import printable, printable_lines
 from lib.data.sources import NAMED, load_dataset, parse_spec
-from lib.errors import DatasetError, ExplorerError, StoreError, one_line
+from lib.errors import DatasetError, ExplorerError, StoreError, one_line, os_reason
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,6 +47,8 @@ def _add_accelerator_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from lib.train.settings import INT_RANGES, MAX_LEARNING_RATE
+
     parser = _Parser(prog="python -m lib.cli", description="Keras image classification explorer, headless.")
     sub = parser.add_subparsers(dest="command", required=True)
     inspect = sub.add_parser("inspect", help="print a dataset's summary and class counts")
@@ -59,19 +65,23 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--transfer", default="feature_extraction", choices=["feature_extraction", "fine_tune"])
     train.add_argument(
         "--unfreeze",
-        type=int,
+        type=_whole(*INT_RANGES["unfreeze"]),
         default=0,
         help="fine_tune: the backbone's last N weighted layers train (BatchNormalization stays frozen)",
     )
     train.add_argument(
         "--weights", default="imagenet", help="imagenet, none (random, not pretrained) or a weights file"
     )
-    train.add_argument("--epochs", type=int, default=5)
-    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--epochs", type=_whole(*INT_RANGES["epochs"]), default=5)
+    train.add_argument("--batch-size", type=_whole(*INT_RANGES["batch_size"]), default=32)
     train.add_argument("--optimizer", default="adam", choices=["adam", "sgd", "rmsprop"])
-    train.add_argument("--learning-rate", type=float, default=1e-3)
-    train.add_argument("--validation-split", type=float, default=0.2)
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--learning-rate", type=_number(0, MAX_LEARNING_RATE, low_open=True), default=1e-3)
+    train.add_argument(
+        "--validation-split",
+        type=_number(0, 0.9, low_open=True, high_open=True),
+        default=0.2,
+    )
+    train.add_argument("--seed", type=_whole(*INT_RANGES["seed"]), default=0)
     train.add_argument("--augment", metavar="FILE.json", help="ImageDataGenerator settings from the Augmentation page")
     train.add_argument("--store", default=None, help="run store folder (default: runs/ or $EXPLORER_RUNS)")
     train.add_argument("--name", default="", help="a name people can say (default: made from the settings)")
@@ -86,14 +96,19 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument(
         "--weights", default="imagenet", help="imagenet, none (random, not pretrained) or a weights file"
     )
-    study.add_argument("--epochs", type=int, default=None, help="each step (default 5; 50 with --follow-tutorial)")
-    study.add_argument("--unfreeze", type=int, default=4)
+    study.add_argument(
+        "--epochs",
+        type=_whole(*INT_RANGES["epochs"]),
+        default=None,
+        help="each step (default 5; 50 with --follow-tutorial)",
+    )
+    study.add_argument("--unfreeze", type=_whole(*INT_RANGES["unfreeze"]), default=4)
     study.add_argument(
         "--follow-tutorial",
         action="store_true",
         help="the three-animals tutorial's ladder exactly as written (VGG16, nothing frozen, block5_conv3 only)",
     )
-    study.add_argument("--seed", type=int, default=0)
+    study.add_argument("--seed", type=_whole(*INT_RANGES["seed"]), default=0)
     study.add_argument("--store", default=None)
     _add_accelerator_options(study)
 
@@ -105,9 +120,43 @@ def build_parser() -> argparse.ArgumentParser:
     predict = sub.add_parser("predict", help="classify one image with a stored run (top-k class probabilities)")
     predict.add_argument("run_id")
     predict.add_argument("image", help="an image file (PNG, JPEG, ...)")
-    predict.add_argument("--top", type=int, default=3, help="how many classes to print (default 3)")
+    predict.add_argument("--top", type=_whole(1, 1_000_000), default=3, help="how many classes to print (default 3)")
     predict.add_argument("--store", default=None)
     return parser
+
+
+def _whole(low: int, high: int):
+    """An argparse type: a whole number in [low, high], refused with the range in the message."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be a whole number from {low:,} to {high:,}, not {text!r}")
+        return value
+
+    return parse
+
+
+def _number(low: float, high: float, *, low_open: bool = False, high_open: bool = False):
+    """An argparse type: a finite number in the range, refused with the range in the message."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        above = value > low if low_open else value >= low
+        below = value < high if high_open else value <= high
+        if not (math.isfinite(value) and above and below):
+            lower = f"above {low:g}" if low_open else f"at least {low:g}"
+            upper = f"below {high:g}" if high_open else f"at most {high:g}"
+            raise argparse.ArgumentTypeError(f"must be a number {lower} and {upper}, not {text!r}")
+        return value
+
+    return parse
 
 
 def _model_kind(text: str) -> str:
@@ -165,7 +214,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         try:
             augment = from_json(guard(args.augment, kind="file").read_text(encoding="utf-8", errors="replace"))
         except OSError as exc:
-            raise DatasetError(f"cannot read {args.augment}: {exc.strerror}") from None
+            raise DatasetError(f"cannot read {printable(args.augment)}: {os_reason(exc)}") from None
         except ExplorerError as exc:
             raise DatasetError(f"{args.augment}: {one_line(exc)}") from None
     spec = parse_spec(args.dataset)
@@ -237,9 +286,9 @@ def cmd_study(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     if args.follow_tutorial:
         args.backbone = "vgg16"
-        steps = tutorial_ladder(args.weights, args.epochs or 50, args.seed)
+        steps = tutorial_ladder(args.weights, 50 if args.epochs is None else args.epochs, args.seed)
     else:
-        steps = ladder(args.backbone, args.weights, args.epochs or 5, args.seed, args.unfreeze)
+        steps = ladder(args.backbone, args.weights, 5 if args.epochs is None else args.epochs, args.seed, args.unfreeze)
     if args.mixed_precision:
         steps = [(name, dataclasses.replace(settings, mixed_precision=True)) for name, settings in steps]
     epochs = steps[0][1].epochs
@@ -313,7 +362,7 @@ def cmd_report(args: argparse.Namespace) -> None:
         try:
             Path(args.html).write_text(build_report(run, ds.x_test if ds else None), encoding="utf-8")
         except OSError as exc:
-            raise StoreError(f"cannot write {args.html}: {exc.strerror or exc}") from None
+            raise StoreError(f"cannot write {printable(args.html)}: {os_reason(exc)}") from None
         print(f"\nHTML report written to {args.html}")
 
 
@@ -324,8 +373,6 @@ def cmd_predict(args: argparse.Namespace) -> None:
     from lib.errors import ImageError
     from lib.evaluate import try_image
 
-    if args.top < 1:
-        raise ImageError("--top must be at least 1")
     try:
         path = guard(args.image, kind="file")
     except DatasetError as exc:
@@ -372,7 +419,35 @@ COMMANDS = {
 }
 
 
+class _PrintableStream(io.TextIOBase):
+    """stdout/stderr as the CLI writes them: every text goes through the one printable-text
+    function (lib.data.paths.printable, line by line), so a class, file or run name carrying
+    ESC sequences or other controls is printed as visible escapes, never acted on by the
+    terminal. The CLI's own output uses no control character but the line break."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def write(self, text: str) -> int:
+        self.inner.write(printable_lines(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _PrintableStream(out), _PrintableStream(err)
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sys.stdout, sys.stderr = out, err
+
+
+def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     try:
         COMMANDS[args.command](args)

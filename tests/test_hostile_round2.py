@@ -1,0 +1,173 @@
+"""Issue 22, second round of hostile and careless inputs: terminal escapes (6), numeric
+options (7), a full disk (11), epochs 0 and one image per class (12)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from lib.data.dataset import Dataset
+from lib.data.paths import printable
+from lib.errors import SettingsError, StoreError, os_reason
+from lib.runs.store import RunStore
+from lib.train.training import TrainSettings, train
+from tests.helpers import ROOT, make_folder, write_image
+
+ESC = "\x1b[2J\x1b]0;owned\x07"
+
+
+def cli(*args, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "lib.cli", *args],
+        cwd=kw.pop("cwd", ROOT),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        **kw,
+    )
+
+
+def _one_line_error(r: subprocess.CompletedProcess) -> str:
+    assert r.returncode == 2, (r.returncode, r.stdout[-500:], r.stderr[-1500:])
+    lines = [line for line in r.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr[-1500:]
+    return lines[0]
+
+
+# --- 6: every text the CLI prints from a file or a user is printable --------------------------
+
+
+def test_printable_escapes_controls_and_bidi_overrides():
+    assert printable("a\x1b[31mb\nc\td\u202ee\x9b") == "a\\x1b[31mb\\x0ac\\x09d\\u202ee\\x9b"
+    assert printable("고양이 café") == "고양이 café"
+
+
+def test_cli_train_report_html_and_predict_print_no_control_character(tmp_path):
+    data = tmp_path / f"data{ESC}"
+    make_folder(data, {f"cat{ESC}": 4, "dog\x08\x08\x08": 4}, size=(8, 8))
+    store = str(tmp_path / "runs")
+    outputs = []
+    r = cli("train", str(data), "--model", "mlp", "--epochs", "1", "--store", store)
+    assert r.returncode == 0, r.stderr[-2000:]
+    outputs.append(r.stdout + r.stderr)
+    run_id = r.stdout.split("run id: ")[1].split()[0]
+    r = cli("report", run_id, "--store", store, "--html", str(tmp_path / f"r{ESC}.html"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    outputs.append(r.stdout + r.stderr)
+    picture = write_image(tmp_path / f"p{ESC}.png", (8, 8))
+    r = cli("predict", run_id, str(picture), "--store", store)
+    assert r.returncode == 0, r.stderr[-2000:]
+    outputs.append(r.stdout + r.stderr)
+    (tmp_path / f"bad{ESC}.png").write_text("text")
+    outputs.append(_one_line_error(cli("predict", run_id, str(tmp_path / f"bad{ESC}.png"), "--store", store)))
+    for text in outputs:
+        assert not any(ch in text for ch in "\x1b\x07\x08"), text[-800:]
+    assert "cat\\x1b[2J" in outputs[0] and "dog\\x08" in outputs[0]  # shown, as escapes
+    assert "r\\x1b[2J" in outputs[1] and "p\\x1b[2J" in outputs[2] and "bad\\x1b" in outputs[3]
+
+
+# --- 7: numeric options are validated at the CLI and in TrainSettings --------------------------
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "words"),
+    [
+        ("--seed", "-1", "from 0 to 4,294,967,295"),
+        ("--seed", "4294967296", "from 0 to 4,294,967,295"),
+        ("--epochs", "0", "from 1 to 10,000"),
+        ("--batch-size", "-5", "from 1 to 65,536"),
+        ("--learning-rate", "nan", "above 0 and at most 10"),
+        ("--validation-split", "1.5", "above 0 and below 0.9"),
+        ("--unfreeze", "-1", "from 0 to 10,000"),
+    ],
+)
+def test_numeric_train_options_exit_2_with_the_range(option, value, words, capsys):
+    from lib.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["train", "digits", "--model", "mlp", option, value])
+    err = capsys.readouterr().err.strip()
+    assert info.value.code == 2 and len(err.splitlines()) == 1 and err.startswith("error: ")
+    assert option in err and words in err
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [("seed", -1, "from 0 to 4,294,967,295"), ("seed", 2**32, "4,294,967,295"), ("epochs", 0, "from 1"),
+     ("batch_size", 10**9, "65,536"), ("seed", 1.5, "whole number"), ("learning_rate", float("inf"), "at most 10")],
+)  # fmt: skip
+def test_train_settings_check_names_the_range(field, value, words):
+    with pytest.raises(SettingsError, match=words):
+        TrainSettings("mlp", **{field: value}).check()
+
+
+# --- 12: study --epochs 0, and one image per class ----------------------------------------------
+
+
+def test_study_epochs_0_is_refused_not_silently_5():
+    line = _one_line_error(cli("study", "digits", "--epochs", "0"))
+    assert "--epochs" in line and "from 1 to 10,000" in line
+
+
+def test_one_image_per_class_says_more_images_not_a_larger_split():
+    rng = np.random.default_rng(0)
+    ds = Dataset("one each", rng.integers(0, 255, (3, 8, 8, 1), dtype=np.uint8), np.arange(3),
+                 rng.integers(0, 255, (3, 8, 8, 1), dtype=np.uint8), np.arange(3), ("a", "b", "c"))  # fmt: skip
+    with pytest.raises(SettingsError) as info:
+        train(ds, TrainSettings("mlp", epochs=1, validation_split=0.5))
+    text = str(info.value)
+    assert "larger validation split" not in text and "one training image" in text and "more image" in text
+
+
+# --- 11: a full disk: the reason is in the one line ---------------------------------------------
+
+
+def test_os_reason_takes_the_reason_out_of_copytrees_list(tmp_path):
+    dst = str(tmp_path / "tb" / "events")
+    full = shutil.Error([(str(tmp_path / "events"), dst, str(OSError(28, "No space left on device", dst)))])
+    assert os_reason(full) == "No space left on device"
+    try:
+        raise RuntimeError("saving failed") from OSError(28, "No space left on device")
+    except RuntimeError as exc:
+        assert os_reason(exc) == "No space left on device"
+
+
+def test_store_error_from_copytree_names_the_reason_not_a_list(tmp_path):
+
+    tb = tmp_path / "tb"
+    tb.mkdir()
+    os.mkfifo(tb / "events.pipe")  # copytree gathers "is a named pipe" into its list
+    store = RunStore(tmp_path / "runs")
+    from lib.data.sources import load_digits
+    from lib.runs.config import RunConfig
+
+    ds = load_digits()
+    settings = TrainSettings("mlp", epochs=1)
+    result = train(ds, settings)
+    with pytest.raises(StoreError) as info:
+        store.save(RunConfig.for_training(ds, settings, "digits"), result, ds.class_names, tb_source=tb)
+    text = str(info.value)
+    assert "[(" not in text and "named pipe" in text and len(text) < 300
+    assert not any(p.name.startswith(".tmp") for p in (tmp_path / "runs").iterdir())  # nothing half-written
+
+
+def test_cli_train_when_files_cannot_grow_is_one_line_with_the_reason(tmp_path):
+    """A file-size limit makes every write past 4 kB fail (EFBIG), the way a full disk does."""
+    code = (
+        "import resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))\n"
+        "from lib.cli import main\n"
+        f"store = {str(tmp_path / 'runs')!r}\n"
+        "sys.exit(main(['train', 'digits', '--model', 'mlp', '--epochs', '1', '--store', store]))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    line = _one_line_error(subprocess.CompletedProcess(r.args, r.returncode, r.stdout, "\n".join(
+        x for x in r.stderr.splitlines() if x.startswith("error:"))))  # fmt: skip
+    assert "File too large" in line
+    assert not (tmp_path / "runs").exists() or not [p for p in (tmp_path / "runs").iterdir() if p.name[0] != "."]
