@@ -171,3 +171,93 @@ def test_cli_train_when_files_cannot_grow_is_one_line_with_the_reason(tmp_path):
         x for x in r.stderr.splitlines() if x.startswith("error:"))))  # fmt: skip
     assert "File too large" in line
     assert not (tmp_path / "runs").exists() or not [p for p in (tmp_path / "runs").iterdir() if p.name[0] != "."]
+
+
+# --- 5: a class folder that is a link out of the data root is never listed ----------------------
+
+
+def test_a_class_folder_linking_outside_the_root_is_not_listed(tmp_path, monkeypatch):
+    from lib.data.sources import DatasetSpec, load_dataset
+
+    root = tmp_path / "served"
+    make_folder(root / "pets", {"a": 3, "b": 3})
+    make_folder(root / "split" / "train", {"a": 3, "b": 3})
+    make_folder(root / "split" / "test", {"a": 1, "b": 1})
+    make_folder(tmp_path / "private", {"secrets": 2})
+    (tmp_path / "private" / "secrets" / "passwords-2026.png").write_bytes(b"x")
+    (root / "pets" / "leak").symlink_to(tmp_path / "private" / "secrets")
+    (root / "split" / "train" / "leak").symlink_to(tmp_path / "private" / "secrets")
+    monkeypatch.setenv("EXPLORER_DATA_ROOT", str(root))
+    for folder in ("pets", "split"):
+        ds = load_dataset(DatasetSpec("folder", str(root / folder)))
+        text = " ".join(ds.notes)
+        assert ds.class_names == ("a", "b")
+        assert "passwords" not in text and "0.png" not in text, text
+        assert "links leading outside the data folder were left out (1): " in text and "leak" in text
+
+
+# --- 8: strips of 1 x 100 pixels show, on the Dataset page and wherever images are shown --------
+
+
+@pytest.mark.parametrize("shape", [(1, 100), (100, 1, 3), (2, 300, 1)])
+def test_strips_are_framed_so_a_fixed_width_keeps_them_visible(shape):
+    from lib.ui.images import MAX_ASPECT, for_display
+
+    img = np.zeros(shape, np.uint8)
+    out = for_display(img)
+    h, w = out.shape[:2]
+    assert max(h, w) <= MAX_ASPECT * min(h, w)
+    assert round(72 * h / w) > 0 and round(72 * w / h) > 0  # Streamlit's resize to 72 px keeps both sides
+    assert (out == 0).any() and (out == 255).any()  # the strip itself, in its white frame
+
+
+def test_dataset_page_shows_a_folder_of_strips(tmp_path):
+    from tests.helpers import app_on_page
+
+    for size in ((100, 1), (1, 100)):
+        folder = tmp_path / f"strips{size[0]}"
+        make_folder(folder, {"a": 4, "b": 4}, size=size)
+        app = app_on_page()
+        app.selectbox(key="source_choice").select("folder").run()
+        app.text_input(key="folder_path").input(str(folder))
+        app.button(key="load_folder").click().run()
+        assert not app.exception, [e.value for e in app.exception]
+        assert {m.label: m.value for m in app.metric}["Image shape"] == f"{size[1]}x{size[0]}x3"
+
+
+# --- 9: shared links: a fraction the slider cannot show, a path outside the data root ----------
+
+
+def test_a_link_with_a_tiny_imbalance_settles_on_the_sliders_value():
+    from streamlit.testing.v1 import AppTest
+
+    from lib.ui import state
+
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
+    at.query_params["dataset"] = "digits"
+    at.query_params["imbalance"] = "0:0.004"
+    at.run()  # before: 399 reruns in 15 s, never settling
+    assert not at.exception
+    assert at.session_state[state.IMBALANCE] == (0, 0.05)
+    assert at.slider(key="imbalance_keep").value == 5
+    at.run()
+    assert at.session_state[state.IMBALANCE] == (0, 0.05)
+
+
+def test_a_link_to_a_path_outside_the_data_root_keeps_saying_why(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    served = tmp_path / "served"
+    served.mkdir()
+    make_folder(tmp_path / "elsewhere", {"a": 3, "b": 3})
+    monkeypatch.setenv("EXPLORER_DATA_ROOT", str(served))
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=60)
+    at.query_params["dataset"] = "folder"
+    at.query_params["path"] = str(tmp_path / "elsewhere")
+    at.run()
+    for page in (None, "pages/augmentation.py", "pages/dataset.py"):
+        if page:
+            at.switch_page(page).run()
+        assert not at.exception
+        errors = " ".join(e.value for e in at.sidebar.error)
+        assert "outside the data folder" in errors and "Still using" in errors, (page, errors)

@@ -176,17 +176,39 @@ def _image_files(folder: Path, root: Path, skipped: list[str], hidden: list[str]
 VALIDATION_NAMES = ("validation", "val", "valid")
 
 
+def _folders(parent: Path, outside: list[str], root: Path) -> list[Path]:
+    """The visible sub-folders of `parent`, sorted. A folder that is a link leading out of
+    the data root is never listed: only its own name goes into `outside`."""
+    found = []
+    for d in sorted(parent.iterdir()):
+        if d.name.startswith(".") or not d.is_dir():
+            continue
+        if not inside_root(d):
+            outside.append(printable(d.relative_to(root)))
+            continue
+        found.append(d)
+    return found
+
+
 def _find_layout(root: Path) -> tuple[str, dict[str, list[Path]], list[str]]:
     """(layout, {split: class folders}, notes saying which split folders were used how)."""
-    subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    outside: list[str] = []
+    layout, split, notes = _layout(root, outside)
+    if outside:
+        notes.append(
+            f"folders that are links leading outside the data folder were left out ({len(outside)}): "
+            + ", ".join(outside[:5])
+            + (", …" if len(outside) > 5 else "")
+        )
+    return layout, split, notes
+
+
+def _layout(root: Path, outside: list[str]) -> tuple[str, dict[str, list[Path]], list[str]]:
+    subdirs = _folders(root, outside, root)
     names = {d.name for d in subdirs}
     validation = next((v for v in VALIDATION_NAMES if v in names), None)
     if "train" in names and ("test" in names or validation):
-        classes = {
-            s: sorted(d for d in (root / s).iterdir() if d.is_dir() and not d.name.startswith("."))
-            for s in ("train", "test", validation)
-            if s and s in names
-        }
+        classes = {s: _folders(root / s, outside, root) for s in ("train", "test", validation) if s and s in names}
         if not classes["train"]:
             raise DatasetError(f"{root / 'train'} has no class folders")
         notes = []
