@@ -116,12 +116,14 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run_id")
     report.add_argument("--store", default=None)
     report.add_argument("--html", metavar="OUT.html", help="also write a self-contained HTML report (opens offline)")
+    report.add_argument("--data", default=None, help="the run's dataset, when it has moved (default: where it was)")
 
     predict = sub.add_parser("predict", help="classify one image with a stored run (top-k class probabilities)")
     predict.add_argument("run_id")
     predict.add_argument("image", help="an image file (PNG, JPEG, ...)")
     predict.add_argument("--top", type=_whole(1, 1_000_000), default=3, help="how many classes to print (default 3)")
     predict.add_argument("--store", default=None)
+    predict.add_argument("--data", default=None, help="the run's dataset, when it has moved (default: where it was)")
     return parser
 
 
@@ -242,14 +244,16 @@ def cmd_train(args: argparse.Namespace) -> None:
             flush=True,
         )
 
-    outcome = train_or_load(ds, settings, spec.label, store, name=args.name, on_epoch=progress, devices=args.devices)
+    outcome = train_or_load(
+        ds, settings, spec.label, store, name=args.name, source=spec.source, on_epoch=progress, devices=args.devices
+    )
     if outcome.store_error:  # the results first (training took minutes), then what went wrong
         from lib.runs.config import RunConfig, baseline_of
         from lib.runs.store import StoredRun, record_of
 
         r = outcome.result
         record = record_of(
-            RunConfig.for_training(ds, settings, spec.label), r, ds.class_names, baseline_of(ds), args.name
+            RunConfig.for_training(ds, settings, spec.label, spec.source), r, ds.class_names, baseline_of(ds), args.name
         )
         print(f"run not stored ({r.message})")
         print()
@@ -308,6 +312,7 @@ def cmd_study(args: argparse.Namespace) -> None:
         store,
         on_step=lambda i, n, name: print(f"[{i + 1}/{n}] {name}", flush=True),
         devices=args.devices,
+        source=spec.source,
     )
     rows, failures = [], []
     for name, outcome in results:
@@ -336,15 +341,41 @@ def cmd_study(args: argparse.Namespace) -> None:
         raise ExplorerError(failures[0])
 
 
-def _run_dataset(run, needed: bool):
-    """The run's dataset, loaded again from its label, when `needed`; it must be the same data
+def _run_dataset(run, needed: bool, given: str | None = None):
+    """The run's dataset, loaded again, when `needed`: from `given` (--data), else from where
+    the run recorded it came from (a resolved path, so any working folder works), else, for
+    runs stored before that was recorded, from its label. It must be the same data
     (fingerprint) the run was trained on. None when not needed."""
+    from lib.data.sources import DatasetSpec, spec_from_source
+
     if not needed:
         return None
     ref = run.record.dataset
-    ds = load_dataset(parse_spec(ref.label))
+    if given:
+        spec = parse_spec(given)
+    else:
+        spec = spec_from_source(ref.source) if ref.source else None
+        if spec is None and ref.label.startswith("folder "):
+            spec = DatasetSpec("folder", ref.label[len("folder ") :])
+        elif spec is None and ref.label in NAMED:
+            spec = DatasetSpec(ref.label)
+        if spec is None:
+            raise DatasetError(
+                f"run {run.run_id} does not record where its data ({ref.label}) can be loaded from: "
+                "give it with --data PATH"
+            )
+    try:
+        ds = load_dataset(spec)
+    except DatasetError as exc:
+        raise DatasetError(
+            f"the data run {run.run_id} was trained on cannot be loaded from {spec.path or spec.kind} "
+            f"(moved or deleted?): {one_line(exc)}; give it with --data PATH"
+        ) from None
     if ds.fingerprint != ref.fingerprint:
-        raise DatasetError(f"{ref.label} has changed since run {run.run_id} was trained")
+        raise DatasetError(
+            f"the data at {spec.path or spec.kind} has changed since run {run.run_id} was trained on it "
+            f"(fingerprint {ref.fingerprint[:12]} then, {ds.fingerprint[:12]} now)"
+        )
     return ds
 
 
@@ -355,7 +386,7 @@ def cmd_report(args: argparse.Namespace) -> None:
         from lib.runs.report_html import build_report
 
         try:
-            ds = _run_dataset(run, True)
+            ds = _run_dataset(run, True, args.data)
         except DatasetError as exc:
             ds = None
             print(f"note: mistakes are shown without images ({exc})")
@@ -383,7 +414,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
     except ExplorerError as exc:
         raise ImageError(f"{args.image}: {one_line(exc)}") from None
     uploaded = run.record.config.is_uploaded
-    ds = _run_dataset(run, not uploaded and needs_fit(training_config(run.settings.augment)[0]))
+    ds = _run_dataset(run, not uploaded and needs_fit(training_config(run.settings.augment)[0]), args.data)
     shape = tuple(run.record.dataset.image_shape)
     steps = try_image.to_dataset_image(picture, shape)
     prob = try_image.predict_image(run.load_model(), try_image.evaluation_preprocessor(run, ds), steps[-1].image)

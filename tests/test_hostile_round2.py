@@ -261,3 +261,49 @@ def test_a_link_to_a_path_outside_the_data_root_keeps_saying_why(tmp_path, monke
         assert not at.exception
         errors = " ".join(e.value for e in at.sidebar.error)
         assert "outside the data folder" in errors and "Still using" in errors, (page, errors)
+
+
+# --- 10: a run's data is found again from any working folder, or it says why not ---------------
+
+
+def test_report_and_predict_find_folder_and_npz_data_from_another_folder(tmp_path, monkeypatch, capsys):
+    from lib.cli import main
+    from tests.helpers import save_npz, tiny_arrays
+
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    work.mkdir(), elsewhere.mkdir()
+    make_folder(work / "flowers", {"daisy": 4, "rose": 4}, size=(8, 8))
+    save_npz(work / "flowers.npz", **tiny_arrays())
+    (work / "aug.json").write_text('{"featurewise_center": true}')  # predict then needs the data
+    store = str(tmp_path / "runs")
+
+    def run(*args, cwd) -> tuple[int, str, str]:
+        monkeypatch.chdir(cwd)
+        code = main(list(args))
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    ids = {}
+    for data in ("flowers", "flowers.npz"):
+        code, out, err = run("train", data, "--model", "mlp", "--epochs", "1", "--augment", "aug.json",
+                             "--store", store, cwd=work)  # fmt: skip
+        assert code == 0, err
+        ids[data] = out.split("run id: ")[1].split()[0]
+    picture = str(write_image(tmp_path / "p.png", (8, 8)))
+    code, out, err = run("report", ids["flowers"], "--store", store, "--html", "r.html", cwd=elsewhere)
+    assert code == 0 and "mistakes are shown without images" not in out, out[-800:]
+    for run_id in ids.values():
+        code, out, err = run("predict", run_id, picture, "--store", store, cwd=elsewhere)
+        assert code == 0 and " 1. " in out, err
+    # Moved: it says so, and --data points to the new place.
+    (work / "flowers.npz").rename(tmp_path / "moved.npz")
+    code, out, err = run("predict", ids["flowers.npz"], picture, "--store", store, cwd=elsewhere)
+    assert code == 2 and "cannot be loaded from" in err and "flowers.npz" in err and "--data" in err, err
+    code, out, err = run("predict", ids["flowers.npz"], picture, "--store", store, "--data", "../moved.npz",
+                         cwd=elsewhere)  # fmt: skip
+    assert code == 0, err
+    # Changed: it says so.
+    write_image(work / "flowers" / "rose" / "new.png", (8, 8), seed=99)
+    code, out, err = run("predict", ids["flowers"], picture, "--store", store, cwd=elsewhere)
+    assert code == 2 and "has changed since run" in err and "fingerprint" in err, err
+    assert len(err.strip().splitlines()) == 1
