@@ -22,6 +22,9 @@ from lib.data.paths import printable, printable_lines
 from lib.data.sources import NAMED, load_dataset, parse_spec
 from lib.errors import DatasetError, ExplorerError, StoreError, one_line, os_reason
 
+# A terminal shows a confusion matrix of up to this many classes; beyond, a note says where it is.
+PRINTED_MATRIX_MAX_CLASSES = 30
+
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse's own usage errors: same one-line contract
@@ -201,6 +204,12 @@ def _print_report(run) -> None:
         if collapse is not None:
             print(f"warning: {collapse.sentence()}")
     print()
+    if len(run.class_names) > PRINTED_MATRIX_MAX_CLASSES:  # K x K cells: 10,000 classes would be 10^8
+        print(
+            f"confusion matrix not printed: {len(run.class_names):,} classes (printed for at most "
+            f"{PRINTED_MATRIX_MAX_CLASSES}); it follows from test_predictions.npz (y_true, y_prob) and the app shows it"
+        )
+        return
     print("confusion matrix (rows true, columns predicted):")
     print(pd.DataFrame(cm, index=run.class_names, columns=run.class_names).to_string())
 

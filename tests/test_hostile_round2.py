@@ -307,3 +307,40 @@ def test_report_and_predict_find_folder_and_npz_data_from_another_folder(tmp_pat
     code, out, err = run("predict", ids["flowers"], picture, "--store", store, cwd=elsewhere)
     assert code == 2 and "has changed since run" in err and "fingerprint" in err, err
     assert len(err.strip().splitlines()) == 1
+
+
+# --- 3: many classes cost memory in proportion; the TensorBoard picture has a stated limit -----
+
+
+def test_many_classes_skip_the_tensorboard_picture_with_a_note_and_the_cli_matrix(tmp_path, monkeypatch, capsys):
+    from lib.cli import PRINTED_MATRIX_MAX_CLASSES, main
+    from lib.train.callbacks import TB_PICTURE_MAX_CLASSES
+    from tests.helpers import save_npz
+
+    k = TB_PICTURE_MAX_CLASSES + 1
+    rng = np.random.default_rng(0)
+    save_npz(tmp_path / "many.npz", X_train=rng.integers(0, 256, (3 * k, 4, 4), dtype=np.uint8),
+             y_train=np.repeat(np.arange(k), 3), X_test=rng.integers(0, 256, (k, 4, 4), dtype=np.uint8),
+             y_test=np.arange(k))  # fmt: skip
+    store = tmp_path / "runs"
+    assert main(["train", str(tmp_path / "many.npz"), "--model", "mlp", "--epochs", "1", "--store", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert f"TensorBoard gets no confusion-matrix picture: {k:,} classes (it is drawn for at most 100)" in out
+    assert f"confusion matrix not printed: {k:,} classes (printed for at most {PRINTED_MATRIX_MAX_CLASSES})" in out
+    run_id = out.split("run id: ")[1].split()[0]
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(store / run_id / "tb"), size_guidance={"images": 0}).Reload()
+    assert events.Tags()["images"] == [] and "val_accuracy" in events.Tags()["scalars"]
+    notes = RunStore(store).load(run_id).record.notes
+    assert any("no confusion-matrix picture" in n for n in notes)  # the run says so too
+
+
+def test_up_to_the_limit_the_picture_is_drawn(tmp_path):
+    from lib.train.callbacks import tensorboard_summary
+
+    cm = np.eye(3, dtype=np.int64)
+    with_picture = tensorboard_summary({"epoch": 1, "loss": 0.5}, cm, ("a", "b", "c"))
+    without = tensorboard_summary({"epoch": 1, "loss": 0.5}, cm, ("a", "b", "c"), picture=False)
+    assert [v.tag for v in with_picture.value] == ["loss", "val_confusion_by_true_class"]
+    assert [v.tag for v in without.value] == ["loss"]
