@@ -7,17 +7,24 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
+import math
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 from lib import i18n
 from lib.data import stats
+from lib.data.paths import printable, printable_lines
 from lib.data.sources import NAMED, load_dataset, parse_spec
-from lib.errors import DatasetError, ExplorerError, StoreError, one_line
+from lib.errors import DatasetError, ExplorerError, StoreError, one_line, os_reason
+
+# A terminal shows a confusion matrix of up to this many classes; beyond, a note says where it is.
+PRINTED_MATRIX_MAX_CLASSES = 30
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,6 +51,8 @@ def _add_accelerator_options(parser: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from lib.train.settings import INT_RANGES, MAX_LEARNING_RATE
+
     parser = _Parser(prog="python -m lib.cli", description=i18n._("Keras image classification explorer, headless."))
     parser.add_argument(
         "--lang",
@@ -66,19 +75,23 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--transfer", default="feature_extraction", choices=["feature_extraction", "fine_tune"])
     train.add_argument(
         "--unfreeze",
-        type=int,
+        type=_whole(*INT_RANGES["unfreeze"]),
         default=0,
         help="fine_tune: the backbone's last N weighted layers train (BatchNormalization stays frozen)",
     )
     train.add_argument(
         "--weights", default="imagenet", help="imagenet, none (random, not pretrained) or a weights file"
     )
-    train.add_argument("--epochs", type=int, default=5)
-    train.add_argument("--batch-size", type=int, default=32)
+    train.add_argument("--epochs", type=_whole(*INT_RANGES["epochs"]), default=5)
+    train.add_argument("--batch-size", type=_whole(*INT_RANGES["batch_size"]), default=32)
     train.add_argument("--optimizer", default="adam", choices=["adam", "sgd", "rmsprop"])
-    train.add_argument("--learning-rate", type=float, default=1e-3)
-    train.add_argument("--validation-split", type=float, default=0.2)
-    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--learning-rate", type=_number(0, MAX_LEARNING_RATE, low_open=True), default=1e-3)
+    train.add_argument(
+        "--validation-split",
+        type=_number(0, 0.9, low_open=True, high_open=True),
+        default=0.2,
+    )
+    train.add_argument("--seed", type=_whole(*INT_RANGES["seed"]), default=0)
     train.add_argument("--augment", metavar="FILE.json", help="ImageDataGenerator settings from the Augmentation page")
     train.add_argument("--store", default=None, help="run store folder (default: runs/ or $EXPLORER_RUNS)")
     train.add_argument("--name", default="", help="a name people can say (default: made from the settings)")
@@ -95,14 +108,19 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument(
         "--weights", default="imagenet", help="imagenet, none (random, not pretrained) or a weights file"
     )
-    study.add_argument("--epochs", type=int, default=None, help="each step (default 5; 50 with --follow-tutorial)")
-    study.add_argument("--unfreeze", type=int, default=4)
+    study.add_argument(
+        "--epochs",
+        type=_whole(*INT_RANGES["epochs"]),
+        default=None,
+        help="each step (default 5; 50 with --follow-tutorial)",
+    )
+    study.add_argument("--unfreeze", type=_whole(*INT_RANGES["unfreeze"]), default=4)
     study.add_argument(
         "--follow-tutorial",
         action="store_true",
         help="the three-animals tutorial's ladder exactly as written (VGG16, nothing frozen, block5_conv3 only)",
     )
-    study.add_argument("--seed", type=int, default=0)
+    study.add_argument("--seed", type=_whole(*INT_RANGES["seed"]), default=0)
     study.add_argument("--store", default=None)
     _add_accelerator_options(study)
 
@@ -110,13 +128,49 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("run_id")
     report.add_argument("--store", default=None)
     report.add_argument("--html", metavar="OUT.html", help="also write a self-contained HTML report (opens offline)")
+    report.add_argument("--data", default=None, help="the run's dataset, when it has moved (default: where it was)")
 
     predict = sub.add_parser("predict", help=i18n._("classify one image with a stored run (top-k class probabilities)"))
     predict.add_argument("run_id")
     predict.add_argument("image", help="an image file (PNG, JPEG, ...)")
-    predict.add_argument("--top", type=int, default=3, help="how many classes to print (default 3)")
+    predict.add_argument("--top", type=_whole(1, 1_000_000), default=3, help="how many classes to print (default 3)")
     predict.add_argument("--store", default=None)
+    predict.add_argument("--data", default=None, help="the run's dataset, when it has moved (default: where it was)")
     return parser
+
+
+def _whole(low: int, high: int):
+    """An argparse type: a whole number in [low, high], refused with the range in the message."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise argparse.ArgumentTypeError(f"must be a whole number from {low:,} to {high:,}, not {text!r}")
+        return value
+
+    return parse
+
+
+def _number(low: float, high: float, *, low_open: bool = False, high_open: bool = False):
+    """An argparse type: a finite number in the range, refused with the range in the message."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        above = value > low if low_open else value >= low
+        below = value < high if high_open else value <= high
+        if not (math.isfinite(value) and above and below):
+            lower = f"above {low:g}" if low_open else f"at least {low:g}"
+            upper = f"below {high:g}" if high_open else f"at most {high:g}"
+            raise argparse.ArgumentTypeError(f"must be a number {lower} and {upper}, not {text!r}")
+        return value
+
+    return parse
 
 
 def _model_kind(text: str) -> str:
@@ -159,6 +213,12 @@ def _print_report(run) -> None:
         if collapse is not None:
             print(f"warning: {collapse.sentence()}")
     print()
+    if len(run.class_names) > PRINTED_MATRIX_MAX_CLASSES:  # K x K cells: 10,000 classes would be 10^8
+        print(
+            f"confusion matrix not printed: {len(run.class_names):,} classes (printed for at most "
+            f"{PRINTED_MATRIX_MAX_CLASSES}); it follows from test_predictions.npz (y_true, y_prob) and the app shows it"
+        )
+        return
     print("confusion matrix (rows true, columns predicted):")
     print(pd.DataFrame(cm, index=run.class_names, columns=run.class_names).to_string())
 
@@ -174,7 +234,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         try:
             augment = from_json(guard(args.augment, kind="file").read_text(encoding="utf-8", errors="replace"))
         except OSError as exc:
-            raise DatasetError(f"cannot read {args.augment}: {exc.strerror}") from None
+            raise DatasetError(f"cannot read {printable(args.augment)}: {os_reason(exc)}") from None
         except ExplorerError as exc:
             raise DatasetError(f"{args.augment}: {one_line(exc)}") from None
     spec = parse_spec(args.dataset)
@@ -202,14 +262,16 @@ def cmd_train(args: argparse.Namespace) -> None:
             flush=True,
         )
 
-    outcome = train_or_load(ds, settings, spec.label, store, name=args.name, on_epoch=progress, devices=args.devices)
+    outcome = train_or_load(
+        ds, settings, spec.label, store, name=args.name, source=spec.source, on_epoch=progress, devices=args.devices
+    )
     if outcome.store_error:  # the results first (training took minutes), then what went wrong
         from lib.runs.config import RunConfig, baseline_of
         from lib.runs.store import StoredRun, record_of
 
         r = outcome.result
         record = record_of(
-            RunConfig.for_training(ds, settings, spec.label), r, ds.class_names, baseline_of(ds), args.name
+            RunConfig.for_training(ds, settings, spec.label, spec.source), r, ds.class_names, baseline_of(ds), args.name
         )
         print(f"run not stored ({r.message})")
         print()
@@ -246,9 +308,9 @@ def cmd_study(args: argparse.Namespace) -> None:
     started = time.perf_counter()
     if args.follow_tutorial:
         args.backbone = "vgg16"
-        steps = tutorial_ladder(args.weights, args.epochs or 50, args.seed)
+        steps = tutorial_ladder(args.weights, 50 if args.epochs is None else args.epochs, args.seed)
     else:
-        steps = ladder(args.backbone, args.weights, args.epochs or 5, args.seed, args.unfreeze)
+        steps = ladder(args.backbone, args.weights, 5 if args.epochs is None else args.epochs, args.seed, args.unfreeze)
     if args.mixed_precision:
         steps = [(name, dataclasses.replace(settings, mixed_precision=True)) for name, settings in steps]
     epochs = steps[0][1].epochs
@@ -268,6 +330,7 @@ def cmd_study(args: argparse.Namespace) -> None:
         store,
         on_step=lambda i, n, name: print(f"[{i + 1}/{n}] {name}", flush=True),
         devices=args.devices,
+        source=spec.source,
     )
     rows, failures = [], []
     for name, outcome in results:
@@ -296,15 +359,41 @@ def cmd_study(args: argparse.Namespace) -> None:
         raise ExplorerError(failures[0])
 
 
-def _run_dataset(run, needed: bool):
-    """The run's dataset, loaded again from its label, when `needed`; it must be the same data
+def _run_dataset(run, needed: bool, given: str | None = None):
+    """The run's dataset, loaded again, when `needed`: from `given` (--data), else from where
+    the run recorded it came from (a resolved path, so any working folder works), else, for
+    runs stored before that was recorded, from its label. It must be the same data
     (fingerprint) the run was trained on. None when not needed."""
+    from lib.data.sources import DatasetSpec, spec_from_source
+
     if not needed:
         return None
     ref = run.record.dataset
-    ds = load_dataset(parse_spec(ref.label))
+    if given:
+        spec = parse_spec(given)
+    else:
+        spec = spec_from_source(ref.source) if ref.source else None
+        if spec is None and ref.label.startswith("folder "):
+            spec = DatasetSpec("folder", ref.label[len("folder ") :])
+        elif spec is None and ref.label in NAMED:
+            spec = DatasetSpec(ref.label)
+        if spec is None:
+            raise DatasetError(
+                f"run {run.run_id} does not record where its data ({ref.label}) can be loaded from: "
+                "give it with --data PATH"
+            )
+    try:
+        ds = load_dataset(spec)
+    except DatasetError as exc:
+        raise DatasetError(
+            f"the data run {run.run_id} was trained on cannot be loaded from {spec.path or spec.kind} "
+            f"(moved or deleted?): {one_line(exc)}; give it with --data PATH"
+        ) from None
     if ds.fingerprint != ref.fingerprint:
-        raise DatasetError(f"{ref.label} has changed since run {run.run_id} was trained")
+        raise DatasetError(
+            f"the data at {spec.path or spec.kind} has changed since run {run.run_id} was trained on it "
+            f"(fingerprint {ref.fingerprint[:12]} then, {ds.fingerprint[:12]} now)"
+        )
     return ds
 
 
@@ -315,36 +404,37 @@ def cmd_report(args: argparse.Namespace) -> None:
         from lib.runs.report_html import build_report
 
         try:
-            ds = _run_dataset(run, True)
+            ds = _run_dataset(run, True, args.data)
         except DatasetError as exc:
             ds = None
             print(f"note: mistakes are shown without images ({exc})")
         try:
             Path(args.html).write_text(build_report(run, ds.x_test if ds else None), encoding="utf-8")
         except OSError as exc:
-            raise StoreError(f"cannot write {args.html}: {exc.strerror or exc}") from None
+            raise StoreError(f"cannot write {printable(args.html)}: {os_reason(exc)}") from None
         print(f"\nHTML report written to {args.html}")
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
     from lib.augment.settings import needs_fit, training_config
+    from lib.data import decode
+    from lib.data.paths import guard
     from lib.errors import ImageError
     from lib.evaluate import try_image
 
-    if args.top < 1:
-        raise ImageError("--top must be at least 1")
     try:
-        data = Path(args.image).read_bytes()
-    except OSError as exc:
-        raise ImageError(f"cannot read {args.image}: {exc.strerror or exc}") from None
+        path = guard(args.image, kind="file")
+    except DatasetError as exc:
+        raise ImageError(f"cannot read the image: {one_line(exc)}") from None
     run = _store(args.store).load(args.run_id)
+    try:  # the one picture gate: promised formats only, pixel budget from the header
+        picture = decode.open_image(path, max_pixels=try_image.MAX_PIXELS)
+    except ExplorerError as exc:
+        raise ImageError(f"{args.image}: {one_line(exc)}") from None
     uploaded = run.record.config.is_uploaded
-    ds = _run_dataset(run, not uploaded and needs_fit(training_config(run.settings.augment)[0]))
+    ds = _run_dataset(run, not uploaded and needs_fit(training_config(run.settings.augment)[0]), args.data)
     shape = tuple(run.record.dataset.image_shape)
-    try:
-        steps = try_image.to_dataset_image(data, shape)
-    except ImageError as exc:
-        raise ImageError(f"{args.image}: {exc}") from None
+    steps = try_image.to_dataset_image(picture, shape)
     prob = try_image.predict_image(run.load_model(), try_image.evaluation_preprocessor(run, ds), steps[-1].image)
     table = try_image.probabilities_table(prob, run.class_names).head(args.top)
     print(f"run {run.record.display_name} (id {run.run_id}) · {run.record.model} · {Path(args.image).name}")
@@ -382,7 +472,35 @@ COMMANDS = {
 }
 
 
+class _PrintableStream(io.TextIOBase):
+    """stdout/stderr as the CLI writes them: every text goes through the one printable-text
+    function (lib.data.paths.printable, line by line), so a class, file or run name carrying
+    ESC sequences or other controls is printed as visible escapes, never acted on by the
+    terminal. The CLI's own output uses no control character but the line break."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+
+    def write(self, text: str) -> int:
+        self.inner.write(printable_lines(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _PrintableStream(out), _PrintableStream(err)
+    try:
+        return _main(argv)
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        sys.stdout, sys.stderr = out, err
+
+
+def _main(argv: Sequence[str] | None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # The language first (--lang anywhere on the line, else LC_ALL/LC_MESSAGES/LANG), so that
     # --help and argparse's own errors are in it too.

@@ -52,3 +52,26 @@ def one_line(exc: BaseException, limit: int = 200, *, with_type: bool = False) -
             line = line if len(line) <= limit else line[: limit - 1] + "…"
             return f"{name}: {line}" if with_type else line
     return name
+
+
+def os_reason(exc: BaseException) -> str:
+    """Why a file operation failed, in the operating system's words ("No space left on
+    device"). `shutil.copytree` gathers its failures into one `shutil.Error` whose message is
+    a Python list of (source, destination, reason) tuples; the reason is taken out of it.
+    Other exceptions are searched for the OSError that caused them. Never raises."""
+    import re
+    import shutil
+
+    seen: BaseException | None = exc
+    for _ in range(10):  # a cause chain, never a cycle
+        if seen is None:
+            break
+        if isinstance(seen, shutil.Error) and seen.args and isinstance(seen.args[0], list) and seen.args[0]:
+            last = seen.args[0][-1]
+            why = str(last[-1]) if isinstance(last, tuple) else str(last)
+            match = re.match(r"\[Errno \d+\] ([^:]+)", why)
+            return match.group(1) if match else one_line(Exception(why), 120)
+        if isinstance(seen, OSError) and seen.strerror:
+            return seen.strerror
+        seen = seen.__cause__ or seen.__context__
+    return one_line(exc, 160)

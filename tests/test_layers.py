@@ -76,7 +76,7 @@ def test_one_line_with_type_and_limit():
 def test_every_library_error_is_an_explorer_error():
     for cls in (SettingsError, DatasetError, StoreError):
         assert issubclass(cls, ExplorerError)
-    with pytest.raises(SettingsError, match="epochs and batch size"):
+    with pytest.raises(SettingsError, match="epochs must be a whole number from 1 to 10,000"):
         TrainSettings(epochs=0).check()
     with pytest.raises(SettingsError, match="unknown model 'resnet'"):
         TrainSettings(model="resnet").check()

@@ -11,22 +11,21 @@ the uint8 size of the result.
 from __future__ import annotations
 
 import os
-import warnings
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
 
+from lib.data import decode
 from lib.data.dataset import Dataset, DatasetError, stratified_split
 from lib.data.paths import inside_root, printable
 from lib.errors import one_line
 
-# Larger images are decoded reduced (JPEG draft) or refused: a 10,000 x 10,000 photo
-# must not take gigabytes to become a 64 x 64 thumbnail.
-MAX_PIXELS = 40_000_000
+# Larger images are decoded reduced (JPEG draft) or refused (lib.data.decode, the one
+# picture gate): a 10,000 x 10,000 photo must not take gigabytes to become a thumbnail.
+MAX_PIXELS = decode.MAX_PIXELS
 MAX_SIDE = 224  # target size cap for folders of mixed photo sizes
 
 Progress = Callable[[int, int], None]
@@ -177,17 +176,39 @@ def _image_files(folder: Path, root: Path, skipped: list[str], hidden: list[str]
 VALIDATION_NAMES = ("validation", "val", "valid")
 
 
+def _folders(parent: Path, outside: list[str], root: Path) -> list[Path]:
+    """The visible sub-folders of `parent`, sorted. A folder that is a link leading out of
+    the data root is never listed: only its own name goes into `outside`."""
+    found = []
+    for d in sorted(parent.iterdir()):
+        if d.name.startswith(".") or not d.is_dir():
+            continue
+        if not inside_root(d):
+            outside.append(printable(d.relative_to(root)))
+            continue
+        found.append(d)
+    return found
+
+
 def _find_layout(root: Path) -> tuple[str, dict[str, list[Path]], list[str]]:
     """(layout, {split: class folders}, notes saying which split folders were used how)."""
-    subdirs = sorted(d for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+    outside: list[str] = []
+    layout, split, notes = _layout(root, outside)
+    if outside:
+        notes.append(
+            f"folders that are links leading outside the data folder were left out ({len(outside)}): "
+            + ", ".join(outside[:5])
+            + (", …" if len(outside) > 5 else "")
+        )
+    return layout, split, notes
+
+
+def _layout(root: Path, outside: list[str]) -> tuple[str, dict[str, list[Path]], list[str]]:
+    subdirs = _folders(root, outside, root)
     names = {d.name for d in subdirs}
     validation = next((v for v in VALIDATION_NAMES if v in names), None)
     if "train" in names and ("test" in names or validation):
-        classes = {
-            s: sorted(d for d in (root / s).iterdir() if d.is_dir() and not d.name.startswith("."))
-            for s in ("train", "test", validation)
-            if s and s in names
-        }
+        classes = {s: _folders(root / s, outside, root) for s in ("train", "test", validation) if s and s in names}
         if not classes["train"]:
             raise DatasetError(f"{root / 'train'} has no class folders")
         notes = []
@@ -212,37 +233,10 @@ def _find_layout(root: Path) -> tuple[str, dict[str, list[Path]], list[str]]:
 
 def _read_header(path: Path, label: int, split: str) -> tuple[_Entry | None, str]:
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as im:
-                w, h = im.size
-                if _exif_orientation(im) in (5, 6, 7, 8):  # stored on its side: decoding turns it upright
-                    w, h = h, w
-                colour = _is_colour(im)
+        header = decode.read_header(path, reducible=True)
     except Exception as exc:
         return None, _reason(exc)
-    if w < 1 or h < 1:
-        return None, "empty image"
-    return _Entry(path, label, split, (w, h), colour), ""
-
-
-def _exif_orientation(im: Image.Image) -> int:
-    """The EXIF Orientation tag (1 = upright; 5..8 = rotated by 90 degrees), as
-    ImageOps.exif_transpose reads it when decoding."""
-    try:
-        return int(im.getexif().get(0x0112, 1))
-    except Exception:  # a damaged EXIF block: exif_transpose then leaves the image as stored
-        return 1
-
-
-def _is_colour(im: Image.Image) -> bool:
-    if im.mode in ("1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"):
-        return False
-    if im.mode == "P":
-        palette = im.getpalette() or []
-        rgb = np.array(palette[: len(palette) // 3 * 3]).reshape(-1, 3)
-        return bool((rgb != rgb[:, :1]).any())
-    return True
+    return _Entry(path, label, split, header.size, header.colour), ""
 
 
 def _choose_size(entries: list[_Entry]) -> tuple[int, int]:
@@ -253,36 +247,7 @@ def _choose_size(entries: list[_Entry]) -> tuple[int, int]:
 
 
 def _decode(path: Path, size: tuple[int, int], channels: int) -> np.ndarray:
-    with Image.open(path) as im:
-        if im.width * im.height > MAX_PIXELS:
-            if im.format == "JPEG":
-                im.draft("RGB" if channels == 3 else "L", size)  # decode at reduced scale
-            if im.width * im.height > MAX_PIXELS:
-                raise DatasetError(f"too large ({im.width}x{im.height} pixels)")
-        im = ImageOps.exif_transpose(im)
-        im = _to_8bit(im)
-        if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-            # Composite onto white: dropping alpha would show hidden pixels.
-            im = im.convert("RGBA")
-            background = Image.new("RGBA", im.size, (255, 255, 255, 255))
-            im = Image.alpha_composite(background, im)
-        im = im.convert("RGB" if channels == 3 else "L")
-        if im.size != size:
-            im = im.resize(size, Image.Resampling.BILINEAR)
-        arr = np.asarray(im, dtype=np.uint8)
-    return arr.reshape(size[1], size[0], channels)
-
-
-def _to_8bit(im: Image.Image) -> Image.Image:
-    """16-bit and float images: PIL's convert('L') clips them, so scale instead."""
-    if im.mode.startswith("I") or im.mode == "F":
-        arr = np.asarray(im, dtype=np.float64)
-        if im.mode == "F":
-            top = max(float(np.nanmax(arr)), 1.0)
-        else:
-            top = 65535.0 if arr.max() > 255 else 255.0
-        return Image.fromarray(np.clip(np.nan_to_num(arr) / top * 255, 0, 255).round().astype(np.uint8), "L")
-    return im
+    return decode.decode_to_array(path, size, channels)
 
 
 def _reason(exc: Exception) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 from pathlib import Path
 
@@ -29,11 +30,29 @@ def data_root() -> Path | None:
     return Path(root).expanduser().resolve() if root else None
 
 
+# Characters that would act instead of showing: C0/C1 controls (terminal escape sequences,
+# backspace, newlines) and the bidirectional overrides that reorder what a reader sees.
+_HIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escaped(match: re.Match) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
 def printable(text: str | os.PathLike) -> str:
-    """A path or name as text that can always be shown and encoded: bytes of a name that is
-    not valid UTF-8 (kept by Python as surrogates) become U+FFFD, and the text is NFC
-    (lib.data.names), so a class folder written by macOS (NFD) is the same class."""
-    return nfc(text)
+    """The one printable-text function: a name, path or message from a file or a user as text
+    that can always be shown, encoded and printed on one line. Bytes of a name that is not
+    valid UTF-8 (kept by Python as surrogates) become U+FFFD; control characters (ESC and its
+    terminal sequences, newlines, tabs) and bidirectional overrides are shown as escapes
+    (`\\x1b`, `\\u202e`), never acted on. The text is NFC (lib.data.names), so a class folder
+    written by macOS (NFD) is the same class."""
+    return _HIDDEN.sub(_escaped, nfc(text))
+
+
+def printable_lines(text: str) -> str:
+    """`printable` for each line of a multi-line text (a printed table): its line breaks stay."""
+    return "\n".join(printable(line) for line in text.split("\n"))
 
 
 def _short(text: str, limit: int = 120) -> str:

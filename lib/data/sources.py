@@ -35,12 +35,33 @@ class DatasetSpec:
     upload_digest: str = ""  # set for uploaded .npz bytes (their content hash)
 
     @property
+    def source(self) -> str:
+        """Where this data loads from again, from any working folder: the built-in's name, or
+        kind:resolved path ("folder:/srv/photos"); empty for an upload, which has no path."""
+        if self.kind not in ("folder", "npz"):
+            return self.kind
+        if self.upload_digest:
+            return ""
+        try:
+            return f"{self.kind}:{guard(self.path)}"
+        except DatasetError:
+            return ""
+
+    @property
     def label(self) -> str:
         if self.kind == "folder":
             return f"folder {self.path}"
         if self.kind == "npz":
             return f"{'uploaded ' if self.upload_digest else ''}{Path(self.path).name}"
         return self.kind
+
+
+def spec_from_source(source: str) -> DatasetSpec | None:
+    """The spec a run's recorded source names ("digits", "folder:/abs/path", "npz:/abs/path")."""
+    kind, sep, path = source.partition(":")
+    if not sep:
+        return DatasetSpec(kind) if kind in NAMED else None
+    return DatasetSpec(kind, path) if kind in ("folder", "npz") and path else None
 
 
 def parse_spec(text: str) -> DatasetSpec:

@@ -11,20 +11,19 @@ model's input, so a prediction here equals the stored test prediction for a test
 
 from __future__ import annotations
 
-import io
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from lib.augment import settings as augment
+from lib.data import decode as picture
 from lib.data.dataset import Dataset
-from lib.errors import ImageError, SettingsError, one_line
+from lib.errors import SettingsError
 
-MAX_PIXELS = 40_000_000  # a camera photo is ~12 MP; a decompression bomb is refused
+MAX_PIXELS = picture.MAX_PIXELS  # a camera photo is ~12 MP; a decompression bomb is refused
 IN_MODEL_PREFIXES = ("gray_to_rgb", "rgb_to_gray", "resize_to_")
 IN_MODEL_SUFFIX = "_preprocess_input"
 MODE_NAMES = {"L": "gray", "RGB": "RGB", "P": "palette", "CMYK": "CMYK", "1": "black/white"}
@@ -101,33 +100,9 @@ def preprocessing_notes(run: Any) -> list[str]:
 
 
 def decode(data: bytes) -> Image.Image:
-    """Bytes of an uploaded or camera image -> a PIL image (orientation from EXIF applied)."""
-    if not data:
-        raise ImageError("the image file is empty")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(data))
-            if im.width * im.height > MAX_PIXELS:
-                raise ImageError(f"the image is too large ({im.width}x{im.height} pixels)")
-            im.load()
-    except ImageError:
-        raise
-    except Exception as exc:
-        text = one_line(exc, 120)
-        raise ImageError(
-            "not an image" if "cannot identify image file" in text else f"cannot read it: {text}"
-        ) from None
-    return ImageOps.exif_transpose(im)
-
-
-def _to_8bit(im: Image.Image) -> Image.Image:
-    """16-bit and float images scaled to 0..255 (as the folder loader does)."""
-    if im.mode.startswith("I") or im.mode == "F":
-        arr = np.asarray(im, dtype=np.float64)
-        top = max(float(np.nanmax(arr)), 1.0) if im.mode == "F" else (65535.0 if arr.max() > 255 else 255.0)
-        return Image.fromarray(np.clip(np.nan_to_num(arr) / top * 255, 0, 255).round().astype(np.uint8), "L")
-    return im
+    """Bytes of an uploaded or camera image -> a PIL image (orientation from EXIF applied),
+    through the one picture gate (lib.data.decode: promised formats only, pixel budget)."""
+    return picture.open_image(data, max_pixels=MAX_PIXELS)
 
 
 def _array(im: Image.Image) -> np.ndarray:
@@ -160,10 +135,9 @@ def to_dataset_image(source: bytes | np.ndarray | Image.Image, image_shape: tupl
             f"{im.width}x{im.height}, mode {im.mode}",
         )
     ]
-    im = _to_8bit(im)
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-        rgba = im.convert("RGBA")
-        im = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba).convert("RGB")
+    im = picture.to_8bit(im)
+    if picture.has_alpha(im):
+        im = picture.on_white(im)
         steps.append(Step("transparency on white", _array(im), "transparent pixels become white"))
     target = "RGB" if c == 3 else "L"
     if im.mode != target:

@@ -27,26 +27,33 @@ UPLOADED_PREFIX = "uploaded:"
 
 @dataclass(frozen=True)
 class DatasetRef:
-    """The data a run was trained on: its label for people, its fingerprint for run ids."""
+    """The data a run was trained on: its label for people, its fingerprint for run ids, and
+    `source`, where to load it again from any working folder ("digits", "folder:/abs/path",
+    "npz:/abs/path"; empty for uploads and for runs stored before it was recorded). The source
+    is not part of the run id: the same data elsewhere is the same run."""
 
     label: str
     name: str
     fingerprint: str
     image_shape: tuple[int, int, int]
     num_classes: int
+    source: str = ""
 
     @classmethod
-    def of(cls, ds: Dataset, label: str) -> DatasetRef:
-        return cls(label, ds.name, ds.fingerprint, tuple(ds.image_shape), ds.num_classes)
+    def of(cls, ds: Dataset, label: str, source: str = "") -> DatasetRef:
+        return cls(label, ds.name, ds.fingerprint, tuple(ds.image_shape), ds.num_classes, source)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        d = {
             "label": self.label,
             "name": self.name,
             "fingerprint": self.fingerprint,
             "image_shape": list(self.image_shape),
             "num_classes": self.num_classes,
         }
+        if self.source:
+            d["source"] = self.source
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> DatasetRef:
@@ -56,6 +63,7 @@ class DatasetRef:
             str(d["fingerprint"]),
             tuple(int(v) for v in d.get("image_shape", ())),
             int(d.get("num_classes", 0)),
+            str(d.get("source", "")),
         )
 
 
@@ -77,8 +85,8 @@ class RunConfig:
     uploaded: UploadedModel | None = None
 
     @classmethod
-    def for_training(cls, ds: Dataset, settings: TrainSettings, dataset_label: str) -> RunConfig:
-        return cls(DatasetRef.of(ds, dataset_label), settings)
+    def for_training(cls, ds: Dataset, settings: TrainSettings, dataset_label: str, source: str = "") -> RunConfig:
+        return cls(DatasetRef.of(ds, dataset_label, source), settings)
 
     @classmethod
     def for_upload(cls, ds: Dataset, dataset_label: str, upload: UploadedModel) -> RunConfig:

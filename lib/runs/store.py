@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from lib.data.paths import printable
-from lib.errors import StoreError, one_line
+from lib.errors import StoreError, one_line, os_reason
 from lib.runs.config import RecordedBaseline, RunConfig, RunRecord, clean_name
 from lib.train.settings import TrainSettings
 
@@ -258,7 +258,7 @@ class RunStore:
             os.replace(tmp / "config.json.part", tmp / "config.json")
             self._move_into_place(tmp, run_id)
         except OSError as exc:
-            raise StoreError(f"cannot write the run to {self.root}: {exc.strerror or exc}") from None
+            raise StoreError(f"cannot write the run to {printable(self.root)}: {os_reason(exc)}") from None
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)

@@ -29,10 +29,18 @@ def feature_cache_dir(store: RunStore) -> Path:
 
 
 def train_or_load(
-    ds: Dataset, settings: TrainSettings, dataset_label: str, store: RunStore, *, name: str = "", **hooks
+    ds: Dataset,
+    settings: TrainSettings,
+    dataset_label: str,
+    store: RunStore,
+    *,
+    name: str = "",
+    source: str = "",
+    **hooks,
 ) -> Outcome:
-    """Load the identical complete run, or train and store one (`name`: the user's name for it)."""
-    config = RunConfig.for_training(ds, settings, dataset_label)
+    """Load the identical complete run, or train and store one (`name`: the user's name for it;
+    `source`: where the data loads from again, lib.data.sources.DatasetSpec.source)."""
+    config = RunConfig.for_training(ds, settings, dataset_label, source)
     found = store.find_complete(config)
     if found:
         return Outcome(found, True, None)

@@ -22,6 +22,7 @@ from lib.data.dataset import Dataset
 from lib.data.paths import printable
 from lib.errors import ModelFileError, StoreError, one_line
 from lib.runs.config import RunConfig, UploadedModel, baseline_of
+from lib.runs.model_budget import check_model_file
 from lib.runs.store import RunStore
 from lib.tf_import import import_keras
 from lib.train.training import TrainResult, history_columns
@@ -35,6 +36,7 @@ def load_user_model(data: bytes, filename: str) -> Any:
         raise ModelFileError(f"{filename}: expected a .keras (or legacy .h5) model file")
     if suffix == ".keras":
         check_keras_archive(data, filename)  # before Keras decompresses anything
+    check_model_file(data, filename)  # declared weights and architecture, before Keras builds it
     keras = import_keras()
     with tempfile.TemporaryDirectory() as d:
         path = Path(d) / f"model{suffix}"

@@ -194,6 +194,10 @@ class ValidationMetrics(keras.callbacks.Callback):
         return np.stack(self.confusions)
 
 
+# Above this many classes the per-epoch confusion picture is skipped (a note says so).
+TB_PICTURE_MAX_CLASSES = 100
+
+
 class TensorBoardLog(keras.callbacks.Callback):
     """Per-epoch scalars (per class too) and the validation confusion matrix as a labelled
     heatmap image. Logs are a bonus: a failure stops the logging, never the run, and leaves a note.
@@ -214,7 +218,16 @@ class TensorBoardLog(keras.callbacks.Callback):
         self.status, self.metrics_cb, self.class_names = status, metrics_cb, class_names
         self.writer: Any = tf.summary.create_file_writer(str(tb_dir))
         self.failed = False
-        if note := missing_names_note(tuple(class_names)):  # said once per run, not per epoch
+        k = len(class_names) or metrics_cb.k
+        # The picture grows with the square of the classes (>= 22 px a class: 1,000 classes
+        # are a 22,000 px square); beyond the limit only the numbers are logged, with a note.
+        self.picture = k <= TB_PICTURE_MAX_CLASSES
+        if not self.picture:
+            status.notes.append(
+                f"TensorBoard gets no confusion-matrix picture: {k:,} classes "
+                f"(it is drawn for at most {TB_PICTURE_MAX_CLASSES}); the numbers are all logged"
+            )
+        if self.picture and (note := missing_names_note(tuple(class_names))):  # once per run
             status.notes.append(note)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
@@ -228,7 +241,7 @@ class TensorBoardLog(keras.callbacks.Callback):
             row = self.metrics_cb.rows[-1]
             with self.writer.as_default():
                 tf.summary.experimental.write_raw_pb(
-                    tensorboard_summary(row, cm, names).SerializeToString(), row["epoch"]
+                    tensorboard_summary(row, cm, names, picture=self.picture).SerializeToString(), row["epoch"]
                 )
         except Exception as exc:
             self.failed = True
@@ -251,15 +264,17 @@ def tensorboard_name(key: str) -> str:
     return key
 
 
-def tensorboard_summary(row: dict, cm: np.ndarray, class_names: tuple[str, ...]) -> Any:
-    """The epoch's TensorBoard record: every history value as a scalar, and the labelled
-    confusion heatmap as a PNG image."""
+def tensorboard_summary(row: dict, cm: np.ndarray, class_names: tuple[str, ...], *, picture: bool = True) -> Any:
+    """The epoch's TensorBoard record: every history value as a scalar, and (with `picture`)
+    the labelled confusion heatmap as a PNG image."""
     import io
 
     from PIL import Image
     from tensorboard.compat.proto.summary_pb2 import Summary
 
     values = [Summary.Value(tag=tensorboard_name(k), simple_value=float(v)) for k, v in row.items() if k != "epoch"]
+    if not picture:
+        return Summary(value=values)
     image = confusion_image(cm, class_names)
     png = io.BytesIO()
     Image.fromarray(image).save(png, format="PNG", compress_level=1)

@@ -21,6 +21,14 @@ TRANSFER_FIELDS = ("transfer", "unfreeze", "weights")
 # Fields added later are left out of config.json at their defaults, so earlier run ids still hold.
 LATER_TRANSFER_DEFAULTS = {"head": "pool", "backbone_input": "preprocess"}
 LATER_DEFAULTS = {"mixed_precision": False}
+# The allowed range of every whole-number setting (the seed is NumPy's and TensorFlow's, 32 bits).
+INT_RANGES = {
+    "epochs": (1, 10_000),
+    "batch_size": (1, 65_536),
+    "seed": (0, 2**32 - 1),
+    "unfreeze": (0, 10_000),
+}
+MAX_LEARNING_RATE = 10.0
 
 
 @dataclass(frozen=True)
@@ -62,12 +70,18 @@ class TrainSettings:
             raise SettingsError(f"unknown model '{self.model}': choose {', '.join([*MODEL_KINDS, *BACKBONES])}")
         if not isinstance(self.mixed_precision, bool):
             raise SettingsError("mixed precision is on (true) or off (false)")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise SettingsError("epochs and batch size must be at least 1")
-        if not 0 < self.validation_split < 0.9:
+        for name, (low, high) in INT_RANGES.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+                raise SettingsError(f"{name.replace('_', ' ')} must be a whole number from {low:,} to {high:,}")
+        if not (isinstance(self.validation_split, (int, float)) and 0 < self.validation_split < 0.9):
             raise SettingsError("validation split must be between 0 and 0.9")
-        if not (self.learning_rate > 0 and math.isfinite(self.learning_rate)):
-            raise SettingsError("learning rate must be a positive number")
+        if not (
+            isinstance(self.learning_rate, (int, float))
+            and math.isfinite(self.learning_rate)
+            and 0 < self.learning_rate <= MAX_LEARNING_RATE
+        ):
+            raise SettingsError(f"learning rate must be a number above 0 and at most {MAX_LEARNING_RATE:g}")
         if self.augment is not None:
             augment.check(self.augment)
         if self.is_transfer:

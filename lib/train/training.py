@@ -93,7 +93,12 @@ def _prepare(ds: Dataset, settings: TrainSettings) -> _Prepared:
 
     train_idx, val_idx = split_validation(ds, settings.validation_split, settings.seed)
     if len(val_idx) == 0:
-        raise SettingsError("the validation split is empty: use more images or a larger validation split")
+        # Every class with 2 or more training images gives validation at least one, whatever
+        # the fraction: a larger split cannot help, only more images can.
+        raise SettingsError(
+            "the validation split is empty: every class has only one training image; "
+            "add at least one more image per class"
+        )
     config, notes = augment.training_config(settings.augment)
     random = augment.has_random_transforms(config)
     gen = augment.make_generator(config, ds.x_train[train_idx] if augment.needs_fit(config) else None)

@@ -50,6 +50,13 @@ def dataset_picker_ui() -> None:
 
     if requested is not None and requested != cache.current_spec():
         _switch_to(requested, data)
+    elif requested is not None:  # the data set in use was chosen again: an older failure is over
+        st.session_state.pop(state.LAST_LOAD_FAILURE, None)
+    else:  # e.g. a link's data set was refused: the reason stays on every page, not only the first
+        failed = st.session_state.get(state.LAST_LOAD_FAILURE)
+        reason = st.session_state.get(state.DATASET_FAILURES, {}).get(failed)
+        if reason:
+            st.sidebar.error(md(reason))
     apply_pending_imbalance()
     _current_ui()
 
@@ -84,8 +91,10 @@ def _switch_to(spec: DatasetSpec, data: bytes | None) -> None:
         failures[spec] = _("Could not load {name}: {reason}. Still using {current}.").format(
             name=spec.label, reason=one_line(exc), current=cache.current_spec().label
         )
+        st.session_state[state.LAST_LOAD_FAILURE] = spec
         st.sidebar.error(md(failures[spec]))
         return
+    st.session_state.pop(state.LAST_LOAD_FAILURE, None)
     if data is not None:
         st.session_state[state.UPLOADED_NPZ] = {spec.upload_digest: data}
     st.session_state[state.DATASET_SPEC] = spec

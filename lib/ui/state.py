@@ -6,6 +6,7 @@ Pages never call each other; they meet only through these keys.
 DATASET_SPEC = "dataset_spec"  # DatasetSpec of the dataset in use
 UPLOADED_NPZ = "uploaded_npz"  # {upload_digest: bytes} of the uploaded .npz in use
 DATASET_FAILURES = "dataset_failures"  # {DatasetSpec: one-line reason}: not retried on every rerun
+LAST_LOAD_FAILURE = "last_load_failure"  # the DatasetSpec whose load failed last, until one loads
 IMBALANCE = "imbalance"  # (class_index, keep_fraction) applied to the training split, or None
 IMBALANCE_WIDGETS = ("imbalance_class", "imbalance_keep")  # the Dataset page's controls, seeded from IMBALANCE
 AUGMENT = "augment_config"  # full ImageDataGenerator settings (lib.augment), shared with training

@@ -28,8 +28,9 @@ _LINE_START = re.compile(r"^(\s*)([#>+\-]|\d+(?=[.)]))")
 
 def md(value: object) -> str:
     """`value` as Markdown source that renders as exactly its text, on one line."""
-    text = printable(str(value))
+    text = str(value)
     text = " ".join(text.splitlines()) if ("\n" in text or "\r" in text) else text
+    text = printable(text)  # controls and bidi overrides shown as escapes, as the CLI shows them
     text = _ANYWHERE.sub(r"\\\1", text)
     text = _EDGE_UNDERSCORE.sub(r"\\_", text)
     text = _SHORTCODE.sub(r"\\:", text)

@@ -53,13 +53,24 @@ def params_for(
     return params
 
 
+# The Dataset page's "Keep %" slider: 5..100 in steps of 5 (100 = no imbalance).
+KEEP_STEP_PERCENT = 5
+
+
 def parse_imbalance(text: str) -> tuple[int, float] | None:
+    """`class:fraction` from a link, the fraction snapped to a value the slider can show
+    (5 %, 10 %, ... 95 %): a fraction the slider cannot hold (0.004) would have the page and
+    the sidebar correct each other forever."""
     try:
         cls, frac = text.split(":")
         value = (int(cls), float(frac))
     except ValueError:
         return None
-    return value if value[0] >= 0 and 0 < value[1] < 1 else None
+    if not (value[0] >= 0 and 0 < value[1] < 1):
+        return None
+    step = KEEP_STEP_PERCENT
+    percent = min(100 - step, max(step, round(value[1] * 100 / step) * step))
+    return value[0], percent / 100
 
 
 def restore_from_url() -> DatasetSpec | None:
