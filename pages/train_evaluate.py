@@ -9,6 +9,7 @@ import streamlit as st
 from lib import charts
 from lib.augment import settings as augment
 from lib.errors import ExplorerError, ModelFileError, StoreError, TransferError, one_line
+from lib.runs import whole
 from lib.runs.config import MAX_NAME, RunConfig, auto_name, baseline_of, can_be_backbone
 from lib.runs.store import RunStore, StoredRun, record_of
 from lib.runs.train_or_load import Outcome
@@ -361,7 +362,9 @@ def _generator():
 
 tabs = st.tabs(["Test evaluation", "Training curves", "Per class over epochs", "Evaluation traps", "Show code"])
 with tabs[0]:
-    run_views.test_evaluation_ui(current, ds, run_views.file_reader(current.model_path) if saved else None)
+    run_views.test_evaluation_ui(
+        current, ds, whole.reader(current, ds) if saved else None, whole.download_sentence(current, ds) if saved else ""
+    )
 with tabs[1]:
     run_views.curves_ui(current)
 with tabs[2]:

@@ -66,6 +66,13 @@ def evaluation_preprocessor(run: Any, ds: Dataset | None = None) -> Preprocess:
     if upload is not None:
         scale = UPLOADED_SCALES.get(upload.input_scale, UPLOADED_SCALES["0..1"])
         return lambda x: np.asarray(x, np.float32) * np.float32(scale)
+    gen = evaluation_generator(run, ds)
+    return lambda x: augment.standardize_batch(gen, np.asarray(x))
+
+
+def evaluation_generator(run: Any, ds: Dataset | None = None) -> Any:
+    """The trained run's deterministic ImageDataGenerator, fitted (for featurewise settings)
+    on exactly the training subset training used."""
     settings = run.settings
     config, _ = augment.training_config(settings.augment)
     x_fit = None
@@ -76,8 +83,7 @@ def evaluation_preprocessor(run: Any, ds: Dataset | None = None) -> Preprocess:
 
         train_idx, _ = split_validation(ds, settings.validation_split, settings.seed)
         x_fit = ds.x_train[train_idx]
-    gen = augment.make_generator(config, x_fit)
-    return lambda x: augment.standardize_batch(gen, np.asarray(x))
+    return augment.make_generator(config, x_fit)
 
 
 def preprocessing_notes(run: Any) -> list[str]:
