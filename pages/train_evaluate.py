@@ -290,7 +290,10 @@ with st.expander("Evaluate a model you already have (.keras or .h5)"):
         list(INPUT_SCALES),
         horizontal=True,
         key="model_upload_scale",
-        help="Test images are scaled this way before predicting; nothing else is done to them.",
+        help=(
+            "Test images are scaled this way before predicting. Anything else done to fit the model "
+            "(a resize, a sigmoid unit read as two classes, softmax on logits) is listed in the run's notes."
+        ),
     )
     if upload is not None and st.button("Evaluate it on this dataset", key="model_upload_button"):
         data = upload.getvalue()

@@ -43,8 +43,8 @@ def standardization_of(run: StoredRun, ds: Dataset | None) -> whole_model.Standa
     generator settings (featurewise statistics need the run's own data set)."""
     upload = run.record.config.uploaded
     if upload is not None:
-        scale = try_image.UPLOADED_SCALES.get(upload.input_scale, try_image.UPLOADED_SCALES["0..1"])
-        return whole_model.Standardization(rescale=scale if scale != 1.0 else None)
+        scale, offset = try_image.UPLOADED_SCALES.get(upload.input_scale, try_image.UPLOADED_SCALES["0..1"])
+        return whole_model.Standardization(rescale=scale if (scale, offset) != (1.0, 0.0) else None, offset=offset)
     if ds is not None and ds.fingerprint != run.record.dataset.fingerprint:
         ds = None  # another data set's statistics would be wrong
     return whole_model.Standardization.of_generator(try_image.evaluation_generator(run, ds))

@@ -34,6 +34,7 @@ class Standardization:
     """The deterministic pixel steps of a run, in ImageDataGenerator's order."""
 
     rescale: float | None = None
+    offset: float = 0.0  # added after rescaling (an uploaded model expecting -1..1)
     samplewise_center: bool = False
     samplewise_std: bool = False
     mean: np.ndarray | None = None  # featurewise, per channel (training-set statistics)
@@ -71,7 +72,9 @@ def preprocessing(x: Any, steps: Standardization, channels: int) -> Any:
     """`steps` as fixed float32 layers on the uint8 image tensor x (computed in float32 even
     under mixed precision, as the generator computes them)."""
     layers = import_keras().layers
-    x = layers.Rescaling(steps.rescale or 1.0, name="rescale" if steps.rescale else "to_float32", dtype="float32")(x)
+    x = layers.Rescaling(
+        steps.rescale or 1.0, offset=steps.offset, name="rescale" if steps.rescale else "to_float32", dtype="float32"
+    )(x)
     if steps.samplewise_std:
         # (x - mean) / sqrt(var + 1e-12): the generator divides by std + 1e-6; on 0..1 pixels
         # the two differ by about 1e-6 / std of the result (no built-in layer does std + 1e-6).
