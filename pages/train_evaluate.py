@@ -18,7 +18,7 @@ from lib.train import accelerators
 from lib.train.models import MODEL_KINDS, OPTIMIZERS
 from lib.train.settings import TrainSettings
 from lib.train.transfer import BACKBONES, MODES, BackboneRef
-from lib.ui import cache, present, run_views, state
+from lib.ui import cache, export_view, present, run_views, state
 from lib.ui.text import md
 
 st.title("3 · Train & Evaluate")
@@ -379,3 +379,5 @@ with tabs[3]:
         st.info("The traps need the stored model; this run could not be stored.")
 with tabs[4]:
     run_views.code_ui(current)
+if saved:
+    export_view.export_ui(current, ds)
