@@ -164,3 +164,18 @@ def test_the_page_draws_the_export_table_and_the_lesson(digits):
     np.testing.assert_allclose(classes["recall change"], export.per_class_table(run, done)["recall change"])
     lesson = export.lesson(export.per_class_table(run, done), done)
     assert any(lesson in m.value for m in at.markdown)
+
+
+def test_the_html_report_holds_the_export_table_when_exports_exist(stored, digits):
+    from lib.runs.report_html import build_report
+
+    _, run = stored
+    done = export.export_run(run, digits, "float16")  # the default folder, which the report reads
+    html = build_report(run)
+    assert "<h2>Exports (LiteRT, run back on the test split)</h2>" in html
+    assert done.title in html and "Keras model.keras" in html
+    lesson = export.lesson(export.per_class_table(run, done), done)
+    assert lesson.replace("'", "&#x27;") in html
+    table = export.comparison_table(run, export.list_exports(run))
+    for accuracy in table["accuracy"]:
+        assert f"<td>{accuracy:.3f}</td>" in html
