@@ -19,6 +19,7 @@ BENCHMARKS = [
     "inspect",
     "controls",
     "classroom",
+    "export",
 ]
 
 

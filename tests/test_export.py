@@ -179,3 +179,21 @@ def test_the_html_report_holds_the_export_table_when_exports_exist(stored, digit
     table = export.comparison_table(run, export.list_exports(run))
     for accuracy in table["accuracy"]:
         assert f"<td>{accuracy:.3f}</td>" in html
+
+
+def test_a_model_the_converter_refuses_is_one_line_naming_the_layer_and_why():
+    from lib.errors import ExportError
+    from lib.tf_import import import_keras
+
+    keras = import_keras()
+    image = keras.Input((4, 4, 1), dtype="uint8")
+    x = keras.layers.Reshape((4, 4), name="square")(keras.layers.Rescaling(1 / 255)(image))
+    x = keras.ops.linalg.inv(x + keras.ops.eye(4))  # MatrixInverse: TensorFlow has it, LiteRT's built-ins do not
+    model = keras.Model(image, keras.layers.Dense(2, activation="softmax")(keras.layers.Flatten()(x)))
+    with pytest.raises(ExportError) as caught:
+        export.convert(model, "none")
+    message = str(caught.value)
+    assert message == (
+        "cannot convert to LiteRT (none): layer MatrixInverse: "
+        "its operation MatrixInverse has no LiteRT built-in kernel"
+    )

@@ -100,11 +100,23 @@ def representative_images(run: StoredRun, ds: Dataset, n: int = REPRESENTATIVE_I
     return np.asarray(ds.x_train[pool], np.uint8)
 
 
-def _failing_layer(text: str) -> str:
-    """The layer an MLIR conversion error points at (its `loc("...")`), if any."""
-    found = re.findall(r'loc\((?:fused\[)?(?:callsite\()?"([^"]+)"', text)
-    names = [f for f in found if "/" in f or f.isidentifier()]
-    return names[0].split("/")[-2] if names and "/" in names[0] else (names[0] if names else "")
+def describe_failure(text: str) -> str:
+    """'layer X: why' from a converter error: the layer is read from the failing operation's
+    location (`fused["Op:", "model/layer/Op@..."]`), the reason from the operation it names."""
+    where = re.search(r'fused\["[^"]*", "([^"@]+)@', text)
+    layer = ""
+    if where:
+        parts = where.group(1).split("/")
+        layer = parts[-2] if len(parts) > 2 else parts[-1]
+    ops = re.findall(r"\btf\.(\w+)\(", text)
+    if ops:
+        reason = f"its operation {ops[0]} has no LiteRT built-in kernel"
+    else:
+        line = next(
+            (ln for ln in text.splitlines() if "error:" in ln), text.strip().splitlines()[0] if text.strip() else ""
+        )
+        reason = line.split("error:", 1)[-1].strip()[:200] or "the converter refused it"
+    return f"layer {layer}: {reason}" if layer else reason
 
 
 def convert(model: Any, quantize: str, representative: np.ndarray | None = None) -> bytes:
@@ -139,15 +151,7 @@ def convert(model: Any, quantize: str, representative: np.ndarray | None = None)
         except ExportError:
             raise
         except Exception as exc:
-            text = str(exc)
-            layer = _failing_layer(text)
-            reason = next(
-                (line.strip() for line in text.splitlines() if "error:" in line),
-                one_line(exc, 160, with_type=True),
-            )
-            reason = reason.split("error:", 1)[-1].strip()[:200]
-            where = f"layer {layer}: " if layer else ""
-            raise ExportError(f"cannot convert to LiteRT ({quantize}): {where}{reason}") from None
+            raise ExportError(f"cannot convert to LiteRT ({quantize}): {describe_failure(str(exc))}") from None
 
 
 def run_tflite(content: bytes, x: np.ndarray) -> tuple[np.ndarray, float]:
