@@ -41,6 +41,12 @@ QUANTIZATIONS = {
     "dynamic": "dynamic range (int8 weights, float activations)",
     "int8": "full integer int8 (weights and activations)",
 }
+TITLES = {
+    "none": "LiteRT float32",
+    "float16": "LiteRT float16",
+    "dynamic": "LiteRT dynamic range",
+    "int8": "LiteRT int8",
+}
 REPRESENTATIVE_IMAGES = 200  # TensorFlow's guide: "around 100-500 samples" calibrate int8
 KERAS_TIMED_IMAGES = 200
 EXPORTS = ".exports"
@@ -82,7 +88,7 @@ class Export:
 
     @property
     def title(self) -> str:
-        return f"LiteRT {QUANTIZATIONS[self.quantize]}"
+        return TITLES[self.quantize]
 
 
 def representative_images(run: StoredRun, ds: Dataset, n: int = REPRESENTATIVE_IMAGES) -> np.ndarray:

@@ -30,6 +30,22 @@ CLASS_FORMAT = {
 }
 
 
+# Short headers, so every column fits at 1024 px with the sidebar open (the data keep the long names).
+TABLE_HEADERS = {"file size (KB)": "KB", "balanced accuracy": "balanced", "ms per image": "ms/image"}
+CLASS_HEADERS = {
+    "recall (Keras)": "recall Keras",
+    "recall (LiteRT)": "recall LiteRT",
+    "recall change": "Δ recall",
+    "precision (Keras)": "precision Keras",
+    "precision (LiteRT)": "precision LiteRT",
+    "precision change": "Δ precision",
+}
+
+
+def _columns(headers: dict[str, str]) -> dict:
+    return {name: st.column_config.Column(label, width="small") for name, label in headers.items()}
+
+
 @st.fragment
 def export_ui(run: StoredRun, ds: Dataset) -> None:
     """The export control, the table of every export beside the Keras model, and for one
@@ -62,6 +78,7 @@ def export_ui(run: StoredRun, ds: Dataset) -> None:
         export.comparison_table(run, found).style.format(TABLE_FORMAT),
         hide_index=True,
         width="stretch",
+        column_config=_columns(TABLE_HEADERS),
         key="export_table",
     )
     titles = {e.quantize: e.title for e in found}
@@ -71,7 +88,13 @@ def export_ui(run: StoredRun, ds: Dataset) -> None:
     chosen = next(e for e in found if e.quantize == shown)
     table = export.per_class_table(run, chosen)
     st.markdown(f"**{md(export.lesson(table, chosen))}**")
-    st.dataframe(table.style.format(CLASS_FORMAT), hide_index=True, width="stretch", key="export_classes")
+    st.dataframe(
+        table.style.format(CLASS_FORMAT),
+        hide_index=True,
+        width="stretch",
+        column_config=_columns(CLASS_HEADERS),
+        key="export_classes",
+    )
     st.download_button(
         f"Download {chosen.tflite.name}",
         lambda: chosen.tflite.read_bytes(),
