@@ -20,6 +20,7 @@ BENCHMARKS = [
     "controls",
     "classroom",
     "lang",
+    "export",
 ]
 
 

@@ -130,6 +130,19 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--html", metavar="OUT.html", help="also write a self-contained HTML report (opens offline)")
     report.add_argument("--data", default=None, help="the run's dataset, when it has moved (default: where it was)")
 
+    export = sub.add_parser("export", help="export a stored run as a LiteRT .tflite file, checked on the test split")
+    export.add_argument("run_id")
+    export.add_argument("--format", default="tflite", choices=["tflite"], help="tflite (LiteRT)")
+    export.add_argument(
+        "--quantize",
+        default="none",
+        choices=["none", "float16", "dynamic", "int8"],
+        help="none (float32), float16 weights, dynamic range (int8 weights) or full integer int8 "
+        "(calibrated on the run's training images)",
+    )
+    export.add_argument("--out", default=None, help="folder for the files (default: <store>/.exports/<run_id>/)")
+    export.add_argument("--store", default=None)
+
     predict = sub.add_parser("predict", help=i18n._("classify one image with a stored run (top-k class probabilities)"))
     predict.add_argument("run_id")
     predict.add_argument("image", help="an image file (PNG, JPEG, ...)")
@@ -400,6 +413,7 @@ def _run_dataset(run, needed: bool, given: str | None = None):
 def cmd_report(args: argparse.Namespace) -> None:
     run = _store(args.store).load(args.run_id)
     _print_report(run)
+    _print_exports(run)
     if args.html:
         from lib.runs.report_html import build_report
 
@@ -413,6 +427,36 @@ def cmd_report(args: argparse.Namespace) -> None:
         except OSError as exc:
             raise StoreError(f"cannot write {printable(args.html)}: {os_reason(exc)}") from None
         print(f"\nHTML report written to {args.html}")
+
+
+def cmd_export(args: argparse.Namespace) -> None:
+    from lib.runs import export
+
+    run = _store(args.store).load(args.run_id)
+    ds = _run_dataset(run, True)
+    done = export.export_run(run, ds, args.quantize, Path(args.out) if args.out else None)
+    print(f"run {run.record.display_name} (id {run.run_id}) · {done.title} · {done.runtime}")
+    print(f"written {done.tflite} ({done.bytes:,} bytes); it takes uint8 images 0..255, like the whole model.keras")
+    if done.representative:
+        print(f"int8 calibrated on {done.representative} of the run's training images (never the test split)")
+    print()
+    print(export.comparison_table(run, [done]).round(4).to_string(index=False))
+    table = export.per_class_table(run, done)
+    print()
+    print(table.round(3).to_string(index=False))
+    print()
+    print(export.lesson(table, done))
+
+
+def _print_exports(run) -> None:
+    """The export table, when the run has exports (lib.runs.export)."""
+    from lib.runs import export
+
+    found = export.list_exports(run)
+    if found:
+        print()
+        print("exports (LiteRT, run back on the test split):")
+        print(export.comparison_table(run, found).round(4).to_string(index=False))
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
@@ -469,6 +513,7 @@ COMMANDS = {
     "study": cmd_study,
     "report": cmd_report,
     "predict": cmd_predict,
+    "export": cmd_export,
 }
 
 

@@ -33,6 +33,10 @@ class ModelFileError(ExplorerError):
     """An uploaded model that cannot be used."""
 
 
+class ExportError(ExplorerError):
+    """A stored run that cannot be exported (to LiteRT) as asked."""
+
+
 class ImageError(ExplorerError):
     """A picture to classify (upload, camera, file) that cannot be used."""
 

@@ -9,6 +9,7 @@ import streamlit as st
 from lib import charts
 from lib.augment import settings as augment
 from lib.errors import ExplorerError, ModelFileError, StoreError, TransferError, one_line
+from lib.runs import whole
 from lib.runs.config import MAX_NAME, RunConfig, auto_name, baseline_of, can_be_backbone
 from lib.runs.store import RunStore, StoredRun, record_of
 from lib.runs.train_or_load import Outcome
@@ -17,7 +18,7 @@ from lib.train import accelerators
 from lib.train.models import MODEL_KINDS, OPTIMIZERS
 from lib.train.settings import TrainSettings
 from lib.train.transfer import BACKBONES, MODES, BackboneRef
-from lib.ui import cache, present, run_views, state
+from lib.ui import cache, export_view, present, run_views, state
 from lib.ui.text import md
 
 st.title("3 · Train & Evaluate")
@@ -289,7 +290,10 @@ with st.expander("Evaluate a model you already have (.keras or .h5)"):
         list(INPUT_SCALES),
         horizontal=True,
         key="model_upload_scale",
-        help="Test images are scaled this way before predicting; nothing else is done to them.",
+        help=(
+            "Test images are scaled this way before predicting. Anything else done to fit the model "
+            "(a resize, a sigmoid unit read as two classes, softmax on logits) is listed in the run's notes."
+        ),
     )
     if upload is not None and st.button("Evaluate it on this dataset", key="model_upload_button"):
         data = upload.getvalue()
@@ -361,7 +365,9 @@ def _generator():
 
 tabs = st.tabs(["Test evaluation", "Training curves", "Per class over epochs", "Evaluation traps", "Show code"])
 with tabs[0]:
-    run_views.test_evaluation_ui(current, ds, run_views.file_reader(current.model_path) if saved else None)
+    run_views.test_evaluation_ui(
+        current, ds, whole.reader(current, ds) if saved else None, whole.download_sentence(current, ds) if saved else ""
+    )
 with tabs[1]:
     run_views.curves_ui(current)
 with tabs[2]:
@@ -373,3 +379,5 @@ with tabs[3]:
         st.info("The traps need the stored model; this run could not be stored.")
 with tabs[4]:
     run_views.code_ui(current)
+if saved:
+    export_view.export_ui(current, ds)

@@ -14,6 +14,7 @@ from lib.runs.config import RunConfig
 from lib.runs.store import RunStore, StoreError, run_id_for
 from lib.runs.train_or_load import train_or_load
 from lib.train.training import TrainSettings, history_columns, split_validation, train
+from lib.train.whole_model import core_of
 
 run_config = RunConfig.for_training
 
@@ -41,7 +42,7 @@ def test_history_has_exact_per_class_columns(trained, digits):
 def test_last_epoch_metrics_equal_a_recomputation_from_the_final_model(trained, digits):
     _, val_idx = split_validation(digits, 0.2, 1)
     gen = augment.make_generator(augment.training_config(None)[0])
-    prob = trained.model.predict(augment.standardize_batch(gen, digits.x_train[val_idx]), verbose=0)
+    prob = core_of(trained.model).predict(augment.standardize_batch(gen, digits.x_train[val_idx]), verbose=0)
     cm = metrics.confusion(digits.y_train[val_idx], prob, 10)
     np.testing.assert_array_equal(trained.val_confusions[-1], cm)
     last = trained.history.iloc[-1]
@@ -50,7 +51,7 @@ def test_last_epoch_metrics_equal_a_recomputation_from_the_final_model(trained, 
         assert last[f"val_precision_{i}"] == pytest.approx(per["precision"][i])
         assert last[f"val_recall_{i}"] == pytest.approx(per["recall"][i])
     assert last["val_accuracy"] == pytest.approx(np.trace(cm) / cm.sum())
-    _, keras_acc = trained.model.evaluate(
+    _, keras_acc = core_of(trained.model).evaluate(
         augment.standardize_batch(gen, digits.x_train[val_idx]), digits.y_train[val_idx], verbose=0
     )
     assert last["val_accuracy"] == pytest.approx(keras_acc, abs=1e-6)

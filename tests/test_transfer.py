@@ -11,6 +11,7 @@ from lib.runs.train_or_load import train_or_load
 from lib.tf_import import import_keras
 from lib.train.training import TrainSettings, train
 from lib.train.transfer import TransferError, backbone_layers_table, build_transfer_model, parameter_counts
+from lib.train.whole_model import core_of
 
 pytestmark = pytest.mark.slow
 
@@ -75,7 +76,7 @@ def test_a_stored_run_as_backbone_works_offline(tmp_path):
     result = train(shapes, settings, store=store)
     assert result.status == "complete" and result.test_prob.shape == (52, 3)
     assert any(f"run {digits_run.run_id}" in n for n in result.notes)
-    names = [layer.name for layer in result.model.layers]
+    names = [layer.name for layer in core_of(result.model).layers]
     assert "rgb_to_gray" in names and "resize_to_8x8" in names
     with pytest.raises(TransferError, match="no run"):
         build_transfer_model("run:nope", (32, 32, 3), 3, store=store)

@@ -27,7 +27,8 @@ MAX_PIXELS = picture.MAX_PIXELS  # a camera photo is ~12 MP; a decompression bom
 IN_MODEL_PREFIXES = ("gray_to_rgb", "rgb_to_gray", "resize_to_")
 IN_MODEL_SUFFIX = "_preprocess_input"
 MODE_NAMES = {"L": "gray", "RGB": "RGB", "P": "palette", "CMYK": "CMYK", "1": "black/white"}
-UPLOADED_SCALES = {"0..1": 1 / 255, "0..255": 1.0}  # lib.runs.uploaded.INPUT_SCALES, without importing Keras
+# What an uploaded model expects: uint8 pixels times scale plus offset (lib.runs.uploaded.INPUT_SCALES).
+UPLOADED_SCALES = {"0..1": (1 / 255, 0.0), "0..255": (1.0, 0.0), "-1..1": (2 / 255, -1.0)}
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,15 @@ def evaluation_preprocessor(run: Any, ds: Dataset | None = None) -> Preprocess:
     the input scale chosen when the model was uploaded."""
     upload = run.record.config.uploaded
     if upload is not None:
-        scale = UPLOADED_SCALES.get(upload.input_scale, UPLOADED_SCALES["0..1"])
-        return lambda x: np.asarray(x, np.float32) * np.float32(scale)
+        scale, offset = UPLOADED_SCALES.get(upload.input_scale, UPLOADED_SCALES["0..1"])
+        return lambda x: np.asarray(x, np.float32) * np.float32(scale) + np.float32(offset)
+    gen = evaluation_generator(run, ds)
+    return lambda x: augment.standardize_batch(gen, np.asarray(x))
+
+
+def evaluation_generator(run: Any, ds: Dataset | None = None) -> Any:
+    """The trained run's deterministic ImageDataGenerator, fitted (for featurewise settings)
+    on exactly the training subset training used."""
     settings = run.settings
     config, _ = augment.training_config(settings.augment)
     x_fit = None
@@ -75,8 +83,7 @@ def evaluation_preprocessor(run: Any, ds: Dataset | None = None) -> Preprocess:
 
         train_idx, _ = split_validation(ds, settings.validation_split, settings.seed)
         x_fit = ds.x_train[train_idx]
-    gen = augment.make_generator(config, x_fit)
-    return lambda x: augment.standardize_batch(gen, np.asarray(x))
+    return augment.make_generator(config, x_fit)
 
 
 def preprocessing_notes(run: Any) -> list[str]:

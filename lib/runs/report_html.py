@@ -96,6 +96,43 @@ def confusion_html(cm: np.ndarray, class_names) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
 
+def export_html(run: Any) -> list[str]:
+    """The LiteRT export table (and each export's per-class changes), when exports exist."""
+    from lib.runs import export
+
+    found = export.list_exports(run) if getattr(run, "path", None) is not None else []
+    if not found:
+        return []
+    table = export.comparison_table(run, found).set_index("model")
+    parts = [
+        "<h2>Exports (LiteRT, run back on the test split)</h2>",
+        f'<p class="note">{_e(found[0].runtime)}; milliseconds per image at batch 1 on the machine that exported.</p>',
+        _table(
+            table,
+            {
+                "file size (KB)": ",.1f",
+                "accuracy": ".3f",
+                "balanced accuracy": ".3f",
+                "agreement": ".1%",
+                "ms per image": ".2f",
+            },
+            "model",
+        ),
+    ]
+    for done in found:
+        per_class = export.per_class_table(run, done)
+        parts += [
+            f"<h3>{_e(done.title)}: per class</h3>",
+            f"<p><b>{_e(export.lesson(per_class, done))}</b></p>",
+            _table(
+                per_class.set_index("class"),
+                {c: ("+.3f" if c.endswith("change") else ".3f") for c in per_class.columns[1:]},
+                "class",
+            ),
+        ]
+    return parts
+
+
 def build_report(run: Any, x_test: np.ndarray | None = None, *, mistakes: int = 12) -> str:
     """The whole HTML page for a stored run. `x_test` (the dataset's test images, in the
     run's order) adds the most confident mistakes as images."""
@@ -178,6 +215,7 @@ def build_report(run: Any, x_test: np.ndarray | None = None, *, mistakes: int = 
         _table(per_class, {"auc": ".3f", "average precision": ".3f", "positives": "d"}, "class"),
         f"<p>Expected calibration error (10 bins, top-label confidence): <b>{ece:.4f}</b></p>",
     ]
+    parts += export_html(run)
     idx = metrics.confident_mistakes(run.y_true, run.y_prob, mistakes)
     parts.append("<h2>Most confident mistakes</h2>")
     if x_test is None or len(x_test) != len(run.y_true):

@@ -86,13 +86,24 @@ class StoredRun:
     def model_path(self) -> Path:
         return self.path / "model.keras"
 
-    def load_model(self) -> Any:
+    def load_stored_model(self) -> Any:
+        """model.keras as stored: whole (uint8 images in) for runs trained since whole models,
+        the bare classifier for runs stored before (lib.runs.whole gives those whole too)."""
         from lib.tf_import import import_keras
 
+        if self.path is None or not self.model_path.is_file():
+            raise StoreError(f"run {self.run_id}: model.keras is missing")
         try:
             return import_keras().saving.load_model(self.model_path, safe_mode=True)
         except Exception as exc:
             raise StoreError(f"run {self.run_id}: model.keras cannot be loaded ({one_line(exc, 120)})") from None
+
+    def load_model(self) -> Any:
+        """The classifier that takes this run's standardized images (what Try it, the traps and
+        a run backbone feed it): the core of a whole model, or an older run's model itself."""
+        from lib.train.whole_model import core_of
+
+        return core_of(self.load_stored_model())
 
 
 def record_of(

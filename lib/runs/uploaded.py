@@ -21,13 +21,15 @@ import pandas as pd
 from lib.data.dataset import Dataset
 from lib.data.paths import printable
 from lib.errors import ModelFileError, StoreError, one_line
+from lib.evaluate.try_image import UPLOADED_SCALES
 from lib.runs.config import RunConfig, UploadedModel, baseline_of
 from lib.runs.model_budget import check_model_file
 from lib.runs.store import RunStore
 from lib.tf_import import import_keras
 from lib.train.training import TrainResult, history_columns
 
-INPUT_SCALES = {"0..1": 1 / 255, "0..255": 1.0}
+# What an uploaded model expects: uint8 pixels times scale plus offset (one table, in try_image).
+INPUT_SCALES = UPLOADED_SCALES
 
 
 def load_user_model(data: bytes, filename: str) -> Any:
@@ -88,26 +90,54 @@ def check_keras_archive(data: bytes, filename: str) -> None:
         raise ModelFileError(f"{shown} was refused: it declares {total / 1e9:,.1f} GB uncompressed")
 
 
+def _classes(n: int) -> str:
+    return f"{n} class" if n == 1 else f"{n} classes"
+
+
+def _output_activation(model: Any) -> str | None:
+    """The activation of the layer that makes the model's output (None when it has none)."""
+    layer = model.layers[-1] if getattr(model, "layers", None) else None
+    while layer is not None and hasattr(layer, "layers") and layer.layers:  # a nested model's last layer
+        layer = layer.layers[-1]
+    if layer is None:
+        return None
+    config = layer.get_config()
+    activation = config.get("activation")
+    return activation if isinstance(activation, str) else None
+
+
 def fit_problems(model: Any, ds: Dataset) -> list[str]:
-    """What does not fit between the model and the dataset (empty: it fits)."""
+    """What does not fit between the model and the dataset (empty: it fits). Another image
+    size, a 3-channel model on gray images and one sigmoid unit for 2 classes fit: the model
+    is adapted (see `adapted_classifier`)."""
     problems = []
     inputs = getattr(model, "inputs", None) or []
     if len(inputs) != 1:
         return [f"the model has {len(inputs)} inputs; an image classifier has one"]
     expected = tuple(inputs[0].shape[1:])
     got = ds.image_shape
-    if len(expected) != 3 or any(e is not None and e != g for e, g in zip(expected, got, strict=False)):
-        problems.append(f"the model takes images of shape {expected}, the dataset has {got}")
+    if len(expected) != 3:
+        problems.append(f"the model takes inputs of shape {expected}, not images (height, width, channels)")
+    elif expected[-1] is not None and expected[-1] != got[-1] and (expected[-1], got[-1]) != (3, 1):
+        problems.append(f"the model takes images with {expected[-1]} channel(s), the dataset has {got[-1]}")
     outputs = model.outputs
+    k = ds.num_classes
     if len(outputs) != 1:
         problems.append(f"the model has {len(outputs)} outputs; a classifier here has one, of shape (None, K)")
     elif len(outputs[0].shape) != 2:
         problems.append(
             f"the model's output has shape {tuple(outputs[0].shape)}; a classifier gives one row of "
-            f"{ds.num_classes} class scores per image, shape (None, {ds.num_classes})"
+            f"{k} class scores per image, shape (None, {k})"
         )
-    elif outputs[0].shape[-1] != ds.num_classes:
-        problems.append(f"the model predicts {outputs[0].shape[-1]} classes, the dataset has {ds.num_classes}")
+    elif outputs[0].shape[-1] == 1 and k == 2:
+        pass  # one sigmoid unit for two classes: read as [1 - p, p]
+    elif outputs[0].shape[-1] != k:
+        problems.append(f"the model predicts {_classes(outputs[0].shape[-1])}, the dataset has {_classes(k)}")
+    elif k > 1 and _output_activation(model) == "sigmoid":
+        problems.append(
+            f"the model ends in {k} sigmoid units: a multi-label model (each class judged on its own, "
+            "several can be true at once); a classifier here picks one class per image (softmax)"
+        )
     return problems
 
 
@@ -127,26 +157,84 @@ def checked_probabilities(out: np.ndarray, n: int, k: int) -> tuple[np.ndarray, 
     return out, notes
 
 
+def adapted_classifier(model: Any, ds: Dataset) -> tuple[Any, list[str]]:
+    """The uploaded model behind the layers that make it fit the dataset: gray -> RGB for a
+    3-channel model, a bilinear resize to the size it takes (as Try it resizes a photo). Its
+    input is the dataset's image, scaled as the model expects."""
+    keras = import_keras()
+    layers = keras.layers
+    h, w, c = ds.image_shape
+    shape = tuple(model.inputs[0].shape[1:])
+    notes: list[str] = []
+    image = keras.Input(shape=ds.image_shape, name="image")
+    x = image
+    if shape[-1] == 3 and c == 1:
+        x = layers.Concatenate(name="gray_to_rgb")([x, x, x])
+        notes.append("gray images repeated into 3 channels, as the model takes RGB")
+    mh, mw = shape[0] or h, shape[1] or w
+    if (mh, mw) != (h, w):
+        x = layers.Resizing(mh, mw, interpolation="bilinear", name=f"resize_to_{mh}x{mw}")(x)
+        notes.append(f"images resized from {w}x{h} to {mw}x{mh} (bilinear, as Try it resizes), inside the model")
+    return keras.Model(image, model(x), name="uploaded_adapted"), notes
+
+
+def _as_probabilities(adapted: Any, out: np.ndarray, k: int) -> tuple[Any, list[str]]:
+    """The adapted model with layers that turn its outputs into probability rows: one sigmoid
+    unit -> [1 - p, p] (a sigmoid applied first when the unit gives logits), K logits -> softmax."""
+    keras = import_keras()
+    layers = keras.layers
+    y = adapted.outputs[0]
+    notes: list[str] = []
+    if out.shape[-1] == 1 and k == 2:
+        if out.min() < 0 or out.max() > 1:
+            y = layers.Activation("sigmoid", name="sigmoid_of_logit", dtype="float32")(y)
+            notes.append("the single output unit gave logits: sigmoid applied")
+        one_minus = layers.Rescaling(-1.0, offset=1.0, name="one_minus_p", dtype="float32")(y)
+        y = layers.Concatenate(name="two_class_probabilities", dtype="float32")([one_minus, y])
+        notes.append("one sigmoid unit for 2 classes: read as [1 - p, p] (p is the second class)")
+    elif out.min() < 0 or not np.allclose(out.sum(1), 1, atol=1e-3):
+        y = layers.Softmax(name="softmax_of_logits", dtype="float32")(y)
+        notes.append("the outputs were not probabilities: softmax applied")
+    return keras.Model(adapted.inputs, y, name="uploaded_classifier"), notes
+
+
 def evaluate_upload(
     model: Any, data: bytes, filename: str, ds: Dataset, dataset_label: str, store: RunStore, input_scale: str = "0..1"
 ) -> tuple[str | None, list[str], str]:
-    """Store the uploaded model's test predictions as a run: (run_id, notes, store error)."""
+    """Store the uploaded model's test predictions as a run: (run_id, notes, store error).
+
+    The stored model is whole (lib.train.whole_model): uint8 images, scaled to `input_scale`,
+    the adaptation layers, the uploaded model, and what turns its outputs into probabilities;
+    the stored predictions are that model's."""
+    from lib.train.whole_model import Standardization, make_whole, predict_uint8
+
     problems = fit_problems(model, ds)
     if problems:
         raise ModelFileError("; ".join(problems))
+    if input_scale not in INPUT_SCALES:
+        raise ModelFileError(f"unknown input scale '{input_scale}': choose {', '.join(INPUT_SCALES)}")
     start = time.perf_counter()
-    x = ds.x_test.astype(np.float32) * INPUT_SCALES[input_scale]
+    scale, offset = INPUT_SCALES[input_scale]
+    steps = Standardization(rescale=scale if (scale, offset) != (1.0, 0.0) else None, offset=offset)
+    k = ds.num_classes
     try:
-        out = np.asarray(model.predict(x, batch_size=256, verbose=0), dtype=np.float64)
+        adapted, notes = adapted_classifier(model, ds)
+        raw = predict_uint8(make_whole(adapted, steps), ds.x_test).astype(np.float64)
+        if raw.ndim != 2 or raw.shape[-1] not in (1, k) or not np.isfinite(raw).all():
+            checked_probabilities(raw, len(ds.x_test), k)  # the one-line reason
+        classifier, prob_notes = _as_probabilities(adapted, raw, k)
+        whole = make_whole(classifier, steps, name="whole_uploaded")
+        out = predict_uint8(whole, ds.x_test).astype(np.float64)
+    except ModelFileError:
+        raise
     except Exception as exc:  # e.g. a kernel larger than the image: Keras/TensorFlow raise many types
         raise ModelFileError(f"the model cannot predict on this dataset's images: {one_line(exc, 160)}") from None
-    out, prob_notes = checked_probabilities(out, len(ds.x_test), ds.num_classes)
-    notes = [f"uploaded {printable(filename)}; test images scaled to {input_scale}", *prob_notes]
+    out, _ = checked_probabilities(out, len(ds.x_test), k)
+    notes = [f"uploaded {printable(filename)}; test images scaled to {input_scale}", *notes, *prob_notes]
     digest = hashlib.sha256(data).hexdigest()[:16]
     config = RunConfig.for_upload(ds, dataset_label, UploadedModel(filename, digest, input_scale))
-    k = ds.num_classes
     result = TrainResult(
-        model,
+        whole,
         pd.DataFrame(columns=history_columns(k)),
         np.zeros((0, k, k), np.int64),
         ds.y_test.copy(),

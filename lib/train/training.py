@@ -27,6 +27,7 @@ from lib.train import accelerators
 from lib.train.models import build_model, compile_model
 from lib.train.settings import TrainSettings
 from lib.train.transfer import MODES, RunBackbones, build_transfer_model
+from lib.train.whole_model import Standardization, make_whole, predict_uint8
 
 # Streamlit ends a training script the same way for a Stop click, a reload, a closed tab or leaving
 # the page mid-training (fast reruns stop the running script): the stored message names them all.
@@ -39,7 +40,7 @@ __all__ = ["TrainResult", "TrainSettings", "history_columns", "split_validation"
 
 @dataclass
 class TrainResult:
-    model: Any
+    model: Any  # the whole model (uint8 images in; lib.train.whole_model.core_of gives the classifier)
     history: pd.DataFrame  # one row per finished epoch (see history_columns)
     val_confusions: np.ndarray  # (epochs, K, K) int
     y_test: np.ndarray
@@ -274,10 +275,13 @@ def _train(
     if status.status == "complete" and done < settings.epochs:
         status.status, status.message = "stopped", f"stopped after {done} of {settings.epochs} epochs"
 
-    # The test set: deterministic preprocessing only, predicted in dataset order.
-    test_prob = fit_model.predict(data.test_data, verbose=0) if len(ds.x_test) else np.zeros((0, k))
+    # The stored model is whole (uint8 images in, lib.train.whole_model), and the test set is
+    # predicted by that very model from its uint8 images, in dataset order: the model a user
+    # downloads is the model evaluated here.
+    whole = make_whole(model, Standardization.of_generator(data.gen))
+    test_prob = predict_uint8(whole, ds.x_test) if len(ds.x_test) else np.zeros((0, k))
     return TrainResult(
-        model,
+        whole,
         pd.DataFrame(validation.rows, columns=history_columns(k)),
         validation.confusion_stack(),
         ds.y_test.copy(),

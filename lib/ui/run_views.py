@@ -147,7 +147,10 @@ def per_class_ui(run: StoredRun) -> None:
         st.altair_chart(charts.confusion_heatmap(table, "true", f"Validation, epoch {epoch}, normalized by true class"))
 
 
-def test_evaluation_ui(run: StoredRun, ds: Dataset, model_bytes: Callable[[], bytes] | None) -> None:
+def test_evaluation_ui(
+    run: StoredRun, ds: Dataset, model_bytes: Callable[[], bytes] | None, model_note: str = ""
+) -> None:
+    """model_note: what the downloaded model.keras takes and gives (lib.runs.whole.download_sentence)."""
     names = list(run.class_names)
     y_true, y_prob = run.y_true, run.y_prob
     cm = run.test_confusion
@@ -174,6 +177,8 @@ def test_evaluation_ui(run: StoredRun, ds: Dataset, model_bytes: Callable[[], by
     d2.download_button("Confusion CSV", cm_csv, f"confusion_{run.run_id}.csv", "text/csv", key="dl_cm")
     if model_bytes is not None:
         d3.download_button("Model .keras", model_bytes, f"model_{run.run_id}.keras", key="dl_model")
+        if model_note:
+            st.caption(md(model_note))
 
     cell_gallery_ui(run, ds)
 
