@@ -14,10 +14,10 @@ fingerprint and every setting: the same request loads instead of training again.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import platform
-import io
 import shutil
 import tarfile
 import time
