@@ -19,6 +19,8 @@ BENCHMARKS = [
     "inspect",
     "controls",
     "classroom",
+    "first_epoch",
+    "ray_bench",
 ]
 
 

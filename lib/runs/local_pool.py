@@ -5,7 +5,8 @@ loaded is unsafe). A worker keeps TensorFlow imported between trainings and is r
 `jobs_per_worker` of them (Keras leaks a little per model) or when it dies.
 
 A data set reaches the workers once per fingerprint: its arrays are written as .npy files into
-a private folder while any job uses it (removed after the last), and a worker maps them
+a private folder while jobs use it (and for the next press: the two most recent idle sets are
+kept, older ones and everything at the pool's end removed), and a worker maps them
 read-only (`np.load(mmap_mode="r")`, no pickle) and keeps the last one it read, so a warm
 worker given the same data set again reads nothing. Progress comes back over a queue: per
 batch (a few times a second at most) and per epoch (the history row and the epoch's
@@ -36,6 +37,7 @@ from lib.runs.executor import BATCH_EVERY_S, Finished, JobEvents, JobSpec, Train
 ORPHAN_CHECK_S = 1.0  # an idle worker checks this often whether the server is still there
 WORKER_NAME = "explorer-train-worker-"
 ARRAYS = ("x_train", "y_train", "x_test", "y_test")
+KEEP_IDLE_SETS = 2  # data sets no job uses now whose files are kept for the next press
 
 
 def _preparation_data(name: str, _original: Any = spawn.get_preparation_data) -> dict[str, Any]:
@@ -273,6 +275,7 @@ class LocalExecutor:
         self._tmp = Path(tempfile.mkdtemp(prefix="explorer-jobs-"))  # private (0700): the data sets in use
         self._lock = threading.Lock()
         self._users: dict[str, int] = {}  # fingerprint -> jobs using its files
+        self._idle: list[str] = []  # fingerprints no job uses now, oldest first (their files kept)
         self.datasets_written = 0
 
     def lane(self, number: int) -> LocalLane:
@@ -284,6 +287,8 @@ class LocalExecutor:
     def acquire(self, ds: Dataset) -> None:
         with self._lock:
             self._users[ds.fingerprint] = self._users.get(ds.fingerprint, 0) + 1
+            if ds.fingerprint in self._idle:
+                self._idle.remove(ds.fingerprint)
             if self.data_folder(ds).is_dir():
                 return
             # Written under the lock: a second job of the same set waits for the one write.
@@ -291,13 +296,17 @@ class LocalExecutor:
             self.datasets_written += 1
 
     def release(self, ds: Dataset) -> None:
+        """The last job of a set ended: its files stay for the next press (a lesson trains the same
+        set again and again) among the KEEP_IDLE_SETS most recent idle sets; older ones are removed."""
         with self._lock:
             left = self._users.get(ds.fingerprint, 0) - 1
             if left > 0:
                 self._users[ds.fingerprint] = left
                 return
             self._users.pop(ds.fingerprint, None)
-            shutil.rmtree(self.data_folder(ds), ignore_errors=True)  # a worker's mapping stays valid
+            self._idle.append(ds.fingerprint)
+            while len(self._idle) > KEEP_IDLE_SETS:
+                shutil.rmtree(self._tmp / self._idle.pop(0), ignore_errors=True)  # a worker's mapping stays valid
 
     def close(self) -> None:
         shutil.rmtree(self._tmp, ignore_errors=True)

@@ -360,9 +360,9 @@ class RayExecutor:
         self.lanes = max(1, int(workers))
         self.workers_started = 0
         self.puts = 0  # data sets put into the object store (once per fingerprint while in use)
-        self.task = ray.remote(train_on_node).options(
+        self.task = ray.remote(
             num_returns="streaming", max_retries=0, max_calls=max(1, int(jobs_per_worker)), **self.resources
-        )
+        )(train_on_node)
         head = {"node:__internal_head__": 0.001}  # the board lives as long as the cluster
         try:
             self.board = _stop_board_class(ray).options(resources=head).remote()
