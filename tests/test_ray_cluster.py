@@ -161,6 +161,30 @@ def test_a_data_set_larger_than_one_message_goes_through_the_object_store_once(p
     assert big.fingerprint not in pool.executor._data  # let go after the last job
 
 
+def test_the_train_page_trains_on_ray_as_it_does_locally(cluster, run_store, monkeypatch):
+    """EXPLORER_RAY_ADDRESS set: the Train button's training runs on the cluster and comes back to
+    the server's store; the page shows it as it shows a local one."""
+    from lib.ui import cache, state
+    from tests.helpers import app_on_page
+
+    monkeypatch.setenv("EXPLORER_RAY_ADDRESS", cluster[0].address)
+    cache.training_pool.clear()  # the server's pool is made on the first visit: now on Ray
+    try:
+        page = app_on_page("pages/train_evaluate.py")
+        page.selectbox(key="train_model").select("mlp")
+        page.number_input(key="train_epochs").set_value(1)
+        page.button(key="train_button").click().run()
+        assert not page.exception, page.exception
+        assert cache.training_pool().executor.kind == "ray"
+        run_id = page.session_state[state.CURRENT_RUN]
+        assert any("mlp · 1 ep" in s.value and "complete" in s.value for s in page.success)
+        record = RunStore(run_store).load(run_id).record
+        assert any(n.startswith("trained on the Ray node 127.0.0.1") for n in record.notes)
+    finally:
+        cache.training_pool().close()
+        cache.training_pool.clear()
+
+
 def test_a_worker_node_killed_mid_training_ends_only_that_job(pool, cluster, digits, tmp_path):
     """Last in the module: the cluster has one node after it."""
     c, worker = cluster
