@@ -43,7 +43,9 @@ def pooled_first_epoch(pool, ds, seed: int, root: str) -> float:
     t0 = time.perf_counter()
     handle = pool.submit(ds, TrainSettings(model="cnn", epochs=3, seed=seed), "digits", root)
     while not handle.progress().rows:
-        time.sleep(0.005)
+        if handle.wait(0.005):
+            handle.outcome()  # raises why it ended without an epoch
+            raise RuntimeError("the training ended without an epoch")
     seconds = time.perf_counter() - t0
     handle.wait(120)
     return seconds

@@ -36,8 +36,7 @@ def _round(pool, ds, root: str, seeds) -> float:
 
 
 def _server(env: dict[str, str]) -> tuple[float, float]:
-    from tests.conftest import start_server
-    from tests.helpers import stop_server
+    from tests.conftest import start_server, stop_server
 
     t0 = time.perf_counter()
     proc, _, _ = start_server(env)

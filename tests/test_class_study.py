@@ -18,9 +18,11 @@ def test_three_sessions_run_a_one_epoch_study_at_once_through_the_pool(chromium_
     room = Classroom(chromium_path, tmp_path / "runs", sessions=3, workers=2)
     try:
         for page in room.pages:
-            page.goto(room.url)
-            page.get_by_test_id("stSidebarNav").get_by_text("4 · Compare runs").click()
+            page.goto(room.url + "/runs")
+            expect(page.get_by_text(STUDY)).to_be_visible()
+            wait_idle(page)
             page.get_by_text(STUDY).click()
+            wait_idle(page)
             page.get_by_test_id("stSelectbox").filter(has_text="Weights").click()
             page.get_by_role("option", name="none", exact=True).click()
             wait_idle(page)
