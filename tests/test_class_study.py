@@ -32,8 +32,9 @@ def test_three_sessions_run_a_one_epoch_study_at_once_through_the_pool(chromium_
             wait_idle(page)
             page.get_by_text(STUDY).click()
             wait_idle(page)
-            chosen = page.get_by_test_id("stSelectbox").filter(has_text="Backbone")
-            expect(chosen).to_contain_text(f"backbone from run {backbone.run_id}")
+            expect(page.get_by_role("combobox", name="Backbone")).to_have_value(
+                f"backbone from run {backbone.run_id} (cnn on this data set)"
+            )
             set_number(page, "Epochs each", 1)
             wait_idle(page)
         for page in room.pages:
