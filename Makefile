@@ -15,6 +15,11 @@ ifdef EXPLORER_DEVICES
 DEVICES ?= $(EXPLORER_DEVICES)
 endif
 DEVICES ?= one
+# `make run RAY=local` (a Ray of this machine) or `RAY=host:port` (a cluster's head): trainings run
+# on Ray (installs requirements-ray.txt first). Without RAY nothing more is installed.
+ifdef EXPLORER_RAY_ADDRESS
+RAY ?= $(EXPLORER_RAY_ADDRESS)
+endif
 ifneq ($(filter localhost 127.0.0.1,$(HOST)),$(HOST))
 DATA_ROOT ?= $(CURDIR)/sample_data
 endif
@@ -29,14 +34,18 @@ $(VENV)/.run-deps: requirements.txt constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements.txt -c constraints.txt
 	touch $@
 
+$(VENV)/.ray-deps: requirements-ray.txt constraints-ray.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements-ray.txt -c constraints.txt -c constraints-ray.txt
+	touch $@
+
 $(VENV)/.dev-deps: requirements.txt requirements-dev.txt constraints.txt | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt -c constraints.txt
 	touch $@ $(VENV)/.run-deps
 
-run: $(VENV)/.run-deps
-	EXPLORER_DATA_ROOT="$(DATA_ROOT)" EXPLORER_DEVICES="$(DEVICES)" $(BIN)/python -m lib.ui.serve --server.address $(HOST) --server.port $(PORT) --server.headless true
+run: $(VENV)/.run-deps $(if $(RAY),$(VENV)/.ray-deps)
+	EXPLORER_DATA_ROOT="$(DATA_ROOT)" EXPLORER_DEVICES="$(DEVICES)" EXPLORER_RAY_ADDRESS="$(RAY)" $(BIN)/python -m lib.ui.serve --server.address $(HOST) --server.port $(PORT) --server.headless true
 
-test: $(VENV)/.dev-deps
+test: $(VENV)/.dev-deps $(VENV)/.ray-deps
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # ruff: lint and format check (CI runs it before the tests); `make format` rewrites.
@@ -48,7 +57,7 @@ format: $(VENV)/.dev-deps
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(VENV)/.dev-deps
+bench: $(VENV)/.dev-deps $(VENV)/.ray-deps
 	$(BIN)/python -m bench
 
 # The Korean (and any other) message catalogue: extract every marked string (_(), N_(), a

@@ -21,6 +21,8 @@ BENCHMARKS = [
     "classroom",
     "lang",
     "export",
+    "first_epoch",
+    "ray_bench",
 ]
 
 

@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 import io
 import math
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -48,6 +49,42 @@ def _add_accelerator_options(parser: argparse.ArgumentParser) -> None:
         help="one: the default device (a GPU when TensorFlow sees one); all: every local GPU with "
         "MirroredStrategy (without GPUs, the logical CPUs EXPLORER_LOGICAL_CPUS made)",
     )
+
+
+def _add_ray_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        default=None,
+        help="train on a Ray cluster: host:port of its head, or 'local' (default: $EXPLORER_RAY_ADDRESS; "
+        "unset: in this process)",
+    )
+
+
+def _ray_pool(args: argparse.Namespace):
+    """A one-lane training pool on Ray when --ray or $EXPLORER_RAY_ADDRESS names a cluster, else None."""
+    address = args.ray if args.ray is not None else os.environ.get("EXPLORER_RAY_ADDRESS", "").strip()
+    if not address:
+        return None
+    from lib.runs.ray_pool import RayExecutor
+    from lib.runs.workers import TrainingPool
+
+    os.environ["EXPLORER_DEVICES"] = args.devices  # the job layer passes it to the node
+    return TrainingPool(warm=False, executor=RayExecutor(address, workers=1))
+
+
+def _pooled(pool, ds, settings, label: str, store, name: str, on_epoch):
+    """Train through `pool`, printing each epoch as it arrives (as train_or_load's on_epoch does)."""
+    handle = pool.submit(ds, settings, label, store.root, name)
+    shown = 0
+    while True:
+        ended = handle.wait(0.2)
+        rows = handle.progress().rows
+        while shown < len(rows):
+            shown += 1
+            on_epoch(rows[shown - 1], None, shown, settings.epochs)
+        if ended:
+            return handle.outcome()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -96,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--store", default=None, help="run store folder (default: runs/ or $EXPLORER_RUNS)")
     train.add_argument("--name", default="", help="a name people can say (default: made from the settings)")
     _add_accelerator_options(train)
+    _add_ray_option(train)
 
     study = sub.add_parser(
         "study",
@@ -123,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     study.add_argument("--seed", type=_whole(*INT_RANGES["seed"]), default=0)
     study.add_argument("--store", default=None)
     _add_accelerator_options(study)
+    _add_ray_option(study)
 
     report = sub.add_parser("report", help=i18n._("print a stored run's test report and confusion matrix"))
     report.add_argument("run_id")
@@ -275,9 +314,15 @@ def cmd_train(args: argparse.Namespace) -> None:
             flush=True,
         )
 
-    outcome = train_or_load(
-        ds, settings, spec.label, store, name=args.name, source=spec.source, on_epoch=progress, devices=args.devices
-    )
+    pool = _ray_pool(args)
+    if pool is None:
+        hooks = {"on_epoch": progress, "devices": args.devices}
+        outcome = train_or_load(ds, settings, spec.label, store, name=args.name, source=spec.source, **hooks)
+    else:
+        try:
+            outcome = _pooled(pool, ds, settings, spec.label, store, args.name, progress)
+        finally:
+            pool.close()
     if outcome.store_error:  # the results first (training took minutes), then what went wrong
         from lib.runs.config import RunConfig, baseline_of
         from lib.runs.store import StoredRun, record_of
@@ -293,14 +338,15 @@ def cmd_train(args: argparse.Namespace) -> None:
         )
         sys.stdout.flush()
         raise StoreError(f"the results above were not saved: {outcome.store_error}")
-    how = "loaded from the store, not trained again" if outcome.loaded else outcome.result.message
+    run = store.load(outcome.run_id)  # trained elsewhere (Ray), the stored record holds what the result held
+    how = "loaded from the store, not trained again" if outcome.loaded else run.record.message
     print(f"run id: {outcome.run_id} ({how})")
-    for note in () if outcome.loaded else outcome.result.notes:  # e.g. whether backbone features were cached
+    for note in () if outcome.loaded else run.record.notes:  # e.g. whether backbone features were cached
         print(f"note: {note}")
     print()
-    _print_report(store.load(outcome.run_id))
-    if not outcome.loaded and outcome.result.status != "complete":
-        raise ExplorerError(f"run {outcome.run_id} {outcome.result.status}: {outcome.result.message}")
+    _print_report(run)
+    if not outcome.loaded and run.record.status != "complete":
+        raise ExplorerError(f"run {outcome.run_id} {run.record.status}: {run.record.message}")
 
 
 def cmd_study(args: argparse.Namespace) -> None:
@@ -336,15 +382,27 @@ def cmd_study(args: argparse.Namespace) -> None:
         print(f"warning: {check.warning}")
     print(f"study on {spec.label}: validation split {split:.0%} of the training split, seed {args.seed}, "
           f"{epochs} epochs each, test set {len(ds.y_test)} images")  # fmt: skip
-    results = run_study(
-        ds,
-        steps,
-        spec.label,
-        store,
-        on_step=lambda i, n, name: print(f"[{i + 1}/{n}] {name}", flush=True),
-        devices=args.devices,
-        source=spec.source,
-    )
+    pool = _ray_pool(args)
+    train_step = None
+    if pool is not None:
+
+        def train_step(name, settings):
+            return _pooled(pool, ds, settings, spec.label, store, "", lambda *a: None)
+
+    try:
+        results = run_study(
+            ds,
+            steps,
+            spec.label,
+            store,
+            on_step=lambda i, n, name: print(f"[{i + 1}/{n}] {name}", flush=True),
+            train_step=train_step,
+            devices=args.devices,
+            source=spec.source,
+        )
+    finally:
+        if pool is not None:
+            pool.close()
     rows, failures = [], []
     for name, outcome in results:
         if isinstance(outcome, str) or outcome.run_id is None:

@@ -24,7 +24,7 @@ from lib.runs.study import (
     tutorial_ladder,
 )
 from lib.train.transfer import BACKBONES, BackboneRef
-from lib.ui import cache
+from lib.ui import cache, pooled, state
 from lib.ui.text import md
 
 st.title("4 · Compare runs")
@@ -109,15 +109,23 @@ with st.expander("Run the study: own CNN vs feature extraction vs fine-tuning vs
         "'mild' preset. Runs already in "
         "the store are loaded, not trained again."
     )
+    pooled.leave_previous(state.STUDY_JOB)
     if st.button("Run the study", type="primary", key="study_button"):
         bar = st.progress(0.0, text="Starting the study…")
+        status_line, step_bar = st.empty(), st.empty()
+        # Each step trains in the server's training pool, as the Train button's trainings do.
         results = run_study(
             ds,
             steps,
             spec.label,
             store,
             on_step=lambda i, n, name: bar.progress(i / n, text=f"step {i + 1}/{n}: {name}"),
+            train_step=lambda name, settings: pooled.train_in_pool(
+                ds, settings, spec.label, root, status_line=status_line, bar=step_bar
+            ),
         )
+        status_line.empty()
+        step_bar.empty()
         bar.progress(1.0, text="Study done")
         for name, outcome in results:
             if isinstance(outcome, str):

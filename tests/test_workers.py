@@ -257,3 +257,41 @@ os._exit(0)  # like a killed server: no atexit, no pool.close()
             return f.read().split(") ")[1][0] != "Z"
 
     until(lambda: not any(alive(p) for p in pids), timeout=30)
+
+
+def test_a_warm_worker_takes_the_next_job_at_once_and_the_data_set_is_written_once(digits, tmp_path):
+    """Issue 25 item 3: the data set reaches the workers once per fingerprint (not a file per job),
+    and "Starting a training worker" is shown only while a worker process really starts."""
+    from lib.runs.workers import STARTING
+
+    pool = TrainingPool(1)
+    try:
+        folder = pool.executor.data_folder(digits)
+        states = []
+        for seed in (31, 32, 33):
+            handle = pool.submit(digits, TrainSettings(model="mlp", epochs=1, seed=seed), "digits", tmp_path)
+            while not handle.wait(0.01):
+                states.append((seed, handle.progress().state))
+            assert finish(handle).run_id
+            assert folder.is_dir()  # kept for the next press
+        assert pool.executor.datasets_written == 1
+        assert not [s for s in states if s[0] != 31 and s[1] == STARTING], states  # warm: no "Starting"
+    finally:
+        pool.close()
+    assert not folder.exists()  # the pool's end removes the files
+
+
+def test_the_local_pool_never_imports_ray(tmp_path):
+    """`make run` without Ray: the default executor is the local pool and Ray stays out of the server."""
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    code = (
+        "import sys; from lib.runs.workers import TrainingPool; pool = TrainingPool(1, warm=False); "
+        "print(pool.executor.kind, 'ray' in sys.modules); pool.close()"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "EXPLORER_RAY_ADDRESS"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["local", "False"], out.stderr[-2000:]

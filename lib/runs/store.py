@@ -14,10 +14,12 @@ fingerprint and every setting: the same request loads instead of training again.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import platform
 import shutil
+import tarfile
 import time
 import uuid
 from dataclasses import dataclass
@@ -270,6 +272,35 @@ class RunStore:
             self._move_into_place(tmp, run_id)
         except OSError as exc:
             raise StoreError(f"cannot write the run to {printable(self.root)}: {os_reason(exc)}") from None
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return run_id
+
+    def pack(self, run_id: str) -> bytes:
+        """The run's folder as one uncompressed tar (a run trained on another machine comes back so)."""
+        buffer = io.BytesIO()
+        with tarfile.open(fileobj=buffer, mode="w") as tar:
+            tar.add(self.path(run_id), arcname=".")
+        return buffer.getvalue()
+
+    def adopt(self, run_id: str, packed: bytes) -> str:
+        """Store a run packed by `pack` elsewhere, atomically: unpacked into a hidden temporary
+        folder (plain files and folders only, nothing outside it), then renamed into place."""
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(f"cannot write the run: the store {self.root} is a file, not a folder")
+        tmp = self.root / f"{TMP_PREFIX}{run_id}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            tmp.mkdir()
+            with tarfile.open(fileobj=io.BytesIO(packed), mode="r:") as tar:
+                members = [m for m in tar.getmembers() if m.isfile() or m.isdir()]
+                tar.extractall(tmp, members=members, filter="data")
+            if not (tmp / "config.json").is_file():
+                raise StoreError(f"the run {run_id} that came back has no config.json: not stored")
+            self._move_into_place(tmp, run_id)
+        except (OSError, tarfile.TarError) as exc:
+            raise StoreError(f"cannot write the run to {self.root}: {getattr(exc, 'strerror', None) or exc}") from None
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)

@@ -3,6 +3,7 @@ fine-tuning + augmentation, on one split and seed, trained (or loaded) step by s
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -76,17 +77,32 @@ def tutorial_ladder(
     ]
 
 
+TrainStep = Callable[[str, TrainSettings], Outcome]
+
+
 def run_study(
-    ds: Dataset, steps: list[tuple[str, TrainSettings]], dataset_label: str, store: RunStore, on_step=None, **hooks
+    ds: Dataset,
+    steps: list[tuple[str, TrainSettings]],
+    dataset_label: str,
+    store: RunStore,
+    on_step=None,
+    train_step: TrainStep | None = None,
+    **hooks,
 ) -> list[tuple[str, Outcome | str]]:
     """Train (or load) each step of a study in turn; a step that cannot train gives its
-    one-line reason and the others still run. on_step(index, total, name) reports progress."""
+    one-line reason and the others still run. on_step(index, total, name) reports progress.
+    `train_step(name, settings)`: how a step trains (the served app: through the training pool,
+    like the Train button); default: in this process (the CLI)."""
     results: list[tuple[str, Outcome | str]] = []
     for i, (name, settings) in enumerate(steps):
         if on_step:
             on_step(i, len(steps), name)
         try:
-            results.append((name, train_or_load(ds, settings.check(), dataset_label, store, **hooks)))
+            settings.check()
+            if train_step is not None:
+                results.append((name, train_step(name, settings)))
+            else:
+                results.append((name, train_or_load(ds, settings, dataset_label, store, **hooks)))
         except ExplorerError as exc:
             results.append((name, one_line(exc)))
     return results

@@ -1,38 +1,26 @@
-"""Trainings of a served app, each in a worker process, at most N at once, shared by run id.
+"""The job layer of a served app: trainings queued, shared by run id, watched and stopped.
 
 Streamlit sessions are threads of one process and Keras' global state (layer-name counters,
-`clear_session()`) is shared between them: two trainings in one process break each other.
-Here each training runs in a worker process started with "spawn" (forking a process that has
-TensorFlow loaded is unsafe). A `TrainingPool` keeps at most `workers` of them, reuses each
-for `jobs_per_worker` trainings (TensorFlow stays imported) and then replaces it, which bounds
-the memory a long lesson leaves behind.
+`clear_session()`) is shared between them: two trainings in one process break each other, so
+trainings run elsewhere, through an executor (lib.runs.executor): the embedded pool of local
+worker processes (lib.runs.local_pool, the default) or a Ray cluster (lib.runs.ray_pool,
+`EXPLORER_RAY_ADDRESS`). A `TrainingPool` runs at most `executor.lanes` trainings at once.
 
-A request whose run id (dataset fingerprint + every setting) is already queued or training
-attaches to that job instead of training again: every attached session gets a `JobHandle`
-that shows the same live progress and, at the end, the same stored run. `detach()` leaves the
-job; when the last handle leaves, a queued job is cancelled and a running one stops after its
-next batch (kept in the store as stopped, as an in-process training is).
-
-The dataset travels to the worker as a temporary .npz (`np.savez`, read back without pickle)
-in a private folder that is removed when the job ends. Progress comes back over a queue:
-per batch (a few times a second at most) and per epoch (the history row and the epoch's
-validation confusion matrix, the exact metrics of `lib.train.training`).
+What is the app's own stays here, the same for both executors: a request whose run id (data
+set fingerprint + every setting) is already queued or training attaches to that job instead of
+training again: every attached session gets a `JobHandle` that shows the same live progress
+(queue place, per batch and per epoch) and, at the end, the same stored run. `detach()` leaves
+the job; when the last handle leaves, a queued job is cancelled and a running one stops after
+its next batch (kept in the store as stopped, as an in-process training is).
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import multiprocessing as mp
 import os
-import queue
-import shutil
-import tempfile
 import threading
-import time
 from collections import deque
 from dataclasses import dataclass, field
-from multiprocessing import spawn
 from pathlib import Path
 from typing import Any
 
@@ -42,22 +30,18 @@ from lib import errors
 from lib.data.dataset import Dataset
 from lib.errors import ExplorerError, SettingsError, one_line
 from lib.runs.config import RunConfig
+from lib.runs.executor import Executor, JobSpec, Lane, TrainingWorkerError, describe_where
 from lib.runs.train_or_load import Outcome
 from lib.train.settings import TrainSettings
+
+__all__ = ["TrainingPool", "JobHandle", "Progress", "TrainingWorkerError", "default_workers", "make_executor"]
 
 log = logging.getLogger("explorer.train")
 
 PER_TRAINING_MB = 1500  # what one worker with TensorFlow and a small model may take
 JOBS_PER_WORKER = 20  # a worker is replaced after this many trainings (Keras leaks a little per model)
-ORPHAN_CHECK_S = 1.0  # an idle worker checks this often whether the server is still there
-BATCH_EVERY_S = 0.1  # the worker sends batch progress at most this often (and after each epoch's last batch)
 
-WORKER_NAME = "explorer-train-worker-"
 QUEUED, STARTING, RUNNING, DONE, CANCELLED = "queued", "starting", "running", "done", "cancelled"
-
-
-class TrainingWorkerError(ExplorerError):
-    """A training worker ended without a result (killed, out of memory) or failed unexpectedly."""
 
 
 def _available_mb() -> float:
@@ -77,132 +61,42 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
+def workers_from_env() -> int | None:
+    """$EXPLORER_TRAIN_WORKERS (None when unset)."""
+    text = os.environ.get("EXPLORER_TRAIN_WORKERS", "").strip()
+    if not text:
+        return None
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise SettingsError(f"EXPLORER_TRAIN_WORKERS must be a whole number of at least 1, not '{text}'")
+    return n
+
+
 def default_workers(cores: int | None = None, available_mb: float | None = None) -> int:
     """$EXPLORER_TRAIN_WORKERS, else max(1, min(cores, available memory / PER_TRAINING_MB))."""
-    text = os.environ.get("EXPLORER_TRAIN_WORKERS", "").strip()
-    if text:
-        try:
-            n = int(text)
-        except ValueError:
-            n = 0
-        if n < 1:
-            raise SettingsError(f"EXPLORER_TRAIN_WORKERS must be a whole number of at least 1, not '{text}'")
+    n = workers_from_env()
+    if n is not None:
         return n
     cores = _cores() if cores is None else cores
     available_mb = _available_mb() if available_mb is None else available_mb
     return max(1, min(cores, int(available_mb // PER_TRAINING_MB)))
 
 
-# --- The worker process ----------------------------------------------------------------------------
+def make_executor(
+    workers: int | None = None, jobs_per_worker: int = JOBS_PER_WORKER, ray_address: str | None = None
+) -> Executor:
+    """Ray when an address is given (or $EXPLORER_RAY_ADDRESS is set), else the local worker processes."""
+    address = ray_address if ray_address is not None else os.environ.get("EXPLORER_RAY_ADDRESS", "").strip()
+    if address:
+        from lib.runs.ray_pool import RayExecutor
 
+        return RayExecutor(address, workers=workers, jobs_per_worker=jobs_per_worker)
+    from lib.runs.local_pool import LocalExecutor
 
-def _preparation_data(name: str, _original: Any = spawn.get_preparation_data) -> dict[str, Any]:
-    """multiprocessing's spawn re-runs the parent's __main__ in the child. In a Streamlit server
-    __main__ is, while any session's script runs, that page script: a worker would run the page.
-    Our workers need nothing from __main__ (their target is this module's `_worker_main`)."""
-    data = _original(name)
-    if name.startswith(WORKER_NAME):
-        data.pop("init_main_from_path", None)
-        data.pop("init_main_from_name", None)
-    return data
-
-
-spawn.get_preparation_data = _preparation_data
-
-
-def _write_dataset(ds: Dataset, folder: Path) -> Path:
-    path = folder / f"{ds.fingerprint}-{time.monotonic_ns()}.npz"
-    np.savez(
-        path,
-        x_train=ds.x_train,
-        y_train=ds.y_train,
-        x_test=ds.x_test,
-        y_test=ds.y_test,
-        class_names=np.array(ds.class_names, dtype=str),
-    )
-    return path
-
-
-def _read_dataset(path: str, name: str, notes: tuple[str, ...], fingerprint: str) -> Dataset:
-    with np.load(path, allow_pickle=False) as f:
-        return Dataset(
-            name,
-            f["x_train"],
-            f["y_train"],
-            f["x_test"],
-            f["y_test"],
-            tuple(str(n) for n in f["class_names"]),
-            notes,
-            fingerprint,
-        )
-
-
-def _worker_main(inbox: Any, outbox: Any, stop: Any) -> None:
-    """A worker process: import Keras once, then train the jobs it is sent until it gets None.
-    It also ends when the server process is gone (killed, or shut down without closing the
-    pool): an orphaned worker would keep its ~700 MB, and its training, for nothing."""
-    parent = os.getppid()
-
-    def orphaned() -> bool:  # the server died: this process was handed to another parent
-        return os.getppid() != parent
-
-    # On a GPU, TensorFlow would give each process all of the GPU's memory: grow it as needed.
-    os.environ["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
-    from lib.runs.store import RunStore
-    from lib.runs.train_or_load import train_or_load
-    from lib.tf_import import import_keras
-
-    import_keras()
-    outbox.put(("ready", None))
-    while True:
-        try:
-            job = inbox.get(timeout=ORPHAN_CHECK_S)
-        except queue.Empty:
-            if orphaned():
-                return
-            continue
-        if job is None:
-            return
-        job_id = job["id"]
-        last = [0.0]
-
-        def on_batch(epoch: int, batch: int, steps: int, job_id: int = job_id, last: list = last) -> None:
-            now = time.monotonic()
-            if now - last[0] >= BATCH_EVERY_S or batch == steps:
-                last[0] = now
-                outbox.put(("batch", job_id, (epoch, batch, steps)))
-
-        def on_epoch(row: dict, cm: np.ndarray, epoch: int, total: int, job_id: int = job_id) -> None:
-            outbox.put(("epoch", job_id, (row, cm, epoch, total)))
-
-        try:
-            t0 = time.perf_counter()
-            ds = _read_dataset(job["data"], job["name"], job["notes"], job["fingerprint"])
-            outcome = train_or_load(
-                ds,
-                job["settings"],
-                job["label"],
-                RunStore(job["root"]),
-                name=job.get("run_name", ""),
-                on_epoch=on_epoch,
-                on_batch=on_batch,
-                should_stop=lambda: stop.is_set() or orphaned(),
-                devices=os.environ.get("EXPLORER_DEVICES", "one"),  # `make run DEVICES=all`: mirrored on every GPU
-            )
-            if outcome.result is not None:
-                r = outcome.result
-                r.model = None  # stays here: the stored run has it (or, unsaved, the page needs no model)
-                r.interrupt = None
-                status, message = r.status, f"{r.message}; {time.perf_counter() - t0:.1f} s in the worker"
-                if outcome.run_id is not None:  # stored: the session loads the run from the store
-                    outcome.result = None
-            else:
-                status, message = "complete", "loaded from the store"
-            outbox.put(("done", job_id, (outcome, status, message)))
-        except ExplorerError as exc:
-            outbox.put(("error", job_id, (type(exc).__name__, one_line(exc))))
-        except Exception as exc:
-            outbox.put(("error", job_id, ("TrainingWorkerError", one_line(exc, with_type=True))))
+    return LocalExecutor(default_workers() if workers is None else max(1, int(workers)), jobs_per_worker)
 
 
 # --- Jobs and the handles sessions hold ------------------------------------------------------------
@@ -219,21 +113,22 @@ class Progress:
     batch: tuple[int, int, int] | None  # (epoch 0-based, batch 1-based, steps per epoch)
     epochs: int
     watchers: int  # sessions attached
+    executor: str = "local"  # local | ray
+    where: str = ""  # where it trains (a Ray node), when known
 
     def describe(self, workers: int) -> str:
         """One line for the session: its place in the queue, or what its training is doing."""
+        words = describe_where(self.executor)
         if self.state == QUEUED:
             ahead = f"{self.ahead} training{'s' if self.ahead != 1 else ''} ahead of yours"
-            return (
-                f"Waiting for a free training worker: {ahead} (this server trains {workers} at once). "
-                "Stop leaves the queue."
-            )
+            return f"{words['queued']}: {ahead} (this server trains {workers} at once). Stop leaves the queue."
         if self.state == STARTING:
-            return "Starting a training worker (the first training of a worker imports TensorFlow)…"
+            return words["starting"]
         if self.state == RUNNING:
             others = self.watchers - 1
             shared = f" · {others} other session{'s' if others != 1 else ''} watching it too" if others > 0 else ""
-            return f"Training in a worker process{shared}."
+            node = f" (node {self.where})" if self.where else ""
+            return f"{words['running']}{node}{shared}."
         return "Training ended."
 
 
@@ -241,9 +136,8 @@ class Progress:
 class _Job:
     id: int
     key: tuple[str, str]  # (store root, run id)
-    message: dict[str, Any]
+    spec: JobSpec
     epochs: int
-    data_path: Path
     state: str = QUEUED
     handles: int = 0
     stop_requested: bool = False
@@ -254,6 +148,7 @@ class _Job:
     status: str = ""
     error: tuple[str, str] | None = None
     trained: bool = False  # a training ran (not only a load from the store)
+    where: str = ""
     worker_pid: int | None = None
     slot: _Slot | None = None
     finished: threading.Event = field(default_factory=threading.Event)
@@ -310,130 +205,88 @@ class JobHandle:
 # --- The pool --------------------------------------------------------------------------------------
 
 
+class _Events:
+    """A lane's reports about one job, written into the job under the pool's lock."""
+
+    def __init__(self, pool: TrainingPool, job: _Job) -> None:
+        self.pool, self.job = pool, job
+
+    def running(self, where: str = "") -> None:
+        self.pool._update(self.job, state=RUNNING, **({"where": where} if where else {}))
+
+    def batch(self, progress: tuple[int, int, int]) -> None:
+        self.pool._update(self.job, state=RUNNING, batch=tuple(progress))
+
+    def epoch(self, row: dict, confusion: np.ndarray) -> None:
+        with self.pool._lock:
+            self.job.state = RUNNING
+            self.job.rows.append(row)
+            self.job.confusion = confusion
+
+
 class _Slot:
-    """One worker process and the thread in this process that feeds it jobs and reads its reports."""
+    """A thread of this process that feeds one executor lane its jobs."""
 
-    def __init__(self, pool: TrainingPool, number: int) -> None:
-        self.pool, self.number = pool, number
-        self.process: Any = None
-        self.jobs_done = 0
-        self.stop = pool._ctx.Event()
-        self.thread = threading.Thread(target=self._loop, name=f"explorer-train-slot-{number}", daemon=True)
+    def __init__(self, pool: TrainingPool, lane: Lane) -> None:
+        self.pool, self.lane, self.number = pool, lane, lane.number
+        self.thread = threading.Thread(target=self._loop, name=f"explorer-train-slot-{lane.number}", daemon=True)
 
-    def _start_process(self) -> None:
-        ctx = self.pool._ctx
-        self.inbox, self.outbox = ctx.Queue(), ctx.Queue()
-        self.process = ctx.Process(
-            target=_worker_main,
-            args=(self.inbox, self.outbox, self.stop),
-            name=f"{WORKER_NAME}{self.number}",
-            daemon=True,
-        )
-        self.process.start()
-        self.jobs_done = 0
-        self.pool.workers_started += 1
-
-    def _end_process(self) -> None:
-        if self.process is None:
-            return
-        if self.process.is_alive():
-            with contextlib.suppress(OSError, ValueError):
-                self.inbox.put(None)
-            self.process.join(10)
-            if self.process.is_alive():
-                self.process.kill()
-                self.process.join(5)
-        for q in (self.inbox, self.outbox):
-            q.close()
-            q.cancel_join_thread()
-        self.process = None
+    @property
+    def process(self) -> Any:  # the local lane's worker process (tests look at its pid)
+        return getattr(self.lane, "process", None)
 
     def _loop(self) -> None:
         try:
             if self.pool.warm:
-                self._start_process()  # TensorFlow's import happens now, not on the first Train press
+                self.lane.start()
             while True:
                 job = self.pool._next_job(self)
                 if job is None:
                     return
                 try:
-                    self._run(job)
+                    finished = self.lane.run(job.spec, _Events(self.pool, job))
+                except ExplorerError as exc:
+                    self.pool._finish(job, error=(type(exc).__name__, one_line(exc)))
                 except Exception as exc:  # never lose a job silently: end it with the reason
                     self.pool._finish(job, error=("TrainingWorkerError", one_line(exc, with_type=True)))
-                    self._end_process()
+                    self.lane.close()
+                else:
+                    self.pool._finish(job, outcome=finished.outcome, status=finished.status, message=finished.message)
         finally:
-            self._end_process()
-
-    def _run(self, job: _Job) -> None:
-        if self.process is not None and (not self.process.is_alive() or self.jobs_done >= self.pool.jobs_per_worker):
-            self._end_process()  # used up (or dead): a fresh process bounds the memory a lesson leaves
-        if self.process is None:
-            self._start_process()
-        job.worker_pid = self.process.pid
-        self.stop.clear()
-        if job.stop_requested:
-            self.stop.set()
-        self.inbox.put(job.message)
-        self.jobs_done += 1
-        while True:
-            try:
-                kind, job_id, payload = self._get()
-            except queue.Empty:
-                if not self.process.is_alive():
-                    code = self.process.exitcode
-                    self._end_process()
-                    self.pool._finish(
-                        job,
-                        error=("TrainingWorkerError", f"the training worker ended unexpectedly (exit code {code})"),
-                    )
-                    return
-                continue
-            if kind == "ready":
-                self.pool._update(job, state=RUNNING)
-            elif job_id != job.id:
-                continue  # a late report of an earlier job
-            elif kind == "batch":
-                self.pool._update(job, state=RUNNING, batch=payload)
-            elif kind == "epoch":
-                row, cm, _, _ = payload
-                self.pool._epoch(job, row, cm)
-            elif kind == "done":
-                outcome, status, message = payload
-                self.pool._finish(job, outcome=outcome, status=status, message=message)
-                return
-            elif kind == "error":
-                self.pool._finish(job, error=tuple(payload))
-                return
-
-    def _get(self) -> tuple[str, int | None, Any]:
-        msg = self.outbox.get(timeout=0.5)
-        if msg[0] == "ready":
-            return "ready", None, None
-        return msg
+            self.lane.close()
 
 
 class TrainingPool:
-    """At most `workers` trainings at once, each in its own worker process; identical requests
-    (same store, same run id) share one job. Thread-safe: every session thread may call it."""
+    """At most `executor.lanes` trainings at once; identical requests (same store, same run id)
+    share one job. Thread-safe: every session thread may call it."""
 
-    def __init__(self, workers: int | None = None, jobs_per_worker: int = JOBS_PER_WORKER, warm: bool = True) -> None:
-        """`warm`: start the worker processes now (they import TensorFlow in the background)."""
-        self.workers = default_workers() if workers is None else max(1, int(workers))
+    def __init__(
+        self,
+        workers: int | None = None,
+        jobs_per_worker: int = JOBS_PER_WORKER,
+        warm: bool = True,
+        executor: Executor | None = None,
+    ) -> None:
+        """`warm`: start the workers now (they import TensorFlow in the background).
+        `executor`: where trainings run (default: local worker processes, or Ray when
+        $EXPLORER_RAY_ADDRESS is set; see make_executor)."""
+        self.executor = executor if executor is not None else make_executor(workers, jobs_per_worker)
+        self.workers = self.executor.lanes
         self.warm = warm
-        self.jobs_per_worker = max(1, int(jobs_per_worker))
-        self._ctx = mp.get_context("spawn")
         self._lock = threading.Condition()
         self._pending: deque[_Job] = deque()
         self._active: dict[tuple[str, str], _Job] = {}  # queued or training, by (root, run id)
         self._ids = 0
         self._closed = False
-        self._tmp = Path(tempfile.mkdtemp(prefix="explorer-jobs-"))  # private (0700): the datasets in transit
         self.trainings = 0  # jobs that trained (not only loaded from the store)
         self.jobs = 0  # jobs started (attachments not counted)
-        self.workers_started = 0
-        self._slots = [_Slot(self, i + 1) for i in range(self.workers)]
+        self._slots = [_Slot(self, self.executor.lane(i + 1)) for i in range(self.workers)]
         for slot in self._slots:
             slot.thread.start()
+
+    @property
+    def workers_started(self) -> int:
+        return self.executor.workers_started
 
     # -- what sessions call --
     def submit(
@@ -451,30 +304,24 @@ class TrainingPool:
             if job is not None and not job.stop_requested:  # a stopping job is not joined: a new one starts
                 job.handles += 1
                 return JobHandle(self, job)
-        data = _write_dataset(ds, self._tmp)  # outside the lock: large datasets take a moment
+        self.executor.acquire(ds)  # outside the lock: the first send of a large data set takes a moment
         with self._lock:
             job = self._active.get(key)
             if job is not None and not job.stop_requested:  # someone submitted the same run meanwhile
-                data.unlink(missing_ok=True)
                 job.handles += 1
-                return JobHandle(self, job)
-            self._ids += 1
-            message = {
-                "id": self._ids,
-                "data": str(data),
-                "name": ds.name,
-                "notes": tuple(ds.notes),
-                "fingerprint": ds.fingerprint,
-                "settings": settings,
-                "label": dataset_label,
-                "root": str(root),
-                "run_name": run_name,
-            }
-            job = _Job(self._ids, key, message, settings.epochs, data, handles=1)
-            self._active[key] = job
-            self._pending.append(job)
-            self.jobs += 1
-            self._lock.notify_all()
+                joined = job
+            else:
+                joined = None
+                self._ids += 1
+                devices = os.environ.get("EXPLORER_DEVICES", "one")  # `make run DEVICES=all`: every GPU, mirrored
+                spec = JobSpec(self._ids, ds, settings, dataset_label, str(root), run_name, devices)
+                job = _Job(self._ids, key, spec, settings.epochs, handles=1)
+                self._active[key] = job
+                self._pending.append(job)
+                self.jobs += 1
+                self._lock.notify_all()
+        if joined is not None:
+            self.executor.release(ds)
         return JobHandle(self, job)
 
     def status(self) -> tuple[int, int]:
@@ -483,21 +330,24 @@ class TrainingPool:
             return len(self._active) - len(self._pending), len(self._pending)
 
     def close(self) -> None:
-        """Cancel waiting jobs, stop running ones, end the worker processes."""
+        """Cancel waiting jobs, stop running ones, end the workers."""
         with self._lock:
             self._closed = True
             pending = list(self._pending)
             self._pending.clear()
-            for job in self._active.values():
+            running = [job for job in self._active.values() if job not in pending]
+            for job in running:
                 job.stop_requested = True
-                if job.slot is not None:
-                    job.slot.stop.set()
+                job.spec.stop.set()
             self._lock.notify_all()
+        for job in running:
+            if job.slot is not None:
+                job.slot.lane.stop(job.id)
         for job in pending:
             self._finish(job, cancelled=True)
         for slot in self._slots:
             slot.thread.join(60)
-        shutil.rmtree(self._tmp, ignore_errors=True)
+        self.executor.close()
 
     # -- internals --
     def _next_job(self, slot: _Slot) -> _Job | None:
@@ -507,7 +357,9 @@ class TrainingPool:
             if self._closed:
                 return None
             job = self._pending.popleft()
-            job.state, job.slot = STARTING, slot
+            # "Starting" only while a worker really starts; a warm one takes the job at once.
+            job.state, job.slot = (RUNNING if slot.lane.ready else STARTING), slot
+            job.worker_pid = slot.lane.worker_pid
             return job
 
     def _progress(self, job: _Job) -> Progress:
@@ -516,17 +368,24 @@ class TrainingPool:
             if job.state == QUEUED:
                 running = len(self._active) - len(self._pending)
                 ahead = running + next((i for i, j in enumerate(self._pending) if j is job), 0)
-            return Progress(job.state, ahead, list(job.rows), job.confusion, job.batch, job.epochs, max(job.handles, 0))
+            return Progress(
+                job.state,
+                ahead,
+                list(job.rows),
+                job.confusion,
+                job.batch,
+                job.epochs,
+                max(job.handles, 0),
+                self.executor.kind,
+                job.where,
+            )
 
     def _update(self, job: _Job, **changes: Any) -> None:
         with self._lock:
             for name, value in changes.items():
                 setattr(job, name, value)
-
-    def _epoch(self, job: _Job, row: dict, cm: np.ndarray) -> None:
-        with self._lock:
-            job.rows.append(row)
-            job.confusion = cm
+            if job.slot is not None:
+                job.worker_pid = job.slot.lane.worker_pid
 
     def _detach(self, job: _Job) -> bool:
         cancel = False
@@ -539,10 +398,12 @@ class TrainingPool:
                 cancel = True
             else:  # starting or running: stop within one batch, keep the run as stopped
                 job.stop_requested = True
-                if job.slot is not None:
-                    job.slot.stop.set()
+                job.spec.stop.set()
+            slot = job.slot
         if cancel:
             self._finish(job, cancelled=True)
+        elif slot is not None:
+            slot.lane.stop(job.id)
         return True
 
     def _finish(
@@ -556,6 +417,8 @@ class TrainingPool:
         cancelled: bool = False,
     ) -> None:
         with self._lock:
+            if job.finished.is_set():
+                return
             if self._active.get(job.key) is job:
                 del self._active[job.key]
             job.state = CANCELLED if cancelled else DONE
@@ -563,11 +426,14 @@ class TrainingPool:
             job.trained = outcome is not None and not outcome.loaded
             if job.trained:
                 self.trainings += 1
-        job.data_path.unlink(missing_ok=True)
+        self.executor.release(job.spec.ds)
         if job.trained:
             assert outcome is not None
             number = job.slot.number if job.slot else "?"
-            log.info("trained run %s in worker %s: %s (%s)", outcome.run_id or job.key[1], number, status, message)
+            where = f" on node {job.where}" if job.where else ""
+            log.info(
+                "trained run %s in worker %s%s: %s (%s)", outcome.run_id or job.key[1], number, where, status, message
+            )
         elif error is not None:
             log.info("run %s did not train: %s", job.key[1], error[1])
         job.finished.set()

@@ -14,6 +14,7 @@ AUGMENT_SEED = "augment_seed"  # preview draw seed ("new draw" changes it)
 CURRENT_RUN = "current_run"  # run id shown on Train & Evaluate
 RUN_CHOICE = "run_choice"  # the "Run to show" widget's key: one key, never rebuilt from a value
 TRAINING_JOB = "training_job"  # the JobHandle of the training this session's script run is showing
+STUDY_JOB = "study_job"  # the JobHandle of the study step this session's script run is following
 UNSAVED_RUN = "unsaved_run"  # a StoredRun kept in memory when the store could not be written
 INSPECT_RUN = "inspect_run"  # run id shown on Look inside (also the Run selectbox key)
 TSNE_DONE = "tsne_done"  # {run_id: True} once t-SNE was asked for (its result is cached by run id)

@@ -1,0 +1,206 @@
+"""The Ray executor on a real two-node cluster (ray.cluster_utils.Cluster, loopback only, token
+authentication on), started once for the module: what a session sees is what it sees locally."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from tests.raycluster import prepare_environment, start_cluster
+
+if "ray" not in __import__("sys").modules:
+    prepare_environment()  # token auth on, loopback only: before Ray is imported
+ray = pytest.importorskip("ray", reason="Ray is optional: pip install -r requirements-ray.txt")
+
+from lib.data.dataset import Dataset  # noqa: E402
+from lib.data.sources import load_digits  # noqa: E402
+from lib.runs.store import RunStore  # noqa: E402
+from lib.runs.workers import DONE, TrainingPool, TrainingWorkerError  # noqa: E402
+from lib.train.settings import TrainSettings  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
+
+QUICK = TrainSettings(model="mlp", epochs=1)
+LONG = TrainSettings(model="mlp", epochs=300, batch_size=16)  # runs until stopped
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    cluster, worker = start_cluster()
+    yield cluster, worker
+    ray.shutdown()
+    cluster.shutdown()
+
+
+@pytest.fixture(scope="module")
+def pool(cluster):
+    from lib.runs.ray_pool import RayExecutor
+
+    c, _ = cluster
+    pool = TrainingPool(executor=RayExecutor(c.address))
+    yield pool
+    pool.close()
+
+
+@pytest.fixture(scope="module")
+def digits() -> Dataset:
+    return load_digits()
+
+
+def until(predicate, timeout=120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def finish(handle, timeout=240.0):
+    assert handle.wait(timeout), "the job did not end"
+    return handle.outcome()
+
+
+def folders(root) -> list[str]:
+    return sorted(p.name for p in root.iterdir() if not p.name.startswith(".")) if root.exists() else []
+
+
+def test_the_cluster_is_two_nodes_on_loopback_with_token_auth(pool):
+    from ray._private.authentication.authentication_utils import is_token_auth_enabled
+
+    nodes = [n for n in ray.nodes() if n["Alive"]]
+    assert len(nodes) == 2 and {n["NodeManagerAddress"] for n in nodes} == {"127.0.0.1"}
+    assert is_token_auth_enabled()
+    assert pool.workers == 2 and pool.executor.kind == "ray"
+
+
+def test_a_class_of_eight_same_settings_then_distinct_seeds(pool, digits, tmp_path):
+    """The class load test on Ray: 8 sessions (threads of one server) press Train at once."""
+    start = threading.Barrier(8)
+    results: dict[int, object] = {}
+
+    def session(i: int, settings: TrainSettings) -> None:
+        start.wait()
+        results[i] = finish(pool.submit(digits, settings, "digits", tmp_path))
+
+    def round_of(settings_of) -> None:
+        results.clear()
+        threads = [threading.Thread(target=session, args=(i, settings_of(i))) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(300)
+
+    before = pool.trainings
+    round_of(lambda i: TrainSettings(model="mlp", epochs=1, seed=100))
+    assert len(results) == 8 and len({r.run_id for r in results.values()}) == 1
+    assert pool.trainings - before == 1 and len(folders(tmp_path)) == 1
+    round_of(lambda i: TrainSettings(model="mlp", epochs=1, seed=101 + i))
+    assert len(results) == 8 and all(r.run_id and not r.loaded for r in results.values())
+    assert pool.trainings - before == 9 and len(folders(tmp_path)) == 9
+    store = RunStore(tmp_path)
+    records = [store.load(r.run_id).record for r in results.values()]
+    assert all(r.status == "complete" for r in records)
+    nodes = {n for r in records for n in r.notes if n.startswith("trained on the Ray node")}
+    assert len(nodes) == 2, nodes  # the trainings ran on both nodes; each run names its node
+
+
+def test_results_equal_the_local_executors_for_the_same_seed(pool, digits, tmp_path):
+    settings = TrainSettings(model="cnn", epochs=2, seed=5)
+    on_ray = finish(pool.submit(digits, settings, "digits", tmp_path / "ray"))
+    local = TrainingPool(1)
+    try:
+        here = finish(local.submit(digits, settings, "digits", tmp_path / "local"))
+    finally:
+        local.close()
+    assert on_ray.run_id == here.run_id
+    a, b = RunStore(tmp_path / "ray").load(on_ray.run_id), RunStore(tmp_path / "local").load(here.run_id)
+    numeric = [c for c in a.history.columns if c != "epoch"]
+    np.testing.assert_allclose(a.history[numeric].to_numpy(), b.history[numeric].to_numpy(), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(a.y_prob, b.y_prob, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(a.val_confusions, b.val_confusions)
+    assert (a.path / "tb").is_dir() and any((a.path / "tb").rglob("*tfevents*"))  # the logs came back too
+
+
+def test_stop_within_one_batch_and_a_watched_training_goes_on(pool, digits, tmp_path):
+    first = pool.submit(digits, LONG, "digits", tmp_path)
+    second = pool.submit(digits, LONG, "digits", tmp_path)
+    until(lambda: first.progress().batch is not None)
+    assert first.progress().watchers == 2
+    assert "Training on the Ray cluster (node 127.0.0.1" in first.progress().describe(2)
+    first.detach()
+    seen = len(second.progress().rows)
+    until(lambda: len(second.progress().rows) >= seen + 2)  # the other session still watches: it goes on
+    t0 = time.monotonic()
+    second.detach()
+    outcome = finish(second, 60)
+    assert time.monotonic() - t0 < 15
+    run = RunStore(tmp_path).load(outcome.run_id)
+    assert run.status == "stopped" and 0 < len(run.history) < LONG.epochs
+
+
+def test_a_data_set_larger_than_one_message_goes_through_the_object_store_once(pool, tmp_path):
+    rng = np.random.default_rng(0)
+    n = 12_000  # 36 MB of 32x32x3 images: far above Ray's 100 KiB inline limit and a 5 MiB transfer chunk
+    big = Dataset(
+        "big",
+        rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),
+        rng.integers(0, 3, n),
+        rng.integers(0, 256, (600, 32, 32, 3), dtype=np.uint8),
+        rng.integers(0, 3, 600),
+        ("a", "b", "c"),
+    )
+    before = pool.executor.puts
+    handles = [
+        pool.submit(big, TrainSettings(model="mlp", epochs=1, seed=s, batch_size=256), "big", tmp_path) for s in (1, 2)
+    ]
+    outcomes = [finish(h) for h in handles]
+    assert pool.executor.puts - before == 1  # put once for both jobs
+    assert all(RunStore(tmp_path).load(o.run_id).status == "complete" for o in outcomes)
+    assert big.fingerprint not in pool.executor._data  # let go after the last job
+
+
+def test_the_train_page_trains_on_ray_as_it_does_locally(cluster, run_store, monkeypatch):
+    """EXPLORER_RAY_ADDRESS set: the Train button's training runs on the cluster and comes back to
+    the server's store; the page shows it as it shows a local one."""
+    from lib.ui import cache, state
+    from tests.helpers import app_on_page
+
+    monkeypatch.setenv("EXPLORER_RAY_ADDRESS", cluster[0].address)
+    cache.training_pool.clear()  # the server's pool is made on the first visit: now on Ray
+    try:
+        page = app_on_page("pages/train_evaluate.py")
+        page.selectbox(key="train_model").select("mlp")
+        page.number_input(key="train_epochs").set_value(1)
+        page.button(key="train_button").click().run()
+        assert not page.exception, page.exception
+        assert cache.training_pool().executor.kind == "ray"
+        run_id = page.session_state[state.CURRENT_RUN]
+        assert any("mlp · 1 ep" in s.value and "complete" in s.value for s in page.success)
+        record = RunStore(run_store).load(run_id).record
+        assert any(n.startswith("trained on the Ray node 127.0.0.1") for n in record.notes)
+    finally:
+        cache.training_pool().close()
+        cache.training_pool.clear()
+
+
+def test_a_worker_node_killed_mid_training_ends_only_that_job(pool, cluster, digits, tmp_path):
+    """Last in the module: the cluster has one node after it."""
+    c, worker = cluster
+    a = pool.submit(digits, LONG, "digits", tmp_path)
+    b = pool.submit(digits, TrainSettings(model="mlp", epochs=300, batch_size=16, seed=1), "digits", tmp_path)
+    until(lambda: a.progress().batch is not None and b.progress().batch is not None)
+    worker_ip_id = worker.node_id[:8]
+    on_worker = [h for h in (a, b) if worker_ip_id in h.progress().where]
+    others = [h for h in (a, b) if h not in on_worker]
+    assert len(on_worker) == 1, [h.progress().where for h in (a, b)]
+    c.remove_node(worker)  # its raylet and its worker processes die, as when a machine goes away
+    with pytest.raises(TrainingWorkerError, match="ended unexpectedly"):
+        finish(on_worker[0], 120)
+    assert others[0].progress().state != DONE and not others[0].wait(1)  # the other one goes on
+    rows = len(others[0].progress().rows)
+    until(lambda: len(others[0].progress().rows) > rows)
+    others[0].detach()
+    assert RunStore(tmp_path).load(finish(others[0], 60).run_id).status == "stopped"
+    assert folders(tmp_path) == [others[0].run_id]  # nothing of the killed one is stored
