@@ -126,15 +126,14 @@ def per_class_chart(
     for i in classes:
         for epoch, value in zip(history["epoch"], history[f"val_{metric}_{i}"], strict=False):
             rows.append({"epoch": epoch, "class": class_names[i], metric: value, "how": EXACT})
-        column = f"batch_{metric}_{i}"
+        column = f"val_batch_{metric}_{i}"  # the column the training history records (lib.train.callbacks)
         if batch_averaged and column in history:
             for epoch, value in zip(history["epoch"], history[column], strict=False):
-                rows.append(
-                    {"epoch": epoch, "class": class_names[i], metric: value, "how": "batch-averaged (training)"}
-                )
+                rows.append({"epoch": epoch, "class": class_names[i], metric: value, "how": BATCH_AVERAGED})
     data = pd.DataFrame(rows, columns=["epoch", "class", metric, "how"])
     order = [class_names[i] for i in classes]
-    hows = [EXACT, BATCH_AVERAGED]
+    # The dash legend names only what is drawn: no "batch-averaged" entry without its dashed rows.
+    hows = [h for h in (EXACT, BATCH_AVERAGED) if (data["how"] == h).any()] or [EXACT]
     base = alt.Chart(data, title=f"{metric} per class").encode(
         x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
         y=alt.Y(f"{metric}:Q", scale=alt.Scale(domain=[0, 1])),
@@ -144,7 +143,7 @@ def per_class_chart(
         strokeDash=alt.StrokeDash(
             "how:N",
             sort=hows,
-            scale=alt.Scale(domain=hows, range=[[1, 0], [5, 3]]),
+            scale=alt.Scale(domain=hows, range=[[1, 0], [5, 3]][: len(hows)]),
             legend=_legend(title=None, columns=1),
         ),
         detail="how:N",

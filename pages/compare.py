@@ -15,11 +15,13 @@ from lib.runs.study import (
     DIFFERENCES,
     LADDER,
     TUTORIAL_ACCURACY,
+    below_baseline,
     beside_tutorial,
     check_backbone,
     default_backbone,
     ladder,
     run_study,
+    study_display,
     study_table,
     tutorial_ladder,
 )
@@ -62,13 +64,13 @@ with st.expander("Run the study: own CNN vs feature extraction vs fine-tuning vs
     other = [r for r in lendable if r.dataset.fingerprint != ds.fingerprint]
     choices = {
         **{
-            str(BackboneRef.of_run(r.run_id)): f"backbone from run {r.run_id} ({r.model} on this data set)"
+            str(BackboneRef.of_run(r.run_id)): f"backbone from run {r.display_name} ({r.model} on this data set)"
             for r in same
         },
         **BACKBONES,
         **{
-            str(BackboneRef.of_run(r.run_id)): f"backbone from run {r.run_id} ({r.model} on ANOTHER data set: "
-            f"{r.dataset.label})"
+            str(BackboneRef.of_run(r.run_id)): f"backbone from run {r.display_name} ({r.model} on ANOTHER data "
+            f"set: {r.dataset.label})"
             for r in other
         },
     }
@@ -140,12 +142,24 @@ if study_runs and st.session_state.get("study_fingerprint") == ds.fingerprint:
             st.caption(f"Skipped: {md(one_line(exc))}")
     st.subheader("The study's result")
     study = study_table(rows)
+    shown, shared = study_display(study)  # no run-id column, shared settings in one caption: no scrolling
     pct = dict.fromkeys(("accuracy", "balanced accuracy", "macro F1", "majority baseline"), "{:.1%}")
     st.dataframe(
-        study.style.format({**pct, "training s": "{:.1f}", "validation split": "{:.0%}"}),
+        shown.style.format({**pct, "training s": "{:.1f}", "validation split": "{:.0%}"}),
         hide_index=True,
         width="stretch",
     )
+    if shared:
+        st.caption(
+            "Every step: "
+            + " · ".join(f"{k} {v:.0%}" if k == "validation split" else f"{k} {v}" for k, v in shared.items())
+        )
+    for step in below_baseline(study):
+        st.warning(
+            f"{md(step)}: test accuracy below the majority baseline. Always predicting the largest class "
+            "would score better: this step learned nothing useful (too few epochs, a learning rate that is "
+            "too large, or a frozen backbone with random weights)."
+        )
     done = st.session_state.get("study_check")
     if done is not None and done.warning:
         st.warning(md(done.warning), icon=":material/warning:")
