@@ -37,6 +37,7 @@ def start() -> None:
 page = st.navigation([st.Page(start, title="Start", url_path="start", default=True, visibility="hidden"), *PAGES])
 present_toggle_ui()
 dataset_picker_ui()
+sync_url(every=True)  # first thing: a page reached through a sidebar link gets its URL back
 try:
     page.run()
 finally:  # also after st.stop() in a page: the URL keeps the choices a reload should restore

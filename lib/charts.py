@@ -102,7 +102,7 @@ def curves_chart(history: pd.DataFrame, metric: str) -> alt.Chart:
         alt.Chart(long, title=f"{metric}: train vs validation")
         .mark_line(point=alt.OverlayMarkDef(size=60, filled=True), strokeWidth=3)
         .encode(
-            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
+            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")),  # whole epochs, never "1.000000"
             y=alt.Y(f"{metric}:Q", scale=alt.Scale(zero=False)),
             color=alt.Color("split:N", sort=splits, scale=alt.Scale(range=["#1f77b4", "#d62728"]), legend=_legend()),
             strokeDash=alt.StrokeDash(
@@ -135,7 +135,7 @@ def per_class_chart(
     # The dash legend names only what is drawn: no "batch-averaged" entry without its dashed rows.
     hows = [h for h in (EXACT, BATCH_AVERAGED) if (data["how"] == h).any()] or [EXACT]
     base = alt.Chart(data, title=f"{metric} per class").encode(
-        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
+        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")),  # whole epochs, never "1.000000"
         y=alt.Y(f"{metric}:Q", scale=alt.Scale(domain=[0, 1])),
         color=alt.Color("class:N", sort=order, scale=alt.Scale(scheme=CATEGORICAL), legend=_legend()),
     )
@@ -256,7 +256,7 @@ def runs_curves_chart(table: pd.DataFrame, metric: str = "val_accuracy") -> alt.
         alt.Chart(table, title=f"{metric} per epoch")
         .mark_line(point=True, strokeWidth=2.5)
         .encode(
-            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
+            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")),  # whole epochs, never "1.000000"
             y=alt.Y(f"{metric}:Q", scale=alt.Scale(zero=False)),
             color=alt.Color("run:N", scale=alt.Scale(scheme=CATEGORICAL), legend=_legend(columns=1)),
             shape=alt.Shape("run:N", legend=None),
@@ -406,4 +406,43 @@ def embedding_chart(table: pd.DataFrame, title: str, selection: str = "box") -> 
         )
         .add_params(box)
         .properties(height=480)
+    )
+
+
+# --- In front of a class -----------------------------------------------------------------------
+ROOM_FONT = 16  # px: chart, axis and legend text on a projector (Vega's default is 10-12)
+ROOM_TITLE = 20
+ROOM_STEP = 1.45  # heatmap cells grow with their numbers
+
+
+def _room_marks(chart) -> None:
+    """Text marks (cell numbers, line labels) at least ROOM_FONT, heatmap cells wider to hold them."""
+    for layer in getattr(chart, "layer", None) or []:
+        _room_marks(layer)
+    inner = getattr(chart, "spec", None)
+    if isinstance(inner, alt.SchemaBase):  # a facet's inner chart
+        _room_marks(inner)
+    mark = getattr(chart, "mark", None)
+    if mark == "text":
+        chart.mark = alt.MarkDef(type="text", fontSize=ROOM_FONT)
+    elif isinstance(mark, alt.MarkDef) and mark.type == "text":
+        size = mark.fontSize if isinstance(mark.fontSize, int | float) else 0
+        mark.fontSize = max(size, ROOM_FONT)
+    for side in ("width", "height"):
+        value = getattr(chart, side, None)
+        if isinstance(value, alt.Step):
+            setattr(chart, side, alt.Step(round(value.step * ROOM_STEP)))
+
+
+def for_room(chart):
+    """The same chart for a projector: every axis, legend, header, title and text mark at
+    ROOM_FONT px or more (a copy; the data and encodings are unchanged)."""
+    room = chart.copy(deep=True)
+    _room_marks(room)
+    return (
+        room.configure_axis(labelFontSize=ROOM_FONT, titleFontSize=ROOM_FONT)
+        .configure_legend(labelFontSize=ROOM_FONT, titleFontSize=ROOM_FONT, symbolSize=180)
+        .configure_header(labelFontSize=ROOM_FONT, titleFontSize=ROOM_FONT)
+        .configure_title(fontSize=ROOM_TITLE, subtitleFontSize=ROOM_FONT)
+        .configure_text(fontSize=ROOM_FONT)
     )

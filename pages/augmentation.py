@@ -35,8 +35,8 @@ def _apply_preset() -> None:
 def page_body() -> None:
     """Every control of this page and everything that depends on them: a control change
     reruns this, not the sidebar and router (the URL is brought up to date at its end)."""
-    if present.presenting():  # the main figure first: the preview on the left
-        preview_col, settings_col = st.columns([3, 2], gap="medium")
+    if present.presenting():  # the main figure first: the preview across the page, the controls below it
+        preview_col, settings_col = st.container(), st.container()
     else:
         settings_col, preview_col = st.columns([2, 3], gap="medium")
     with settings_col:
@@ -96,7 +96,7 @@ def page_body() -> None:
                 "test images after datagen.standardize (the fix)": standardize_only(gen, sample),
             }
         )
-        st.altair_chart(distribution_chart(table), width="stretch")
+        st.altair_chart(present.room(distribution_chart(table)), width="stretch")
     else:
         st.success(
             "These settings keep pixel values as they are: evaluation images need no extra step. "

@@ -26,7 +26,7 @@ from lib.runs.study import (
     tutorial_ladder,
 )
 from lib.train.transfer import BACKBONES, BackboneRef
-from lib.ui import cache
+from lib.ui import cache, present
 from lib.ui.text import md
 
 st.title("4 · Compare runs")
@@ -213,14 +213,16 @@ run_a, run_b = by_id[a_id], by_id[b_id]
 names = list(ds.class_names)
 for col, run, title in ((c1, run_a, "A"), (c2, run_b, "B")):
     col.altair_chart(
-        charts.confusion_heatmap(
-            metrics.confusion_table(run.test_confusion, names, "true"), "true", f"{title}: normalized by true class"
+        present.room(
+            charts.confusion_heatmap(
+                metrics.confusion_table(run.test_confusion, names, "true"), "true", f"{title}: normalized by true class"
+            )
         )
     )
 c1, c2 = st.columns(2)
-c1.altair_chart(charts.difference_heatmap(difference(run_a, run_b, "true"), names))
-c2.altair_chart(charts.f1_delta_chart(f1_deltas(run_a, run_b)), width="stretch")
+c1.altair_chart(present.room(charts.difference_heatmap(difference(run_a, run_b, "true"), names)))
+c2.altair_chart(present.room(charts.f1_delta_chart(f1_deltas(run_a, run_b))), width="stretch")
 curves = validation_curves([run_a, run_b])
 if not curves.empty:
-    st.altair_chart(charts.runs_curves_chart(curves), width="stretch")
+    st.altair_chart(present.room(charts.runs_curves_chart(curves)), width="stretch")
 st.caption("Ladder steps: " + " → ".join(LADDER))

@@ -16,7 +16,7 @@ from lib.data.dataset import Dataset
 from lib.errors import ExplorerError, one_line
 from lib.evaluate import curves, explain, metrics, try_image
 from lib.runs.store import StoredRun
-from lib.ui import inspect_cache, state
+from lib.ui import inspect_cache, present, state
 from lib.ui.images import for_display
 
 SOURCES = ("a test image", "upload an image", "take a photo")
@@ -86,14 +86,18 @@ def try_ui(run: StoredRun, ds: Dataset, model: Any, preprocess: Callable) -> dic
     except ExplorerError as exc:
         st.error(f"{md(label)}: {md(exc)}")
         return None
-    st.markdown("**Every step the model's input goes through**")
-    steps_ui(steps)
+    steps_box, result_box = (st.container(), st.container())[:: -1 if present.presenting() else 1]
+    with steps_box:  # presenting: the probabilities (the main figure) first, then the steps
+        st.markdown("**Every step the model's input goes through**")
+        steps_ui(steps)
     image = next(s.image for s in reversed(steps) if s.image.dtype == np.uint8)
     prob = try_image.predict_image(model, preprocess, image)
     names = list(run.class_names)
-    c1, c2 = st.columns([3, 2])
+    c1, c2 = result_box.columns([3, 2])
     c1.altair_chart(
-        charts.probability_bars(try_image.probabilities_table(prob, names), f"Class probabilities: {label}"),
+        present.room(
+            charts.probability_bars(try_image.probabilities_table(prob, names), f"Class probabilities: {label}")
+        ),
         width="stretch",
     )
     best = int(prob.argmax())
@@ -201,9 +205,9 @@ def curves_ui(run: StoredRun) -> None:
     pr, aps = curves.pr_curves(run.y_true, run.y_prob, names)
     c1, c2 = st.columns(2)
     if not roc.empty:
-        c1.altair_chart(charts.roc_chart(roc, aucs), width="stretch")
+        c1.altair_chart(present.room(charts.roc_chart(roc, aucs)), width="stretch")
     if not pr.empty:
-        c2.altair_chart(charts.pr_chart(pr, aps), width="stretch")
+        c2.altair_chart(present.room(charts.pr_chart(pr, aps)), width="stretch")
     table = aucs.merge(aps[["class", "average precision", "prevalence"]], on="class")
     st.dataframe(
         table.style.format({"auc": "{:.3f}", "average precision": "{:.3f}", "prevalence": "{:.1%}"}, na_rep="n/a"),
@@ -216,7 +220,7 @@ def curves_ui(run: StoredRun) -> None:
     threshold_ui(run)
     rel, ece = curves.reliability(run.y_true, run.y_prob)
     c1, c2 = st.columns([3, 2])
-    c1.altair_chart(charts.reliability_chart(rel, ece), width="stretch")
+    c1.altair_chart(present.room(charts.reliability_chart(rel, ece)), width="stretch")
     c2.metric("Expected calibration error", f"{ece:.4f}")
     c2.caption(
         "Top-label confidence (the largest probability) in 10 equal-width bins; "
@@ -246,7 +250,7 @@ def threshold_ui(run: StoredRun) -> None:
     )
     table = curves.at_threshold(run.y_true, run.y_prob, list(run.class_names), threshold)
     c1, c2 = st.columns(2)
-    c1.altair_chart(charts.threshold_chart(table, threshold), width="stretch")
+    c1.altair_chart(present.room(charts.threshold_chart(table, threshold)), width="stretch")
     shown = table[["class", "precision", "recall", "predicted positive"]].rename(
         columns={"predicted positive": "predicted"}
     )
@@ -273,7 +277,9 @@ def map_ui(run: StoredRun, ds: Dataset, root: str) -> None:
 
     with_images = int((table["image"] != "").sum())
     event = st.altair_chart(
-        charts.embedding_chart(table, f"What the model learned: penultimate features of {len(table):,} test images"),
+        present.room(
+            charts.embedding_chart(table, f"What the model learned: penultimate features of {len(table):,} test images")
+        ),
         width="stretch",
         on_select="rerun",
         key="embedding_chart",
