@@ -3,6 +3,7 @@
 import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
+from lib.ui.icon import app_icon
 from lib.ui.present import present_toggle_ui
 from lib.ui.serve import keep_keras_state
 from lib.ui.sidebar import dataset_picker_ui
@@ -15,7 +16,7 @@ from lib.ui.url_state import sync_url
 PagesManager.uses_pages_directory = False
 keep_keras_state()  # see lib.ui.serve: Streamlit would clear Keras' state after every rerun
 
-st.set_page_config(page_title="Keras image classification explorer", page_icon=":material/image_search:", layout="wide")
+st.set_page_config(page_title="Keras image classification explorer", page_icon=app_icon(), layout="wide")
 
 PAGES = [
     st.Page("pages/dataset.py", title="1 · Dataset", icon=":material/dataset:", url_path="data"),

@@ -10,6 +10,8 @@ import pandas as pd
 CATEGORICAL = "tableau10"
 MAX_LINES = 10  # per-class lines beyond this: the page offers a class selector instead
 SPLIT_DASH = {"train": [1, 0], "validation": [6, 3]}  # solid vs dashed
+SPLIT_SHAPE = {"train": "circle", "validation": "square"}
+SPLIT_COLOUR = ("#1f77b4", "#d62728")  # train, validation
 LEGEND = {"orient": "bottom", "columns": 5, "labelLimit": 0, "titleLimit": 0, "symbolLimit": 0}
 # Every class label on an axis, never dropped or cut ("labelOverlap" would hide some).
 AXIS_LABELS = {"labelOverlap": False, "labelLimit": 160}
@@ -87,7 +89,7 @@ def distribution_chart(table: pd.DataFrame, title: str = "Pixel values the model
     )
 
 
-def curves_chart(history: pd.DataFrame, metric: str) -> alt.Chart:
+def curves_chart(history: pd.DataFrame, metric: str) -> alt.LayerChart:
     """Train vs validation `metric` ("loss" or "accuracy") per epoch: overfitting shows as a gap.
     Train is solid with round points, validation dashed with squares: not colour alone."""
     long = pd.DataFrame(
@@ -98,20 +100,29 @@ def curves_chart(history: pd.DataFrame, metric: str) -> alt.Chart:
         }
     )
     splits = ["train", "validation"]
-    return (
-        alt.Chart(long, title=f"{metric}: train vs validation")
-        .mark_line(point=alt.OverlayMarkDef(size=60, filled=True), strokeWidth=3)
-        .encode(
-            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")),  # whole epochs, never "1.000000"
-            y=alt.Y(f"{metric}:Q", scale=alt.Scale(zero=False)),
-            color=alt.Color("split:N", sort=splits, scale=alt.Scale(range=["#1f77b4", "#d62728"]), legend=_legend()),
-            strokeDash=alt.StrokeDash(
-                "split:N", sort=splits, scale=alt.Scale(domain=splits, range=list(SPLIT_DASH.values())), legend=None
-            ),
-            shape=alt.Shape("split:N", sort=splits, scale=alt.Scale(range=["circle", "square"]), legend=None),
-            tooltip=["epoch:Q", "split:N", alt.Tooltip(f"{metric}:Q", format=".4f")],
-        )
+    # No sort and no explicit domain on colour and shape: either stops Vega-Lite merging their two
+    # legends into one (train sorts before validation by itself).
+    colour = alt.Scale(range=list(SPLIT_COLOUR))
+    base = alt.Chart(long).encode(
+        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")),  # whole epochs, never "1.000000"
+        y=alt.Y(f"{metric}:Q", scale=alt.Scale(zero=False)),
+        tooltip=["epoch:Q", "split:N", alt.Tooltip(f"{metric}:Q", format=".4f")],
     )
+    lines = base.mark_line(strokeWidth=3).encode(
+        # coloured by a condition, not the scale: a second colour legend (line symbols) would not merge
+        color=alt.condition(alt.datum.split == "validation", alt.value(SPLIT_COLOUR[1]), alt.value(SPLIT_COLOUR[0])),
+        detail="split:N",
+        strokeDash=alt.StrokeDash(
+            "split:N", sort=splits, scale=alt.Scale(domain=splits, range=list(SPLIT_DASH.values())), legend=None
+        ),
+    )
+    # The legend comes from the points, colour and shape merged into one: its symbols are the drawn
+    # ones, a red square for validation (a circle for both once misled the report's readers).
+    points = base.mark_point(size=60, filled=True, opacity=1).encode(
+        color=alt.Color("split:N", scale=colour, legend=_legend()),
+        shape=alt.Shape("split:N", scale=alt.Scale(range=list(SPLIT_SHAPE.values())), legend=_legend()),
+    )
+    return alt.layer(lines, points, title=f"{metric}: train vs validation")
 
 
 def per_class_chart(
@@ -376,7 +387,9 @@ def reliability_chart(table: pd.DataFrame, ece: float) -> alt.LayerChart:
     return bars + diagonal.encode(x="c:Q", y="a:Q") + points
 
 
-def embedding_chart(table: pd.DataFrame, title: str, selection: str = "box") -> alt.Chart:
+def embedding_chart(
+    table: pd.DataFrame, title: str, selection: str = "box", axes: tuple[str, str] = ("PCA axis 1", "PCA axis 2")
+) -> alt.Chart:
     """Scatter of lib.evaluate.embedding.embedding_table: colour = true class, shape =
     right/wrong, tooltip with the image (Vega's tooltip shows an "image" data URI), and an
     interval selection named `selection`. More than 5,000 rows: Altair's default data
@@ -394,8 +407,9 @@ def embedding_chart(table: pd.DataFrame, title: str, selection: str = "box") -> 
         alt.Chart(table, title=title)
         .mark_point(size=36, opacity=0.75, filled=True)
         .encode(
-            x=alt.X("x:Q", title=None, axis=alt.Axis(labels=False, ticks=False)),
-            y=alt.Y("y:Q", title=None, axis=alt.Axis(labels=False, ticks=False)),
+            # Titled, unnumbered: the axes are directions in feature space, their units mean nothing.
+            x=alt.X("x:Q", title=axes[0], axis=alt.Axis(labels=False, ticks=False)),
+            y=alt.Y("y:Q", title=axes[1], axis=alt.Axis(labels=False, ticks=False)),
             color=alt.Color(
                 "true:N",
                 title="true class",

@@ -34,7 +34,7 @@ except StoreError as exc:
 if run.status != "complete":
     st.warning(f"This run is {run.status}: a partly trained model.")
 
-tabs = st.tabs(["Try it", "Where it looks", "Curves per class", "Map of what it learned", "Report"])
+tabs = st.tabs(["Try it", "Where it looks", "Curves per class", "Map of what it learned", "Report"], key="inside_tabs")
 with tabs[0]:
     tried = inspect_views.try_ui(run, ds, model, preprocess)
 with tabs[1]:

@@ -368,7 +368,11 @@ with box["evaluation"]:
         deterministic = {k: v for k, v in cfg.items() if k in augment.NORMALIZATION}
         return cache.fitted_generator(ds.fingerprint, augment.to_json(deterministic), ds.x_train)
 
-    tabs = st.tabs(["Test evaluation", "Training curves", "Per class over epochs", "Evaluation traps", "Show code"])
+    # A stable key: a button inside a tab (a trap's "Run it on this model") keeps that tab open.
+    tabs = st.tabs(
+        ["Test evaluation", "Training curves", "Per class over epochs", "Evaluation traps", "Show code"],
+        key="train_tabs",
+    )
     with tabs[0]:
         run_views.test_evaluation_ui(current, ds, run_views.file_reader(current.model_path) if saved else None)
     with tabs[1]:

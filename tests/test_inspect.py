@@ -278,6 +278,7 @@ def test_penultimate_features_pca_and_selection(runs, digits):
     assert len(embedding.indices_in_box(table, None)) == 0
     spec = charts.embedding_chart(table, "map").to_dict()
     assert spec["params"][0]["name"] == "box" and spec["params"][0]["select"]["type"] == "interval"
+    assert (spec["encoding"]["x"]["title"], spec["encoding"]["y"]["title"]) == ("PCA axis 1", "PCA axis 2")
     assert any(t.get("field") == "image" for t in spec["encoding"]["tooltip"])
 
 
@@ -330,3 +331,26 @@ def test_the_html_report_is_offline_and_escapes_every_user_string(runs, digits):
     assert page.count("<svg") >= 4  # loss, accuracy, ROC, PR, reliability
     assert page.count('src="data:image/png;base64,') == min(12, int((run.y_prob.argmax(1) != run.y_true).sum()))
     assert "Classification report" in page and "macro avg" in page
+
+
+def test_report_charts_are_readable_and_their_legend_shows_the_drawn_shapes():
+    """The HTML report's curves: text at 14 px or more, and one legend whose validation symbol is
+    the square the chart draws (it showed a circle for both)."""
+    import re
+
+    import pandas as pd
+
+    from lib.runs.report_html import chart_svg
+
+    history = pd.DataFrame({"epoch": [1, 2, 3], "loss": [1.0, 0.6, 0.4], "val_loss": [1.1, 0.8, 0.7]})
+    svg = chart_svg(charts.curves_chart(history, "loss"))
+    sizes = [float(px) for px in re.findall(r'font-size="([0-9.]+)px"', svg)]
+    assert sizes and min(sizes) >= 14
+    legends = re.findall(r'aria-label="(Symbol legend[^"]*)"', svg)
+    assert len(legends) == 1 and "shape" in legends[0] and "color" in legends[0]
+    symbols = re.findall(r'role-legend-symbol" pointer-events="none"><path transform="[^"]*" d="([^"]*)"', svg)
+    train, validation = symbols
+    assert "A" in train and "h" not in train  # an arc: a circle
+    assert "h" in validation and "A" not in validation  # straight edges: a square
+    drawn = re.findall(r'aria-label="[^"]*split: validation"[^>]*aria-roledescription="point"[^>]*d="([^"]*)"', svg)
+    assert drawn and all("h" in d for d in drawn)  # the chart draws validation as squares too

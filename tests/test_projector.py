@@ -175,6 +175,8 @@ def test_every_page_and_tab_reads_on_a_projector(browser, served_with_runs, widt
     problems: dict[str, list[str]] = {}
     page = browser.new_page(viewport={"width": width, "height": height})
     page.set_default_timeout(120_000)
+    elsewhere: list[str] = []  # a classroom may be offline: the page asks nothing of another host
+    page.on("request", lambda r: None if r.url.startswith(served_with_runs) else elsewhere.append(r.url))
     page.goto(f"{served_with_runs}/data" + ("?present=1" if presenting else ""))
     expect(page.get_by_role("heading", name=PAGES["data"])).to_be_visible()
     for path, title in PAGES.items():
@@ -196,7 +198,13 @@ def test_every_page_and_tab_reads_on_a_projector(browser, served_with_runs, widt
             found = page.evaluate(CHECK_JS, presenting)
             if found:
                 problems[name] = found
+            if tab == "Evaluation traps" and not presenting and width == SIZES[0][0]:
+                page.get_by_role("button", name="Run it on this model").click()  # it once jumped to tab 1
+                expect(page.get_by_text("Not fixes:", exact=False)).to_be_visible()
+                _idle(page)
+                expect(page.get_by_role("tab", name=tab, exact=True)).to_have_attribute("aria-selected", "true")
     page.close()
+    assert not [u for u in elsewhere if not u.startswith(("data:", "blob:"))], elsewhere
     assert not problems, problems
 
 

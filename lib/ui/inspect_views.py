@@ -111,7 +111,13 @@ def try_ui(run: StoredRun, ds: Dataset, model: Any, preprocess: Callable) -> dic
     return {"steps": steps, "image": image, "true": true_class, "label": label}
 
 
-def layer_ui(model: Any) -> tuple[explain.ConvLayer | None, str]:
+def run_key(name: str, run_id: str) -> str:
+    """A widget key of one run: a choice built from a run's layers or mistakes belongs to that run,
+    and a switch of run must rebuild it (one key for all runs kept the last run's labels on screen)."""
+    return f"{name}:{run_id}"
+
+
+def layer_ui(model: Any, run: StoredRun) -> tuple[explain.ConvLayer | None, str]:
     """(the conv layer to explain, the CAM method), or (None, "") for a model without convolutions."""
     layers = explain.conv_layers(model)
     if not layers:
@@ -126,7 +132,7 @@ def layer_ui(model: Any) -> tuple[explain.ConvLayer | None, str]:
         range(len(layers)),
         index=len(layers) - 1,
         format_func=lambda i: layers[i].label + (" · last, chosen automatically" if i == len(layers) - 1 else ""),
-        key="cam_layer",
+        key=run_key("cam_layer", run.run_id),
         help="Later layers see larger parts of the image but at a coarser grid.",
     )
     method = c2.radio(
@@ -171,7 +177,7 @@ def explanation_row(
 
 def where_ui(run: StoredRun, ds: Dataset, model: Any, preprocess: Callable, tried: dict | None) -> None:
     names = list(run.class_names)
-    picked = layer_ui(model)
+    picked = layer_ui(model, run)
     st.markdown("**The image from Try it**")
     if tried is None:
         st.caption("Choose an image on the Try it tab.")
@@ -193,7 +199,7 @@ def where_ui(run: StoredRun, ds: Dataset, model: Any, preprocess: Callable, trie
         format_func=lambda m: (
             f"#{m}: true {names[run.y_true[m]]} → {names[run.y_prob[m].argmax()]} {run.y_prob[m].max():.0%}"
         ),
-        key="cam_mistake",
+        key=run_key("cam_mistake", run.run_id),
     )
     explanation_row(model, ds.x_test[i], preprocess(ds.x_test[i : i + 1]), picked, names, int(run.y_true[i]))
 
@@ -268,8 +274,9 @@ def map_ui(run: StoredRun, ds: Dataset, root: str) -> None:
         done[run.run_id] = True
     methods = ["PCA", "t-SNE"] if done.get(run.run_id) else ["PCA"]
     method = c1.radio("Projection", methods, horizontal=True, key="map_method")
+    shown = method if method in methods else "PCA"
     try:
-        table, note = inspect_cache.projection(root, run.run_id, ds, method if method in methods else "PCA")
+        table, note = inspect_cache.projection(root, run.run_id, ds, shown)
     except Exception as exc:  # e.g. an uploaded model without a Dense head
         st.info(f"No feature map for this model: {one_line(exc)}")
         return
@@ -278,7 +285,11 @@ def map_ui(run: StoredRun, ds: Dataset, root: str) -> None:
     with_images = int((table["image"] != "").sum())
     event = st.altair_chart(
         present.room(
-            charts.embedding_chart(table, f"What the model learned: penultimate features of {len(table):,} test images")
+            charts.embedding_chart(
+                table,
+                f"What the model learned: penultimate features of {len(table):,} test images",
+                axes=(f"{shown} axis 1", f"{shown} axis 2"),
+            )
         ),
         width="stretch",
         on_select="rerun",
