@@ -354,3 +354,28 @@ def test_report_charts_are_readable_and_their_legend_shows_the_drawn_shapes():
     assert "h" in validation and "A" not in validation  # straight edges: a square
     drawn = re.findall(r'aria-label="[^"]*split: validation"[^>]*aria-roledescription="point"[^>]*d="([^"]*)"', svg)
     assert drawn and all("h" in d for d in drawn)  # the chart draws validation as squares too
+
+
+def test_a_black_digit_on_white_paper_is_said_to_differ_from_the_training_images(digits):
+    """Try it's warning: a learner's photo of a black '3' on white, given to a model trained on
+    white-on-black digits; a test image, and the same photo inverted, get no warning."""
+    import io
+
+    from PIL import Image
+
+    from lib.evaluate import try_image
+    from lib.evaluate.input_check import unlike_training
+
+    three = digits.x_test[np.flatnonzero(digits.y_test == 3)[0]][..., 0]
+    photo = Image.fromarray(255 - three).resize((96, 96), Image.Resampling.BILINEAR)  # black ink, white paper
+    buf = io.BytesIO()
+    photo.save(buf, format="PNG")
+    image = try_image.to_dataset_image(buf.getvalue(), digits.image_shape)[-1].image
+    warning = unlike_training(image, digits.x_train)
+    assert len(warning) == 1 and "light background" in warning[0] and "invert" in warning[0]
+    assert unlike_training(digits.x_test[0], digits.x_train) == []
+    assert unlike_training(255 - image, digits.x_train) == []  # inverted: white on black, as in training
+    # Framing: the digit drawn small in a corner of a black picture.
+    small = np.zeros((8, 8, 1), np.uint8)
+    small[0, 0] = 255
+    assert any("crop closer" in s for s in unlike_training(small, digits.x_train))

@@ -15,6 +15,7 @@ from lib import charts
 from lib.data.dataset import Dataset
 from lib.errors import ExplorerError, one_line
 from lib.evaluate import curves, explain, metrics, try_image
+from lib.evaluate.input_check import unlike_training
 from lib.runs.store import StoredRun
 from lib.ui import inspect_cache, present, state
 from lib.ui.images import for_display
@@ -91,6 +92,9 @@ def try_ui(run: StoredRun, ds: Dataset, model: Any, preprocess: Callable) -> dic
         st.markdown("**Every step the model's input goes through**")
         steps_ui(steps)
     image = next(s.image for s in reversed(steps) if s.image.dtype == np.uint8)
+    if index is None:  # a picture from outside the data set: say when it clearly differs from training
+        for sentence in unlike_training(image, ds.x_train):
+            st.warning(sentence)
     prob = try_image.predict_image(model, preprocess, image)
     names = list(run.class_names)
     c1, c2 = result_box.columns([3, 2])
