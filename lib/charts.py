@@ -155,7 +155,7 @@ def per_class_chart(
             "how:N",
             sort=hows,
             scale=alt.Scale(domain=hows, range=[[1, 0], [5, 3]][: len(hows)]),
-            legend=_legend(title=None, columns=1),
+            legend=_legend(title=None, columns=1, orient="top"),  # its own row: two bottom legends overflow at 16 px
         ),
         detail="how:N",
         tooltip=["epoch:Q", "class:N", "how:N", alt.Tooltip(f"{metric}:Q", format=".3f")],
