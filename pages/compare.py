@@ -211,7 +211,9 @@ a_id = c1.selectbox("Run A", mine, index=1 if len(mine) > 1 else 0, format_func=
 b_id = c2.selectbox("Run B", mine, index=0, format_func=label.get, key="compare_b")
 run_a, run_b = by_id[a_id], by_id[b_id]
 names = list(ds.class_names)
-for col, run, title in ((c1, run_a, "A"), (c2, run_b, "B")):
+# Presenting: one matrix under the other, each at full width (side by side, their numbers overlapped).
+m1, m2 = (st.container(), st.container()) if present.presenting() else (c1, c2)
+for col, run, title in ((m1, run_a, "A"), (m2, run_b, "B")):
     col.altair_chart(
         present.room(
             charts.confusion_heatmap(
@@ -219,7 +221,7 @@ for col, run, title in ((c1, run_a, "A"), (c2, run_b, "B")):
             )
         )
     )
-c1, c2 = st.columns(2)
+c1, c2 = (st.container(), st.container()) if present.presenting() else st.columns(2)
 c1.altair_chart(present.room(charts.difference_heatmap(difference(run_a, run_b, "true"), names)))
 c2.altair_chart(present.room(charts.f1_delta_chart(f1_deltas(run_a, run_b))), width="stretch")
 curves = validation_curves([run_a, run_b])
