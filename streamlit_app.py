@@ -4,6 +4,7 @@ import streamlit as st
 from streamlit.runtime.pages_manager import PagesManager
 
 from lib.i18n import _
+from lib.ui.icon import app_icon
 from lib.ui.lang import init_language, language_ui
 from lib.ui.present import present_toggle_ui
 from lib.ui.serve import keep_keras_state
@@ -18,9 +19,7 @@ PagesManager.uses_pages_directory = False
 keep_keras_state()  # see lib.ui.serve: Streamlit would clear Keras' state after every rerun
 
 init_language()  # before the first translated string: the URL's language, else the browser's
-st.set_page_config(
-    page_title=_("Keras image classification explorer"), page_icon=":material/image_search:", layout="wide"
-)
+st.set_page_config(page_title=_("Keras image classification explorer"), page_icon=app_icon(), layout="wide")
 
 PAGES = [
     st.Page("pages/dataset.py", title=_("1 · Dataset"), icon=":material/dataset:", url_path="data"),
@@ -43,6 +42,7 @@ page = st.navigation([st.Page(start, title=_("Start"), url_path="start", default
 present_toggle_ui()
 dataset_picker_ui()
 language_ui()  # last in the sidebar; its label is in both languages
+sync_url(every=True)  # first thing: a page reached through a sidebar link gets its URL back
 try:
     page.run()
 finally:  # also after st.stop() in a page: the URL keeps the choices a reload should restore

@@ -10,6 +10,8 @@ import pandas as pd
 CATEGORICAL = "tableau10"
 MAX_LINES = 10  # per-class lines beyond this: the page offers a class selector instead
 SPLIT_DASH = {"train": [1, 0], "validation": [6, 3]}  # solid vs dashed
+SPLIT_SHAPE = {"train": "circle", "validation": "square"}
+SPLIT_COLOUR = ("#1f77b4", "#d62728")  # train, validation
 LEGEND = {"orient": "bottom", "columns": 5, "labelLimit": 0, "titleLimit": 0, "symbolLimit": 0}
 # Every class label on an axis, never dropped or cut ("labelOverlap" would hide some).
 AXIS_LABELS = {"labelOverlap": False, "labelLimit": 160}
@@ -87,7 +89,7 @@ def distribution_chart(table: pd.DataFrame, title: str = "Pixel values the model
     )
 
 
-def curves_chart(history: pd.DataFrame, metric: str) -> alt.Chart:
+def curves_chart(history: pd.DataFrame, metric: str) -> alt.LayerChart:
     """Train vs validation `metric` ("loss" or "accuracy") per epoch: overfitting shows as a gap.
     Train is solid with round points, validation dashed with squares: not colour alone."""
     long = pd.DataFrame(
@@ -98,20 +100,29 @@ def curves_chart(history: pd.DataFrame, metric: str) -> alt.Chart:
         }
     )
     splits = ["train", "validation"]
-    return (
-        alt.Chart(long, title=f"{metric}: train vs validation")
-        .mark_line(point=alt.OverlayMarkDef(size=60, filled=True), strokeWidth=3)
-        .encode(
-            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
-            y=alt.Y(f"{metric}:Q", scale=alt.Scale(zero=False)),
-            color=alt.Color("split:N", sort=splits, scale=alt.Scale(range=["#1f77b4", "#d62728"]), legend=_legend()),
-            strokeDash=alt.StrokeDash(
-                "split:N", sort=splits, scale=alt.Scale(domain=splits, range=list(SPLIT_DASH.values())), legend=None
-            ),
-            shape=alt.Shape("split:N", sort=splits, scale=alt.Scale(range=["circle", "square"]), legend=None),
-            tooltip=["epoch:Q", "split:N", alt.Tooltip(f"{metric}:Q", format=".4f")],
-        )
+    # No sort and no explicit domain on colour and shape: either stops Vega-Lite merging their two
+    # legends into one (train sorts before validation by itself).
+    colour = alt.Scale(range=list(SPLIT_COLOUR))
+    base = alt.Chart(long).encode(
+        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")),  # whole epochs, never "1.000000"
+        y=alt.Y(f"{metric}:Q", scale=alt.Scale(zero=False)),
+        tooltip=["epoch:Q", "split:N", alt.Tooltip(f"{metric}:Q", format=".4f")],
     )
+    lines = base.mark_line(strokeWidth=3).encode(
+        # coloured by a condition, not the scale: a second colour legend (line symbols) would not merge
+        color=alt.condition(alt.datum.split == "validation", alt.value(SPLIT_COLOUR[1]), alt.value(SPLIT_COLOUR[0])),
+        detail="split:N",
+        strokeDash=alt.StrokeDash(
+            "split:N", sort=splits, scale=alt.Scale(domain=splits, range=list(SPLIT_DASH.values())), legend=None
+        ),
+    )
+    # The legend comes from the points, colour and shape merged into one: its symbols are the drawn
+    # ones, a red square for validation (a circle for both once misled the report's readers).
+    points = base.mark_point(size=60, filled=True, opacity=1).encode(
+        color=alt.Color("split:N", scale=colour, legend=_legend()),
+        shape=alt.Shape("split:N", scale=alt.Scale(range=list(SPLIT_SHAPE.values())), legend=_legend()),
+    )
+    return alt.layer(lines, points, title=f"{metric}: train vs validation")
 
 
 def per_class_chart(
@@ -126,17 +137,16 @@ def per_class_chart(
     for i in classes:
         for epoch, value in zip(history["epoch"], history[f"val_{metric}_{i}"], strict=False):
             rows.append({"epoch": epoch, "class": class_names[i], metric: value, "how": EXACT})
-        column = f"batch_{metric}_{i}"
+        column = f"val_batch_{metric}_{i}"  # the column the training history records (lib.train.callbacks)
         if batch_averaged and column in history:
             for epoch, value in zip(history["epoch"], history[column], strict=False):
-                rows.append(
-                    {"epoch": epoch, "class": class_names[i], metric: value, "how": "batch-averaged (training)"}
-                )
+                rows.append({"epoch": epoch, "class": class_names[i], metric: value, "how": BATCH_AVERAGED})
     data = pd.DataFrame(rows, columns=["epoch", "class", metric, "how"])
     order = [class_names[i] for i in classes]
-    hows = [EXACT, BATCH_AVERAGED]
+    # The dash legend names only what is drawn: no "batch-averaged" entry without its dashed rows.
+    hows = [h for h in (EXACT, BATCH_AVERAGED) if (data["how"] == h).any()] or [EXACT]
     base = alt.Chart(data, title=f"{metric} per class").encode(
-        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
+        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")),  # whole epochs, never "1.000000"
         y=alt.Y(f"{metric}:Q", scale=alt.Scale(domain=[0, 1])),
         color=alt.Color("class:N", sort=order, scale=alt.Scale(scheme=CATEGORICAL), legend=_legend()),
     )
@@ -144,8 +154,8 @@ def per_class_chart(
         strokeDash=alt.StrokeDash(
             "how:N",
             sort=hows,
-            scale=alt.Scale(domain=hows, range=[[1, 0], [5, 3]]),
-            legend=_legend(title=None, columns=1),
+            scale=alt.Scale(domain=hows, range=[[1, 0], [5, 3]][: len(hows)]),
+            legend=_legend(title=None, columns=1, orient="top"),  # its own row: two bottom legends overflow at 16 px
         ),
         detail="how:N",
         tooltip=["epoch:Q", "class:N", "how:N", alt.Tooltip(f"{metric}:Q", format=".3f")],
@@ -257,7 +267,7 @@ def runs_curves_chart(table: pd.DataFrame, metric: str = "val_accuracy") -> alt.
         alt.Chart(table, title=f"{metric} per epoch")
         .mark_line(point=True, strokeWidth=2.5)
         .encode(
-            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1)),
+            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")),  # whole epochs, never "1.000000"
             y=alt.Y(f"{metric}:Q", scale=alt.Scale(zero=False)),
             color=alt.Color("run:N", scale=alt.Scale(scheme=CATEGORICAL), legend=_legend(columns=1)),
             shape=alt.Shape("run:N", legend=None),
@@ -377,7 +387,9 @@ def reliability_chart(table: pd.DataFrame, ece: float) -> alt.LayerChart:
     return bars + diagonal.encode(x="c:Q", y="a:Q") + points
 
 
-def embedding_chart(table: pd.DataFrame, title: str, selection: str = "box") -> alt.Chart:
+def embedding_chart(
+    table: pd.DataFrame, title: str, selection: str = "box", axes: tuple[str, str] = ("PCA axis 1", "PCA axis 2")
+) -> alt.Chart:
     """Scatter of lib.evaluate.embedding.embedding_table: colour = true class, shape =
     right/wrong, tooltip with the image (Vega's tooltip shows an "image" data URI), and an
     interval selection named `selection`. More than 5,000 rows: Altair's default data
@@ -395,8 +407,9 @@ def embedding_chart(table: pd.DataFrame, title: str, selection: str = "box") -> 
         alt.Chart(table, title=title)
         .mark_point(size=36, opacity=0.75, filled=True)
         .encode(
-            x=alt.X("x:Q", title=None, axis=alt.Axis(labels=False, ticks=False)),
-            y=alt.Y("y:Q", title=None, axis=alt.Axis(labels=False, ticks=False)),
+            # Titled, unnumbered: the axes are directions in feature space, their units mean nothing.
+            x=alt.X("x:Q", title=axes[0], axis=alt.Axis(labels=False, ticks=False)),
+            y=alt.Y("y:Q", title=axes[1], axis=alt.Axis(labels=False, ticks=False)),
             color=alt.Color(
                 "true:N",
                 title="true class",
@@ -407,4 +420,43 @@ def embedding_chart(table: pd.DataFrame, title: str, selection: str = "box") -> 
         )
         .add_params(box)
         .properties(height=480)
+    )
+
+
+# --- In front of a class -----------------------------------------------------------------------
+ROOM_FONT = 16  # px: chart, axis and legend text on a projector (Vega's default is 10-12)
+ROOM_TITLE = 20
+ROOM_STEP = 1.45  # heatmap cells grow with their numbers
+
+
+def _room_marks(chart) -> None:
+    """Text marks (cell numbers, line labels) at least ROOM_FONT, heatmap cells wider to hold them."""
+    for layer in getattr(chart, "layer", None) or []:
+        _room_marks(layer)
+    inner = getattr(chart, "spec", None)
+    if isinstance(inner, alt.SchemaBase):  # a facet's inner chart
+        _room_marks(inner)
+    mark = getattr(chart, "mark", None)
+    if mark == "text":
+        chart.mark = alt.MarkDef(type="text", fontSize=ROOM_FONT)
+    elif isinstance(mark, alt.MarkDef) and mark.type == "text":
+        size = mark.fontSize if isinstance(mark.fontSize, int | float) else 0
+        mark.fontSize = max(size, ROOM_FONT)
+    for side in ("width", "height"):
+        value = getattr(chart, side, None)
+        if isinstance(value, alt.Step):
+            setattr(chart, side, alt.Step(round(value.step * ROOM_STEP)))
+
+
+def for_room(chart):
+    """The same chart for a projector: every axis, legend, header, title and text mark at
+    ROOM_FONT px or more (a copy; the data and encodings are unchanged)."""
+    room = chart.copy(deep=True)
+    _room_marks(room)
+    return (
+        room.configure_axis(labelFontSize=ROOM_FONT, titleFontSize=ROOM_FONT)
+        .configure_legend(labelFontSize=ROOM_FONT, titleFontSize=ROOM_FONT, symbolSize=180)
+        .configure_header(labelFontSize=ROOM_FONT, titleFontSize=ROOM_FONT)
+        .configure_title(fontSize=ROOM_TITLE, subtitleFontSize=ROOM_FONT)
+        .configure_text(fontSize=ROOM_FONT)
     )

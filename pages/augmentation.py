@@ -35,12 +35,14 @@ def _apply_preset() -> None:
 def page_body() -> None:
     """Every control of this page and everything that depends on them: a control change
     reruns this, not the sidebar and router (the URL is brought up to date at its end)."""
-    if present.presenting():  # the main figure first: the preview on the left
-        preview_col, settings_col = st.columns([3, 2], gap="medium")
+    # The preset slot is drawn after the controls, so it can say "custom" when they match no preset.
+    # Beside the preview its long names ("tutorial: rotate 10, shift 0.1, flip") were cut: it spans the page.
+    if present.presenting():  # the main figure first: the preview across the page, the controls below it
+        preview_col, preset_slot, settings_col = st.container(), st.container(), st.container()
     else:
+        preset_slot = st.container()
         settings_col, preview_col = st.columns([2, 3], gap="medium")
     with settings_col:
-        preset_slot = st.container()  # drawn after the controls, so it can say "custom" when they match no preset
         upload = st.file_uploader("Load settings (.json)", type=["json"], key="aug_json_upload")
         if upload is not None and st.session_state.get("aug_json_applied") != upload.file_id:
             try:
@@ -96,7 +98,7 @@ def page_body() -> None:
                 "test images after datagen.standardize (the fix)": standardize_only(gen, sample),
             }
         )
-        st.altair_chart(distribution_chart(table), width="stretch")
+        st.altair_chart(present.room(distribution_chart(table)), width="stretch")
     else:
         st.success(
             "These settings keep pixel values as they are: evaluation images need no extra step. "

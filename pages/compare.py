@@ -15,16 +15,18 @@ from lib.runs.study import (
     DIFFERENCES,
     LADDER,
     TUTORIAL_ACCURACY,
+    below_baseline,
     beside_tutorial,
     check_backbone,
     default_backbone,
     ladder,
     run_study,
+    study_display,
     study_table,
     tutorial_ladder,
 )
 from lib.train.transfer import BACKBONES, BackboneRef
-from lib.ui import cache, pooled, state
+from lib.ui import cache, pooled, present, state
 from lib.ui.text import md
 
 st.title("4 · Compare runs")
@@ -62,13 +64,13 @@ with st.expander("Run the study: own CNN vs feature extraction vs fine-tuning vs
     other = [r for r in lendable if r.dataset.fingerprint != ds.fingerprint]
     choices = {
         **{
-            str(BackboneRef.of_run(r.run_id)): f"backbone from run {r.run_id} ({r.model} on this data set)"
+            str(BackboneRef.of_run(r.run_id)): f"backbone from run {r.display_name} ({r.model} on this data set)"
             for r in same
         },
         **BACKBONES,
         **{
-            str(BackboneRef.of_run(r.run_id)): f"backbone from run {r.run_id} ({r.model} on ANOTHER data set: "
-            f"{r.dataset.label})"
+            str(BackboneRef.of_run(r.run_id)): f"backbone from run {r.display_name} ({r.model} on ANOTHER data "
+            f"set: {r.dataset.label})"
             for r in other
         },
     }
@@ -148,12 +150,24 @@ if study_runs and st.session_state.get("study_fingerprint") == ds.fingerprint:
             st.caption(f"Skipped: {md(one_line(exc))}")
     st.subheader("The study's result")
     study = study_table(rows)
+    shown, shared = study_display(study)  # no run-id column, shared settings in one caption: no scrolling
     pct = dict.fromkeys(("accuracy", "balanced accuracy", "macro F1", "majority baseline"), "{:.1%}")
     st.dataframe(
-        study.style.format({**pct, "training s": "{:.1f}", "validation split": "{:.0%}"}),
+        shown.style.format({**pct, "training s": "{:.1f}", "validation split": "{:.0%}"}),
         hide_index=True,
         width="stretch",
     )
+    if shared:
+        st.caption(
+            "Every step: "
+            + " · ".join(f"{k} {v:.0%}" if k == "validation split" else f"{k} {v}" for k, v in shared.items())
+        )
+    for step in below_baseline(study):
+        st.warning(
+            f"{md(step)}: test accuracy below the majority baseline. Always predicting the largest class "
+            "would score better: this step learned nothing useful (too few epochs, a learning rate that is "
+            "too large, or a frozen backbone with random weights)."
+        )
     done = st.session_state.get("study_check")
     if done is not None and done.warning:
         st.warning(md(done.warning), icon=":material/warning:")
@@ -205,16 +219,20 @@ a_id = c1.selectbox("Run A", mine, index=1 if len(mine) > 1 else 0, format_func=
 b_id = c2.selectbox("Run B", mine, index=0, format_func=label.get, key="compare_b")
 run_a, run_b = by_id[a_id], by_id[b_id]
 names = list(ds.class_names)
-for col, run, title in ((c1, run_a, "A"), (c2, run_b, "B")):
+# Presenting: one matrix under the other, each at full width (side by side, their numbers overlapped).
+m1, m2 = (st.container(), st.container()) if present.presenting() else (c1, c2)
+for col, run, title in ((m1, run_a, "A"), (m2, run_b, "B")):
     col.altair_chart(
-        charts.confusion_heatmap(
-            metrics.confusion_table(run.test_confusion, names, "true"), "true", f"{title}: normalized by true class"
+        present.room(
+            charts.confusion_heatmap(
+                metrics.confusion_table(run.test_confusion, names, "true"), "true", f"{title}: normalized by true class"
+            )
         )
     )
-c1, c2 = st.columns(2)
-c1.altair_chart(charts.difference_heatmap(difference(run_a, run_b, "true"), names))
-c2.altair_chart(charts.f1_delta_chart(f1_deltas(run_a, run_b)), width="stretch")
+c1, c2 = (st.container(), st.container()) if present.presenting() else st.columns(2)
+c1.altair_chart(present.room(charts.difference_heatmap(difference(run_a, run_b, "true"), names)))
+c2.altair_chart(present.room(charts.f1_delta_chart(f1_deltas(run_a, run_b))), width="stretch")
 curves = validation_curves([run_a, run_b])
 if not curves.empty:
-    st.altair_chart(charts.runs_curves_chart(curves), width="stretch")
+    st.altair_chart(present.room(charts.runs_curves_chart(curves)), width="stretch")
 st.caption("Ladder steps: " + " → ".join(LADDER))

@@ -5,7 +5,7 @@ import streamlit as st
 from lib.charts import class_balance_chart
 from lib.data import stats
 from lib.data.snippets import loading_code
-from lib.ui import cache, state
+from lib.ui import cache, present, state
 from lib.ui.images import for_display
 from lib.ui.text import md
 
@@ -26,7 +26,7 @@ st.caption(f"dtype {s['dtype']} · {s['channels']} channel(s)")
 st.subheader("Class balance")
 counts = stats.class_counts(ds)
 left, right = st.columns([3, 2])
-left.altair_chart(class_balance_chart(counts), width="stretch")
+left.altair_chart(present.room(class_balance_chart(counts)), width="stretch")
 right.dataframe(counts.set_index("class"), width="stretch")
 baseline = stats.majority_baseline(ds)
 st.markdown(f"**Majority-class baseline:** {md(baseline.sentence())}")

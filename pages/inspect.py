@@ -4,7 +4,7 @@ curves per class and a map of what it learned, and hand out a report. Never trai
 import streamlit as st
 
 from lib.runs.store import RunStore, StoreError
-from lib.ui import cache, inspect_cache, inspect_views, state
+from lib.ui import cache, inspect_cache, inspect_views, present, state
 
 st.title("5 · Look inside")
 ds = cache.current_dataset()
@@ -15,7 +15,11 @@ if not mine:
     st.info("No stored run for this dataset yet: train one on step 3.")
     st.stop()
 ids = [r.run_id for r in mine]
-labels = {r.run_id: f"{r.display_name} · {r.epochs_done} epochs · {r.status} · id {r.run_id}" for r in mine}
+labels = {
+    r.run_id: f"{r.display_name} · {r.epochs_done} epochs · {r.status}"
+    + ("" if present.presenting() else f" · id {r.run_id}")
+    for r in mine
+}
 if st.session_state.get(state.INSPECT_RUN) not in ids:  # first visit: the run shown on step 3, else the newest
     current = st.session_state.get(state.CURRENT_RUN)
     st.session_state[state.INSPECT_RUN] = current if current in ids else ids[0]
@@ -30,7 +34,7 @@ except StoreError as exc:
 if run.status != "complete":
     st.warning(f"This run is {run.status}: a partly trained model.")
 
-tabs = st.tabs(["Try it", "Where it looks", "Curves per class", "Map of what it learned", "Report"])
+tabs = st.tabs(["Try it", "Where it looks", "Curves per class", "Map of what it learned", "Report"], key="inside_tabs")
 with tabs[0]:
     tried = inspect_views.try_ui(run, ds, model, preprocess)
 with tabs[1]:

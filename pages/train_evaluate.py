@@ -28,9 +28,14 @@ root = cache.store_root()
 store = RunStore(root)
 stored_runs, broken_runs = store.list_runs()
 
+# Presenting: the Train button and its progress, then the evaluation (the step's main figure);
+# the settings fold away below them.
+box = present.page_boxes(
+    ["settings", "actions", "upload", "evaluation"], ["actions", "evaluation", "settings", "upload"]
+)
+
 # --- Settings ------------------------------------------------------------------------------
-# Presenting: settings fold away so the evaluation (the step's main figure) is near the top.
-with st.expander("Training settings") if present.presenting() else st.container(border=True):
+with box["settings"], st.expander("Training settings") if present.presenting() else st.container(border=True):
     c = st.columns([2, 1, 1])  # the model's name is long: room for it on a projector
     backbone_runs = {
         str(BackboneRef.of_run(r.run_id)): f"backbone from run {r.run_id} ({r.model} on {r.dataset.label})"
@@ -81,7 +86,7 @@ with st.expander("Training settings") if present.presenting() else st.container(
     )
 transfer_args: dict = {}
 if BackboneRef.parse(kind) is not None:
-    with st.container(border=True):
+    with box["settings"], st.container(border=True):
         c = st.columns(3)
         mode = c[0].radio("Transfer", list(MODES), format_func=MODES.get, key="train_transfer")
         unfreeze = c[1].number_input(
@@ -126,7 +131,7 @@ settings = TrainSettings(
 try:
     settings.check()
 except ExplorerError as exc:
-    st.error(f"These settings cannot train: {md(one_line(exc))}")
+    box["actions"].error(f"These settings cannot train: {md(one_line(exc))}")
     st.stop()
 
 try:
@@ -143,16 +148,16 @@ try:
         cache.run_stamp(root, backbone.name) if backbone and backbone.is_run else 0.0,
     )
 except TransferError as exc:
-    st.error(md(one_line(exc)))
+    box["actions"].error(md(one_line(exc)))
     st.stop()
 if backbone_table is not None and settings.transfer == "fine_tune":
     n_layers = int((backbone_table["type"] != "BatchNormalization").sum())
     if settings.unfreeze > n_layers:
-        st.warning(
+        box["settings"].warning(
             f"This backbone has only {n_layers} layers with weights (BatchNormalization not counted): "
             f"all {n_layers} train, not the {settings.unfreeze} asked for."
         )
-with st.expander(f"Model summary: {n_train:,} trainable · {n_frozen:,} non-trainable parameters"):
+with box["settings"], st.expander(f"Model summary: {n_train:,} trainable · {n_frozen:,} non-trainable parameters"):
     st.dataframe(table, hide_index=True, width="stretch")
     if backbone_table is not None:
         st.markdown(
@@ -164,7 +169,7 @@ with st.expander(f"Model summary: {n_train:,} trainable · {n_frozen:,} non-trai
 
 config = RunConfig.for_training(ds, settings, spec.label)
 stored = store.find_complete(config)
-run_name = st.text_input(
+run_name = box["actions"].text_input(
     "Run name (optional)",
     key="train_run_name",
     max_chars=MAX_NAME,
@@ -173,9 +178,10 @@ run_name = st.text_input(
 )
 with contextlib.suppress(ExplorerError):  # a wrong EXPLORER_TRAIN_WORKERS is reported on Train
     cache.training_pool()  # the first visit starts the workers: they import TensorFlow while settings are chosen
-b1, b2, b3 = st.columns([1, 1, 3])
+b1, b2, b3 = box["actions"].columns([1, 1, 3])
 train_clicked = b1.button("Load from store" if stored else "Train", type="primary", key="train_button")
-b3.caption(
+note_slot = b3.empty()  # the note beside the button; the progress takes its place while training
+note_slot.caption(
     "The same settings on the same data were trained before: loading them takes a moment."
     if stored
     else "Training runs only when you press the button."
@@ -203,10 +209,12 @@ if train_clicked:
         help="Leaves this training: a waiting one leaves the queue; a running one stops within one batch "
         "and is kept, labelled stopped, unless other sessions are watching the same training.",
     )
-    status_line = st.empty()
-    epoch_bar = st.progress(0.0, text="Starting…")
-    batch_bar = st.progress(0.0)
-    live = st.empty()
+    # Beside the button, where the click happened: visible without scrolling.
+    with note_slot.container():
+        status_line = st.empty()
+        epoch_bar = st.progress(0.0, text="Starting…")
+        batch_bar = st.progress(0.0)
+    live = box["actions"].empty()
 
     def draw_epoch(rows: list[dict], epoch: int, total: int) -> None:
         row = rows[-1]
@@ -214,7 +222,7 @@ if train_clicked:
         history = pd.DataFrame(rows)
         with live.container():
             l1, l2 = st.columns(2)
-            l1.altair_chart(charts.curves_chart(history, "loss"), width="stretch")
+            l1.altair_chart(present.room(charts.curves_chart(history, "loss")), width="stretch")
             recall = {ds.class_names[i]: row[f"val_recall_{i}"] for i in range(ds.num_classes)}
             l2.dataframe(
                 pd.DataFrame(
@@ -234,7 +242,7 @@ if train_clicked:
             handle = pool.submit(ds, settings, spec.label, root, run_name)
             st.session_state[state.TRAINING_JOB] = handle  # the next run finds it if this one is stopped
         except ExplorerError as exc:
-            st.error(f"Cannot train: {md(one_line(exc))}")
+            box["actions"].error(f"Cannot train: {md(one_line(exc))}")
             st.stop()
         shown = 0
         try:
@@ -256,7 +264,7 @@ if train_clicked:
         try:
             outcome = handle.outcome()
         except ExplorerError as exc:  # settings the data cannot support (e.g. an empty validation split)
-            st.error(f"Cannot train: {md(one_line(exc))}")
+            box["actions"].error(f"Cannot train: {md(one_line(exc))}")
             st.stop()
     status_line.empty()
     stop_slot.empty()  # training has ended: no Stop button left on the page
@@ -278,12 +286,14 @@ if train_clicked:
             r.test_prob,
             ds.class_names,
         )
-        st.error(f"The run could not be stored ({md(outcome.store_error)}); results are shown but not saved.")
+        box["actions"].error(
+            f"The run could not be stored ({md(outcome.store_error)}); results are shown but not saved."
+        )
     if outcome.loaded:
         st.toast("Loaded from the store: identical settings on identical data.")
 
 # --- A model trained elsewhere ------------------------------------------------------------------
-with st.expander("Evaluate a model you already have (.keras or .h5)"):
+with box["upload"], st.expander("Evaluate a model you already have (.keras or .h5)"):
     upload = st.file_uploader("Model file", type=["keras", "h5"], key="model_upload")
     scale = st.radio(
         "It expects pixels in",
@@ -312,72 +322,78 @@ with st.expander("Evaluate a model you already have (.keras or .h5)"):
                 st.success(f"Stored as run {run_id}: " + md("; ".join(notes)))
 
 # --- Which run to show ------------------------------------------------------------------------
-if train_clicked:  # a run was just added
-    stored_runs, broken_runs = store.list_runs()
-mine = [r for r in stored_runs if r.dataset.fingerprint == ds.fingerprint]
-for line in broken_runs:
-    st.caption(f"Ignored a damaged run folder: {md(line)}")
-current: StoredRun | None = st.session_state.get(state.UNSAVED_RUN)
-if current is None or current.record.dataset.fingerprint != ds.fingerprint:
-    ids = [r.run_id for r in mine]
-    if not ids:
-        st.info("No run for this dataset yet: choose settings and press Train.")
-        st.stop()
-    # One stable widget key: a key built from the current run reset the user's first pick. The
-    # widget follows CURRENT_RUN (a run just trained, stopped or uploaded), and a pick updates it.
-    wanted = st.session_state.get(state.CURRENT_RUN)
-    if wanted in ids and st.session_state.get(state.RUN_CHOICE) != wanted:
-        st.session_state[state.RUN_CHOICE] = wanted
-    elif st.session_state.get(state.RUN_CHOICE) not in ids:
-        st.session_state[state.RUN_CHOICE] = ids[0]
-    labels = {
-        r.run_id: f"{r.display_name} · "
-        + ("evaluated here" if r.config.is_uploaded else f"{r.epochs_done}/{r.settings.epochs} epochs")
-        + f" · {r.status} · {r.created} · id {r.run_id}"
-        for r in mine
-    }
+with box["evaluation"]:
+    if train_clicked:  # a run was just added
+        stored_runs, broken_runs = store.list_runs()
+    mine = [r for r in stored_runs if r.dataset.fingerprint == ds.fingerprint]
+    for line in broken_runs:
+        st.caption(f"Ignored a damaged run folder: {md(line)}")
+    current: StoredRun | None = st.session_state.get(state.UNSAVED_RUN)
+    if current is None or current.record.dataset.fingerprint != ds.fingerprint:
+        ids = [r.run_id for r in mine]
+        if not ids:
+            st.info("No run for this dataset yet: choose settings and press Train.")
+            st.stop()
+        # One stable widget key: a key built from the current run reset the user's first pick. The
+        # widget follows CURRENT_RUN (a run just trained, stopped or uploaded), and a pick updates it.
+        wanted = st.session_state.get(state.CURRENT_RUN)
+        if wanted in ids and st.session_state.get(state.RUN_CHOICE) != wanted:
+            st.session_state[state.RUN_CHOICE] = wanted
+        elif st.session_state.get(state.RUN_CHOICE) not in ids:
+            st.session_state[state.RUN_CHOICE] = ids[0]
+        labels = {
+            r.run_id: f"{r.display_name} · "
+            + ("evaluated here" if r.config.is_uploaded else f"{r.epochs_done}/{r.settings.epochs} epochs")
+            + f" · {r.status}"
+            + ("" if present.presenting() else f" · {r.created} · id {r.run_id}")  # a projector: what fits
+            for r in mine
+        }
 
-    def _picked() -> None:
-        st.session_state[state.CURRENT_RUN] = st.session_state[state.RUN_CHOICE]
+        def _picked() -> None:
+            st.session_state[state.CURRENT_RUN] = st.session_state[state.RUN_CHOICE]
 
-    chosen = st.selectbox("Run to show", ids, format_func=labels.get, key=state.RUN_CHOICE, on_change=_picked)
-    st.session_state[state.CURRENT_RUN] = chosen
-    try:
-        current = cache.stored_run(root, chosen)
-    except StoreError as exc:
-        st.error(md(one_line(exc)))
-        st.stop()
+        chosen = st.selectbox("Run to show", ids, format_func=labels.get, key=state.RUN_CHOICE, on_change=_picked)
+        st.session_state[state.CURRENT_RUN] = chosen
+        try:
+            current = cache.stored_run(root, chosen)
+        except StoreError as exc:
+            st.error(md(one_line(exc)))
+            st.stop()
 
-run_views.run_header_ui(current)
-saved = current.path is not None
+    run_views.run_header_ui(current)
+    saved = current.path is not None
 
+    def _model():
+        return cache.run_model(root, current.run_id)
 
-def _model():
-    return cache.run_model(root, current.run_id)
+    def _generator():
+        cfg, _ = augment.training_config(current.settings.augment)
+        # Deterministic part only: order, not augmentation, is what the trap is about.
+        deterministic = {k: v for k, v in cfg.items() if k in augment.NORMALIZATION}
+        return cache.fitted_generator(ds.fingerprint, augment.to_json(deterministic), ds.x_train)
 
-
-def _generator():
-    cfg, _ = augment.training_config(current.settings.augment)
-    # Deterministic part only: order, not augmentation, is what the trap is about.
-    deterministic = {k: v for k, v in cfg.items() if k in augment.NORMALIZATION}
-    return cache.fitted_generator(ds.fingerprint, augment.to_json(deterministic), ds.x_train)
-
-
-tabs = st.tabs(["Test evaluation", "Training curves", "Per class over epochs", "Evaluation traps", "Show code"])
-with tabs[0]:
-    run_views.test_evaluation_ui(
-        current, ds, whole.reader(current, ds) if saved else None, whole.download_sentence(current, ds) if saved else ""
+    # A stable key: a button inside a tab (a trap's "Run it on this model") keeps that tab open.
+    tabs = st.tabs(
+        ["Test evaluation", "Training curves", "Per class over epochs", "Evaluation traps", "Show code"],
+        key="train_tabs",
     )
-with tabs[1]:
-    run_views.curves_ui(current)
-with tabs[2]:
-    run_views.per_class_ui(current)
-with tabs[3]:
+    with tabs[0]:
+        run_views.test_evaluation_ui(
+            current,
+            ds,
+            whole.reader(current, ds) if saved else None,
+            whole.download_sentence(current, ds) if saved else "",
+        )
+    with tabs[1]:
+        run_views.curves_ui(current)
+    with tabs[2]:
+        run_views.per_class_ui(current)
+    with tabs[3]:
+        if saved:
+            run_views.traps_ui(current, ds, _model, _generator)
+        else:
+            st.info("The traps need the stored model; this run could not be stored.")
+    with tabs[4]:
+        run_views.code_ui(current)
     if saved:
-        run_views.traps_ui(current, ds, _model, _generator)
-    else:
-        st.info("The traps need the stored model; this run could not be stored.")
-with tabs[4]:
-    run_views.code_ui(current)
-if saved:
-    export_view.export_ui(current, ds)
+        export_view.export_ui(current, ds)

@@ -8,7 +8,7 @@ from lib.data.sources import load_digits
 from lib.runs.store import RunStore
 from lib.runs.train_or_load import train_or_load
 from lib.train.training import TrainSettings
-from lib.ui import state
+from lib.ui import inspect_views, state
 from tests.helpers import app_on_page
 
 pytestmark = pytest.mark.slow
@@ -45,7 +45,7 @@ def test_every_tab_renders_for_a_cnn_and_an_mlp(two_runs, monkeypatch):
     # Try it: test image 0, its stored prediction reproduced
     assert any(c.value.startswith("Same as the stored test prediction") for c in at.caption)
     assert {m.label for m in at.metric} >= {"Predicted", "Expected calibration error"}
-    assert at.selectbox(key="cam_layer").value is not None
+    assert at.selectbox(key=inspect_views.run_key("cam_layer", at.session_state[state.INSPECT_RUN])).value is not None
     assert any("HiResCAM at" in c.value for c in at.caption)
     at.number_input(key="try_index").set_value(5).run()
     at.radio(key="cam_method").set_value("gradcam").run()
@@ -80,3 +80,30 @@ def test_user_text_is_inert_in_markdown():
 
     escaped = md("![x](http://example.com/a.png) *bold* <b>")
     assert escaped == r"\!\[x\]\(http://example\.com/a\.png\) \*bold\* \<b\>"
+
+
+def test_where_it_looks_rebuilds_its_choices_from_the_run_switched_to(two_runs, run_store):
+    """Switching the run rebuilds the layer and mistake lists from that run (they once kept the
+    previous run's labels): each list is exactly the chosen run's conv layers and test mistakes."""
+    from lib.evaluate import explain, metrics
+    from lib.ui import cache
+
+    ds = load_digits()
+    deep = train_or_load(ds, TrainSettings("deep_cnn", epochs=1), "digits", RunStore(run_store)).run_id
+    at = app_on_page(PAGE)
+    seen = {}
+    for run_id in (two_runs["cnn"], deep, two_runs["cnn"]):
+        at.selectbox(key=state.INSPECT_RUN).set_value(run_id).run()
+        assert not at.exception, at.exception
+        run = RunStore(run_store).load(run_id)
+        layers = explain.conv_layers(cache.run_model(run_store, run_id))
+        box = at.selectbox(key=inspect_views.run_key("cam_layer", run_id))
+        assert [o.split(" · ")[0] for o in box.options] == [layer.label for layer in layers]
+        assert box.value == len(layers) - 1  # this run's last conv layer, whatever was picked before
+        mistakes = at.selectbox(key=inspect_views.run_key("cam_mistake", run_id))
+        expected = [f"#{int(m)}:" for m in metrics.confident_mistakes(run.y_true, run.y_prob, 24)]
+        assert [o.split(" ")[0] for o in mistakes.options] == expected
+        seen[run_id] = tuple(box.options)
+        if run_id == deep:
+            box.set_value(0).run()  # a pick on this run stays with this run
+    assert seen[deep] != seen[two_runs["cnn"]]

@@ -263,3 +263,27 @@ def test_a_deep_link_as_a_fresh_servers_very_first_request(chromium_path, tmp_pa
             browser.close()
     finally:
         stop_server(proc)
+
+
+def test_every_page_keeps_the_urls_choices_through_the_sidebar_and_a_reload(page):
+    """Shapes chosen on Dataset, a class made rare, Present on; then every step through the sidebar
+    and F5 on each: the data set, the imbalance and Present are still there (the sidebar links drop
+    the query string; each page's first run writes the choices back)."""
+    steps = ["2 · Augmentation", "3 · Train & Evaluate", "4 · Compare runs", "5 · Look inside", "1 · Dataset"]
+    page.goto(page.url.split("?")[0].rsplit("/", 1)[0] + "/data?dataset=shapes&imbalance=1:0.5&present=1")
+    sidebar = page.get_by_test_id("stSidebar")
+    in_use = sidebar.get_by_test_id("stMarkdown").filter(has_text="In use:")
+    expect(in_use).to_contain_text("shapes")
+    wait_idle(page)
+    for title in steps:
+        sidebar.get_by_test_id("stSidebarNav").get_by_text(title).click()
+        expect(page.get_by_role("heading", name=title)).to_be_visible()
+        wait_idle(page)
+        for key in ("dataset=shapes", "imbalance=1%3A0.5|imbalance=1:0.5", "present=1"):
+            expect(page).to_have_url(re.compile(rf"[?&]({key})"))
+        page.reload()  # F5 on this step
+        expect(page.get_by_role("heading", name=title)).to_be_visible()
+        expect(in_use).to_contain_text("shapes")
+        expect(sidebar.get_by_role("switch", name="Present (projector)")).to_be_checked()
+        wait_idle(page)
+        assert_no_exception(page)

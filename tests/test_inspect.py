@@ -278,6 +278,7 @@ def test_penultimate_features_pca_and_selection(runs, digits):
     assert len(embedding.indices_in_box(table, None)) == 0
     spec = charts.embedding_chart(table, "map").to_dict()
     assert spec["params"][0]["name"] == "box" and spec["params"][0]["select"]["type"] == "interval"
+    assert (spec["encoding"]["x"]["title"], spec["encoding"]["y"]["title"]) == ("PCA axis 1", "PCA axis 2")
     assert any(t.get("field") == "image" for t in spec["encoding"]["tooltip"])
 
 
@@ -330,3 +331,51 @@ def test_the_html_report_is_offline_and_escapes_every_user_string(runs, digits):
     assert page.count("<svg") >= 4  # loss, accuracy, ROC, PR, reliability
     assert page.count('src="data:image/png;base64,') == min(12, int((run.y_prob.argmax(1) != run.y_true).sum()))
     assert "Classification report" in page and "macro avg" in page
+
+
+def test_report_charts_are_readable_and_their_legend_shows_the_drawn_shapes():
+    """The HTML report's curves: text at 14 px or more, and one legend whose validation symbol is
+    the square the chart draws (it showed a circle for both)."""
+    import re
+
+    import pandas as pd
+
+    from lib.runs.report_html import chart_svg
+
+    history = pd.DataFrame({"epoch": [1, 2, 3], "loss": [1.0, 0.6, 0.4], "val_loss": [1.1, 0.8, 0.7]})
+    svg = chart_svg(charts.curves_chart(history, "loss"))
+    sizes = [float(px) for px in re.findall(r'font-size="([0-9.]+)px"', svg)]
+    assert sizes and min(sizes) >= 14
+    legends = re.findall(r'aria-label="(Symbol legend[^"]*)"', svg)
+    assert len(legends) == 1 and "shape" in legends[0] and "color" in legends[0]
+    symbols = re.findall(r'role-legend-symbol" pointer-events="none"><path transform="[^"]*" d="([^"]*)"', svg)
+    train, validation = symbols
+    assert "A" in train and "h" not in train  # an arc: a circle
+    assert "h" in validation and "A" not in validation  # straight edges: a square
+    drawn = re.findall(r'aria-label="[^"]*split: validation"[^>]*aria-roledescription="point"[^>]*d="([^"]*)"', svg)
+    assert drawn and all("h" in d for d in drawn)  # the chart draws validation as squares too
+
+
+def test_a_black_digit_on_white_paper_is_said_to_differ_from_the_training_images(digits):
+    """Try it's warning: a learner's photo of a black '3' on white, given to a model trained on
+    white-on-black digits; a test image, and the same photo inverted, get no warning."""
+    import io
+
+    from PIL import Image
+
+    from lib.evaluate import try_image
+    from lib.evaluate.input_check import unlike_training
+
+    three = digits.x_test[np.flatnonzero(digits.y_test == 3)[0]][..., 0]
+    photo = Image.fromarray(255 - three).resize((96, 96), Image.Resampling.BILINEAR)  # black ink, white paper
+    buf = io.BytesIO()
+    photo.save(buf, format="PNG")
+    image = try_image.to_dataset_image(buf.getvalue(), digits.image_shape)[-1].image
+    warning = unlike_training(image, digits.x_train)
+    assert len(warning) == 1 and "light background" in warning[0] and "invert" in warning[0]
+    assert unlike_training(digits.x_test[0], digits.x_train) == []
+    assert unlike_training(255 - image, digits.x_train) == []  # inverted: white on black, as in training
+    # Framing: the digit drawn small in a corner of a black picture.
+    small = np.zeros((8, 8, 1), np.uint8)
+    small[0, 0] = 255
+    assert any("crop closer" in s for s in unlike_training(small, digits.x_train))

@@ -74,11 +74,16 @@ def test_class_balance_chart_has_train_and_test_side_by_side():
     assert circle_train["images"] == 120
 
 
-def test_loading_code_runs_for_digits():
+def test_loading_code_runs_for_digits_and_gives_the_explorers_own_split():
+    from lib.data.sources import load_digits
+
     scope: dict = {}
     exec(loading_code(DatasetSpec("digits")), scope)
     assert scope["x_train"].shape[1:] == (8, 8, 1)
     assert scope["x_train"].dtype == np.uint8
+    ds = load_digits()  # the very images the app trains and tests on, in the same order
+    for name, ours in (("x_train", ds.x_train), ("x_test", ds.x_test), ("y_train", ds.y_train), ("y_test", ds.y_test)):
+        np.testing.assert_array_equal(scope[name], ours)
 
 
 def test_folder_loading_code_says_it_is_not_the_explorers_per_class_split(tmp_path):

@@ -96,12 +96,13 @@ def value_stats(named: dict[str, np.ndarray]) -> pd.DataFrame:
 
 
 def distribution_table(named: dict[str, np.ndarray], bins: int = 40) -> pd.DataFrame:
-    """Histogram (share of pixel values per bin) of each array on one common axis."""
-    lo = min(float(x.min()) for x in named.values())
-    hi = max(float(x.max()) for x in named.values())
-    edges = np.linspace(lo, hi if hi > lo else lo + 1, bins + 1)
+    """Histogram (share of pixel values per bin) of each array over its own min..max: raw 0..255
+    pixels and standardized values near 0 each fill their own panel (one common axis would squeeze
+    the standardized ones into a single bar)."""
     frames = []
     for name, x in named.items():
+        lo, hi = float(x.min()), float(x.max())
+        edges = np.linspace(lo, hi if hi > lo else lo + 1, bins + 1)
         counts, _ = np.histogram(x.ravel(), bins=edges)
         frames.append(
             pd.DataFrame(

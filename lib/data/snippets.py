@@ -7,13 +7,22 @@ from lib.data.sources import DatasetSpec
 _DIGITS = """\
 import numpy as np
 from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 
 digits = load_digits()
 x = np.round(digits.images * (255 / 16)).astype("uint8")[..., None]  # (1797, 8, 8, 1)
 y = digits.target
-x_train, x_test, y_train, y_test = train_test_split(
-    x, y, test_size=0.25, stratify=y, random_state=0)
+# The explorer's own split (not sklearn's train_test_split, which draws other images): 25 % of
+# every class, shuffled with seed 0, so these are the very train and test images of the app.
+rng = np.random.default_rng(0)
+train_idx, test_idx = [], []
+for c in np.unique(y):
+    idx = np.flatnonzero(y == c)
+    rng.shuffle(idx)
+    n_test = min(max(int(round(len(idx) * 0.25)), 1), len(idx) - 1)
+    test_idx.append(idx[:n_test])
+    train_idx.append(idx[n_test:])
+train_idx, test_idx = np.sort(np.concatenate(train_idx)), np.sort(np.concatenate(test_idx))
+x_train, x_test, y_train, y_test = x[train_idx], x[test_idx], y[train_idx], y[test_idx]
 """
 
 _FOLDER = """\

@@ -44,7 +44,8 @@ def chart_svg(chart: Any) -> str:
         import vl_convert as vlc
     except ImportError:
         return '<p class="note">(chart not drawn: pip install vl-convert-python)</p>'
-    svg = vlc.vegalite_to_svg(chart.to_dict())
+    # Room-sized text (16 px): the report is read on a laptop or projected, its SVG often scaled down.
+    svg = vlc.vegalite_to_svg(charts.for_room(chart).to_dict())
     # Inline SVG in HTML needs no XML prolog; the namespace URIs are names, not fetched resources.
     return re.sub(r"^<\?xml[^>]*>\s*", "", svg)
 

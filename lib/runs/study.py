@@ -224,3 +224,25 @@ def study_table(rows: list[tuple[str, StoredRun]]) -> pd.DataFrame:
         }
     )
     return out[list(STUDY_COLUMNS)]
+
+
+def below_baseline(table: pd.DataFrame) -> list[str]:
+    """The steps of a study_table whose test accuracy is below the majority baseline: always
+    predicting the largest class would have scored better."""
+    low = table["accuracy"] < table["majority baseline"]
+    return [str(step) for step in table.loc[low, "step"]]
+
+
+SHARED_COLUMNS = ("epochs", "seed", "validation split", "test images")  # the same for every step of one study
+
+
+def study_display(table: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """The study table as the page shows it, narrow enough for a projector without scrolling: no
+    run id column (the step names it), a 'vs majority baseline' column, and the columns every row
+    shares returned apart (for one caption). A shared column whose rows differ stays in the table."""
+    shared = {c: table[c].iloc[0] for c in SHARED_COLUMNS if len(table) and table[c].nunique() == 1}
+    gap = table["accuracy"] - table["majority baseline"]
+    shown = table.drop(columns=["run", *shared]).assign(
+        **{"vs majority baseline": [f"BELOW by {-g:.1%}" if g < 0 else f"+{g:.1%}" for g in gap]}
+    )
+    return shown, shared

@@ -15,8 +15,9 @@ from lib import charts
 from lib.data.dataset import Dataset
 from lib.errors import ExplorerError, one_line
 from lib.evaluate import curves, explain, metrics, try_image
+from lib.evaluate.input_check import unlike_training
 from lib.runs.store import StoredRun
-from lib.ui import inspect_cache, state
+from lib.ui import inspect_cache, present, state
 from lib.ui.images import for_display
 
 SOURCES = ("a test image", "upload an image", "take a photo")
@@ -86,14 +87,21 @@ def try_ui(run: StoredRun, ds: Dataset, model: Any, preprocess: Callable) -> dic
     except ExplorerError as exc:
         st.error(f"{md(label)}: {md(exc)}")
         return None
-    st.markdown("**Every step the model's input goes through**")
-    steps_ui(steps)
+    steps_box, result_box = (st.container(), st.container())[:: -1 if present.presenting() else 1]
+    with steps_box:  # presenting: the probabilities (the main figure) first, then the steps
+        st.markdown("**Every step the model's input goes through**")
+        steps_ui(steps)
     image = next(s.image for s in reversed(steps) if s.image.dtype == np.uint8)
+    if index is None:  # a picture from outside the data set: say when it clearly differs from training
+        for sentence in unlike_training(image, ds.x_train):
+            st.warning(sentence)
     prob = try_image.predict_image(model, preprocess, image)
     names = list(run.class_names)
-    c1, c2 = st.columns([3, 2])
+    c1, c2 = result_box.columns([3, 2])
     c1.altair_chart(
-        charts.probability_bars(try_image.probabilities_table(prob, names), f"Class probabilities: {label}"),
+        present.room(
+            charts.probability_bars(try_image.probabilities_table(prob, names), f"Class probabilities: {label}")
+        ),
         width="stretch",
     )
     best = int(prob.argmax())
@@ -107,7 +115,13 @@ def try_ui(run: StoredRun, ds: Dataset, model: Any, preprocess: Callable) -> dic
     return {"steps": steps, "image": image, "true": true_class, "label": label}
 
 
-def layer_ui(model: Any) -> tuple[explain.ConvLayer | None, str]:
+def run_key(name: str, run_id: str) -> str:
+    """A widget key of one run: a choice built from a run's layers or mistakes belongs to that run,
+    and a switch of run must rebuild it (one key for all runs kept the last run's labels on screen)."""
+    return f"{name}:{run_id}"
+
+
+def layer_ui(model: Any, run: StoredRun) -> tuple[explain.ConvLayer | None, str]:
     """(the conv layer to explain, the CAM method), or (None, "") for a model without convolutions."""
     layers = explain.conv_layers(model)
     if not layers:
@@ -122,7 +136,7 @@ def layer_ui(model: Any) -> tuple[explain.ConvLayer | None, str]:
         range(len(layers)),
         index=len(layers) - 1,
         format_func=lambda i: layers[i].label + (" · last, chosen automatically" if i == len(layers) - 1 else ""),
-        key="cam_layer",
+        key=run_key("cam_layer", run.run_id),
         help="Later layers see larger parts of the image but at a coarser grid.",
     )
     method = c2.radio(
@@ -167,7 +181,7 @@ def explanation_row(
 
 def where_ui(run: StoredRun, ds: Dataset, model: Any, preprocess: Callable, tried: dict | None) -> None:
     names = list(run.class_names)
-    picked = layer_ui(model)
+    picked = layer_ui(model, run)
     st.markdown("**The image from Try it**")
     if tried is None:
         st.caption("Choose an image on the Try it tab.")
@@ -189,7 +203,7 @@ def where_ui(run: StoredRun, ds: Dataset, model: Any, preprocess: Callable, trie
         format_func=lambda m: (
             f"#{m}: true {names[run.y_true[m]]} → {names[run.y_prob[m].argmax()]} {run.y_prob[m].max():.0%}"
         ),
-        key="cam_mistake",
+        key=run_key("cam_mistake", run.run_id),
     )
     explanation_row(model, ds.x_test[i], preprocess(ds.x_test[i : i + 1]), picked, names, int(run.y_true[i]))
 
@@ -201,9 +215,9 @@ def curves_ui(run: StoredRun) -> None:
     pr, aps = curves.pr_curves(run.y_true, run.y_prob, names)
     c1, c2 = st.columns(2)
     if not roc.empty:
-        c1.altair_chart(charts.roc_chart(roc, aucs), width="stretch")
+        c1.altair_chart(present.room(charts.roc_chart(roc, aucs)), width="stretch")
     if not pr.empty:
-        c2.altair_chart(charts.pr_chart(pr, aps), width="stretch")
+        c2.altair_chart(present.room(charts.pr_chart(pr, aps)), width="stretch")
     table = aucs.merge(aps[["class", "average precision", "prevalence"]], on="class")
     st.dataframe(
         table.style.format({"auc": "{:.3f}", "average precision": "{:.3f}", "prevalence": "{:.1%}"}, na_rep="n/a"),
@@ -216,7 +230,7 @@ def curves_ui(run: StoredRun) -> None:
     threshold_ui(run)
     rel, ece = curves.reliability(run.y_true, run.y_prob)
     c1, c2 = st.columns([3, 2])
-    c1.altair_chart(charts.reliability_chart(rel, ece), width="stretch")
+    c1.altair_chart(present.room(charts.reliability_chart(rel, ece)), width="stretch")
     c2.metric("Expected calibration error", f"{ece:.4f}")
     c2.caption(
         "Top-label confidence (the largest probability) in 10 equal-width bins; "
@@ -246,7 +260,7 @@ def threshold_ui(run: StoredRun) -> None:
     )
     table = curves.at_threshold(run.y_true, run.y_prob, list(run.class_names), threshold)
     c1, c2 = st.columns(2)
-    c1.altair_chart(charts.threshold_chart(table, threshold), width="stretch")
+    c1.altair_chart(present.room(charts.threshold_chart(table, threshold)), width="stretch")
     shown = table[["class", "precision", "recall", "predicted positive"]].rename(
         columns={"predicted positive": "predicted"}
     )
@@ -264,8 +278,9 @@ def map_ui(run: StoredRun, ds: Dataset, root: str) -> None:
         done[run.run_id] = True
     methods = ["PCA", "t-SNE"] if done.get(run.run_id) else ["PCA"]
     method = c1.radio("Projection", methods, horizontal=True, key="map_method")
+    shown = method if method in methods else "PCA"
     try:
-        table, note = inspect_cache.projection(root, run.run_id, ds, method if method in methods else "PCA")
+        table, note = inspect_cache.projection(root, run.run_id, ds, shown)
     except Exception as exc:  # e.g. an uploaded model without a Dense head
         st.info(f"No feature map for this model: {one_line(exc)}")
         return
@@ -273,7 +288,13 @@ def map_ui(run: StoredRun, ds: Dataset, root: str) -> None:
 
     with_images = int((table["image"] != "").sum())
     event = st.altair_chart(
-        charts.embedding_chart(table, f"What the model learned: penultimate features of {len(table):,} test images"),
+        present.room(
+            charts.embedding_chart(
+                table,
+                f"What the model learned: penultimate features of {len(table):,} test images",
+                axes=(f"{shown} axis 1", f"{shown} axis 2"),
+            )
+        ),
         width="stretch",
         on_select="rerun",
         key="embedding_chart",

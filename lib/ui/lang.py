@@ -55,8 +55,9 @@ def language_ui() -> str:
     code = st.sidebar.selectbox("Language · 언어", list(i18n.LANGUAGES), format_func=i18n.LANGUAGES.get, key=KEY)
     browser = i18n.code_for(_browser_locale())
     if code != browser or code != i18n.DEFAULT:  # the URL says it when the browser alone would not
-        if st.query_params.get(KEY) != code:
-            st.query_params[KEY] = code
+        # written on every run, not only on change: a sidebar link drops the query string while
+        # the server's copy still holds it (lib.ui.url_state.sync_url does the same)
+        st.query_params[KEY] = code
     elif KEY in st.query_params:
         del st.query_params[KEY]
     if code == "ko":

@@ -3,20 +3,33 @@ main figure first. Kept in the URL (?present=1), so a reload or a shared link ke
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
+from lib import charts
 from lib.i18n import _
 from lib.ui import state
 
-# Our own constant CSS (never user text): larger type for the room.
+# Our own constant CSS (never user text): larger type for the room, and nothing cut at 1024x768
+# with the sidebar open (about 650 px of page): columns wrap before their labels would be cut,
+# tabs wrap instead of hiding behind a scroll arrow, button labels wrap at spaces.
 _STYLE = """
 <style>
   .stApp [data-testid="stMarkdownContainer"] p, .stApp [data-testid="stMarkdownContainer"] li,
-  .stApp [data-testid="stCaptionContainer"], .stApp label, .stApp [data-testid="stMetricValue"],
+  .stApp [data-testid="stCaptionContainer"], .stApp label,
   .stApp [data-testid="stWidgetLabel"] p { font-size: 1.25rem !important; }
   .stApp h1 { font-size: 3rem !important; }
   .stApp h2, .stApp h3 { font-size: 2rem !important; }
-  .stApp [data-testid="stMetricValue"] { font-size: 2.25rem !important; }
+  /* a headline number stays larger than its label (the paragraph rule above would shrink it) */
+  .stApp [data-testid="stMetricValue"], .stApp [data-testid="stMetricValue"] [data-testid="stMarkdownContainer"] p {
+    font-size: 2.25rem !important; line-height: 1.25 !important; }
+  .stApp [data-testid="stMetricLabel"] [data-testid="stMarkdownContainer"] p { font-size: 1.1rem !important; }
+  .stApp [data-testid="stHorizontalBlock"] { flex-wrap: wrap !important; }
+  .stApp [data-testid="stColumn"] { min-width: min(100%, 9.5rem) !important; }
+  .stApp [role="tablist"] { flex-wrap: wrap !important; overflow-x: visible !important; row-gap: 0.25rem; }
+  .stApp button p, .stApp button div { white-space: normal !important; text-overflow: clip !important; }
+  .stApp [data-testid="stImageCaption"] { word-break: normal !important; overflow-wrap: normal !important; }
 </style>
 """
 
@@ -42,6 +55,12 @@ def presenting() -> bool:
     return bool(st.session_state.get(state.PRESENT))
 
 
+def room(chart: Any) -> Any:
+    """A chart as the room should read it: while presenting, every chart, axis and legend text
+    at lib.charts.ROOM_FONT px or more; otherwise the chart unchanged."""
+    return charts.for_room(chart) if presenting() else chart
+
+
 def code(text: str, *, label: str | None = None, language: str = "python") -> None:
     """A code block; collapsed behind `label` ("Show code") while presenting."""
     if presenting():
@@ -49,3 +68,9 @@ def code(text: str, *, label: str | None = None, language: str = "python") -> No
             st.code(text, language=language)
     else:
         st.code(text, language=language)
+
+
+def page_boxes(order: list[str], presenting_order: list[str]) -> dict[str, Any]:
+    """One container per part of a page, placed in `order`, or in `presenting_order` while
+    presenting (the main figure first). Code fills them in whatever order it runs."""
+    return {name: st.container() for name in (presenting_order if presenting() else order)}

@@ -55,6 +55,13 @@ def run_header_ui(run: StoredRun) -> None:
         + (" · not a finished run: its numbers describe a partly trained model" if run.status != "complete" else "")
         + (f"\n\n**{md(collapse.sentence())}**" if collapse is not None else "")
     )
+    # Presenting: the details fold away, so the evaluation starts on the first screen.
+    with st.expander("Run details") if present.presenting() else st.container():
+        _run_details_ui(run)
+
+
+def _run_details_ui(run: StoredRun) -> None:
+    r, s = run.record, run.record.settings
     st.caption(f"Run id `{run.run_id}` · model {md(r.model)}")
     for note in r.notes:
         st.caption(md(note))
@@ -79,8 +86,8 @@ def curves_ui(run: StoredRun) -> None:
         st.info("No epoch finished, so there are no curves.")
         return
     c1, c2 = st.columns(2)
-    c1.altair_chart(charts.curves_chart(h, "loss"), width="stretch")
-    c2.altair_chart(charts.curves_chart(h, "accuracy"), width="stretch")
+    c1.altair_chart(present.room(charts.curves_chart(h, "loss")), width="stretch")
+    c2.altair_chart(present.room(charts.curves_chart(h, "accuracy")), width="stretch")
     gap = h["accuracy"].iloc[-1] - h["val_accuracy"].iloc[-1]
     if gap > 0.1:
         st.warning(
@@ -105,7 +112,9 @@ def per_class_ui(run: StoredRun) -> None:
     metric = c2.radio("Metric", ["recall", "precision", "f1"], key="per_class_metric", horizontal=True)
     has_batch = f"val_batch_{metric}_0" in h
     if chosen:
-        st.altair_chart(charts.per_class_chart(h, names, chosen, metric, batch_averaged=has_batch), width="stretch")
+        st.altair_chart(
+            present.room(charts.per_class_chart(h, names, chosen, metric, batch_averaged=has_batch)), width="stretch"
+        )
     st.caption(
         "Solid lines are exact: each epoch's whole validation split is predicted and every number comes from that "
         "epoch's confusion matrix."
@@ -144,7 +153,11 @@ def per_class_ui(run: StoredRun) -> None:
             else 1
         )
         table = metrics.confusion_table(run.val_confusions[epoch - 1], names, "true")
-        st.altair_chart(charts.confusion_heatmap(table, "true", f"Validation, epoch {epoch}, normalized by true class"))
+        st.altair_chart(
+            present.room(
+                charts.confusion_heatmap(table, "true", f"Validation, epoch {epoch}, normalized by true class")
+            )
+        )
 
 
 def test_evaluation_ui(
@@ -201,7 +214,9 @@ def confusion_view_ui(cm: np.ndarray, names: list[str]) -> None:
     how_label = st.radio("Confusion matrix", list(metrics.NORMALIZATIONS.values()), horizontal=True, key="cm_normalize")
     how = next(k_ for k_, v in metrics.NORMALIZATIONS.items() if v == how_label)
     table = metrics.confusion_table(cm, names, how)
-    st.altair_chart(charts.confusion_heatmap(table, how, f"Test set ({int(cm.sum())} images), {how_label}"))
+    st.altair_chart(
+        present.room(charts.confusion_heatmap(table, how, f"Test set ({int(cm.sum())} images), {how_label}"))
+    )
 
 
 @st.fragment

@@ -111,16 +111,19 @@ def apply_pending_imbalance() -> None:
             st.session_state.pop(key, None)
 
 
-def sync_url() -> None:
-    """Write the current choices into the URL (only what changed), at the end of every run."""
+def sync_url(*, every: bool = False) -> None:
+    """Write the current choices into the URL: what changed, at the end of every run, or `every`
+    one of them, at the start of every run. A sidebar link drops the browser's query string, and
+    a run that is interrupted (a rerun) may never deliver what it wrote, while the server's copy
+    already says the URL holds it: written only on change, the next F5 would lose the data set."""
     wanted = params_for(
         cache.current_spec(), st.session_state.get(state.IMBALANCE), st.session_state.get(state.AUGMENT)
     )
     current = {k: v for k, v in st.query_params.to_dict().items() if k in KEYS}
-    if current == wanted:
+    if current == wanted and not every:
         return
     for key in [k for k in current if k not in wanted]:
         del st.query_params[key]
     for key, value in wanted.items():
-        if current.get(key) != value:
+        if every or current.get(key) != value:
             st.query_params[key] = value
