@@ -198,15 +198,13 @@ b_id = c2.selectbox("Run B", mine, index=0, format_func=label.get, key="compare_
 run_a, run_b = by_id[a_id], by_id[b_id]
 names = list(ds.class_names)
 for col, run, title in ((c1, run_a, "A"), (c2, run_b, "B")):
-    col.altair_chart(
-        charts.confusion_heatmap(
-            metrics.confusion_table(run.test_confusion, names, "true"), "true", f"{title}: normalized by true class"
-        )
-    )
+    table = metrics.confusion_table(run.test_confusion, names, "true")
+    cache.altair_chart(col, charts.confusion_heatmap, table, "true", f"{title}: normalized by true class")
 c1, c2 = st.columns(2)
-c1.altair_chart(charts.difference_heatmap(difference(run_a, run_b, "true"), names))
-c2.altair_chart(charts.f1_delta_chart(f1_deltas(run_a, run_b)), width="stretch")
+cache.altair_chart(c1, charts.difference_heatmap, difference(run_a, run_b, "true"), names)
+cache.altair_chart(c2, charts.f1_delta_chart, f1_deltas(run_a, run_b), width="stretch")
 curves = validation_curves([run_a, run_b])
 if not curves.empty:
-    st.altair_chart(charts.runs_curves_chart(curves), width="stretch")
+    key = (cache.run_key(run_a), cache.run_key(run_b))
+    cache.altair_chart(st, charts.runs_curves_chart, curves, cache_key=key, width="stretch")
 st.caption("Ladder steps: " + " → ".join(LADDER))
