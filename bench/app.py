@@ -153,4 +153,5 @@ def cold_start() -> None:
 
 def run() -> None:
     page_rerun()
+    page_rerun_50k()
     cold_start()
