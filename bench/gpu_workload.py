@@ -14,8 +14,9 @@ it as `cpu_*` lines with the same names.
 
 Sizes: BENCH_GPU_IMAGES (default 1200), BENCH_GPU_EPOCHS (default 5), BENCH_GPU_BATCH (default 32).
 Without a GPU the script runs on the CPU at whatever size it is given, e.g. the check that it works:
-`BENCH_GPU_IMAGES=24 BENCH_GPU_EPOCHS=1 python -m bench gpu_workload` (ImageNet weights cannot be
-downloaded on these machines: the backbone has random weights, which changes no timing).
+`BENCH_GPU_IMAGES=12 BENCH_GPU_EPOCHS=1 BENCH_GPU_BATCH=4 BENCH_GPU_MODEL=mobilenetv2 python -m bench gpu_workload`
+(VGG16 at 224 on 2 busy CPU cores takes over 20 minutes even at 24 images). ImageNet weights cannot be
+downloaded on these machines: the backbone has random weights, which changes no timing.
 """
 
 from __future__ import annotations
@@ -62,11 +63,12 @@ def measure(prefix: str = "gpu") -> None:
     n_images = int(os.environ.get("BENCH_GPU_IMAGES", 1200))
     epochs = int(os.environ.get("BENCH_GPU_EPOCHS", 5))
     batch = int(os.environ.get("BENCH_GPU_BATCH", 32))
+    model = os.environ.get("BENCH_GPU_MODEL", "vgg16")  # mobilenetv2: a quick check of the script on a CPU
     gpus, _ = local_devices()
     where = f"{len(gpus)} GPU(s): {', '.join(gpus)}" if gpus else "CPU only"
     ds = tutorial_sized(n_images)
-    what = f"vgg16 random weights, {n_images} images {SIZE}x{SIZE}x3, {epochs} epochs, batch {batch}, {where}"
-    fe = TrainSettings(model="vgg16", weights="none", epochs=epochs, batch_size=batch, seed=0)
+    what = f"{model} random weights, {n_images} images {SIZE}x{SIZE}x3, {epochs} epochs, batch {batch}, {where}"
+    fe = TrainSettings(model=model, weights="none", epochs=epochs, batch_size=batch, seed=0)
     # The tutorial's fine-tuning: only block5_conv3 trains (the last weighted layer of VGG16's backbone).
     ft = replace(fe, transfer="fine_tune", unfreeze=1)
     _seconds(ds.with_changes(x_train=ds.x_train[:batch], y_train=ds.y_train[:batch]), replace(fe, epochs=1))  # warm-up
