@@ -88,7 +88,7 @@ def measure(prefix: str = "gpu") -> None:
     report(
         f"{prefix}_ft_cached_speedup",
         times["ft plain"] / times["ft cached"],
-        f"x ({times['ft plain']:.1f} s plain vs {times['ft cached']:.1f} s cached, block5_conv3 trainable)",
+        f"x ({times['ft plain']:.1f} s plain vs {times['ft cached']:.1f} s cached, last weighted layer trainable)",
         "for reference",
     )
     report(
