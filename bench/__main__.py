@@ -1,4 +1,7 @@
-"""Run every benchmark: `make bench` or `python -m bench [name ...]`."""
+"""Run every benchmark: `make bench` or `python -m bench [name ...]`.
+
+Not in the default list: `gpu_workload` (VGG16 at 224x224 on a GPU machine, bench/gpu_workload.py)
+and `classroom:browsers` (the class rounds in 8 Chromium tabs)."""
 
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ BENCHMARKS = [
     "workload",
     "inspect",
     "controls",
+    "controls:run_50k",
     "classroom",
     "lang",
     "export",

@@ -222,17 +222,13 @@ names = list(ds.class_names)
 # Presenting: one matrix under the other, each at full width (side by side, their numbers overlapped).
 m1, m2 = (st.container(), st.container()) if present.presenting() else (c1, c2)
 for col, run, title in ((m1, run_a, "A"), (m2, run_b, "B")):
-    col.altair_chart(
-        present.room(
-            charts.confusion_heatmap(
-                metrics.confusion_table(run.test_confusion, names, "true"), "true", f"{title}: normalized by true class"
-            )
-        )
-    )
+    table = metrics.confusion_table(run.test_confusion, names, "true")
+    cache.altair_chart(col, charts.confusion_heatmap, table, "true", f"{title}: normalized by true class")
 c1, c2 = (st.container(), st.container()) if present.presenting() else st.columns(2)
-c1.altair_chart(present.room(charts.difference_heatmap(difference(run_a, run_b, "true"), names)))
-c2.altair_chart(present.room(charts.f1_delta_chart(f1_deltas(run_a, run_b))), width="stretch")
+cache.altair_chart(c1, charts.difference_heatmap, difference(run_a, run_b, "true"), names)
+cache.altair_chart(c2, charts.f1_delta_chart, f1_deltas(run_a, run_b), width="stretch")
 curves = validation_curves([run_a, run_b])
 if not curves.empty:
-    st.altair_chart(present.room(charts.runs_curves_chart(curves)), width="stretch")
+    key = (cache.run_key(run_a), cache.run_key(run_b))
+    cache.altair_chart(st, charts.runs_curves_chart, curves, cache_key=key, width="stretch")
 st.caption("Ladder steps: " + " → ".join(LADDER))

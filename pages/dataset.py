@@ -5,7 +5,7 @@ import streamlit as st
 from lib.charts import class_balance_chart
 from lib.data import stats
 from lib.data.snippets import loading_code
-from lib.ui import cache, present, state
+from lib.ui import cache, state
 from lib.ui.images import for_display
 from lib.ui.text import md
 
@@ -16,7 +16,7 @@ for note in ds.notes:
     st.info(md(note))
 
 # --- Summary -------------------------------------------------------------------------
-s = stats.summary(ds)
+s, counts, pixel_table, dupes = cache.dataset_statistics(ds.fingerprint, ds)  # once per data set
 cols = st.columns(5)
 for col, key in zip(cols, ["classes", "train images", "test images", "image shape", "pixel range"], strict=False):
     col.metric(key.capitalize(), f"{s[key]:,}" if isinstance(s[key], int) else s[key])
@@ -24,9 +24,8 @@ st.caption(f"dtype {s['dtype']} · {s['channels']} channel(s)")
 
 # --- Class balance -------------------------------------------------------------------
 st.subheader("Class balance")
-counts = stats.class_counts(ds)
 left, right = st.columns([3, 2])
-left.altair_chart(present.room(class_balance_chart(counts)), width="stretch")
+cache.altair_chart(left, class_balance_chart, counts, width="stretch")
 right.dataframe(counts.set_index("class"), width="stretch")
 baseline = stats.majority_baseline(ds)
 st.markdown(f"**Majority-class baseline:** {md(baseline.sentence())}")
@@ -102,11 +101,10 @@ st.caption(
     "Per channel, on the stored uint8 scale. These decide rescaling (divide by 255) "
     "and standardization (subtract the mean, divide by the std of the training split)."
 )
-st.dataframe(stats.pixel_stats(ds), hide_index=True, width="stretch")
+st.dataframe(pixel_table, hide_index=True, width="stretch")
 
 # --- Leakage -------------------------------------------------------------------------
 st.subheader("Leakage check")
-dupes = stats.duplicates_across_splits(ds)
 if dupes.empty:
     st.success("No test image is an exact copy of a training image.")
 else:

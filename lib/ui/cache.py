@@ -6,7 +6,11 @@ instead of `st.cache_data`'s pickle round trip of tens of megabytes on every rer
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from lib.data.dataset import Dataset, subsample_class
@@ -147,3 +151,74 @@ def mixed_policy() -> str:
     from lib.train.accelerators import mixed_policy_name
 
     return mixed_policy_name()
+
+
+# --- Charts and statistics that a rerun should not compute again ------------------------------
+
+
+def run_key(run: Any) -> tuple:
+    """What tells one state of a run from another (a stopped run later replaced by the complete
+    one keeps its id): the cache key of the charts and figures drawn from it, instead of hashing
+    its history and probabilities on every rerun."""
+    return (run.run_id, run.status, len(run.history), int(run.y_true.size))
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def _vega_lite_spec(name: str, key: tuple, room: bool, _args: tuple, _kwargs: dict, _build: Callable[..., Any]) -> dict:
+    # Streamlit's own Altair -> Vega-Lite conversion (its data as Arrow-ready frames), done once per
+    # builder and inputs: building and validating an Altair chart costs 30-150 ms a chart, which
+    # every rerun of a page with several charts paid again for the same picture.
+    from streamlit.elements.vega_charts import _convert_altair_to_vega_lite_spec
+
+    chart = _build(*_args, **_kwargs)
+    if room:  # Present mode: the room's font sizes (lib.charts.for_room), its own cache entry
+        from lib import charts
+
+        chart = charts.for_room(chart)
+    return _convert_altair_to_vega_lite_spec(chart)
+
+
+def altair_chart(
+    where: Any,
+    build: Callable[..., Any],
+    *args: Any,
+    chart_kwargs: dict | None = None,
+    cache_key: tuple | None = None,
+    **st_kwargs: Any,
+) -> Any:
+    """`where.altair_chart(build(*args, **chart_kwargs), **st_kwargs)`, with the chart's spec cached
+    by the builder and `cache_key` (or, without one, its inputs hashed by content). While
+    presenting, the chart is drawn for the room (lib.ui.present.room)."""
+    from lib.ui import present
+
+    kwargs = chart_kwargs or {}
+    key = cache_key if cache_key is not None else (args, kwargs)
+    spec = _vega_lite_spec(_name(build), key, present.presenting(), args, kwargs, build)
+    return where.vega_lite_chart(spec=spec, **st_kwargs)
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def dataset_statistics(fingerprint: str, _ds: Dataset) -> tuple[dict, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(summary, class counts, pixel statistics, train/test duplicates), computed once per data set
+    content (the fingerprint is the key; the arrays are not hashed again): at CIFAR size the pixel
+    statistics and the duplicate check take about a second."""
+    from lib.data import stats
+
+    return stats.summary(_ds), stats.class_counts(_ds), stats.pixel_stats(_ds), stats.duplicates_across_splits(_ds)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _computed(name: str, key: tuple, _args: tuple, _kwargs: dict, _fn: Callable[..., Any]) -> Any:
+    return _fn(*_args, **_kwargs)
+
+
+def computed(fn: Callable[..., Any], *args: Any, cache_key: tuple | None = None, **kwargs: Any) -> Any:
+    """fn(*args, **kwargs), computed once per function and `cache_key` (without one, its inputs
+    hashed by content: a run's 10,000 x 10 probabilities hash in about a millisecond, its ROC
+    curves take a hundred). With a key, the inputs may be unhashable (a Keras model)."""
+    key = cache_key if cache_key is not None else (args, kwargs)
+    return _computed(_name(fn), key, args, kwargs, fn)
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    return f"{fn.__module__}.{fn.__qualname__}"  # the cache key's part for the function (not hashable itself)

@@ -4,6 +4,7 @@ these functions draw widgets and results only."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Callable
 from typing import Any
@@ -17,7 +18,7 @@ from lib.errors import ExplorerError, one_line
 from lib.evaluate import curves, explain, metrics, try_image
 from lib.evaluate.input_check import unlike_training
 from lib.runs.store import StoredRun
-from lib.ui import inspect_cache, present, state
+from lib.ui import cache, inspect_cache, present, state
 from lib.ui.images import for_display
 
 SOURCES = ("a test image", "upload an image", "take a photo")
@@ -95,15 +96,13 @@ def try_ui(run: StoredRun, ds: Dataset, model: Any, preprocess: Callable) -> dic
     if index is None:  # a picture from outside the data set: say when it clearly differs from training
         for sentence in unlike_training(image, ds.x_train):
             st.warning(sentence)
-    prob = try_image.predict_image(model, preprocess, image)
+    prob = cache.computed(
+        try_image.predict_image, model, preprocess, image, cache_key=(cache.run_key(run), _digest(image))
+    )
     names = list(run.class_names)
     c1, c2 = result_box.columns([3, 2])
-    c1.altair_chart(
-        present.room(
-            charts.probability_bars(try_image.probabilities_table(prob, names), f"Class probabilities: {label}")
-        ),
-        width="stretch",
-    )
+    table = try_image.probabilities_table(prob, names)
+    cache.altair_chart(c1, charts.probability_bars, table, f"Class probabilities: {label}", width="stretch")
     best = int(prob.argmax())
     c2.metric("Predicted", f"{names[best]} · {prob[best]:.1%}")
     if true_class is not None:
@@ -119,6 +118,10 @@ def run_key(name: str, run_id: str) -> str:
     """A widget key of one run: a choice built from a run's layers or mistakes belongs to that run,
     and a switch of run must rebuild it (one key for all runs kept the last run's labels on screen)."""
     return f"{name}:{run_id}"
+
+
+def _digest(a: np.ndarray) -> str:
+    return hashlib.blake2b(np.ascontiguousarray(a).data, digest_size=12).hexdigest() + str(a.shape) + str(a.dtype)
 
 
 def layer_ui(model: Any, run: StoredRun) -> tuple[explain.ConvLayer | None, str]:
@@ -152,15 +155,20 @@ def layer_ui(model: Any, run: StoredRun) -> tuple[explain.ConvLayer | None, str]
 
 
 def explanation_row(
-    model: Any, image: np.ndarray, x: np.ndarray, picked: tuple, names: list[str], true: int | None
+    model: Any, image: np.ndarray, x: np.ndarray, picked: tuple, names: list[str], true: int | None, run_key: tuple
 ) -> None:
     """The image, and the heatmap overlays for the predicted class and the true class."""
     layer, method = picked
+
+    def explained(class_index: int | None) -> explain.Explanation:  # once per run, input, class, layer and method
+        key = (run_key, _digest(x), class_index, layer.label if layer else None, method)
+        return cache.computed(explain.explain, model, x, class_index, layer, method or "hirescam", cache_key=key)
+
     try:
-        pred = explain.explain(model, x, None, layer, method or "hirescam")
+        pred = explained(None)
         wanted = [("predicted", pred)]
         if true is not None and true != pred.class_index:
-            wanted.append(("true", explain.explain(model, x, true, layer, method or "hirescam")))
+            wanted.append(("true", explained(true)))
     except Exception as exc:  # e.g. an uploaded model whose last layer is not Dense
         st.info(f"No explanation for this model: {one_line(exc)}")
         return
@@ -188,12 +196,17 @@ def where_ui(run: StoredRun, ds: Dataset, model: Any, preprocess: Callable, trie
     else:
         x = try_image.model_input(tried["steps"])
         st.caption(md(tried["label"]))
-        explanation_row(model, tried["image"], x, picked, names, tried["true"])
+        explanation_row(model, tried["image"], x, picked, names, tried["true"], cache.run_key(run))
     st.markdown("**A most-confident mistake from the test set**")
     if len(run.y_prob) != len(ds.x_test):
         st.caption("The current dataset's test split differs from this run's.")
         return
-    mistakes = [int(m) for m in metrics.confident_mistakes(run.y_true, run.y_prob, 24)]
+    mistakes = [
+        int(m)
+        for m in cache.computed(
+            metrics.confident_mistakes, run.y_true, run.y_prob, 24, cache_key=(cache.run_key(run), 24)
+        )
+    ]
     if len(mistakes) == 0:
         st.caption("No mistakes on the test set.")
         return
@@ -205,19 +218,20 @@ def where_ui(run: StoredRun, ds: Dataset, model: Any, preprocess: Callable, trie
         ),
         key=run_key("cam_mistake", run.run_id),
     )
-    explanation_row(model, ds.x_test[i], preprocess(ds.x_test[i : i + 1]), picked, names, int(run.y_true[i]))
+    x = preprocess(ds.x_test[i : i + 1])
+    explanation_row(model, ds.x_test[i], x, picked, names, int(run.y_true[i]), cache.run_key(run))
 
 
 @st.fragment  # the tab's own controls rerun only the tab
 def curves_ui(run: StoredRun) -> None:
     names = list(run.class_names)
-    roc, aucs = curves.roc_curves(run.y_true, run.y_prob, names)
-    pr, aps = curves.pr_curves(run.y_true, run.y_prob, names)
+    roc, aucs = cache.computed(curves.roc_curves, run.y_true, run.y_prob, names)
+    pr, aps = cache.computed(curves.pr_curves, run.y_true, run.y_prob, names)
     c1, c2 = st.columns(2)
     if not roc.empty:
-        c1.altair_chart(present.room(charts.roc_chart(roc, aucs)), width="stretch")
+        cache.altair_chart(c1, charts.roc_chart, roc, aucs, width="stretch")
     if not pr.empty:
-        c2.altair_chart(present.room(charts.pr_chart(pr, aps)), width="stretch")
+        cache.altair_chart(c2, charts.pr_chart, pr, aps, width="stretch")
     table = aucs.merge(aps[["class", "average precision", "prevalence"]], on="class")
     st.dataframe(
         table.style.format({"auc": "{:.3f}", "average precision": "{:.3f}", "prevalence": "{:.1%}"}, na_rep="n/a"),
@@ -228,9 +242,9 @@ def curves_ui(run: StoredRun) -> None:
         "precision_recall_curve, average_precision_score). AP's chance level is the class's prevalence."
     )
     threshold_ui(run)
-    rel, ece = curves.reliability(run.y_true, run.y_prob)
+    rel, ece = cache.computed(curves.reliability, run.y_true, run.y_prob)
     c1, c2 = st.columns([3, 2])
-    c1.altair_chart(present.room(charts.reliability_chart(rel, ece)), width="stretch")
+    cache.altair_chart(c1, charts.reliability_chart, rel, ece, width="stretch")
     c2.metric("Expected calibration error", f"{ece:.4f}")
     c2.caption(
         "Top-label confidence (the largest probability) in 10 equal-width bins; "
@@ -258,9 +272,9 @@ def threshold_ui(run: StoredRun) -> None:
         0.01,
         key="curve_threshold",
     )
-    table = curves.at_threshold(run.y_true, run.y_prob, list(run.class_names), threshold)
+    table = cache.computed(curves.at_threshold, run.y_true, run.y_prob, list(run.class_names), threshold)
     c1, c2 = st.columns(2)
-    c1.altair_chart(present.room(charts.threshold_chart(table, threshold)), width="stretch")
+    cache.altair_chart(c1, charts.threshold_chart, table, threshold, width="stretch")
     shown = table[["class", "precision", "recall", "predicted positive"]].rename(
         columns={"predicted positive": "predicted"}
     )
@@ -287,14 +301,12 @@ def map_ui(run: StoredRun, ds: Dataset, root: str) -> None:
     from lib.evaluate.embedding import IMAGE_CAP, indices_in_box
 
     with_images = int((table["image"] != "").sum())
-    event = st.altair_chart(
-        present.room(
-            charts.embedding_chart(
-                table,
-                f"What the model learned: penultimate features of {len(table):,} test images",
-                axes=(f"{shown} axis 1", f"{shown} axis 2"),
-            )
-        ),
+    event = cache.altair_chart(
+        st,
+        charts.embedding_chart,
+        table,
+        f"What the model learned: penultimate features of {len(table):,} test images",
+        chart_kwargs={"axes": (f"{shown} axis 1", f"{shown} axis 2")},
         width="stretch",
         on_select="rerun",
         key="embedding_chart",

@@ -18,7 +18,7 @@ from lib.data.stats import majority_baseline
 from lib.evaluate import metrics, traps
 from lib.evaluate.collapse import check_collapse
 from lib.runs.store import StoredRun
-from lib.ui import present
+from lib.ui import cache, present
 from lib.ui.images import for_display
 from lib.ui.text import md
 
@@ -86,8 +86,8 @@ def curves_ui(run: StoredRun) -> None:
         st.info("No epoch finished, so there are no curves.")
         return
     c1, c2 = st.columns(2)
-    c1.altair_chart(present.room(charts.curves_chart(h, "loss")), width="stretch")
-    c2.altair_chart(present.room(charts.curves_chart(h, "accuracy")), width="stretch")
+    cache.altair_chart(c1, charts.curves_chart, h, "loss", cache_key=cache.run_key(run), width="stretch")
+    cache.altair_chart(c2, charts.curves_chart, h, "accuracy", cache_key=cache.run_key(run), width="stretch")
     gap = h["accuracy"].iloc[-1] - h["val_accuracy"].iloc[-1]
     if gap > 0.1:
         st.warning(
@@ -95,6 +95,7 @@ def curves_ui(run: StoredRun) -> None:
         )
 
 
+@st.fragment  # its classes, metric and epoch controls change only this view
 def per_class_ui(run: StoredRun) -> None:
     h, names = run.history, list(run.class_names)
     if h.empty:
@@ -112,8 +113,16 @@ def per_class_ui(run: StoredRun) -> None:
     metric = c2.radio("Metric", ["recall", "precision", "f1"], key="per_class_metric", horizontal=True)
     has_batch = f"val_batch_{metric}_0" in h
     if chosen:
-        st.altair_chart(
-            present.room(charts.per_class_chart(h, names, chosen, metric, batch_averaged=has_batch)), width="stretch"
+        cache.altair_chart(
+            st,
+            charts.per_class_chart,
+            h,
+            names,
+            chosen,
+            metric,
+            chart_kwargs={"batch_averaged": has_batch},
+            cache_key=(cache.run_key(run), tuple(chosen), metric, has_batch),
+            width="stretch",
         )
     st.caption(
         "Solid lines are exact: each epoch's whole validation split is predicted and every number comes from that "
@@ -153,11 +162,8 @@ def per_class_ui(run: StoredRun) -> None:
             else 1
         )
         table = metrics.confusion_table(run.val_confusions[epoch - 1], names, "true")
-        st.altair_chart(
-            present.room(
-                charts.confusion_heatmap(table, "true", f"Validation, epoch {epoch}, normalized by true class")
-            )
-        )
+        title = f"Validation, epoch {epoch}, normalized by true class"
+        cache.altair_chart(st, charts.confusion_heatmap, table, "true", title, cache_key=(cache.run_key(run), epoch))
 
 
 def test_evaluation_ui(
@@ -214,9 +220,7 @@ def confusion_view_ui(cm: np.ndarray, names: list[str]) -> None:
     how_label = st.radio("Confusion matrix", list(metrics.NORMALIZATIONS.values()), horizontal=True, key="cm_normalize")
     how = next(k_ for k_, v in metrics.NORMALIZATIONS.items() if v == how_label)
     table = metrics.confusion_table(cm, names, how)
-    st.altair_chart(
-        present.room(charts.confusion_heatmap(table, how, f"Test set ({int(cm.sum())} images), {how_label}"))
-    )
+    cache.altair_chart(st, charts.confusion_heatmap, table, how, f"Test set ({int(cm.sum())} images), {how_label}")
 
 
 @st.fragment
@@ -253,6 +257,7 @@ def _gallery(ds: Dataset, idx: np.ndarray, y_prob: np.ndarray, names: list[str],
     st.image([for_display(ds.x_test[i]) for i in idx], caption=captions, width=88)
 
 
+@st.fragment  # its buttons run a trap on the model: only this view changes
 def traps_ui(run: StoredRun, ds: Dataset, model: Callable[[], Any], gen: Callable[[], Any]) -> None:
     names = list(run.class_names)
     st.markdown("#### 1 · A shuffling generator scrambles the order of predictions")
@@ -272,7 +277,7 @@ def traps_ui(run: StoredRun, ds: Dataset, model: Callable[[], Any], gen: Callabl
         )
 
     st.markdown("#### 2 · One-hot labels where scikit-learn wants integers")
-    message, fixed = traps.one_hot_error(run.y_true, run.y_prob)
+    message, fixed = cache.computed(traps.one_hot_error, run.y_true, run.y_prob, cache_key=cache.run_key(run))
     st.code(f"confusion_matrix(y_test_one_hot, (y_prob > 0.5).astype(int))\n# ValueError: {message}", language="python")
     st.code(
         f"confusion_matrix(y_test_one_hot.argmax(axis=1), y_prob.argmax(axis=1))  # works: accuracy {fixed:.1%}",
