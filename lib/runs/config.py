@@ -17,6 +17,7 @@ from lib.augment import settings as augment_settings
 from lib.data.dataset import Dataset
 from lib.data.stats import majority_baseline
 from lib.errors import StoreError, one_line
+from lib.names import MAX_NAME, NAME_PUNCTUATION, clean_name  # noqa: F401 (imported from here by others)
 from lib.train.models import MODEL_KINDS
 from lib.train.settings import TrainSettings
 from lib.train.transfer import BackboneRef
@@ -225,20 +226,6 @@ class RunRecord:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             missing = f"missing {exc}" if isinstance(exc, KeyError) else one_line(exc)
             raise StoreError(f"{folder_name or 'run'}: config.json is not a run record ({missing})") from None
-
-
-MAX_NAME = 60
-
-
-NAME_PUNCTUATION = set(" -_.,:;+()'/·=%&@")
-
-
-def clean_name(text: str) -> str:
-    """A run name people can say: one line of letters, digits, spaces and plain punctuation,
-    at most MAX_NAME characters. Markdown's link/image/code/HTML characters ([ ] ! ` < > * \\ |)
-    are dropped, so the name is safe wherever it is shown."""
-    kept = "".join(ch if ch.isalnum() or ch in NAME_PUNCTUATION else " " for ch in text)
-    return " ".join(kept.split())[:MAX_NAME]
 
 
 def auto_name(config: RunConfig) -> str:
