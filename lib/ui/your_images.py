@@ -217,13 +217,13 @@ def _new_class() -> None:
         st.session_state["cbc_message"] = one_line(exc)
         return
     _classes().setdefault(name, [])
-    st.session_state["cbc_current"] = name
+    st.session_state["cbc_class"] = name
     st.session_state["cbc_new_class"] = ""
 
 
 def _drop_class(cls: str) -> None:
     _classes().pop(cls, None)
-    st.session_state.pop("cbc_current", None)
+    st.session_state.pop("cbc_class", None)
 
 
 @st.dialog("Your images, class by class", width="large")
@@ -238,15 +238,21 @@ def _class_by_class_dialog() -> None:
     if not classes:
         st.caption("Type the first class name and press Add class.")
         return
-    if st.session_state.get("cbc_current") not in classes:
-        st.session_state["cbc_current"] = next(iter(classes))
+    names = list(classes)
+    current = st.session_state.get("cbc_class")
+    current = current if current in classes else names[0]
+    # The radio's key names the classes (not the choice): a new class makes a new radio that
+    # starts on it; picking keeps the key. (A keyed radio whose options change starts over at 0.)
     cls = st.radio(
         "Pictures go to",
-        list(classes),
-        format_func=lambda c: f"{md(c)} ({len(classes[c])})",
-        key="cbc_current",
+        names,
+        index=names.index(current),
+        format_func=md,
+        key="cbc_pick_" + hashlib.sha256("\x00".join(names).encode()).hexdigest()[:12],
         horizontal=True,
     )
+    st.session_state["cbc_class"] = cls
+    st.caption(" · ".join(f"{md(c)}: {len(p)}" for c, p in classes.items()))
     # The camera and the file picker get a fresh key after each picture: one press takes one
     # picture, with no "Clear photo" in between.
     camera_key = f"cbc_camera_{st.session_state.get('cbc_round', 0)}"
@@ -296,5 +302,5 @@ def _class_by_class_dialog() -> None:
             return
         st.session_state[_PENDING] = (DatasetSpec("images", result.saved.name), result.dataset)
         st.session_state.pop(state.CLASS_BY_CLASS, None)
-        st.session_state.pop("cbc_current", None)
+        st.session_state.pop("cbc_class", None)
         st.rerun()
