@@ -179,8 +179,9 @@ def _add_picture(cls: str, file_name: str, data: bytes) -> None:
         st.session_state["cbc_message"] = "That is as many pictures as one set can hold."
         return
     digest = hashlib.sha256(data).hexdigest()
-    if any(p.digest == digest for p in pictures):
-        st.session_state["cbc_message"] = f"That picture is already in '{cls}'."
+    already = next((c for c, pics in _classes().items() if any(p.digest == digest for p in pics)), None)
+    if already is not None:  # the same bytes twice (a still camera, the same file): kept once
+        st.session_state["cbc_message"] = f"That picture is already in '{already}'."
         return
     try:
         check_picture(data)
