@@ -115,9 +115,6 @@ def add_pictures(sidebar, way: str, name: str, files) -> None:
 
 
 def train_and_see_the_confusion_matrix(page, button: str) -> None:
-    import time
-
-    print("train start", time.strftime("%X"), flush=True)
     page.get_by_test_id("stSidebarNav").get_by_text("3 · Train & Evaluate").click()
     ready = re.compile("Training runs only when you press the button|were trained before: loading them")
     expect(page.get_by_text(ready).first).to_be_visible(timeout=180_000)
@@ -129,9 +126,6 @@ def train_and_see_the_confusion_matrix(page, button: str) -> None:
     expect(page.get_by_role("combobox", name="Model")).to_have_value("CNN: 2-3 conv blocks")  # the default: a cnn
     page.get_by_role("button", name=button, exact=True).click()
     expect(page.get_by_text("status complete")).to_be_visible(timeout=180_000)
-    import time
-
-    print("trained", time.strftime("%X"), flush=True)
     expect(page.get_by_text(re.compile(r"Test set \(12 images\), counts"))).to_be_attached()
     wait_idle(page)
     assert_no_exception(page)
