@@ -259,7 +259,8 @@ def _ingest(
     tmp = place / f"{TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
         tmp.mkdir()
-        written = _write_pictures(kept, tmp, budget, notes, progress)
+        headers: dict[Path, decode.ImageHeader] = {}
+        written = _write_pictures(kept, tmp, budget, notes, progress, headers)
         notes[:0] = ignored
         h = hashlib.blake2b(digest_size=16)
         for rel, sha in sorted(written.items()):
@@ -270,7 +271,7 @@ def _ingest(
             saved = _read_marker(final)
             _remember_upload(final, digest)
             return Ingested(saved, None, True)
-        ds = _load_checked(tmp, name, progress)
+        ds = _load_checked(tmp, name, progress, headers)
         saved = SavedSet(name, clean_name(title) or slug, len(ds.x_train) + len(ds.x_test), ds.class_names, time.time())
         _write_marker(tmp, saved, [digest], notes)
         try:
@@ -329,9 +330,15 @@ def _arrange(items: list[Incoming], budget: PictureBudget, notes: list[str]) -> 
 
 
 def _write_pictures(
-    items: list[Incoming], tmp: Path, budget: PictureBudget, notes: list[str], progress: Progress | None
+    items: list[Incoming],
+    tmp: Path,
+    budget: PictureBudget,
+    notes: list[str],
+    progress: Progress | None,
+    headers: dict[Path, decode.ImageHeader],
 ) -> dict[str, bytes]:
-    """Each file read once, checked at the gate, written under tmp; {relative path: sha256}."""
+    """Each file read once, checked at the gate, written under tmp; {relative path: sha256}.
+    `headers` gets each written file's header (the folder loader does not read it again)."""
     written: dict[str, bytes] = {}
     first_of: dict[bytes, str] = {}
     duplicates: list[str] = []
@@ -361,6 +368,7 @@ def _write_pictures(
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_bytes(data)
                 written[rel] = sha
+                headers[target] = header
                 largest = max(largest, min(header.width * header.height, MAX_SIDE * MAX_SIDE))
         if progress and (n % 25 == 0 or n == len(items)):
             progress("read", n, len(items))
@@ -381,10 +389,12 @@ def _write_pictures(
     return written
 
 
-def _load_checked(tmp: Path, name: str, progress: Progress | None) -> Dataset:
+def _load_checked(tmp: Path, name: str, progress: Progress | None, headers: dict) -> Dataset:
     """The folder loader on the new set (before anyone can see it), and at least 2 pictures a class."""
     try:
-        ds = load_image_folder(tmp, progress=(lambda d, t: progress("load", d, t)) if progress else None)
+        ds = load_image_folder(
+            tmp, progress=(lambda d, t: progress("load", d, t)) if progress else None, headers=headers
+        )
     except DatasetError as exc:
         raise DatasetError(str(exc).replace(str(tmp), name)) from None
     counts = Counter(ds.y_train.tolist()) + Counter(ds.y_test.tolist())

@@ -257,26 +257,32 @@ def _class_by_class_dialog() -> None:
     # The camera and the file picker get a fresh key after each picture: one press takes one
     # picture, with no "Clear photo" in between.
     camera_key = f"cbc_camera_{st.session_state.get('cbc_round', 0)}"
-    st.camera_input("Take a picture", key=camera_key, on_change=_took_picture, args=(camera_key, cls))
     files_key = f"cbc_files_{st.session_state.get('cbc_files_round', 0)}"
-    st.file_uploader(
-        "…or add picture files",
-        accept_multiple_files=True,
-        type=IMAGE_TYPES,
-        key=files_key,
-        on_change=_added_files,
-        args=(files_key, cls),
-    )
-    pictures = classes[cls]
-    st.caption(f"{len(pictures)} picture(s) of '{md(cls)}'. Each class needs at least 2.")
-    columns = st.columns(6)
-    for i, picture in enumerate(pictures):
-        with columns[i % 6]:
-            st.image(picture.thumb, width=80)
-            st.button(
-                "Remove", key=f"cbc_remove_{cls}_{picture.digest[:16]}", on_click=_remove, args=(cls, picture.digest)
-            )
-    st.button("Remove this class", key="cbc_drop_class", on_click=_drop_class, args=(cls,))
+    left, right = st.columns(2)  # the camera beside what it took: Save stays on a projector's screen
+    with left:
+        st.camera_input("Take a picture", key=camera_key, on_change=_took_picture, args=(camera_key, cls))
+        st.file_uploader(
+            "…or add picture files",
+            accept_multiple_files=True,
+            type=IMAGE_TYPES,
+            key=files_key,
+            on_change=_added_files,
+            args=(files_key, cls),
+        )
+    with right:
+        pictures = classes[cls]
+        st.caption(f"{len(pictures)} picture(s) of '{md(cls)}'. Each class needs at least 2.")
+        columns = st.columns(4)
+        for i, picture in enumerate(pictures):
+            with columns[i % 4]:
+                st.image(picture.thumb, width=72)
+                st.button(
+                    "Remove",
+                    key=f"cbc_remove_{cls}_{picture.digest[:16]}",
+                    on_click=_remove,
+                    args=(cls, picture.digest),
+                )
+        st.button("Remove this class", key="cbc_drop_class", on_click=_drop_class, args=(cls,))
     st.divider()
     ready = [c for c, pics in classes.items() if len(pics) >= 2]
     title = st.text_input("Name of the set", key="cbc_title", max_chars=40, placeholder="my classes")
