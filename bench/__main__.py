@@ -17,6 +17,7 @@ BENCHMARKS = [
     "aug_preview:run_page",
     "evaluation",
     "memory",
+    "zip_ingest",
     "train_memory",
     "workload",
     "inspect",

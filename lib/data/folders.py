@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -47,7 +48,10 @@ def load_image_folder(
     test_fraction: float = 0.2,
     seed: int = 0,
     progress: Progress | None = None,
+    headers: Mapping[Path, decode.ImageHeader] | None = None,
 ) -> Dataset:
+    """`headers`: pictures this process has just written and read through the gate's header check
+    (a saved set of your images, lib.data.picture_sets); they are not read again, nor resolved."""
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DatasetError(f"not a folder: {root}")
@@ -65,6 +69,10 @@ def load_image_folder(
     for split, dirs in class_dirs.items():
         for d in dirs:
             for path in _image_files(d, root, skipped, hidden):
+                known = headers.get(path) if headers else None
+                if known is not None:
+                    entries.append(_Entry(path, class_names.index(printable(d.name)), split, known.size, known.colour))
+                    continue
                 if not inside_root(path):
                     skipped.append(f"{printable(path.relative_to(root))} (a link that leads outside the data folder)")
                     continue
@@ -113,17 +121,21 @@ def load_image_folder(
         x = np.empty((len(indices), size[1], size[0], channels), dtype=np.uint8)
         y = np.empty(len(indices), dtype=np.int64)
         n = 0  # next free row: unreadable files leave no gap, so no copy is needed to drop them
-        for i in indices:
-            e = entries[i]
-            try:
-                x[n] = _decode(e.path, size, channels)
-                y[n] = e.label
-                n += 1
-            except Exception as exc:  # truncated or corrupt data only shows when decoding
-                skipped.append(f"{printable(e.path.relative_to(root))} ({_reason(exc)})")
-            done[0] += 1
-            if progress and (done[0] % 25 == 0 or done[0] == len(entries)):
-                progress(done[0], len(entries))
+        # Pillow decodes without the GIL: a few threads use every core. A chunk at a time, so
+        # only a chunk's decoded pictures are held beside the array.
+        for start in range(0, len(indices), _CHUNK):
+            chunk = [entries[i] for i in indices[start : start + _CHUNK]]
+            decoded = _pool().map(_try_decode, chunk, [size] * len(chunk), [channels] * len(chunk))
+            for e, result in zip(chunk, decoded, strict=True):
+                if isinstance(result, Exception):  # truncated or corrupt data only shows when decoding
+                    skipped.append(f"{printable(e.path.relative_to(root))} ({_reason(result)})")
+                else:
+                    x[n] = result
+                    y[n] = e.label
+                    n += 1
+                done[0] += 1
+                if progress and (done[0] % 25 == 0 or done[0] == len(entries)):
+                    progress(done[0], len(entries))
         return x[:n], y[:n]
 
     x_train, y_train = decode_into(train_idx)
@@ -244,6 +256,23 @@ def _choose_size(entries: list[_Entry]) -> tuple[int, int]:
     w, h = Counter(e.size for e in entries).most_common(1)[0][0]
     scale = min(1.0, MAX_SIDE / max(w, h))
     return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+_CHUNK = 64
+_POOL: list[ThreadPoolExecutor] = []
+
+
+def _pool() -> ThreadPoolExecutor:
+    if not _POOL:
+        _POOL.append(ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="decode"))
+    return _POOL[0]
+
+
+def _try_decode(e: _Entry, size: tuple[int, int], channels: int) -> np.ndarray | Exception:
+    try:
+        return _decode(e.path, size, channels)
+    except Exception as exc:
+        return exc
 
 
 def _decode(path: Path, size: tuple[int, int], channels: int) -> np.ndarray:

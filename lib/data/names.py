@@ -29,3 +29,16 @@ def nfc(text: str | bytes | os.PathLike) -> str:
 def nfc_all(names: object) -> tuple[str, ...]:
     """Every name of an iterable through `nfc`, in order."""
     return tuple(nfc(str(n)) if not isinstance(n, bytes) else nfc(n) for n in names)  # type: ignore[attr-defined]
+
+
+MAX_NAME = 60
+NAME_PUNCTUATION = set(" -_.,:;+()'/·=%&@")
+
+
+def clean_name(text: str) -> str:
+    """A name people can say (runs, saved picture sets): one line of letters, digits, spaces and
+    plain punctuation, at most MAX_NAME characters. Markdown's link/image/code/HTML characters
+    ([ ] ! ` < > * \\ |) are dropped, so the name is safe wherever it is shown. NFC first: a name
+    typed on macOS is the same name, and its accents are not dropped as punctuation."""
+    kept = "".join(ch if ch.isalnum() or ch in NAME_PUNCTUATION else " " for ch in nfc(text))
+    return " ".join(kept.split())[:MAX_NAME]

@@ -2,7 +2,8 @@
 
 Sources: scikit-learn's bundled `digits`, the `shapes` set we ship, a folder in
 `flow_from_directory` layout, an `.npz` (path or uploaded bytes), and Keras' `mnist`,
-`fashion_mnist`, `cifar10` (downloaded once into the Keras cache).
+`fashion_mnist`, `cifar10` (downloaded once into the Keras cache), and your own pictures
+uploaded in the browser, saved as a folder set (`lib.data.picture_sets`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from lib.data.dataset import Dataset, DatasetError, stratified_split
 from lib.data.folders import MAX_SIDE, Progress, load_image_folder
 from lib.data.labels import normalize_labels
 from lib.data.paths import guard, printable
+from lib.data.picture_sets import load_picture_set
 from lib.errors import one_line
 
 SAMPLE_DATA = Path(__file__).resolve().parents[2] / "sample_data"
@@ -30,8 +32,8 @@ NPZ_KEYS = ("X_train", "y_train", "X_test", "y_test")
 class DatasetSpec:
     """Hashable description of where a dataset comes from (caches key on it)."""
 
-    kind: str  # "digits" | "shapes" | "mnist" | "fashion_mnist" | "cifar10" | "folder" | "npz"
-    path: str = ""  # folder or .npz path; for an upload, its file name
+    kind: str  # "digits" | "shapes" | "mnist" | "fashion_mnist" | "cifar10" | "folder" | "npz" | "images"
+    path: str = ""  # folder or .npz path; for an upload, its file name; for "images", the saved set's name
     upload_digest: str = ""  # set for uploaded .npz bytes (their content hash)
 
     @property
@@ -53,6 +55,8 @@ class DatasetSpec:
             return f"folder {self.path}"
         if self.kind == "npz":
             return f"{'uploaded ' if self.upload_digest else ''}{Path(self.path).name}"
+        if self.kind == "images":
+            return f"your images {self.path}"
         return self.kind
 
 
@@ -427,6 +431,13 @@ SOURCES: dict[str, Source] = {
         reads_files=True,
     ),
     "npz": Source(".npz file…", _npz, asks_for="npz"),
+    # A folder or ZIP uploaded in the browser, or pictures taken class by class: saved as a folder set.
+    "images": Source(
+        "Your images…",
+        lambda spec, data, progress: load_picture_set(spec.path, progress),
+        asks_for="images",
+        reads_files=True,
+    ),
 }
 NAMED = tuple(kind for kind, source in SOURCES.items() if not source.asks_for)  # chosen by name alone
 KERAS_DATASETS = tuple(KERAS_CLASS_NAMES)

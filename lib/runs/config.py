@@ -15,7 +15,7 @@ from typing import Any
 
 from lib.augment import settings as augment_settings
 from lib.data.dataset import Dataset
-from lib.data.names import nfc
+from lib.data.names import MAX_NAME, NAME_PUNCTUATION, clean_name, nfc  # noqa: F401 (imported from here by others)
 from lib.data.stats import majority_baseline
 from lib.errors import StoreError, one_line
 from lib.train.models import MODEL_KINDS
@@ -234,21 +234,6 @@ class RunRecord:
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             missing = f"missing {exc}" if isinstance(exc, KeyError) else one_line(exc)
             raise StoreError(f"{folder_name or 'run'}: config.json is not a run record ({missing})") from None
-
-
-MAX_NAME = 60
-
-
-NAME_PUNCTUATION = set(" -_.,:;+()'/·=%&@")
-
-
-def clean_name(text: str) -> str:
-    """A run name people can say: one line of letters, digits, spaces and plain punctuation,
-    at most MAX_NAME characters. Markdown's link/image/code/HTML characters ([ ] ! ` < > * \\ |)
-    are dropped, so the name is safe wherever it is shown. NFC first (lib.data.names): a name
-    typed on macOS is the same name, and its accents are not dropped as punctuation."""
-    kept = "".join(ch if ch.isalnum() or ch in NAME_PUNCTUATION else " " for ch in nfc(text))
-    return " ".join(kept.split())[:MAX_NAME]
 
 
 def auto_name(config: RunConfig) -> str:

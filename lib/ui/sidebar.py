@@ -9,13 +9,14 @@ import hashlib
 
 import streamlit as st
 
-from lib.data.dataset import DatasetError
+from lib.data.dataset import Dataset, DatasetError
 from lib.data.sources import SOURCES, DatasetSpec, load_dataset
 from lib.errors import one_line
 from lib.i18n import _
 from lib.ui import cache, state
 from lib.ui.text import md
 from lib.ui.url_state import apply_pending_imbalance, restore_from_url
+from lib.ui.your_images import your_images_ui
 
 
 def dataset_picker_ui() -> None:
@@ -28,6 +29,7 @@ def dataset_picker_ui() -> None:
     asks_for = SOURCES[source].asks_for
     requested: DatasetSpec | None = None
     data: bytes | None = None
+    loaded: Dataset | None = None  # a dataset the source's own UI has just made
     if asks_for == "folder":
         path = sb.text_input(
             _("Folder path"),
@@ -45,11 +47,13 @@ def dataset_picker_ui() -> None:
             requested = DatasetSpec("npz", upload.name, hashlib.sha256(data).hexdigest())
         elif (sb.button(_("Load .npz"), key="load_npz") and path.strip()) or from_url is not None:
             requested = from_url or DatasetSpec("npz", path.strip())
+    elif asks_for == "images":  # uploads and the camera: lib/ui/your_images.py
+        requested, loaded = your_images_ui()
     else:
         requested = DatasetSpec(source)
 
     if requested is not None and requested != cache.current_spec():
-        _switch_to(requested, data)
+        _switch_to(requested, data, loaded)
     elif requested is not None:  # the data set in use was chosen again: an older failure is over
         st.session_state.pop(state.LAST_LOAD_FAILURE, None)
     else:  # e.g. a link's data set was refused: the reason stays on every page, not only the first
@@ -61,7 +65,7 @@ def dataset_picker_ui() -> None:
     _current_ui()
 
 
-def _switch_to(spec: DatasetSpec, data: bytes | None) -> None:
+def _switch_to(spec: DatasetSpec, data: bytes | None, loaded: Dataset | None = None) -> None:
     failures: dict = st.session_state.setdefault(state.DATASET_FAILURES, {})
     if spec in failures:
         st.sidebar.error(md(failures[spec]))
@@ -70,7 +74,9 @@ def _switch_to(spec: DatasetSpec, data: bytes | None) -> None:
             st.rerun()
         return
     try:
-        if SOURCES[spec.kind].reads_files:  # folders read file by file: show progress
+        if loaded is not None:
+            loaded = cache.dataset(spec, data, loaded)
+        elif SOURCES[spec.kind].reads_files:  # folders read file by file: show progress
             bar = st.sidebar.progress(0.0, text=_("Loading {name}…").format(name=md(spec.label)))
             try:
                 fresh = load_dataset(

@@ -3,6 +3,7 @@ the data set, the imbalance made on purpose, and the augmentation settings.
 
     ?dataset=shapes                       a built-in or Keras source
     ?dataset=folder&path=/data/flowers    a folder (or dataset=npz&path=... for a local .npz)
+    ?dataset=images&path=pets-1a2b3c4d5e   a saved set of your own pictures (lib.data.picture_sets)
     &imbalance=3:0.25                     class 3 kept at 25 % of its training images
     &augment={"rotation_range":10}        ImageDataGenerator settings that differ from the defaults
 
@@ -32,7 +33,7 @@ def spec_from_params(params: dict[str, str]) -> DatasetSpec | None:
     kind = params.get("dataset", "")
     if kind in BUILT_IN:
         return DatasetSpec(kind)
-    if kind in ("folder", "npz") and params.get("path", "").strip():
+    if kind in ("folder", "npz", "images") and params.get("path", "").strip():
         return DatasetSpec(kind, params["path"].strip())
     return None
 
@@ -44,7 +45,7 @@ def params_for(
     params: dict[str, str] = {}
     if spec.kind in BUILT_IN:
         params["dataset"] = spec.kind
-    elif spec.kind in ("folder", "npz") and not spec.upload_digest:
+    elif spec.kind in ("folder", "npz", "images") and not spec.upload_digest:
         params.update(dataset=spec.kind, path=spec.path)
     if imbalance:
         params["imbalance"] = f"{int(imbalance[0])}:{float(imbalance[1]):g}"
@@ -87,6 +88,8 @@ def restore_from_url() -> DatasetSpec | None:
             st.session_state["folder_path"] = spec.path
         elif spec.kind == "npz":
             st.session_state["npz_path"] = spec.path
+        elif spec.kind == "images":
+            st.session_state[state.IMAGES_SET] = spec.path
     imbalance = parse_imbalance(params.get("imbalance", ""))
     if imbalance is not None:
         st.session_state[PENDING_IMBALANCE] = (spec or cache.current_spec(), imbalance)

@@ -1,0 +1,496 @@
+"""Your own pictures (a folder or a ZIP uploaded in the browser, or taken class by class with the
+camera) saved as a folder data set under `<data root>/your-images/` and read back like any folder.
+
+    <data root>/your-images/<name>-<hash>/<class>/<picture>          (or train|test/<class>/...)
+    <data root>/your-images/<name>-<hash>/.set.json                  marks a set made here (deletable)
+
+`<name>` is the user's name for the set, cleaned like run names; `<hash>` is a short hash of
+the pictures' paths and bytes, so two students' sets never overwrite each other and the same
+pictures under the same name are the same set. A set is written into a hidden temporary folder
+and renamed into place when complete: nobody ever sees half a set. The pictures are stored as
+uploaded and read back by `load_image_folder`, so a set gives the same Dataset (and the same
+fingerprint: stored runs are reused) as the original folder read from disk.
+
+Every picture goes through the one decoding gate (`lib.data.decode`) twice: its header when it
+arrives (a promised raster format, the pixel budget), then its pixels in the folder loader.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+import unicodedata
+import uuid
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from lib.data import decode
+from lib.data.dataset import Dataset, DatasetError
+from lib.data.folders import MAX_SIDE, load_image_folder
+from lib.data.names import clean_name
+from lib.data.paths import data_root, printable
+from lib.data.zip_archive import ArchiveBudget, ZipReader, zip_entries
+from lib.errors import ImageError, one_line
+
+PLACE = "your-images"  # inside the data root
+MARKER = ".set.json"
+DEFAULT_ROOT = Path(__file__).resolve().parents[2] / "sample_data"  # when no data root is set
+ARCHIVE_SUFFIXES = (".zip", ".tar", ".tgz", ".gz", ".bz2", ".xz", ".7z", ".rar", ".npz")
+SPLIT_NAMES = ("train", "test", "validation", "val", "valid")
+HASH_CHARS = 10
+_SET_NAME = re.compile(rf"^[^./\\\x00][^/\\\x00]*-[0-9a-f]{{{HASH_CHARS}}}$")
+TMP_PREFIX = ".tmp-"
+OLD_PREFIX = ".old-"
+
+# stage ("read": checking each file as it arrives; "load": decoding into arrays), done, total
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class PictureBudget:
+    """What one set may hold. The archive part applies to ZIPs; `max_bytes` to every upload."""
+
+    archive: ArchiveBudget = field(default_factory=ArchiveBudget)
+    max_files: int = 10_000
+    max_bytes: int = 512 << 20  # the pictures' bytes, in all
+    max_decoded_bytes: int = 1 << 30  # the Dataset's uint8 arrays, estimated from the headers
+    max_pixels: int = decode.MAX_PIXELS  # per picture, from its header (the gate's budget)
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One file as it arrived: its path inside the upload and how to get its bytes."""
+
+    parts: tuple[str, ...]
+    size: int
+    read: Callable[[], bytes]
+    name_repaired: bool = False
+
+
+@dataclass(frozen=True)
+class SavedSet:
+    name: str  # the folder name: the URL and the DatasetSpec carry it
+    title: str  # the name the user gave
+    pictures: int
+    classes: tuple[str, ...]
+    created: float
+
+
+@dataclass(frozen=True)
+class Ingested:
+    saved: SavedSet
+    dataset: Dataset | None  # None when the set was there already (load it through the cache)
+    reused: bool  # the same upload (or the same pictures) was saved before: nothing written
+
+
+# --- where sets live ---------------------------------------------------------------------------
+
+
+def sets_place() -> Path:
+    """`<data root>/your-images` (the data root a server's teacher sets; sample_data/ otherwise)."""
+    return (data_root() or DEFAULT_ROOT) / PLACE
+
+
+def set_path(name: str) -> Path:
+    """The folder of a saved set, or DatasetError: only names this module makes, inside the place."""
+    name = unicodedata.normalize("NFC", name)
+    if not _SET_NAME.match(name):
+        raise DatasetError(f"'{printable(name)[:80]}' is not the name of a saved set of your images")
+    path = sets_place() / name
+    if not (path / MARKER).is_file() or path.is_symlink():
+        raise DatasetError(f"there is no saved set named '{printable(name)[:80]}' (deleted?)")
+    return path
+
+
+def list_sets() -> list[SavedSet]:
+    """Every complete saved set, newest first (temporary folders of a save in progress are not listed)."""
+    place = sets_place()
+    _clean_stale(place)
+    found: list[SavedSet] = []
+    try:
+        children = sorted(place.iterdir())
+    except OSError:
+        return []
+    for child in children:
+        if child.name.startswith(".") or not _SET_NAME.match(child.name):
+            continue
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            found.append(_read_marker(child))
+    return sorted(found, key=lambda s: (-s.created, s.name))
+
+
+def load_picture_set(name: str, progress: Callable[[int, int], None] | None = None) -> Dataset:
+    path = set_path(name)
+    ds = load_image_folder(path, progress=progress)
+    with contextlib.suppress(OSError, ValueError):
+        notes = tuple(json.loads((path / MARKER).read_text("utf-8")).get("notes", ()))
+        return replace(ds, notes=tuple(str(n) for n in notes) + ds.notes)
+    return ds
+
+
+def delete_set(name: str) -> None:
+    """Remove a saved set (only sets made here: the marker says so). Renamed away first, so it
+    disappears at once for everyone, then deleted."""
+    path = set_path(name)
+    trash = path.parent / f"{OLD_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        path.rename(trash)
+    except OSError as exc:
+        raise DatasetError(f"the set could not be deleted ({one_line(exc)})") from None
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def set_title_slug(title: str) -> str:
+    """The user's name for a set as a folder name: cleaned like run names, no path characters."""
+    cleaned = clean_name(title)
+    slug = "".join(ch if ch.isalnum() or ch in " -_.()" else "-" for ch in cleaned)
+    slug = re.sub(r"-{2,}", "-", " ".join(slug.split())).strip(" .-")[:40].strip(" .-")
+    return slug or "my images"
+
+
+# --- the three ways in -----------------------------------------------------------------------
+
+
+def ingest_zip(
+    data: bytes, title: str, *, budget: PictureBudget | None = None, progress: Progress | None = None
+) -> Ingested:
+    """A ZIP of `<class>/*` or `train|test/<class>/*` (in a top folder or not), saved as a set."""
+    budget = budget or PictureBudget()
+    digest = hashlib.sha256(data).hexdigest()
+    known = _saved_upload(set_title_slug(title), digest)
+    if known is not None:
+        return Ingested(known, None, True)
+    entries = zip_entries(data, budget.archive)
+    with ZipReader(data) as reader:
+        items = [Incoming(e.parts, e.info.file_size, (lambda e=e: reader.read(e)), e.name_repaired) for e in entries]
+        return _ingest(items, title, digest, budget, progress)
+
+
+def ingest_files(
+    files: Iterable[tuple[str, bytes]],
+    title: str,
+    *,
+    budget: PictureBudget | None = None,
+    progress: Progress | None = None,
+) -> Ingested:
+    """Files of a folder chosen in the browser: (path inside the upload, e.g. 'photos/cats/1.jpg', bytes)."""
+    budget = budget or PictureBudget()
+    files = list(files)
+    h = hashlib.sha256()
+    items: list[Incoming] = []
+    for path, data in files:
+        _check_upload_path(path)
+        h.update(unicodedata.normalize("NFC", path).encode("utf-8", "surrogatepass") + b"\x00")
+        h.update(hashlib.sha256(data).digest())
+        parts = tuple(p for p in unicodedata.normalize("NFC", path).replace("\\", "/").split("/") if p not in ("", "."))
+        items.append(Incoming(parts, len(data), (lambda data=data: data)))
+    digest = h.hexdigest()
+    known = _saved_upload(set_title_slug(title), digest)
+    if known is not None:
+        return Ingested(known, None, True)
+    return _ingest(items, title, digest, budget, progress)
+
+
+def ingest_classes(
+    classes: dict[str, list[tuple[str, bytes]]],
+    title: str,
+    *,
+    budget: PictureBudget | None = None,
+    progress: Progress | None = None,
+) -> Ingested:
+    """Pictures gathered class by class (camera or files): {class name: [(file name, bytes)]}."""
+    budget = budget or PictureBudget()
+    files: list[tuple[str, bytes]] = []
+    for cls, pictures in classes.items():
+        name = clean_class_name(cls)
+        for i, (file_name, data) in enumerate(pictures, 1):
+            files.append((f"{name}/{i:03d}-{_safe_part(file_name) or 'picture'}", data))
+    if len({clean_class_name(c) for c in classes}) < 2:
+        raise DatasetError("add at least 2 classes")
+    return ingest_files(files, title, budget=budget, progress=progress)
+
+
+def clean_class_name(text: str) -> str:
+    """A class name typed by a user, as a folder name (DatasetError when nothing is left, or a
+    split folder's name that would change how the folder is read)."""
+    name = " ".join(_safe_part(clean_name(text).replace("/", " ")).split()).strip(" .")
+    if not name:
+        raise DatasetError("type a class name (letters or digits)")
+    if name.lower() in SPLIT_NAMES:
+        raise DatasetError(f"'{name}' names a split folder; choose another class name")
+    return name
+
+
+def check_picture(data: bytes, *, max_pixels: int = decode.MAX_PIXELS) -> decode.ImageHeader:
+    """A picture's header through the gate (format, pixel budget), or ImageError."""
+    return decode.read_header(data, max_pixels=max_pixels, reducible=True)
+
+
+def thumbnail(data: bytes, side: int = 96):
+    """A small upright RGB copy (uint8 array) for the class-by-class grid, through the gate."""
+    header = check_picture(data)
+    scale = min(1.0, side / max(header.width, header.height))
+    size = (max(1, round(header.width * scale)), max(1, round(header.height * scale)))
+    return decode.decode_to_array(data, size, 3)
+
+
+# --- one ingestion for all three ---------------------------------------------------------------
+
+
+def _ingest(
+    items: list[Incoming], title: str, digest: str, budget: PictureBudget, progress: Progress | None
+) -> Ingested:
+    slug = set_title_slug(title)
+    notes: list[str] = []
+    kept, ignored = _arrange(items, budget, notes)
+    place = sets_place()
+    try:
+        place.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DatasetError(f"the folder for saved sets cannot be made ({one_line(exc)})") from None
+    _clean_stale(place)
+    tmp = place / f"{TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        tmp.mkdir()
+        headers: dict[Path, decode.ImageHeader] = {}
+        written = _write_pictures(kept, tmp, budget, notes, progress, headers)
+        notes[:0] = ignored
+        h = hashlib.blake2b(digest_size=16)
+        for rel, sha in sorted(written.items()):
+            h.update(rel.encode("utf-8", "surrogatepass") + b"\x00" + sha)
+        name = f"{slug}-{h.hexdigest()[:HASH_CHARS]}"
+        final = place / name
+        if (final / MARKER).is_file():  # the same pictures under the same name: that set
+            saved = _read_marker(final)
+            _remember_upload(final, digest)
+            return Ingested(saved, None, True)
+        ds = _load_checked(tmp, name, progress, headers)
+        saved = SavedSet(name, clean_name(title) or slug, len(ds.x_train) + len(ds.x_test), ds.class_names, time.time())
+        _write_marker(tmp, saved, [digest], notes)
+        try:
+            tmp.rename(final)
+        except OSError:
+            if (final / MARKER).is_file():  # another session saved the same set a moment ago
+                return Ingested(_read_marker(final), None, True)
+            raise
+        return Ingested(saved, replace(ds, notes=tuple(notes) + ds.notes), False)
+    except OSError as exc:
+        raise DatasetError(f"the set could not be saved ({one_line(exc)}); nothing was kept") from None
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _arrange(items: list[Incoming], budget: PictureBudget, notes: list[str]) -> tuple[list[Incoming], list[str]]:
+    """The files that can be pictures, with the common top folder(s) taken off; notes for what
+    was left out on purpose (macOS metadata, hidden files, nested archives, files beside the classes)."""
+    counts: Counter[str] = Counter()
+    kept: list[Incoming] = []
+    for item in items:
+        if any(p == "__MACOSX" for p in item.parts) or item.parts[-1].startswith("._"):
+            counts["mac"] += 1
+        elif any(p.startswith(".") for p in item.parts):
+            counts["hidden"] += 1
+        elif item.parts[-1].lower().endswith(ARCHIVE_SUFFIXES):
+            counts["archive"] += 1
+        else:
+            kept.append(item)
+    if len(kept) > budget.max_files:
+        raise DatasetError(f"{len(kept):,} files were sent; at most {budget.max_files:,} can be read")
+    total = sum(i.size for i in kept)
+    if total > budget.max_bytes:
+        raise DatasetError(f"the pictures take {_mb(total)}; at most {_mb(budget.max_bytes)} can be read")
+    repaired = sum(i.name_repaired for i in kept)
+    # A folder upload names its folder ('photos/cats/1.jpg'); a ZIP may or may not have one.
+    while kept and all(len(i.parts) >= 3 for i in kept) and len({i.parts[0] for i in kept}) == 1:
+        kept = [replace(i, parts=i.parts[1:]) for i in kept]
+    beside = [i for i in kept if len(i.parts) < 2]
+    kept = [i for i in kept if len(i.parts) >= 2]
+    ignored: list[str] = []
+    if counts["mac"]:
+        ignored.append(f"{counts['mac']} macOS metadata file(s) (__MACOSX/, ._*) were ignored")
+    if counts["hidden"]:
+        ignored.append(f"{counts['hidden']} hidden file(s) were ignored")
+    if counts["archive"]:
+        ignored.append(f"{counts['archive']} archive(s) inside the upload were ignored: they are not unpacked")
+    if beside:
+        ignored.append(f"{len(beside)} file(s) beside the class folders were left out")
+    if repaired:
+        ignored.append(f"{repaired} file name(s) were not valid UTF-8: their unreadable bytes are shown as �")
+    if not kept:
+        raise DatasetError("no pictures in class folders: expected <class>/<picture> or train|test/<class>/<picture>")
+    return sorted(kept, key=lambda i: i.parts), ignored
+
+
+def _write_pictures(
+    items: list[Incoming],
+    tmp: Path,
+    budget: PictureBudget,
+    notes: list[str],
+    progress: Progress | None,
+    headers: dict[Path, decode.ImageHeader],
+) -> dict[str, bytes]:
+    """Each file read once, checked at the gate, written under tmp; {relative path: sha256}.
+    `headers` gets each written file's header (the folder loader does not read it again)."""
+    written: dict[str, bytes] = {}
+    first_of: dict[bytes, str] = {}
+    duplicates: list[str] = []
+    skipped: list[str] = []
+    largest = 0
+    for n, item in enumerate(items, 1):
+        parts = tuple(_safe_part(p) for p in item.parts)
+        rel = "/".join(parts)
+        try:
+            if not all(parts) or any(len(p.encode("utf-8", "surrogatepass")) > 240 for p in parts):
+                raise DatasetError("a name that cannot be stored")
+            if rel in written:
+                raise DatasetError("the same name as another file (NFC and NFD spellings?)")
+            data = item.read()
+            if len(data) > item.size:
+                raise DatasetError("larger than the size its archive declared")
+            header = check_picture(data, max_pixels=budget.max_pixels)
+        except (DatasetError, ImageError) as exc:
+            skipped.append(f"{printable(rel)} ({one_line(exc, 100)})")
+        else:
+            sha = hashlib.sha256(data).digest()
+            if sha in first_of:
+                duplicates.append(f"{printable(rel)} = {printable(first_of[sha])}")
+            else:
+                first_of[sha] = rel
+                target = tmp.joinpath(*parts)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+                written[rel] = sha
+                headers[target] = header
+                largest = max(largest, min(header.width * header.height, MAX_SIDE * MAX_SIDE))
+        if progress and (n % 25 == 0 or n == len(items)):
+            progress("read", n, len(items))
+    estimate = len(written) * largest * 3
+    if estimate > budget.max_decoded_bytes:
+        raise DatasetError(
+            f"{len(written):,} pictures would take about {_mb(estimate)} of memory; "
+            f"at most {_mb(budget.max_decoded_bytes)} (use fewer or smaller pictures)"
+        )
+    if duplicates:
+        more = "; …" if len(duplicates) > 5 else ""
+        notes.append(f"{len(duplicates)} duplicate picture(s) were kept once: " + "; ".join(duplicates[:5]) + more)
+    if skipped:
+        more = "; …" if len(skipped) > 10 else ""
+        notes.append(f"{len(skipped)} file(s) are not pictures we read: " + "; ".join(skipped[:10]) + more)
+    if not written:
+        raise DatasetError("none of the files is a picture we read (PNG, JPEG, BMP, GIF, WebP or TIFF)")
+    return written
+
+
+def _load_checked(tmp: Path, name: str, progress: Progress | None, headers: dict) -> Dataset:
+    """The folder loader on the new set (before anyone can see it), and at least 2 pictures a class."""
+    try:
+        ds = load_image_folder(
+            tmp, progress=(lambda d, t: progress("load", d, t)) if progress else None, headers=headers
+        )
+    except DatasetError as exc:
+        raise DatasetError(str(exc).replace(str(tmp), name)) from None
+    counts = Counter(ds.y_train.tolist()) + Counter(ds.y_test.tolist())
+    few = [f"'{ds.class_names[k]}' has {counts[k]}" for k in range(ds.num_classes) if counts[k] < 2]
+    if few:
+        raise DatasetError(f"each class needs at least 2 pictures: {', '.join(few)}")
+    return replace(ds, name=name)
+
+
+# --- small parts --------------------------------------------------------------------------------
+
+
+def _check_upload_path(path: str) -> None:
+    if "\x00" in path:
+        raise DatasetError("an uploaded file name contains a NUL character")
+    parts = path.replace("\\", "/").split("/")
+    if path.startswith(("/", "\\")) or (len(path) > 1 and path[1] == ":"):
+        raise DatasetError(f"an uploaded file has an absolute path ({printable(path)[:120]}); it is refused")
+    if ".." in parts:
+        raise DatasetError(f"an uploaded file name leads out of its folder ({printable(path)[:120]}); it is refused")
+
+
+def _safe_part(part: str) -> str:
+    """One path part as stored: NFC, printable (control characters become '_'), no separators."""
+    part = unicodedata.normalize("NFC", printable(part))
+    return "".join("_" if unicodedata.category(ch) == "Cc" or ch in "/\\" else ch for ch in part).strip()
+
+
+def _saved_upload(slug: str, digest: str) -> SavedSet | None:
+    """A set this same upload (same bytes) was saved as under this name before: no work twice."""
+    place = sets_place()
+    try:
+        candidates = [c for c in place.iterdir() if c.name.startswith(f"{slug}-") and _SET_NAME.match(c.name)]
+    except OSError:
+        return None
+    for child in candidates:
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            if digest in json.loads((child / MARKER).read_text("utf-8")).get("uploads", ()):
+                return _read_marker(child)
+    return None
+
+
+def _write_marker(folder: Path, saved: SavedSet, uploads: list[str], notes: list[str]) -> None:
+    record = {
+        "title": saved.title,
+        "pictures": saved.pictures,
+        "classes": list(saved.classes),
+        "created": saved.created,
+        "uploads": uploads,
+        "notes": notes,
+    }
+    tmp = folder / f"{MARKER}.{uuid.uuid4().hex[:8]}"
+    tmp.write_text(json.dumps(record, ensure_ascii=False, indent=1), "utf-8")
+    os.replace(tmp, folder / MARKER)
+
+
+def _remember_upload(folder: Path, digest: str) -> None:
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        record = json.loads((folder / MARKER).read_text("utf-8"))
+        if digest not in record["uploads"]:
+            saved = _read_marker(folder)
+            _write_marker(folder, saved, [*record["uploads"], digest][-20:], list(record.get("notes", [])))
+
+
+def _read_marker(folder: Path) -> SavedSet:
+    record = json.loads((folder / MARKER).read_text("utf-8"))
+    return SavedSet(
+        name=folder.name,
+        title=clean_name(str(record["title"])),
+        pictures=int(record["pictures"]),
+        classes=tuple(str(c) for c in record["classes"]),
+        created=float(record["created"]),
+    )
+
+
+def _clean_stale(place: Path) -> None:
+    """Temporary folders of a save or delete whose process died (a kill mid-save) are removed."""
+    try:
+        children = [c for c in place.iterdir() if c.name.startswith((TMP_PREFIX, OLD_PREFIX))]
+    except OSError:
+        return
+    for child in children:
+        pid = child.name.split("-")[1] if child.name.count("-") >= 2 else ""
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            shutil.rmtree(child, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _mb(n: int) -> str:
+    return f"{n / 1e6:,.0f} MB" if n >= 1e6 else f"{n / 1e3:,.0f} KB"

@@ -1,0 +1,313 @@
+"""The "Your images" source in the sidebar: a saved set to use (or delete), and three ways to
+make one: a folder chosen in the browser, a ZIP of such a folder, or pictures taken class by
+class with the camera (or picked from files) in a dialog. lib.data.picture_sets does the work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+
+from lib.data.dataset import Dataset
+from lib.data.picture_sets import (
+    Ingested,
+    PictureBudget,
+    check_picture,
+    clean_class_name,
+    delete_set,
+    ingest_classes,
+    ingest_files,
+    ingest_zip,
+    list_sets,
+    thumbnail,
+)
+from lib.data.sources import DatasetSpec
+from lib.errors import ExplorerError, one_line
+from lib.ui import cache, state
+from lib.ui.text import md
+
+IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"]
+WAYS = {"folder": "a folder", "zip": "a ZIP file", "classes": "class by class (camera)"}
+_PENDING = "images_pending"  # (spec, Dataset) saved by this session: used on the next run
+_DELETED = "images_deleted"  # the set this session just deleted: its choice is cleared next run
+_MEMO = "images_memo"  # {upload key: DatasetSpec | one-line failure}: a rerun never reads an upload again
+
+
+@dataclass(frozen=True)
+class Picture:
+    digest: str
+    file_name: str
+    data: bytes
+    thumb: np.ndarray
+
+
+def your_images_ui() -> tuple[DatasetSpec | None, Dataset | None]:
+    """The spec of the saved set chosen (and its Dataset when this session just made it)."""
+    sb = st.sidebar
+    pending = st.session_state.pop(_PENDING, None)
+    if pending is not None:
+        st.session_state[state.IMAGES_SET] = pending[0].path  # before the selectbox is drawn
+    deleted = st.session_state.pop(_DELETED, None)
+    if deleted is not None and st.session_state.get(state.IMAGES_SET) == deleted:
+        st.session_state.pop(state.IMAGES_SET)
+    sets = {s.name: s for s in list_sets()}
+    options = list(sets)
+    wanted = st.session_state.get(state.IMAGES_SET)
+    if wanted and wanted not in sets:
+        options.append(wanted)  # a link to a set that is gone: loading it says so
+    requested = None
+    if options:
+        name = sb.selectbox(
+            "Saved set",
+            options,
+            format_func=lambda n: f"{sets[n].title} · {sets[n].pictures} pictures · {n[-10:]}" if n in sets else n,
+            key=state.IMAGES_SET,
+        )
+        requested = DatasetSpec("images", name)
+        if name in sets:
+            _delete_ui(name, sets[name].title)
+    else:
+        sb.caption("No saved sets yet. Add your pictures below.")
+    with sb.expander("Add your pictures", expanded=not options):
+        _add_ui()
+    if pending is not None:
+        return pending
+    return requested, None
+
+
+def _add_ui() -> None:
+    title = st.text_input("Name of the new set", key="images_title", max_chars=40, placeholder="my pets")
+    way = st.radio("From", list(WAYS), format_func=WAYS.get, key="images_way")
+    if way == "folder":
+        files = st.file_uploader(
+            "A folder with one folder per class",
+            accept_multiple_files="directory",
+            type=IMAGE_TYPES,
+            key="images_folder",
+            help="folder/<class>/pictures, or folder/train/<class>/… and folder/test/<class>/…",
+        )
+        if files:
+            key = ("folder", title, tuple(f.file_id for f in files))
+            _ingest_once(
+                key,
+                lambda progress: ingest_files(
+                    [(f.name, f.getvalue()) for f in files], title or _top(files), progress=progress
+                ),
+            )
+    elif way == "zip":
+        upload = st.file_uploader("A ZIP of such a folder", type=["zip"], key="images_zip")
+        if upload is not None:
+            key = ("zip", title, upload.file_id)
+            stem = upload.name.rsplit(".", 1)[0]
+            _ingest_once(key, lambda progress: ingest_zip(upload.getvalue(), title or stem, progress=progress))
+    else:
+        st.caption("Type a class name, take pictures of it, then add the next class (at least 2).")
+        if st.button("Take pictures class by class…", key="images_open_classes"):
+            _class_by_class_dialog()
+
+
+def _top(files: list) -> str:
+    """A folder upload's own name ('photos' of 'photos/cats/1.jpg'): the set's name by default."""
+    first = files[0].name.replace("\\", "/")
+    return first.split("/", 1)[0] if "/" in first else "my images"
+
+
+def _ingest_once(key: tuple, work: Callable[[Callable[[str, int, int], None]], Ingested]) -> None:
+    """Save an upload as a set once (a rerun with the same upload does nothing), with progress."""
+    memo: dict = st.session_state.setdefault(_MEMO, {})
+    if key in memo:
+        if isinstance(memo[key], str):
+            st.error(md(memo[key]))
+        return
+    bar = st.progress(0.0, text="Checking your pictures…")
+
+    def progress(stage: str, done: int, total: int) -> None:
+        text = (
+            f"Checking your pictures: {done:,}/{total:,} files"
+            if stage == "read"
+            else f"Loading your pictures: {done:,}/{total:,} images"
+        )
+        bar.progress(done / max(total, 1), text=text)
+
+    try:
+        result = work(progress)
+    except ExplorerError as exc:
+        memo[key] = f"Your pictures were not saved: {one_line(exc)}"
+        st.error(md(memo[key]))
+        return
+    finally:
+        bar.empty()
+    spec = DatasetSpec("images", result.saved.name)
+    memo[key] = spec
+    st.session_state[_PENDING] = (spec, result.dataset)
+    st.rerun()
+
+
+def _delete_ui(name: str, title: str) -> None:
+    with st.sidebar.popover("Delete this set"):
+        st.write(f"Delete '{md(title)}' for everyone on this server? Runs trained on it stay.")
+        if st.button("Delete the set", type="primary", key="images_delete"):
+            try:
+                delete_set(name)
+            except ExplorerError as exc:
+                st.error(md(one_line(exc)))
+                return
+            if cache.current_spec() == DatasetSpec("images", name):
+                st.session_state[state.DATASET_SPEC] = cache.DEFAULT_SPEC
+                st.session_state[state.IMBALANCE] = None
+            st.session_state[_DELETED] = name
+            st.session_state.pop(_MEMO, None)  # the same upload may be saved again
+            st.rerun()
+
+
+# --- class by class ------------------------------------------------------------------------------
+
+
+def _classes() -> dict[str, list[Picture]]:
+    return st.session_state.setdefault(state.CLASS_BY_CLASS, {})
+
+
+def _add_picture(cls: str, file_name: str, data: bytes) -> None:
+    pictures = _classes().setdefault(cls, [])
+    budget = PictureBudget()
+    total = sum(len(p.data) for pics in _classes().values() for p in pics)
+    if total + len(data) > budget.max_bytes or sum(map(len, _classes().values())) >= budget.max_files:
+        st.session_state["cbc_message"] = "That is as many pictures as one set can hold."
+        return
+    digest = hashlib.sha256(data).hexdigest()
+    already = next((c for c, pics in _classes().items() if any(p.digest == digest for p in pics)), None)
+    if already is not None:  # the same bytes twice (a still camera, the same file): kept once
+        st.session_state["cbc_message"] = f"That picture is already in '{already}'."
+        return
+    try:
+        check_picture(data)
+        thumb = thumbnail(data)
+    except ExplorerError as exc:
+        st.session_state["cbc_message"] = f"{file_name}: {one_line(exc)}"
+        return
+    pictures.append(Picture(digest, file_name, data, thumb))
+
+
+def _took_picture(key: str, cls: str) -> None:
+    photo = st.session_state.get(key)
+    if photo is not None:
+        _add_picture(cls, "camera.jpg", photo.getvalue())
+        st.session_state["cbc_round"] = (
+            st.session_state.get("cbc_round", 0) + 1
+        )  # a fresh camera: one press, one picture
+
+
+def _added_files(key: str, cls: str) -> None:
+    for f in st.session_state.get(key) or []:
+        _add_picture(cls, f.name, f.getvalue())
+    st.session_state["cbc_files_round"] = st.session_state.get("cbc_files_round", 0) + 1
+
+
+def _remove(cls: str, digest: str) -> None:
+    _classes()[cls] = [p for p in _classes().get(cls, []) if p.digest != digest]
+
+
+def _new_class() -> None:
+    try:
+        name = clean_class_name(st.session_state.get("cbc_new_class", ""))
+    except ExplorerError as exc:
+        st.session_state["cbc_message"] = one_line(exc)
+        return
+    _classes().setdefault(name, [])
+    st.session_state["cbc_class"] = name
+    st.session_state["cbc_new_class"] = ""
+
+
+def _drop_class(cls: str) -> None:
+    _classes().pop(cls, None)
+    st.session_state.pop("cbc_class", None)
+
+
+@st.dialog("Your images, class by class", width="large")
+def _class_by_class_dialog() -> None:
+    classes = _classes()
+    c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
+    c1.text_input("Class name", key="cbc_new_class", placeholder="for example: cat")
+    c2.button("Add class", key="cbc_add_class", on_click=_new_class)
+    message = st.session_state.pop("cbc_message", None)
+    if message:
+        st.warning(md(message))
+    if not classes:
+        st.caption("Type the first class name and press Add class.")
+        return
+    names = list(classes)
+    current = st.session_state.get("cbc_class")
+    current = current if current in classes else names[0]
+    # The radio's key names the classes (not the choice): a new class makes a new radio that
+    # starts on it; picking keeps the key. (A keyed radio whose options change starts over at 0.)
+    cls = st.radio(
+        "Pictures go to",
+        names,
+        index=names.index(current),
+        format_func=md,
+        key="cbc_pick_" + hashlib.sha256("\x00".join(names).encode()).hexdigest()[:12],
+        horizontal=True,
+    )
+    st.session_state["cbc_class"] = cls
+    st.caption(" · ".join(f"{md(c)}: {len(p)}" for c, p in classes.items()))
+    # The camera and the file picker get a fresh key after each picture: one press takes one
+    # picture, with no "Clear photo" in between.
+    camera_key = f"cbc_camera_{st.session_state.get('cbc_round', 0)}"
+    files_key = f"cbc_files_{st.session_state.get('cbc_files_round', 0)}"
+    left, right = st.columns(2)  # the camera beside what it took: Save stays on a projector's screen
+    with left:
+        st.camera_input("Take a picture", key=camera_key, on_change=_took_picture, args=(camera_key, cls))
+        st.file_uploader(
+            "…or add picture files",
+            accept_multiple_files=True,
+            type=IMAGE_TYPES,
+            key=files_key,
+            on_change=_added_files,
+            args=(files_key, cls),
+        )
+    with right:
+        pictures = classes[cls]
+        st.caption(f"{len(pictures)} picture(s) of '{md(cls)}'. Each class needs at least 2.")
+        columns = st.columns(4)
+        for i, picture in enumerate(pictures):
+            with columns[i % 4]:
+                st.image(picture.thumb, width=72)
+                st.button(
+                    "Remove",
+                    key=f"cbc_remove_{cls}_{picture.digest[:16]}",
+                    on_click=_remove,
+                    args=(cls, picture.digest),
+                )
+        st.button("Remove this class", key="cbc_drop_class", on_click=_drop_class, args=(cls,))
+    st.divider()
+    ready = [c for c, pics in classes.items() if len(pics) >= 2]
+    title = st.text_input("Name of the set", key="cbc_title", max_chars=40, placeholder="my classes")
+    if len(ready) < 2 or len(ready) < len(classes):
+        st.caption("Save needs at least 2 classes, each with 2 pictures or more.")
+    if st.button(
+        "Save as a data set", type="primary", key="cbc_save", disabled=len(ready) < 2 or len(ready) < len(classes)
+    ):
+        bar = st.progress(0.0, text="Saving your pictures…")
+        try:
+            result = ingest_classes(
+                {c: [(p.file_name, p.data) for p in pics] for c, pics in classes.items()},
+                title or "my classes",
+                progress=lambda stage, done, total: bar.progress(
+                    done / max(total, 1),
+                    text=f"Saving your pictures: {done:,}/{total:,}"
+                    if stage == "read"
+                    else f"Loading your pictures: {done:,}/{total:,}",
+                ),
+            )
+        except ExplorerError as exc:
+            bar.empty()
+            st.error(md(f"Your pictures were not saved: {one_line(exc)}"))
+            return
+        st.session_state[_PENDING] = (DatasetSpec("images", result.saved.name), result.dataset)
+        st.session_state.pop(state.CLASS_BY_CLASS, None)
+        st.session_state.pop("cbc_class", None)
+        st.rerun()

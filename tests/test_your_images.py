@@ -1,0 +1,397 @@
+"""Your own pictures (folder upload, ZIP, class by class) become a saved folder set: layout,
+naming, atomic saving, deleting, budgets and hostile archives, all with files the tests make."""
+
+from __future__ import annotations
+
+import io
+import os
+import stat
+import struct
+import subprocess
+import sys
+import tracemalloc
+import unicodedata
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from lib.data import picture_sets as ps
+from lib.data.folders import load_image_folder
+from lib.data.sources import DatasetSpec, load_dataset
+from lib.data.zip_archive import ArchiveBudget
+from lib.errors import DatasetError
+from lib.ui.url_state import params_for, spec_from_params
+from tests.helpers import make_folder, write_image
+
+
+@pytest.fixture(autouse=True)
+def data_root(tmp_path, monkeypatch) -> Path:
+    """Every test saves its sets under its own data root (the folders it makes lie inside it too)."""
+    monkeypatch.setenv("EXPLORER_DATA_ROOT", str(tmp_path))
+    return tmp_path
+
+
+def png_bytes(seed: int, size=(12, 12), mode="RGB") -> bytes:
+    rng = np.random.default_rng(seed)
+    channels = {"RGB": 3, "L": 1, "RGBA": 4}[mode]
+    arr = rng.integers(0, 256, (size[1], size[0], channels), dtype=np.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(arr[..., 0] if channels == 1 else arr, mode).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def zip_of(entries: list[tuple[str | zipfile.ZipInfo, bytes]], compression=zipfile.ZIP_DEFLATED) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression) as zf:
+        for name, data in entries:
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def zip_folder(root: Path, top: str | None = None) -> bytes:
+    entries = []
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            rel = p.relative_to(root).as_posix()
+            entries.append((f"{top}/{rel}" if top else rel, p.read_bytes()))
+    return zip_of(entries)
+
+
+def three_classes(n: int = 4) -> list[tuple[str, bytes]]:
+    return [(f"{cls}/{i}.png", png_bytes(k * 100 + i)) for k, cls in enumerate(("cat", "dog", "hen")) for i in range(n)]
+
+
+def not_there(data_root: Path) -> list[str]:
+    """What the sets' place holds besides complete sets (nothing, after a refused upload)."""
+    place = data_root / ps.PLACE
+    return sorted(p.name for p in place.iterdir()) if place.exists() else []
+
+
+# --- item 1: the same Dataset as a folder ----------------------------------------------------
+
+
+def test_a_zip_gives_the_same_dataset_and_fingerprint_as_the_folder_it_holds(tmp_path):
+    folder = make_folder(tmp_path / "photos", {"cat": 5, "dog": 5, "hen": 5})
+    # the modes the folder loader converts: gray, RGBA, 16-bit, palette, and an EXIF-rotated JPEG
+    write_image(folder / "cat" / "gray.png", (16, 16), "L", seed=91)
+    write_image(folder / "dog" / "alpha.png", (16, 16), "RGBA", seed=92)
+    Image.fromarray(np.arange(256, dtype=np.uint16).reshape(16, 16) * 200).save(folder / "hen" / "deep.png")
+    Image.fromarray(np.arange(256, dtype=np.uint8).reshape(16, 16)).convert("P").save(folder / "hen" / "pal.png")
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.new("RGB", (16, 16), (200, 10, 10)).save(folder / "cat" / "turned.jpg", exif=exif)
+    plain = load_image_folder(folder)
+    for top in ("photos", None):  # with or without the folder itself inside the ZIP
+        got = ps.ingest_zip(zip_folder(folder, top), f"pets {top}")
+        assert got.dataset.fingerprint == plain.fingerprint
+        assert got.dataset.class_names == ("cat", "dog", "hen")
+        assert load_dataset(DatasetSpec("images", got.saved.name)).fingerprint == plain.fingerprint
+
+
+def test_a_zip_with_train_and_test_folders_keeps_that_split(tmp_path):
+    folder = make_folder(tmp_path / "split" / "train", {"a": 4, "b": 4})
+    for i in range(4):
+        write_image(tmp_path / "split" / "test" / "ab"[i % 2] / f"t{i}.png", seed=50 + i)
+    got = ps.ingest_zip(zip_folder(tmp_path / "split", "split"), "split")
+    assert (len(got.dataset.x_train), len(got.dataset.x_test)) == (8, 4)
+    assert got.dataset.fingerprint == load_image_folder(folder.parent).fingerprint
+
+
+def test_a_folder_upload_and_a_zip_of_the_same_pictures_are_one_set_and_one_fingerprint(tmp_path):
+    files = [(f"photos/{name}", data) for name, data in three_classes()]
+    from_folder = ps.ingest_files(files, "Pets")
+    from_zip = ps.ingest_zip(zip_of(three_classes()), "Pets")
+    assert from_zip.reused and from_zip.saved.name == from_folder.saved.name
+    under_other_name = ps.ingest_zip(zip_of(three_classes()), "Other pets")
+    assert under_other_name.saved.name != from_folder.saved.name
+    assert under_other_name.dataset.fingerprint == from_folder.dataset.fingerprint  # so runs are reused
+
+
+def test_the_same_upload_twice_does_no_work_twice(data_root):
+    data = zip_of(three_classes())
+    calls: list[tuple] = []
+    first = ps.ingest_zip(data, "Pets", progress=lambda *a: calls.append(a))
+    assert ("read", 12, 12) in calls and ("load", 12, 12) in calls  # files done / total, both passes
+    stamp = (data_root / ps.PLACE / first.saved.name / ps.MARKER).stat().st_mtime_ns
+    calls.clear()
+    again = ps.ingest_zip(data, "Pets", progress=lambda *a: calls.append(a))
+    assert again.reused and again.saved == first.saved and calls == []
+    assert (data_root / ps.PLACE / first.saved.name / ps.MARKER).stat().st_mtime_ns == stamp
+
+
+def test_class_by_class_becomes_a_set_with_the_typed_names():
+    classes = {
+        "고양이": [("camera.jpg", png_bytes(i)) for i in range(5)],
+        "dog ": [("x.png", png_bytes(10 + i)) for i in range(5)],
+    }
+    got = ps.ingest_classes(classes, "My classes")
+    assert got.dataset.class_names == ("dog", "고양이")
+    assert len(got.dataset.x_train) + len(got.dataset.x_test) == 10
+    with pytest.raises(DatasetError, match="at least 2 classes"):
+        ps.ingest_classes({"cat": [("a.png", png_bytes(1)), ("b.png", png_bytes(2))]}, "one")
+    for bad, words in (
+        ("", "type a class name"),
+        ("  ![x](y) ", None),
+        ("train", "split folder"),
+        ("../..", "type a class name"),
+    ):
+        if words is None:
+            assert ps.clean_class_name(bad) == "x (y)"
+        else:
+            with pytest.raises(DatasetError, match=words):
+                ps.clean_class_name(bad)
+
+
+# --- item 2: kept and shared -------------------------------------------------------------------
+
+
+def test_sets_are_named_by_the_user_plus_a_content_hash_under_the_data_root(data_root):
+    a = ps.ingest_zip(zip_of(three_classes()), "  My *Pets*/../!  ")
+    b = ps.ingest_zip(zip_of(three_classes(5)), "  My *Pets*/../!  ")
+    assert a.saved.name.startswith("My Pets -.") is False
+    assert a.saved.name.rsplit("-", 1)[0] == b.saved.name.rsplit("-", 1)[0] == "My Pets"
+    assert a.saved.name != b.saved.name  # two students, one name: two sets
+    assert (data_root / ps.PLACE / a.saved.name / ps.MARKER).is_file()
+    assert [s.name for s in ps.list_sets()] == [b.saved.name, a.saved.name]  # newest first
+    assert ps.set_title_slug(unicodedata.normalize("NFD", "강아지")) == "강아지"
+
+
+def test_the_url_names_the_set_and_restores_it():
+    got = ps.ingest_zip(zip_of(three_classes()), "Pets")
+    spec = DatasetSpec("images", got.saved.name)
+    params = params_for(spec, None, None)
+    assert params == {"dataset": "images", "path": got.saved.name}
+    assert spec_from_params(params) == spec
+    assert load_dataset(spec_from_params(params)).fingerprint == got.dataset.fingerprint
+
+
+def test_a_set_in_progress_is_never_seen_by_another_session(data_root):
+    seen: list[tuple[list, bool]] = []
+
+    def another_session_looks(stage, done, total):
+        place = data_root / ps.PLACE
+        hidden_only = all(p.name.startswith(".") for p in place.iterdir())
+        seen.append(([s.name for s in ps.list_sets()], hidden_only))
+
+    got = ps.ingest_zip(zip_of(three_classes()), "Pets", progress=another_session_looks)
+    assert seen and all(listed == [] and hidden_only for listed, hidden_only in seen)
+    with pytest.raises(DatasetError):  # and a link made up from the final name did not load early
+        ps.set_path(got.saved.name.replace(got.saved.name[-10:], "0" * 10))
+    assert [s.name for s in ps.list_sets()] == [got.saved.name]
+
+
+def test_a_save_killed_half_way_is_never_listed_and_is_cleaned_up(data_root):
+    script = (
+        "import os, sys; from lib.data import picture_sets as ps\n"
+        "from tests.test_your_images import zip_of, three_classes\n"
+        "ps.ingest_zip(zip_of(three_classes()), 'x', progress=lambda *a: os._exit(9))\n"
+    )
+    env = {**os.environ, "EXPLORER_DATA_ROOT": str(data_root)}
+    done = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parent.parent, env=env)
+    assert done.returncode == 9
+    assert [p.name[:5] for p in (data_root / ps.PLACE).iterdir()] == [".tmp-"]  # what the kill left
+    assert ps.list_sets() == []
+    assert list((data_root / ps.PLACE).iterdir()) == []  # the dead process's folder was removed
+
+
+def test_only_sets_made_here_can_be_deleted(data_root):
+    got = ps.ingest_zip(zip_of(three_classes()), "Pets")
+    make_folder(data_root / ps.PLACE / "plain-0123456789", {"a": 2, "b": 2})  # no marker: not ours
+    for name in ("shapes", "../shapes", "plain-0123456789", "/etc", f"{got.saved.name}/../x"):
+        with pytest.raises(DatasetError):
+            ps.delete_set(name)
+    ps.delete_set(got.saved.name)
+    assert ps.list_sets() == [] and (data_root / ps.PLACE / "plain-0123456789").is_dir()
+    with pytest.raises(DatasetError, match="no saved set named"):
+        load_dataset(DatasetSpec("images", got.saved.name))
+
+
+# --- item 3: every picture through the one gate ------------------------------------------------
+
+
+def big_header_png(width: int, height: int) -> bytes:
+    """A real 1x1 PNG whose header says width x height (CRC fixed): decoding it would need GBs."""
+    data = bytearray(png_bytes(0, (1, 1)))
+    ihdr = bytes(data[12:16]) + struct.pack(">II", width, height) + bytes(data[24:29])
+    data[16:24] = struct.pack(">II", width, height)
+    data[29:33] = struct.pack(">I", zlib.crc32(ihdr) & 0xFFFFFFFF)
+    return bytes(data)
+
+
+EPS = b"%!PS-Adobe-3.0 EPSF-3.0\n%%BoundingBox: 0 0 10 10\nnewpath 0 0 moveto 10 10 lineto stroke\nshowpage\n"
+
+
+def test_each_zip_member_goes_through_the_gate():
+    entries = three_classes() + [("cat/evil.png", EPS), ("dog/huge.png", big_header_png(20_000, 20_000))]
+    got = ps.ingest_zip(zip_of(entries), "gate")
+    note = next(n for n in got.dataset.notes if "not pictures we read" in n)
+    assert "cat/evil.png (not an image in a format we read" in note
+    assert "dog/huge.png (too large" in note
+    assert len(got.dataset.x_train) + len(got.dataset.x_test) == 12
+    assert sorted(p.name for p in (ps.sets_place() / got.saved.name / "cat").iterdir()) == [
+        f"{i}.png" for i in range(4)
+    ]
+
+
+def test_folder_uploads_and_camera_pictures_go_through_the_gate():
+    files = [(f"photos/{n}", d) for n, d in three_classes()] + [("photos/cat/evil.png", EPS)]
+    assert any("photos" not in n and "cat/evil.png" in n for n in ps.ingest_files(files, "f").dataset.notes)
+    with pytest.raises(Exception, match="not an image in a format we read"):
+        ps.check_picture(EPS)  # what the class-by-class dialog calls on every camera picture
+    with pytest.raises(Exception, match="too large"):
+        ps.check_picture(big_header_png(20_000, 20_000))
+    assert ps.thumbnail(png_bytes(1, (200, 100))).shape == (48, 96, 3)
+
+
+# --- item 4: budgets and hostile archives ------------------------------------------------------
+
+
+def test_a_zip_bomb_is_refused_from_its_directory_before_inflating(data_root):
+    bomb = zip_of(three_classes() + [("cat/bomb.bmp", bytes(60_000_000))])
+    assert len(bomb) < 200_000
+    tracemalloc.start()
+    with pytest.raises(DatasetError, match=r"cat/bomb.bmp declares 60.0 MB .* decompression bomb"):
+        ps.ingest_zip(bomb, "bomb")
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 5_000_000  # never inflated
+    assert not_there(data_root) == []
+
+
+def test_budgets_files_bytes_and_decoded_size_each_refused_in_one_line(data_root):
+    data = zip_of(three_classes(4))
+    few = ps.PictureBudget(archive=ArchiveBudget(max_files=5))
+    with pytest.raises(DatasetError, match="the ZIP holds 12 entries; at most 5 files"):
+        ps.ingest_zip(data, "x", budget=few)
+    with pytest.raises(DatasetError, match="ZIP would unpack to .*; at most 1.0 KB"):
+        ps.ingest_zip(data, "x", budget=ps.PictureBudget(archive=ArchiveBudget(max_bytes=1000)))
+    with pytest.raises(DatasetError, match="pictures take .*; at most"):
+        ps.ingest_files(three_classes(4), "x", budget=ps.PictureBudget(max_bytes=1000))
+    with pytest.raises(DatasetError, match="12 pictures would take about"):
+        ps.ingest_files(three_classes(4), "x", budget=ps.PictureBudget(max_decoded_bytes=1000))
+    got = ps.ingest_zip(
+        zip_of(three_classes() + [("dog/wide.png", png_bytes(5, (300, 200)))]),
+        "px",
+        budget=ps.PictureBudget(max_pixels=50_000),
+    )
+    assert any("dog/wide.png (too large (300x200 pixels; at most 50,000)" in n for n in got.dataset.notes)
+    assert not_there(data_root) == [got.saved.name]
+
+
+def special(name: str, mode: int) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name)
+    info.external_attr = mode << 16
+    return info
+
+
+@pytest.mark.parametrize(
+    ("entry", "words"),
+    [
+        (("../evil.png", b"x"), "leads out of its folder"),
+        (("cat/../../evil.png", b"x"), "leads out of its folder"),
+        (("/etc/evil.png", b"x"), "absolute path"),
+        (("C:/evil.png", b"x"), "absolute path"),
+        ((special("cat/link.png", stat.S_IFLNK | 0o777), b"/etc/passwd"), "holds a link"),
+        ((special("cat/dev.png", stat.S_IFCHR | 0o600), b""), "device or other special file"),
+        ((special("cat/fifo.png", stat.S_IFIFO | 0o600), b""), "device or other special file"),
+    ],
+)
+def test_hostile_entries_refuse_the_zip_and_save_nothing(entry, words, data_root):
+    with pytest.raises(DatasetError, match=words):
+        ps.ingest_zip(zip_of(three_classes() + [entry]), "hostile")
+    assert not_there(data_root) == []
+    assert not (data_root.parent / "evil.png").exists()
+
+
+def test_folder_upload_names_that_leave_the_folder_are_refused(data_root):
+    for name in ("photos/../../evil.png", "/etc/evil.png"):
+        with pytest.raises(DatasetError, match="refused"):
+            ps.ingest_files(three_classes() + [(name, png_bytes(1))], "x")
+    assert not_there(data_root) == []
+
+
+def test_mac_metadata_hidden_files_and_nested_archives_are_left_out_with_a_note():
+    inner = zip_of(three_classes())
+    entries = three_classes() + [
+        ("__MACOSX/cat/._0.png", b"\x00\x05\x16\x07junk"),
+        ("cat/._1.png", b"\x00\x05\x16\x07junk"),
+        ("dog/.DS_Store", b"junk"),
+        (".hidden/cat/9.png", png_bytes(77)),
+        ("hen/more.zip", inner),
+        ("hen/more.tar.gz", b"junk"),
+    ]
+    notes = ps.ingest_zip(zip_of(entries), "mac").dataset.notes
+    assert "2 macOS metadata file(s) (__MACOSX/, ._*) were ignored" in notes
+    assert "2 hidden file(s) were ignored" in notes
+    assert "2 archive(s) inside the upload were ignored: they are not unpacked" in notes
+
+
+def test_korean_names_in_nfd_and_nfc_are_one_class_shown_in_nfc():
+    cat = "고양이"
+    nfd = unicodedata.normalize("NFD", cat)
+    assert nfd != cat
+    entries = [(f"{nfd}/{i}.png", png_bytes(i)) for i in range(3)] + [
+        (f"{cat}/{i + 3}.png", png_bytes(i + 3)) for i in range(3)
+    ]
+    entries += [(f"개/{i}.png", png_bytes(20 + i)) for i in range(3)]
+    got = ps.ingest_zip(zip_of(entries), unicodedata.normalize("NFD", "우리 반"))
+    assert got.dataset.class_names == ("개", cat)
+    assert sum(np.concatenate([got.dataset.y_train, got.dataset.y_test]) == 1) == 6
+    assert got.saved.name.startswith("우리 반-")
+    folder_upload = ps.ingest_files([(f"우리/{n}", d) for n, d in entries], "nfd")
+    assert folder_upload.dataset.class_names == ("개", cat)
+
+
+def with_raw_name(entries, placeholder: str, raw: bytes) -> bytes:
+    """A ZIP whose member `placeholder` is renamed to raw bytes (in both the local header and
+    the central directory). zipfile sets the UTF-8 flag for a non-ASCII placeholder only."""
+    data = zip_of(entries)
+    assert len(raw) == len(placeholder.encode())
+    return data.replace(placeholder.encode(), raw)
+
+
+def test_names_that_are_not_valid_utf8():
+    entries = three_classes() + [("cat/XXXX.png", png_bytes(55))]
+    got = ps.ingest_zip(with_raw_name(entries, "cat/XXXX.png", b"cat/\xff\xfe\xfd\xfc.png"), "bytes")
+    assert "1 file name(s) were not valid UTF-8: their unreadable bytes are shown as �" in got.dataset.notes
+    assert (ps.sets_place() / got.saved.name / "cat" / "����.png").is_file()
+    korean_windows = with_raw_name(entries, "cat/XXXX.png", "cat/사진.png".encode("cp949"))
+    assert (ps.sets_place() / ps.ingest_zip(korean_windows, "cp949").saved.name / "cat" / "사진.png").is_file()
+    with pytest.raises(DatasetError, match="says its file names are UTF-8, but one is not"):
+        flagged = three_classes() + [("cat/éé.png", png_bytes(55))]  # non-ASCII: written with the UTF-8 flag
+        ps.ingest_zip(with_raw_name(flagged, "cat/éé.png", b"cat/\xff\xfe\xfd\xfc.png"), "bad")
+
+
+def test_a_class_with_fewer_than_2_pictures_is_refused_with_the_count(data_root):
+    entries = three_classes() + [("owl/0.png", png_bytes(99)), ("owl/notes.txt", b"hello")]
+    with pytest.raises(DatasetError, match="each class needs at least 2 pictures: 'owl' has 1"):
+        ps.ingest_zip(zip_of(entries), "few")
+    assert not_there(data_root) == []  # nothing saved half-way
+
+
+def test_duplicate_pictures_are_said_and_kept_once(data_root):
+    entries = three_classes() + [("cat/copy.png", three_classes()[0][1]), ("dog/again.png", three_classes()[0][1])]
+    got = ps.ingest_zip(zip_of(entries), "dups")
+    note = next(n for n in got.dataset.notes if "duplicate" in n)
+    assert note.startswith("2 duplicate picture(s) were kept once: cat/copy.png = cat/0.png; dog/again.png = cat/0.png")
+    assert len(got.dataset.x_train) + len(got.dataset.x_test) == 12
+
+
+def test_peak_memory_stays_within_twice_the_decoded_size(tmp_path):
+    rng = np.random.default_rng(0)
+    entries = []
+    for i in range(600):
+        buf = io.BytesIO()
+        Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8)).save(buf, "JPEG", quality=90)
+        entries.append((f"c{i % 3}/{i}.jpg", buf.getvalue()))
+    data = zip_of(entries, zipfile.ZIP_STORED)
+    tracemalloc.start()
+    got = ps.ingest_zip(data, "memory")
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    size = got.dataset.x_train.nbytes + got.dataset.x_test.nbytes
+    assert peak <= 2 * size, (peak, size)
