@@ -73,9 +73,9 @@ def _ray_pool(args: argparse.Namespace):
     return TrainingPool(warm=False, executor=RayExecutor(address, workers=1))
 
 
-def _pooled(pool, ds, settings, label: str, store, name: str, on_epoch):
+def _pooled(pool, ds, settings, label: str, store, name: str, on_epoch, source: str = ""):
     """Train through `pool`, printing each epoch as it arrives (as train_or_load's on_epoch does)."""
-    handle = pool.submit(ds, settings, label, store.root, name)
+    handle = pool.submit(ds, settings, label, store.root, name, source)
     shown = 0
     while True:
         ended = handle.wait(0.2)
@@ -320,7 +320,7 @@ def cmd_train(args: argparse.Namespace) -> None:
         outcome = train_or_load(ds, settings, spec.label, store, name=args.name, source=spec.source, **hooks)
     else:
         try:
-            outcome = _pooled(pool, ds, settings, spec.label, store, args.name, progress)
+            outcome = _pooled(pool, ds, settings, spec.label, store, args.name, progress, spec.source)
         finally:
             pool.close()
     if outcome.store_error:  # the results first (training took minutes), then what went wrong
@@ -387,7 +387,7 @@ def cmd_study(args: argparse.Namespace) -> None:
     if pool is not None:
 
         def train_step(name, settings):
-            return _pooled(pool, ds, settings, spec.label, store, "", lambda *a: None)
+            return _pooled(pool, ds, settings, spec.label, store, "", lambda *a: None, spec.source)
 
     try:
         results = run_study(

@@ -123,7 +123,7 @@ with st.expander("Run the study: own CNN vs feature extraction vs fine-tuning vs
             store,
             on_step=lambda i, n, name: bar.progress(i / n, text=f"step {i + 1}/{n}: {name}"),
             train_step=lambda name, settings: pooled.train_in_pool(
-                ds, settings, spec.label, root, status_line=status_line, bar=step_bar
+                ds, settings, spec.label, root, status_line=status_line, bar=step_bar, source=spec.source
             ),
         )
         status_line.empty()

@@ -239,7 +239,7 @@ if train_clicked:
     else:
         try:  # each training runs in a worker process; the same run already training is joined, not repeated
             pool = cache.training_pool()
-            handle = pool.submit(ds, settings, spec.label, root, run_name)
+            handle = pool.submit(ds, settings, spec.label, root, run_name, spec.source)
             st.session_state[state.TRAINING_JOB] = handle  # the next run finds it if this one is stopped
         except ExplorerError as exc:
             box["actions"].error(f"Cannot train: {md(one_line(exc))}")

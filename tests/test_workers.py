@@ -71,9 +71,14 @@ def test_default_workers_fit_cores_and_memory(monkeypatch):
 
 def test_two_different_settings_at_once_both_complete(pool2, digits, tmp_path):
     before = pool2.trainings
-    handles = [pool2.submit(digits, TrainSettings(model="mlp", epochs=1, seed=s), "digits", tmp_path) for s in (0, 1)]
+    handles = [
+        pool2.submit(digits, TrainSettings(model="mlp", epochs=1, seed=s), "digits", tmp_path, source="digits")
+        for s in (0, 1)
+    ]
     until(lambda: all(h.progress().state != QUEUED for h in handles))  # two workers: neither waits
     outcomes = [finish(h) for h in handles]
+    # a run trained in the app records where its data loads from again (report/predict elsewhere)
+    assert [RunStore(tmp_path).load(o.run_id).record.dataset.source for o in outcomes] == ["digits", "digits"]
     assert all(o.run_id and not o.loaded for o in outcomes)
     assert len({o.run_id for o in outcomes}) == 2
     assert folders(tmp_path) == sorted(o.run_id for o in outcomes)

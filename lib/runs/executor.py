@@ -37,6 +37,7 @@ class JobSpec:
     root: str
     run_name: str
     devices: str  # "one" | "all" (EXPLORER_DEVICES, `make run DEVICES=all`)
+    source: str = ""  # where the data loads from again (recorded in the run, not part of its id)
     stop: threading.Event = field(default_factory=threading.Event, compare=False)  # set: stop within one batch
 
 

@@ -129,6 +129,7 @@ def _worker_main(inbox: Any, outbox: Any, stop: Any) -> None:
                 on_batch=on_batch,
                 should_stop=lambda: stop.is_set() or orphaned(),
                 devices=job["devices"],
+                source=job["source"],
             )
             if outcome.result is not None:
                 r = outcome.result
@@ -229,6 +230,7 @@ class LocalLane:
                 "root": job.root,
                 "run_name": job.run_name,
                 "devices": job.devices,
+                "source": job.source,
             }
         )
         self.jobs_done += 1

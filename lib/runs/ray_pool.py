@@ -158,7 +158,7 @@ def train_on_node(job: dict, ds: Dataset, backbone: bytes | None, board: Any) ->
                         devices=job["devices"],
                     )
                     result.notes.append(f"trained on the Ray node {node}")
-                    config = RunConfig.for_training(ds, settings, job["label"])
+                    config = RunConfig.for_training(ds, settings, job["label"], job["source"])
                     run_id = store.save(
                         config, result, ds.class_names, baseline_of(ds), tb_source=Path(tb), name=job["run_name"]
                     )
@@ -289,6 +289,7 @@ class RayLane:
             "label": job.dataset_label,
             "run_name": job.run_name,
             "devices": job.devices,
+            "source": job.source,
         }
         stream = ex.task.remote(message, ex.data_ref(job.ds), packed_backbone, ex.board)
         with self._lock:

@@ -290,10 +290,17 @@ class TrainingPool:
 
     # -- what sessions call --
     def submit(
-        self, ds: Dataset, settings: TrainSettings, dataset_label: str, root: str | Path, run_name: str = ""
+        self,
+        ds: Dataset,
+        settings: TrainSettings,
+        dataset_label: str,
+        root: str | Path,
+        run_name: str = "",
+        source: str = "",
     ) -> JobHandle:
         """A handle on the job training `settings` on `ds` into the store at `root`: a new job, or
-        the one already queued or training with the same run id (`run_name`: the first request's)."""
+        the one already queued or training with the same run id (`run_name`: the first request's;
+        `source`: where the data loads from again, lib.data.sources.DatasetSpec.source)."""
         settings.check()
         run_id = RunConfig.for_training(ds, settings, dataset_label).run_id
         key = (str(Path(root).resolve()), run_id)
@@ -314,7 +321,7 @@ class TrainingPool:
                 joined = None
                 self._ids += 1
                 devices = os.environ.get("EXPLORER_DEVICES", "one")  # `make run DEVICES=all`: every GPU, mirrored
-                spec = JobSpec(self._ids, ds, settings, dataset_label, str(root), run_name, devices)
+                spec = JobSpec(self._ids, ds, settings, dataset_label, str(root), run_name, devices, source)
                 job = _Job(self._ids, key, spec, settings.epochs, handles=1)
                 self._active[key] = job
                 self._pending.append(job)

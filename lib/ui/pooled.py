@@ -31,12 +31,13 @@ def train_in_pool(
     bar,
     key: str = state.STUDY_JOB,
     run_name: str = "",
+    source: str = "",
 ) -> Outcome:
     """Submit to the pool (joining an identical training already running), show its queue place
     and batch progress in `status_line` and `bar` until it ends, and return its outcome (raises
     the training's ExplorerError)."""
     pool = cache.training_pool()
-    handle = pool.submit(ds, settings, dataset_label, root, run_name)
+    handle = pool.submit(ds, settings, dataset_label, root, run_name, source)
     st.session_state[key] = handle  # the next run finds it if this one is stopped
     try:
         while not handle.wait(0.2):
