@@ -24,6 +24,7 @@ from lib.train import accelerators
 from lib.train.models import build_model, compile_model
 from lib.train.settings import TrainSettings
 from lib.train.training import train
+from lib.train.whole_model import core_of
 from tests.helpers import ROOT
 
 
@@ -43,7 +44,8 @@ def test_mixed_precision_computes_in_16_bits_keeps_float32_weights_and_softmax()
     ds = load_digits()
     r = train(ds, TrainSettings(model="cnn", epochs=2, mixed_precision=True))
     assert r.status == "complete", r.message
-    conv, out = r.model.get_layer("block1_conv"), r.model.get_layer("probabilities")
+    core = core_of(r.model)  # the classifier inside the whole model (its uint8 input and rescale)
+    conv, out = core.get_layer("block1_conv"), core.get_layer("probabilities")
     # No GPU here: bfloat16, the CPU's 16-bit type (float16 on a GPU).
     assert accelerators.mixed_policy_name() == "mixed_bfloat16"
     assert conv.compute_dtype == "bfloat16" and conv.kernel.dtype == "float32"
