@@ -122,7 +122,7 @@ def curves_chart(history: pd.DataFrame, metric: str) -> alt.LayerChart:
         color=alt.Color("split:N", scale=colour, legend=_legend()),
         shape=alt.Shape("split:N", scale=alt.Scale(range=list(SPLIT_SHAPE.values())), legend=_legend()),
     )
-    return alt.layer(lines, points, title=f"{metric}: train vs validation")
+    return alt.layer(lines, points, title=f"{metric}: train vs validation").properties(height=320)
 
 
 def per_class_chart(
@@ -155,7 +155,15 @@ def per_class_chart(
             "how:N",
             sort=hows,
             scale=alt.Scale(domain=hows, range=[[1, 0], [5, 3]][: len(hows)]),
-            legend=_legend(title=None, columns=1, orient="top"),  # its own row: two bottom legends overflow at 16 px
+            # its own row (two bottom legends overflow at 16 px), drawn as solid and dashed strokes
+            legend=_legend(
+                title=None,
+                columns=1,
+                orient="top",
+                symbolType="stroke",
+                symbolStrokeWidth=2.5,
+                symbolStrokeColor="#444",
+            ),
         ),
         detail="how:N",
         tooltip=["epoch:Q", "class:N", "how:N", alt.Tooltip(f"{metric}:Q", format=".3f")],
@@ -171,7 +179,8 @@ def per_class_chart(
             color=alt.Color("class:N", sort=order, scale=alt.Scale(scheme=CATEGORICAL), legend=None),
         )
     )
-    return alt.layer(lines, labels)
+    # Tall enough for its plot: Streamlit fits legends above and below into the chart's height.
+    return alt.layer(lines, labels).properties(height=420)
 
 
 def confusion_heatmap(table: pd.DataFrame, how: str | None, title: str = "Confusion matrix") -> alt.LayerChart:

@@ -192,7 +192,10 @@ def altair_chart(
     from lib.ui import present
 
     kwargs = chart_kwargs or {}
-    key = cache_key if cache_key is not None else (args, kwargs)
+    # With a cache_key (a run standing for its history), the small arguments still tell two charts
+    # of one run apart: "loss" and "accuracy" of one run once drew the loss chart twice.
+    small = tuple(a for a in (*args, *sorted(kwargs.items())) if isinstance(a, str | int | float | bool | tuple))
+    key = (cache_key, small) if cache_key is not None else (args, kwargs)
     spec = _vega_lite_spec(_name(build), key, present.presenting(), args, kwargs, build)
     return where.vega_lite_chart(spec=spec, **st_kwargs)
 
