@@ -103,7 +103,9 @@ def test_train_with_augment_file_and_bad_inputs(tmp_path):
     bad.write_text('{"brightness_range": [2, 1]}')
     assert "greater than max" in _one_line_error(cli("train", "digits", "--augment", str(bad), "--store", store))
     assert "no run nope" in _one_line_error(cli("report", "nope", "--store", store))
-    assert "learning rate" in _one_line_error(cli("train", "digits", "--learning-rate", "-1", "--store", store))
+    # the option and its allowed range, checked at the CLI boundary (#22 item 7)
+    lr = _one_line_error(cli("train", "digits", "--learning-rate", "-1", "--store", store))
+    assert "--learning-rate" in lr and "above 0 and at most 10" in lr
 
 
 def test_bad_input_corpus_exits_2_with_one_line_each(tmp_path):
