@@ -9,6 +9,7 @@ from lib.augment import settings as augment
 from lib.data.sources import load_digits
 from lib.evaluate import traps
 from lib.train.training import TrainSettings, train
+from lib.train.whole_model import core_of
 
 pytestmark = pytest.mark.slow
 
@@ -17,7 +18,9 @@ pytestmark = pytest.mark.slow
 def digits_model():
     ds = load_digits()
     result = train(ds, TrainSettings(model="mlp", epochs=3))
-    return ds, result.model
+    # the classifier inside the whole model: it takes the generator's rescaled images, as the
+    # traps on the page get it (StoredRun.load_model)
+    return ds, core_of(result.model)
 
 
 def test_shuffle_trap_fixes_give_the_true_accuracy_and_reset_does_not(digits_model):
