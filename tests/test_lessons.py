@@ -16,6 +16,7 @@ from lib.runs.config import RunConfig, auto_name, clean_name
 from lib.tf_import import import_keras
 from lib.train.settings import TrainSettings
 from lib.train.training import split_validation, train
+from lib.train.whole_model import core_of
 
 pytestmark = pytest.mark.slow
 
@@ -58,7 +59,7 @@ def test_batch_averages_equal_what_a_keras_metric_function_reports_and_differ_fr
     config, _ = augment.training_config(settings.augment)  # what training did to validation images
     x_val = augment.standardize_batch(augment.make_generator(config), ds.x_train[val_idx])
     y_val = ds.y_train[val_idx]
-    model = result.model
+    model = core_of(result.model)  # the classifier inside the whole model takes the standardized images
     model.compile(loss="sparse_categorical_crossentropy", metrics=_tutorial_metrics(keras, 10))
     reported = model.evaluate(x_val, y_val, batch_size=32, verbose=0, return_dict=True)
     prob = model.predict(x_val, batch_size=256, verbose=0)
@@ -141,7 +142,7 @@ def test_unstandardized_evaluation_collapses_and_the_fix_restores_it():
     result = train(ds, settings)
     config, _ = augment.training_config(settings.augment)
     gen = augment.make_generator(config)
-    out = traps.unstandardized(result.model, gen, ds.x_test, ds.y_test)
+    out = traps.unstandardized(core_of(result.model), gen, ds.x_test, ds.y_test)
     fixed, raw = out["after datagen.standardize (the fix)"], out["raw test images (the mistake)"]
     # the fix is what training-time evaluation gives: the stored predictions
     assert fixed["accuracy"] == pytest.approx(float((result.test_prob.argmax(1) == ds.y_test).mean()), abs=1e-6)
