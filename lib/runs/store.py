@@ -248,9 +248,7 @@ class RunStore:
         A complete run replaces an earlier stopped/failed one with the same id; an earlier
         complete run is never replaced by a stopped or failed one."""
         run_id = config.run_id
-        if self.root.exists() and not self.root.is_dir():
-            raise StoreError(f"cannot write the run: the store {self.root} is a file, not a folder")
-        tmp = self.root / f"{TMP_PREFIX}{run_id}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp = self._temporary_folder(run_id)
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             tmp.mkdir()
@@ -277,6 +275,12 @@ class RunStore:
                 shutil.rmtree(tmp, ignore_errors=True)
         return run_id
 
+    def _temporary_folder(self, run_id: str) -> Path:
+        """A hidden folder name of this process, where a run is written before it is renamed into place."""
+        if self.root.exists() and not self.root.is_dir():
+            raise StoreError(f"cannot write the run: the store {self.root} is a file, not a folder")
+        return self.root / f"{TMP_PREFIX}{run_id}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
     def pack(self, run_id: str) -> bytes:
         """The run's folder as one uncompressed tar (a run trained on another machine comes back so)."""
         buffer = io.BytesIO()
@@ -287,9 +291,7 @@ class RunStore:
     def adopt(self, run_id: str, packed: bytes) -> str:
         """Store a run packed by `pack` elsewhere, atomically: unpacked into a hidden temporary
         folder (plain files and folders only, nothing outside it), then renamed into place."""
-        if self.root.exists() and not self.root.is_dir():
-            raise StoreError(f"cannot write the run: the store {self.root} is a file, not a folder")
-        tmp = self.root / f"{TMP_PREFIX}{run_id}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        tmp = self._temporary_folder(run_id)
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             tmp.mkdir()
