@@ -38,7 +38,8 @@ def test_a_korean_browser_gets_korean_and_the_url_can_say_otherwise(chromium_pat
         assert "lang=ko" in page.url  # a shared link keeps Korean for any browser
         assert_no_exception(page)
         word_break = "getComputedStyle(document.querySelector('[data-testid=stSidebar]')).wordBreak"
-        assert page.evaluate(word_break) == "keep-all"  # Hangul words are not split at a line's end
+        # Hangul words are not split at a line's end (the style arrives with the sidebar: wait for it)
+        page.wait_for_function(f"{word_break} === 'keep-all'", timeout=30_000)
         # The switch keeps the page and its choices; the URL follows.
         page.get_by_test_id("stSidebarNav").get_by_text("2 · 데이터 증강").click()
         wait_idle(page)
