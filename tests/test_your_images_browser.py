@@ -5,6 +5,7 @@ Screenshots of the sidebar and the dialog go to tests/screenshots/your_images_*.
 
 from __future__ import annotations
 
+import itertools
 import re
 import zipfile
 from pathlib import Path
@@ -19,6 +20,7 @@ from tests.conftest import CHROMIUM_ARGS, start_server, stop_server
 expect.set_options(timeout=60_000)
 SHOTS = Path(__file__).resolve().parent / "screenshots"
 # A camera the page can use without a person: Chromium's moving test pattern, permission granted.
+PRESSES = itertools.count()  # presses of Take Photo in this module
 CAMERA_ARGS = [*CHROMIUM_ARGS, "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 
 
@@ -173,8 +175,15 @@ def take_one(dialog, cls: str, count: int) -> None:
         expect(button).to_be_enabled(timeout=30_000)
         video = dialog.locator("video")
         expect(video).to_have_count(1, timeout=30_000)
-        page.wait_for_function("v => v.readyState >= 2 && v.videoWidth > 0", arg=video.element_handle(), timeout=30_000)
-        page.wait_for_timeout(300)  # the test pattern moves: each picture differs
+        # Every fresh camera restarts the fake device's clock, so its test pattern shows the same
+        # frame at the same age: press each time at a later age than before, or two pictures are
+        # byte-identical and the second is (rightly) kept once.
+        age = 0.3 + 0.15 * next(PRESSES)
+        page.wait_for_function(
+            "([v, age]) => v.readyState >= 2 && v.videoWidth > 0 && v.currentTime >= age",
+            arg=[video.element_handle(), age],
+            timeout=30_000,
+        )
         button.click()
         try:
             expect(dialog.get_by_text(f"{count} picture(s) of '{cls}'")).to_be_visible(timeout=20_000)
