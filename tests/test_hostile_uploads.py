@@ -176,7 +176,7 @@ def test_keras_config_bomb_is_refused_before_keras_opens_it(tmp_path):
 
 
 def test_keras_archive_check_names_a_bomb_member(tmp_path):
-    from lib.runs.uploaded import check_keras_archive
+    from lib.train.model_budget import check_keras_archive
 
     path = tmp_path / "w.keras"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:

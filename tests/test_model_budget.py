@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from lib.errors import ModelFileError
-from lib.runs import model_budget
 from lib.runs.uploaded import load_user_model
 from lib.tf_import import import_keras
+from lib.train import model_budget
 from tests.helpers import ROOT
 
 
@@ -110,6 +110,17 @@ def test_refusing_either_costs_no_memory(tmp_path):
         "    except ValueError as exc:\n        print('refused', exc)"
     )
     assert [line.startswith("refused") for line in out.splitlines()[:2]] == [True, True] and peak < 100, (peak, out)
+
+
+def test_a_transfer_weights_file_gets_the_same_budget_before_keras_reads_it(tmp_path):
+    """A backbone's local weights file, typed on the server, is sized like an upload."""
+    from lib.errors import TransferError
+    from lib.train.transfer import build_transfer_model
+
+    bomb = tmp_path / "bomb.weights.h5"
+    bomb.write_bytes(_h5_with_inflating_kernel(tmp_path, 50_000_000))  # declares 800 MB
+    with pytest.raises(TransferError, match=r"^weights file: bomb.weights.h5 was refused: .*decompression bomb"):
+        build_transfer_model("mobilenetv2", (32, 32, 3), 3, weights=str(bomb))
 
 
 def test_h5_config_is_counted_too(tmp_path):

@@ -8,10 +8,8 @@ in dataset order, and it is stored as a run like any other, so every evaluation 
 from __future__ import annotations
 
 import hashlib
-import io
 import tempfile
 import time
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +21,9 @@ from lib.data.paths import printable
 from lib.errors import ModelFileError, StoreError, one_line
 from lib.evaluate.try_image import UPLOADED_SCALES
 from lib.runs.config import RunConfig, UploadedModel, baseline_of
-from lib.runs.model_budget import check_model_file
 from lib.runs.store import RunStore
 from lib.tf_import import import_keras
+from lib.train.model_budget import check_keras_archive, check_model_file
 from lib.train.training import TrainResult, history_columns
 
 # What an uploaded model expects: uint8 pixels times scale plus offset (one table, in try_image).
@@ -53,41 +51,6 @@ def load_user_model(data: bytes, filename: str) -> Any:
                     "would run that code (safe_mode)"
                 ) from None
             raise ModelFileError(f"{filename} cannot be loaded: {one_line(exc, 160)}") from None
-
-
-# A .keras file is a zip: config.json and metadata.json are read whole into memory, the
-# weights file is extracted. Sizes are read from the zip directory before Keras opens it.
-KERAS_JSON_MAX_BYTES = 16 << 20  # a real config.json is kilobytes; 16 MB is generous
-KERAS_TOTAL_MAX_BYTES = 2 << 30
-KERAS_FREE_BYTES = 64 << 20  # members up to this size are never called a bomb
-KERAS_MAX_RATIO = 100
-
-
-def check_keras_archive(data: bytes, filename: str) -> None:
-    """ModelFileError when the .keras zip declares members that would exhaust memory or disk
-    (a 1 MB upload whose config.json inflates to 1 GB): checked from the zip directory alone."""
-    shown = printable(filename)
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            infos = zf.infolist()
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise ModelFileError(f"{shown} cannot be loaded: not a .keras (zip) file ({one_line(exc, 120)})") from None
-    total = 0
-    for info in infos:
-        size = info.file_size
-        total += size
-        name = printable(info.filename)
-        if info.filename.endswith(".json") and size > KERAS_JSON_MAX_BYTES:
-            raise ModelFileError(
-                f"{shown} was refused: its {name} declares {size / 1e6:,.0f} MB (a model's JSON is kilobytes)"
-            )
-        if size > KERAS_FREE_BYTES and size > KERAS_MAX_RATIO * max(info.compress_size, 1):
-            raise ModelFileError(
-                f"{shown} was refused: {name} expands from {info.compress_size / 1e6:,.1f} MB to "
-                f"{size / 1e6:,.0f} MB (over {KERAS_MAX_RATIO}:1), a likely decompression bomb"
-            )
-    if total > KERAS_TOTAL_MAX_BYTES:
-        raise ModelFileError(f"{shown} was refused: it declares {total / 1e9:,.1f} GB uncompressed")
 
 
 def _classes(n: int) -> str:

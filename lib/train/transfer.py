@@ -21,8 +21,9 @@ import numpy as np
 import pandas as pd
 
 from lib.data.paths import guard, printable
-from lib.errors import DatasetError, StoreError, TransferError, one_line
+from lib.errors import DatasetError, ModelFileError, StoreError, TransferError, one_line
 from lib.tf_import import import_keras
+from lib.train.model_budget import check_keras_archive, check_model_file
 
 BACKBONES = {
     "vgg16": "VGG16 (ImageNet; 14.7 M parameters)",
@@ -123,6 +124,7 @@ def _keras_backbone(kind: str, size: int, weights: str, pooling: str | None = "a
                 f"[{one_line(exc, 100)}]"
             ) from None
     path = weights_file(weights)
+    check_weights_file(path)
     model = ctor(None)
     try:
         model.load_weights(path)
@@ -139,6 +141,19 @@ def weights_file(weights: str) -> Path:
     try:
         return guard(weights, kind="file")
     except DatasetError as exc:
+        raise TransferError(f"weights file: {exc}") from None
+
+
+def check_weights_file(path: Path) -> None:
+    """The same memory budgets as an uploaded model, before Keras reads the file: a legacy
+    `.h5` whose gzip-compressed weights declare gigabytes is refused from its metadata."""
+    suffix = path.suffix.lower()
+    try:
+        if suffix == ".keras":
+            check_keras_archive(path, path.name)
+        if suffix in (".keras", ".h5"):
+            check_model_file(path, path.name)
+    except ModelFileError as exc:
         raise TransferError(f"weights file: {exc}") from None
 
 

@@ -1,4 +1,5 @@
-"""Memory checks on an uploaded model file, before Keras builds or reads anything.
+"""Memory checks on a model file, before Keras builds or reads anything: an uploaded model, and
+a transfer backbone's local weights file typed on the server (lib.train.transfer).
 
 Keras builds a model from its config before it reads the weights, so a 4 kB config asking for
 `Dense(2_000_000)` takes gigabytes before any other check runs; and a legacy `.h5` weight
@@ -11,7 +12,8 @@ dataset, gzip-compressed, declares gigabytes in a few megabytes. So:
   through it, against `MAX_PARAMS`. Layers are instantiated without their weights (no
   `build`) only to ask them their output shape.
 
-`check_model_file(data, filename)` is the one entry point; it raises ModelFileError.
+`check_keras_archive` reads a .keras zip's directory, `check_model_file(data, filename)` the
+declared weights and architecture; both take the bytes or a path and raise ModelFileError.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import json
 import math
 import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from lib.data.paths import printable
@@ -45,7 +48,42 @@ _WRAPPERS = ("TimeDistributed",)
 Shape = tuple[int | None, ...]
 
 
-def check_model_file(data: bytes, filename: str) -> None:
+# A .keras file is a zip: config.json and metadata.json are read whole into memory, the
+# weights file is extracted. Sizes are read from the zip directory before Keras opens it.
+KERAS_JSON_MAX_BYTES = 16 << 20  # a real config.json is kilobytes; 16 MB is generous
+KERAS_TOTAL_MAX_BYTES = 2 << 30
+KERAS_FREE_BYTES = 64 << 20  # members up to this size are never called a bomb
+KERAS_MAX_RATIO = 100
+
+
+def check_keras_archive(data: bytes | Path, filename: str) -> None:
+    """ModelFileError when the .keras zip declares members that would exhaust memory or disk
+    (a 1 MB upload whose config.json inflates to 1 GB): checked from the zip directory alone."""
+    shown = printable(filename)
+    try:
+        with zipfile.ZipFile(_opened(data)) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+        raise ModelFileError(f"{shown} cannot be loaded: not a .keras (zip) file ({one_line(exc, 120)})") from None
+    total = 0
+    for info in infos:
+        size = info.file_size
+        total += size
+        name = printable(info.filename)
+        if info.filename.endswith(".json") and size > KERAS_JSON_MAX_BYTES:
+            raise ModelFileError(
+                f"{shown} was refused: its {name} declares {size / 1e6:,.0f} MB (a model's JSON is kilobytes)"
+            )
+        if size > KERAS_FREE_BYTES and size > KERAS_MAX_RATIO * max(info.compress_size, 1):
+            raise ModelFileError(
+                f"{shown} was refused: {name} expands from {info.compress_size / 1e6:,.1f} MB to "
+                f"{size / 1e6:,.0f} MB (over {KERAS_MAX_RATIO}:1), a likely decompression bomb"
+            )
+    if total > KERAS_TOTAL_MAX_BYTES:
+        raise ModelFileError(f"{shown} was refused: it declares {total / 1e9:,.1f} GB uncompressed")
+
+
+def check_model_file(data: bytes | Path, filename: str) -> None:
     """ModelFileError when the file's declared weights or architecture exceed the budgets."""
     shown = printable(filename)
     if filename.lower().endswith(".h5"):
@@ -77,12 +115,18 @@ def count_params(config: dict) -> int:
     return params
 
 
+def _opened(data: bytes | Path) -> io.BytesIO | Path:
+    """A file's bytes (an upload) as a file object; a path (a typed weights file) as it is, so
+    a large file is read from the disk piece by piece, never whole into memory."""
+    return data if isinstance(data, Path) else io.BytesIO(data)
+
+
 # --- reading the files -----------------------------------------------------------------------
 
 
-def _keras_config(data: bytes, shown: str) -> dict | None:
+def _keras_config(data: bytes | Path, shown: str) -> dict | None:
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        with zipfile.ZipFile(_opened(data)) as zf:
             raw = zf.read("config.json")  # its size was checked from the zip directory already
     except KeyError:
         raise ModelFileError(f"{shown} cannot be loaded: it has no config.json") from None
@@ -101,11 +145,11 @@ def _json(raw: bytes | str, shown: str) -> dict:
     return config
 
 
-def _check_h5(data: bytes, shown: str) -> dict | None:
+def _check_h5(data: bytes | Path, shown: str) -> dict | None:
     import h5py
 
     try:
-        with h5py.File(io.BytesIO(data), "r") as f:
+        with h5py.File(_opened(data), "r") as f:
             total = 0
             for name, ds in _datasets(f):
                 size = math.prod(int(d) for d in ds.shape) * ds.dtype.itemsize
