@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from lib.errors import SettingsError
+from lib.i18n import N_
 
 FILL_MODES = ("nearest", "constant", "reflect", "wrap")
 RESCALE_CHOICES = (None, 1 / 255)
@@ -37,7 +38,7 @@ class Param:
 
 
 PARAMS: tuple[Param, ...] = (
-    Param("rotation_range", "int", 0, 0, 180, 5, "Random rotation in degrees, drawn from [-r, r]."),
+    Param("rotation_range", "int", 0, 0, 180, 5, N_("Random rotation in degrees, drawn from [-r, r].")),
     Param(
         "width_shift_range",
         "float",
@@ -45,8 +46,10 @@ PARAMS: tuple[Param, ...] = (
         0,
         MAX_SHIFT_PIXELS,
         0.05,
-        "Horizontal shift drawn from [-w, w]: below 1 a fraction of the width (0.1 = 10 %), 1 or more a number "
-        "of pixels (1.0 = one pixel, 3.0 = up to three), as ImageDataGenerator reads it.",
+        N_(
+            "Horizontal shift drawn from [-w, w]: below 1 a fraction of the width (0.1 = 10 %), 1 or more a number "
+            "of pixels (1.0 = one pixel, 3.0 = up to three), as ImageDataGenerator reads it."
+        ),
     ),
     Param(
         "height_shift_range",
@@ -55,23 +58,38 @@ PARAMS: tuple[Param, ...] = (
         0,
         MAX_SHIFT_PIXELS,
         0.05,
-        "Vertical shift drawn from [-h, h]: below 1 a fraction of the height (0.1 = 10 %), 1 or more a number "
-        "of pixels (1.0 = one pixel), as ImageDataGenerator reads it.",
+        N_(
+            "Vertical shift drawn from [-h, h]: below 1 a fraction of the height (0.1 = 10 %), 1 or more a number "
+            "of pixels (1.0 = one pixel), as ImageDataGenerator reads it."
+        ),
     ),
-    Param("shear_range", "float", 0.0, 0, 45, 1.0, "Shear angle in degrees (counter-clockwise), from [-s, s]."),
+    Param("shear_range", "float", 0.0, 0, 45, 1.0, N_("Shear angle in degrees (counter-clockwise), from [-s, s].")),
     Param(
-        "zoom_range", "float", 0.0, 0, 1, 0.05, "Zoom factor drawn from [1-z, 1+z], separately for width and height."
+        "zoom_range",
+        "float",
+        0.0,
+        0,
+        1,
+        0.05,
+        N_("Zoom factor drawn from [1-z, 1+z], separately for width and height."),
     ),
     Param(
         "horizontal_flip",
         "bool",
         False,
-        help="Flip left-right with probability 0.5 (wrong for digits: a flipped 3 is no 3).",
+        help=N_("Flip left-right with probability 0.5 (wrong for digits: a flipped 3 is no 3)."),
         group="geometry",
     ),
-    Param("vertical_flip", "bool", False, help="Flip upside down with probability 0.5.", group="geometry"),
+    Param("vertical_flip", "bool", False, help=N_("Flip upside down with probability 0.5."), group="geometry"),
     Param(
-        "channel_shift_range", "float", 0.0, 0, 255, 5.0, "Add one random value from [-c, c] to each channel.", "colour"
+        "channel_shift_range",
+        "float",
+        0.0,
+        0,
+        255,
+        5.0,
+        N_("Add one random value from [-c, c] to each channel."),
+        "colour",
     ),
     Param(
         "brightness_range",
@@ -80,42 +98,46 @@ PARAMS: tuple[Param, ...] = (
         0,
         5,
         0.05,
-        "Multiply brightness by a factor from [low, high] (1 = unchanged).",
+        N_("Multiply brightness by a factor from [low, high] (1 = unchanged)."),
         "colour",
     ),
     Param(
         "fill_mode",
         "choice",
         "nearest",
-        help="How pixels outside the image are filled after a transform.",
+        help=N_("How pixels outside the image are filled after a transform."),
         group="fill",
         choices=FILL_MODES,
     ),
-    Param("cval", "float", 0.0, 0, 255, 5.0, "Fill value for fill_mode='constant'.", "fill"),
+    Param("cval", "float", 0.0, 0, 255, 5.0, N_("Fill value for fill_mode='constant'."), "fill"),
     Param(
         "rescale",
         "rescale",
         None,
-        help="Multiply every pixel by this (1/255 maps 0..255 to 0..1).",
+        help=N_("Multiply every pixel by this (1/255 maps 0..255 to 0..1)."),
         group="normalization",
         choices=RESCALE_CHOICES,
     ),
-    Param("samplewise_center", "bool", False, help="Subtract each image's own mean.", group="normalization"),
+    Param("samplewise_center", "bool", False, help=N_("Subtract each image's own mean."), group="normalization"),
     Param(
-        "samplewise_std_normalization", "bool", False, help="Divide each image by its own std.", group="normalization"
+        "samplewise_std_normalization",
+        "bool",
+        False,
+        help=N_("Divide each image by its own std."),
+        group="normalization",
     ),
     Param(
         "featurewise_center",
         "bool",
         False,
-        help="Subtract the training set's per-channel mean (needs fit()).",
+        help=N_("Subtract the training set's per-channel mean (needs fit())."),
         group="normalization",
     ),
     Param(
         "featurewise_std_normalization",
         "bool",
         False,
-        help="Divide by the training set's per-channel std (needs fit()).",
+        help=N_("Divide by the training set's per-channel std (needs fit())."),
         group="normalization",
     ),
 )

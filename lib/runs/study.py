@@ -13,6 +13,7 @@ import pandas as pd
 from lib.augment.settings import preset
 from lib.data.dataset import Dataset
 from lib.errors import ExplorerError, StoreError, one_line
+from lib.i18n import N_
 from lib.runs.compare import runs_table
 from lib.runs.config import RunRecord, can_be_backbone
 from lib.runs.store import RunStore, StoredRun
@@ -20,7 +21,7 @@ from lib.runs.train_or_load import Outcome, train_or_load
 from lib.train.settings import TrainSettings
 from lib.train.transfer import BackboneRef
 
-LADDER = ("own CNN", "feature extraction", "fine-tuning", "fine-tuning + augmentation")
+LADDER = (N_("own CNN"), N_("feature extraction"), N_("fine-tuning"), N_("fine-tuning + augmentation"))
 
 
 def ladder(
@@ -49,15 +50,24 @@ TUTORIAL_ACCURACY = dict(zip(LADDER, (0.50, 0.54, 0.85, 0.88), strict=True))
 TUTORIAL_AUGMENT = "tutorial: rotate 30, shift 0.2, zoom 0.2, flip"
 # What our default ladder does differently from the tutorial, and why (shown beside the study).
 DIFFERENCES = (
-    "Feature extraction: we freeze the backbone (trainable=False); the tutorial never did, so all 14.7 M VGG16 "
-    "weights trained on raw pixels (its summary said 'Non-trainable params: 0').",
-    "Input: we apply the backbone's own preprocess_input (BGR, mean subtracted); the tutorial fed raw 0..255 pixels.",
-    "Validation: we hold out a shuffled, stratified 20% of the training split; Keras' validation_split takes the "
-    "LAST 20% of the arrays unshuffled, and the augmentation step had no validation at all.",
-    "BatchNormalization layers of a backbone stay frozen in every mode (VGG16 has none; MobileNetV2 has 52).",
-    "Fine-tuning: we unfreeze the backbone's last N weighted layers; the tutorial unfroze block5_conv3 only "
-    "(2,359,808 weights), which is VGG16's last weighted layer: N = 1.",
-    "Head: we pool and add one softmax layer; the tutorial flattened the 7x7x512 map into Dense 128/64/32.",
+    N_(
+        "Feature extraction: we freeze the backbone (trainable=False); the tutorial never did, so all 14.7 M VGG16 "
+        "weights trained on raw pixels (its summary said 'Non-trainable params: 0')."
+    ),
+    N_(
+        "Input: we apply the backbone's own preprocess_input (BGR, mean subtracted); "
+        "the tutorial fed raw 0..255 pixels."
+    ),
+    N_(
+        "Validation: we hold out a shuffled, stratified fifth (20%) of the training split; Keras' validation_split "
+        "takes the LAST fifth (20%) of the arrays unshuffled, and the augmentation step had no validation at all."
+    ),
+    N_("BatchNormalization layers of a backbone stay frozen in every mode (VGG16 has none; MobileNetV2 has 52)."),
+    N_(
+        "Fine-tuning: we unfreeze the backbone's last N weighted layers; the tutorial unfroze block5_conv3 only "
+        "(2,359,808 weights), which is VGG16's last weighted layer: N = 1."
+    ),
+    N_("Head: we pool and add one softmax layer; the tutorial flattened the 7x7x512 map into Dense 128/64/32."),
 )
 
 
