@@ -5,7 +5,7 @@ import streamlit as st
 from lib.charts import class_balance_chart
 from lib.data import stats
 from lib.data.snippets import loading_code
-from lib.i18n import N_, _
+from lib.i18n import N_, _, shown
 from lib.ui import cache, state
 from lib.ui.images import for_display
 from lib.ui.table_labels import column_labels
@@ -19,7 +19,7 @@ st.caption(
     )
 )
 for note in ds.notes:
-    st.info(md(note))
+    st.info(md(shown(note)))
 
 # --- Summary -------------------------------------------------------------------------
 s, counts, pixel_table, dupes = cache.dataset_statistics(ds.fingerprint, ds)  # once per data set
