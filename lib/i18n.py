@@ -21,7 +21,7 @@ import functools
 import gettext as _gettext
 import io
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from pathlib import Path
 
@@ -141,11 +141,29 @@ def _deferred(msgid: str, params: dict) -> Deferred:
     return Deferred(msgid, **params)
 
 
+class Joined(str):
+    """Deferred texts joined by a separator ("; "): English as a string, `shown()` joins their translations."""
+
+    parts: tuple[str, ...]
+    separator: str
+
+    def __new__(cls, separator: str, parts: Iterable[str]) -> Joined:
+        parts = tuple(parts)
+        text = super().__new__(cls, separator.join(parts))
+        text.parts, text.separator = parts, separator
+        return text
+
+    def __reduce__(self):
+        return (Joined, (self.separator, self.parts))
+
+
 def shown(text: str) -> str:
-    """`text` in the calling session's language when it is a `Deferred`, else as it is (a note read
-    back from a stored JSON file is plain English)."""
+    """`text` in the calling session's language when it is a `Deferred` (or `Joined`), else as it is
+    (a note read back from a stored JSON file is plain English)."""
     if isinstance(text, Deferred):
         return gettext(text.msgid).format(**text.params)
+    if isinstance(text, Joined):
+        return text.separator.join(shown(p) for p in text.parts)
     return text
 
 

@@ -11,7 +11,7 @@ from lib.augment.preview import (
 from lib.charts import distribution_chart
 from lib.data import stats
 from lib.errors import ExplorerError, one_line
-from lib.i18n import _
+from lib.i18n import _, shown
 from lib.ui import cache, present, state
 from lib.ui.augment_controls import controls_ui, load_into_widgets
 from lib.ui.augment_preview_view import preview_ui
@@ -120,7 +120,7 @@ def page_body() -> None:
         present.code(augment.layers_code(config, ds.image_shape), label=_("Show the Keras 3 layers code"))
     gaps = augment.layer_specs(config, ds.image_shape)[1]
     if gaps:
-        layers_tab.markdown(_("**No exact equivalent:**") + "\n" + "\n".join(f"- {g}" for g in gaps))
+        layers_tab.markdown(_("**No exact equivalent:**") + "\n" + "\n".join(f"- {shown(g)}" for g in gaps))
     st.download_button(
         _("Download settings (.json)"),
         augment.to_json(config),

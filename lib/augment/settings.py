@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from lib.errors import SettingsError
-from lib.i18n import N_
+from lib.i18n import N_, Deferred
 
 FILL_MODES = ("nearest", "constant", "reflect", "wrap")
 RESCALE_CHOICES = (None, 1 / 255)
@@ -466,9 +466,16 @@ def layer_specs(
             ("RandomTranslation", {"height_factor": round(down / h, 6), "width_factor": round(across / w, 6), **fill})
         )
         gaps.append(
-            "ImageDataGenerator swaps its shift axes (keras-team/keras#17398): width_shift_range moves images up and "
-            "down, height_shift_range left and right; RandomTranslation above does what the generator does "
-            f"(up to {down:g} px vertically, {across:g} px horizontally on {h}x{w} images)"
+            Deferred(
+                N_(
+                    "ImageDataGenerator swaps its shift axes (keras-team/keras#17398): width_shift_range moves images "
+                    "up and down, height_shift_range left and right; RandomTranslation above does what the generator "
+                    "does (up to {down} px vertically, {across} px horizontally on {size} images)"
+                ),
+                down=f"{down:g}",
+                across=f"{across:g}",
+                size=f"{h}x{w}",
+            )
         )
     if full["zoom_range"]:
         z = full["zoom_range"]
@@ -479,10 +486,18 @@ def layer_specs(
         layers.append(("RandomShear", {"x_factor": round(f, 4), "y_factor": 0.0, **fill}))
         middle = f"{f * image_shape[0] / 2:.1f} px" if image_shape is not None else "factor x half the height"
         gaps.append(
-            f"shear_range={s:g}° becomes RandomShear(x_factor={f:.3f} = sin {s:g}°): the same slant, but RandomShear "
-            "shears about the top-left corner and the generator about the centre, so the layer also moves the "
-            f"image sideways, by up to {middle} at its middle row; the generator also stretches the image "
-            f"vertically by 1/cos {s:g}° = {1 / math.cos(math.radians(s)):.3f}"
+            Deferred(
+                N_(
+                    "shear_range={angle}° becomes RandomShear(x_factor={factor} = sin {angle}°): the same slant, but "
+                    "RandomShear shears about the top-left corner and the generator about the centre, so the layer "
+                    "also moves the image sideways, by up to {middle} at its middle row; the generator also stretches "
+                    "the image vertically by 1/cos {angle}° = {stretch}"
+                ),
+                angle=f"{s:g}",
+                factor=f"{f:.3f}",
+                middle=middle,
+                stretch=f"{1 / math.cos(math.radians(s)):.3f}",
+            )
         )
     if full["rescale"] is not None:
         layers.append(("Rescaling", {"scale": full["rescale"]}))
@@ -490,25 +505,43 @@ def layer_specs(
         layers.append(("Normalization", {"axis": -1}))
         if not full["featurewise_std_normalization"]:
             gaps.append(
-                "featurewise_center alone: Normalization also divides by the std; pass variance=1 to only centre"
+                Deferred(
+                    N_(
+                        "featurewise_center alone: Normalization also divides by the std; "
+                        "pass variance=1 to only centre"
+                    )
+                )
             )
     if full["brightness_range"] is not None:
         gaps.append(
-            "brightness_range multiplies pixels; RandomBrightness adds an offset, so it has no exact equivalent"
+            Deferred(
+                N_("brightness_range multiplies pixels; RandomBrightness adds an offset, so it has no exact equivalent")
+            )
         )
     if full["channel_shift_range"]:
-        gaps.append("channel_shift_range has no Keras 3 layer")
+        gaps.append(Deferred(N_("channel_shift_range has no Keras 3 layer")))
     if full["samplewise_center"] or full["samplewise_std_normalization"]:
         gaps.append(
-            "samplewise centring/normalization has no built-in layer "
-            "(a Lambda layer would hold code, which safe loading refuses)"
+            Deferred(
+                N_(
+                    "samplewise centring/normalization has no built-in layer "
+                    "(a Lambda layer would hold code, which safe loading refuses)"
+                )
+            )
         )
     if any(name.startswith("Random") and name != "RandomFlip" for name, _ in layers):
         gaps.append(
-            "fill modes: ImageDataGenerator defaults to 'nearest', RandomRotation, RandomTranslation, RandomZoom "
-            f"and RandomShear to 'reflect'; fill_mode='{full['fill_mode']}' is passed explicitly here"
+            Deferred(
+                N_(
+                    "fill modes: ImageDataGenerator defaults to 'nearest', RandomRotation, RandomTranslation, "
+                    "RandomZoom and RandomShear to 'reflect'; fill_mode='{mode}' is passed explicitly here"
+                ),
+                mode=full["fill_mode"],
+            )
         )
-        gaps.append("the generator applies one combined affine transform; the layers interpolate once per layer")
+        gaps.append(
+            Deferred(N_("the generator applies one combined affine transform; the layers interpolate once per layer"))
+        )
     return layers, gaps
 
 

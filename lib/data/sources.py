@@ -260,9 +260,9 @@ def _npy_header(fh: object, key: str) -> tuple[tuple[int, ...], np.dtype]:
     fmt = np.lib.format
     version = fmt.read_magic(fh)
     if version == (1, 0):
-        shape, _, dtype = fmt.read_array_header_1_0(fh)
+        shape, _fortran_order, dtype = fmt.read_array_header_1_0(fh)
     elif version == (2, 0):
-        shape, _, dtype = fmt.read_array_header_2_0(fh)
+        shape, _fortran_order, dtype = fmt.read_array_header_2_0(fh)
     else:
         raise DatasetError(
             _("{key} uses .npy format version {major}.{minor}, which this app does not read").format(

@@ -17,7 +17,7 @@ from lib.data.dataset import Dataset
 from lib.errors import ExplorerError, one_line
 from lib.evaluate import curves, explain, metrics, try_image
 from lib.evaluate.input_check import unlike_training
-from lib.i18n import N_, _
+from lib.i18n import N_, _, shown
 from lib.runs.store import StoredRun
 from lib.ui import cache, inspect_cache, present, state
 from lib.ui.images import for_display
@@ -55,11 +55,11 @@ def steps_ui(steps: list[try_image.Step]) -> None:
         col = cols[i % len(cols)]
         col.image(display(step.image), width=110)
         col.caption(
-            f"**{i + 1}. {step.name}**  \n{'x'.join(str(d) for d in step.shape)} · {step.image.dtype}  \n"
+            f"**{i + 1}. {md(shown(step.name))}**  \n{'x'.join(str(d) for d in step.shape)} · {step.image.dtype}  \n"
             f"min {step.low:.4g} · max {step.high:.4g}"
         )
         if step.note:
-            col.caption(step.note.replace("*", "\\*"))
+            col.caption(md(shown(step.note)))
     if any(s.image.dtype != np.uint8 for s in steps):
         st.caption(_("Float steps are shown stretched from their own min to max; the numbers are the real values."))
 
