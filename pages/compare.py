@@ -92,7 +92,7 @@ with st.expander(_("Run the study: own CNN vs feature extraction vs fine-tuning 
     backbone = c[0].selectbox(
         _("Backbone"),
         list(choices),
-        format_func=choices.get,
+        format_func=lambda code: _(choices[code]),
         key="study_backbone",
         index=list(choices).index(default),
         disabled=follow,
