@@ -125,4 +125,6 @@ def test_four_korean_page_bodies_on_the_projector_show_no_english_sentence(chrom
             assert heading in text
             english = english_runs(text, keep=("digits",))
             assert not english, (path, english[:10])
+            SHOTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(SHOTS / f"lang_ko_body_{path}_1024x768_present.png"))
         browser.close()

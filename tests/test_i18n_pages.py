@@ -104,5 +104,12 @@ def test_a_korean_page_shows_no_english_sentence(page, digits_runs, monkeypatch)
             at.checkbox(key="aug_samplewise_center").check().run()
         assert not at.exception, at.exception
         assert any("datagen.standardize" in w.value for w in at.warning)
+    # The page drew what it draws with data (not only its empty-store message), in Korean.
+    if page == "pages/compare.py":
+        assert any("저장된 학습 결과 2개" in s.value for s in at.subheader)
+    if page == "pages/inspect.py":
+        tabs = ["직접 해 보기", "어디를 보는가", "클래스별 곡선", "학습한 특성 지도", "보고서"]
+        assert [t.label for t in at.tabs] == tabs
+        assert any("**1. 데이터셋 이미지**" in c.value for c in at.caption)
     english = _english_in(at, keep)
     assert not english, english[:10]
