@@ -59,8 +59,8 @@ DIFFERENCES = (
         "the tutorial fed raw 0..255 pixels."
     ),
     N_(
-        "Validation: we hold out a shuffled, stratified fifth (20%) of the training split; Keras' validation_split "
-        "takes the LAST fifth (20%) of the arrays unshuffled, and the augmentation step had no validation at all."
+        "Validation: we hold out a shuffled, stratified part (20%) of the training split; Keras' validation_split "
+        "takes the LAST 20%, unshuffled, of the arrays, and the augmentation step had no validation at all."
     ),
     N_("BatchNormalization layers of a backbone stay frozen in every mode (VGG16 has none; MobileNetV2 has 52)."),
     N_(
