@@ -107,6 +107,12 @@ MAIN_TEXT = """() => {
 }"""
 
 
+PARAGRAPHS_KEEP_WORDS = """() => {
+  const texts = [...document.querySelectorAll('[data-testid=stMain] [data-testid=stMarkdownContainer] p')];
+  return texts.length > 0 && texts.every((p) => getComputedStyle(p).wordBreak === 'keep-all');
+}"""
+
+
 def test_four_korean_page_bodies_on_the_projector_show_no_english_sentence(chromium_path, served_app):
     """Dataset, Augmentation, Compare runs and Look inside in Korean at 1024x768 with Present on:
     no run of three lowercase English words in the main area (tests/english_text.py)."""
@@ -120,7 +126,12 @@ def test_four_korean_page_bodies_on_the_projector_show_no_english_sentence(chrom
             page.goto(f"{served_app}/{path}?present=1&lang=ko")
             expect(page.get_by_test_id("stMain").get_by_role("heading", name=heading)).to_be_visible()
             wait_idle(page)
+            # widgets whose code is still loading are drawn as skeletons: their labels are not there yet
+            expect(page.get_by_test_id("stSkeleton")).to_have_count(0)
             assert_no_exception(page)
+            # Korean words stay whole at a line's end, in the page's own paragraphs too (Streamlit
+            # gives them word-break: break-word); waited for: the style arrives with the sidebar.
+            page.wait_for_function(PARAGRAPHS_KEEP_WORDS, timeout=30_000)
             text = page.evaluate(MAIN_TEXT)
             assert heading in text
             english = english_runs(text, keep=("digits",))
