@@ -113,3 +113,18 @@ def test_a_korean_page_shows_no_english_sentence(page, digits_runs, monkeypatch)
         assert any("**1. 데이터셋 이미지**" in c.value for c in at.caption)
     english = _english_in(at, keep)
     assert not english, english[:10]
+
+
+def test_switching_the_language_keeps_the_pages_choices():
+    """Options are codes shown through format_func and keys never depend on the language: a choice
+    made in Korean is the same choice in English."""
+    at = _open("pages/dataset.py", "ko")
+    with i18n.using("ko"):
+        assert at.radio(key="sample_split").options == ["학습", "테스트"]
+        at.radio(key="sample_split").set_value("test").run()
+        at.selectbox(key="sample_class").set_value(3).run()
+        at.selectbox(key="lang").set_value("en").run()
+    assert not at.exception, at.exception
+    assert at.radio(key="sample_split").value == "test" and at.selectbox(key="sample_class").value == 3
+    assert at.radio(key="sample_split").options == ["train", "test"]
+    assert [t.value for t in at.title] == ["1 · Dataset"]
