@@ -21,7 +21,7 @@ import functools
 import gettext as _gettext
 import io
 import os
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from pathlib import Path
 
@@ -116,6 +116,55 @@ def gettext(message: str) -> str:
 
 def ngettext(singular: str, plural: str, n: int) -> str:
     return translations(language()).ngettext(singular, plural, n)
+
+
+class Deferred(str):
+    """English text that remembers its message and values, for a sentence made before anyone's
+    language is known (a data set's notes: loaded once, cached for every session, stored in runs).
+    As a string it is the English sentence (stored, compared, hashed, printed as before);
+    `shown(text)` gives it in the calling session's language. Mark the message with `N_()`:
+    `Deferred(N_("{n} hidden file(s) were ignored"), n=3)`."""
+
+    msgid: str
+    params: dict
+
+    def __new__(cls, msgid: str, **params: object) -> Deferred:
+        text = super().__new__(cls, msgid.format(**params))
+        text.msgid, text.params = msgid, params
+        return text
+
+    def __reduce__(self):  # pickled by st.cache_data: rebuilt from its message, not from the English text
+        return (_deferred, (self.msgid, self.params))
+
+
+def _deferred(msgid: str, params: dict) -> Deferred:
+    return Deferred(msgid, **params)
+
+
+class Joined(str):
+    """Deferred texts joined by a separator ("; "): English as a string, `shown()` joins their translations."""
+
+    parts: tuple[str, ...]
+    separator: str
+
+    def __new__(cls, separator: str, parts: Iterable[str]) -> Joined:
+        parts = tuple(parts)
+        text = super().__new__(cls, separator.join(parts))
+        text.parts, text.separator = parts, separator
+        return text
+
+    def __reduce__(self):
+        return (Joined, (self.separator, self.parts))
+
+
+def shown(text: str) -> str:
+    """`text` in the calling session's language when it is a `Deferred` (or `Joined`), else as it is
+    (a note read back from a stored JSON file is plain English)."""
+    if isinstance(text, Deferred):
+        return gettext(text.msgid).format(**text.params)
+    if isinstance(text, Joined):
+        return text.separator.join(shown(p) for p in text.parts)
+    return text
 
 
 def N_(message: str) -> str:

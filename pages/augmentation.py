@@ -11,14 +11,15 @@ from lib.augment.preview import (
 from lib.charts import distribution_chart
 from lib.data import stats
 from lib.errors import ExplorerError, one_line
+from lib.i18n import _, shown
 from lib.ui import cache, present, state
 from lib.ui.augment_controls import controls_ui, load_into_widgets
 from lib.ui.augment_preview_view import preview_ui
 from lib.ui.text import md
 from lib.ui.url_state import sync_url
 
-st.title("2 · Augmentation")
-st.caption("Move a control and see at once what `ImageDataGenerator` does to images of the current dataset.")
+st.title(_("2 · Augmentation"))
+st.caption(_("Move a control and see at once what `ImageDataGenerator` does to images of the current dataset."))
 ds = cache.current_dataset()
 
 # Settings come from: the saved config (returning to the page), a preset (the tutorial's own
@@ -43,27 +44,27 @@ def page_body() -> None:
         preset_slot = st.container()
         settings_col, preview_col = st.columns([2, 3], gap="medium")
     with settings_col:
-        upload = st.file_uploader("Load settings (.json)", type=["json"], key="aug_json_upload")
+        upload = st.file_uploader(_("Load settings (.json)"), type=["json"], key="aug_json_upload")
         if upload is not None and st.session_state.get("aug_json_applied") != upload.file_id:
             try:
                 load_into_widgets(augment.from_json(upload.getvalue().decode("utf-8", "replace")), overwrite=True)
                 st.session_state["aug_json_applied"] = upload.file_id
                 st.rerun()
             except ExplorerError as exc:
-                st.error(f"Settings file not used: {md(one_line(exc))}")
+                st.error(_("Settings file not used: {reason}").format(reason=md(one_line(exc))))
         raw, problems = controls_ui()
         st.session_state["aug_preset"] = augment.matching_preset(raw) if not problems else augment.CUSTOM
         with preset_slot:
             st.selectbox(
-                "Preset",
+                _("Preset"),
                 [*augment.PRESETS, augment.CUSTOM],
                 key="aug_preset",
                 on_change=_apply_preset,
-                help="Fills in the controls below; it says 'custom' once they match no preset.",
+                help=_("Fills in the controls below; it says 'custom' once they match no preset."),
             )
 
     if problems:
-        preview_col.error("Fix the settings marked in red; the preview shows the last valid settings.")
+        preview_col.error(_("Fix the settings marked in red; the preview shows the last valid settings."))
         config = st.session_state.get(state.AUGMENT) or augment.default_config()
     else:
         config = augment.check(raw)
@@ -72,8 +73,9 @@ def page_body() -> None:
     gen = cache.fitted_generator(ds.fingerprint, augment.to_json(config), ds.x_train)
     if augment.flips(config) and stats.orientation_sensitive(ds):
         preview_col.warning(
-            f"{' and '.join(augment.flips(config))} on {md(ds.name)}: {md(stats.orientation_sensitive(ds))}. "
-            "Flipping teaches the model wrong examples here."
+            _("{flips} on {name}: {reason}. Flipping teaches the model wrong examples here.").format(
+                flips=" + ".join(augment.flips(config)), name=md(ds.name), reason=md(stats.orientation_sensitive(ds))
+            )
         )
 
     # --- Preview ---------------------------------------------------------------------------
@@ -81,47 +83,51 @@ def page_body() -> None:
         preview_ui(ds, gen, config)
 
     # --- The preprocessing trap ---------------------------------------------------------------
-    st.subheader("Evaluation images need the same preprocessing")
+    st.subheader(_("Evaluation images need the same preprocessing"))
     if augment.changes_pixel_distribution(config):
         steps = ", ".join(k for k in augment.NORMALIZATION if augment.non_defaults(config).get(k))
         st.warning(
-            f"These settings change the pixel values ({steps}). Validation and test images must get the same "
-            "deterministic step, `datagen.standardize(x)`, and never the random transforms. A tutorial that trained "
-            "with samplewise centring and evaluated raw images got test loss 53.2 and accuracy 0.386."
+            _(
+                "These settings change the pixel values ({steps}). Validation and test images must get the same "
+                "deterministic step, `datagen.standardize(x)`, and never the random transforms. A tutorial that "
+                "trained with samplewise centring and evaluated raw images got test loss 53.2 and accuracy 0.386."
+            ).format(steps=steps)
         )
         sample = ds.x_test[: min(200, len(ds.x_test))]
         train_sample = ds.x_train[: min(200, len(ds.x_train))]
         table = distribution_table(
             {
-                "training images (after the generator)": standardize_only(gen, train_sample),
-                "raw test images (the mistake)": sample.astype(np.float32),
-                "test images after datagen.standardize (the fix)": standardize_only(gen, sample),
+                _("training images (after the generator)"): standardize_only(gen, train_sample),
+                _("raw test images (the mistake)"): sample.astype(np.float32),
+                _("test images after datagen.standardize (the fix)"): standardize_only(gen, sample),
             }
         )
         st.altair_chart(present.room(distribution_chart(table)), width="stretch")
     else:
         st.success(
-            "These settings keep pixel values as they are: evaluation images need no extra step. "
-            "Random transforms are for training only either way."
+            _(
+                "These settings keep pixel values as they are: evaluation images need no extra step. "
+                "Random transforms are for training only either way."
+            )
         )
 
     # --- Code ---------------------------------------------------------------------------------
-    st.subheader("Code")
-    code_tab, layers_tab = st.tabs(["ImageDataGenerator", "Keras 3 preprocessing layers"])
+    st.subheader(_("Code"))
+    code_tab, layers_tab = st.tabs(["ImageDataGenerator", _("Keras 3 preprocessing layers")])
     with code_tab:
-        present.code(augment.generator_code(config), label="Show the ImageDataGenerator code")
+        present.code(augment.generator_code(config), label=_("Show the ImageDataGenerator code"))
     with layers_tab:
-        present.code(augment.layers_code(config, ds.image_shape), label="Show the Keras 3 layers code")
-    _, gaps = augment.layer_specs(config, ds.image_shape)
+        present.code(augment.layers_code(config, ds.image_shape), label=_("Show the Keras 3 layers code"))
+    gaps = augment.layer_specs(config, ds.image_shape)[1]
     if gaps:
-        layers_tab.markdown("**No exact equivalent:**\n" + "\n".join(f"- {g}" for g in gaps))
+        layers_tab.markdown(_("**No exact equivalent:**") + "\n" + "\n".join(f"- {shown(g)}" for g in gaps))
     st.download_button(
-        "Download settings (.json)",
+        _("Download settings (.json)"),
         augment.to_json(config),
         file_name="augmentation.json",
         mime="application/json",
         key="aug_download",
-        help="Train & Evaluate and `python -m lib.cli train --augment FILE.json` accept this file.",
+        help=_("Train & Evaluate and `python -m lib.cli train --augment FILE.json` accept this file."),
     )
     sync_url()
 

@@ -8,6 +8,7 @@ import streamlit as st
 from lib import charts
 from lib.errors import StoreError, one_line
 from lib.evaluate import metrics
+from lib.i18n import N_, _
 from lib.runs.compare import difference, f1_deltas, runs_table, validation_curves
 from lib.runs.config import can_be_backbone
 from lib.runs.store import RunStore
@@ -27,75 +28,88 @@ from lib.runs.study import (
 )
 from lib.train.transfer import BACKBONES, BackboneRef
 from lib.ui import cache, pooled, present, state
+from lib.ui.table_labels import STATUS, column_labels, header
 from lib.ui.text import md
 
-st.title("4 · Compare runs")
+ON_OFF = {"on": N_("on"), "off": N_("off")}
+
+st.title(_("4 · Compare runs"))
 ds = cache.current_dataset()
 spec = cache.current_spec()
 root = cache.store_root()
 store = RunStore(root)
 
 # --- The study ---------------------------------------------------------------------------
-with st.expander("Run the study: own CNN vs feature extraction vs fine-tuning vs fine-tuning + augmentation"):
+LADDER_CHOICES = {"ours": N_("ours"), "follow the tutorial (as written)": N_("follow the tutorial (as written)")}
+with st.expander(_("Run the study: own CNN vs feature extraction vs fine-tuning vs fine-tuning + augmentation")):
     follow = (
         st.radio(
-            "Ladder",
-            ["ours", "follow the tutorial (as written)"],
+            _("Ladder"),
+            list(LADDER_CHOICES),
             horizontal=True,
             key="study_ladder",
-            help="The three-animals tutorial's four steps exactly as it wrote them (VGG16), beside ours.",
+            format_func=lambda code: _(LADDER_CHOICES[code]),
+            help=_("The three-animals tutorial's four steps exactly as it wrote them (VGG16), beside ours."),
         )
         != "ours"
     )
     if follow:
+        reported = ", ".join(f"{_(name)} {acc:.2f}" for name, acc in TUTORIAL_ACCURACY.items())
         st.markdown(
-            "**The tutorial as written:** its own CNN (Conv 128/256/128/64 + Dense 128/64/32); VGG16 with "
-            "nothing frozen on raw pixels (its 'feature extraction'); only `block5_conv3` trainable; the same + "
-            "rotation 30, shifts 0.2, zoom 0.2, horizontal flip. Flatten + Dense 128/64/32 head, 50 epochs, "
-            "batch 128. It reported test accuracy "
-            + ", ".join(f"{name} {acc:.2f}" for name, acc in TUTORIAL_ACCURACY.items())
-            + ".\n\n**What our default ladder does differently, and why:**\n"
-            + "\n".join(f"- {d}" for d in DIFFERENCES)
+            _(
+                "**The tutorial as written:** its own CNN (Conv 128/256/128/64 + Dense 128/64/32); VGG16 with "
+                "nothing frozen on raw pixels (its 'feature extraction'); only `block5_conv3` trainable; the same + "
+                "rotation 30, shifts 0.2, zoom 0.2, horizontal flip. Flatten + Dense 128/64/32 head, 50 epochs, "
+                "batch 128. It reported test accuracy {reported}."
+            ).format(reported=reported)
+            + "\n\n"
+            + _("**What our default ladder does differently, and why:**")
+            + "\n"
+            + "\n".join(f"- {_(d)}" for d in DIFFERENCES)
         )
-    configs, _ = store.list_runs()
+    configs = store.list_runs()[0]
     lendable = [r for r in configs if can_be_backbone(r)]
     # Runs of this data set first (the newest is the default), then keras.applications, then other data sets.
     same = [r for r in lendable if r.dataset.fingerprint == ds.fingerprint]
     other = [r for r in lendable if r.dataset.fingerprint != ds.fingerprint]
     choices = {
         **{
-            str(BackboneRef.of_run(r.run_id)): f"backbone from run {r.display_name} ({r.model} on this data set)"
+            str(BackboneRef.of_run(r.run_id)): _("backbone from run {name} ({model} on this data set)").format(
+                name=r.display_name, model=r.model
+            )
             for r in same
         },
         **BACKBONES,
         **{
-            str(BackboneRef.of_run(r.run_id)): f"backbone from run {r.display_name} ({r.model} on ANOTHER data "
-            f"set: {r.dataset.label})"
+            str(BackboneRef.of_run(r.run_id)): _(
+                "backbone from run {name} ({model} on ANOTHER data set: {data})"
+            ).format(name=r.display_name, model=r.model, data=r.dataset.label)
             for r in other
         },
     }
     default = default_backbone(configs, ds)
     c = st.columns(4)
     backbone = c[0].selectbox(
-        "Backbone",
+        _("Backbone"),
         list(choices),
-        format_func=choices.get,
+        format_func=lambda code: _(choices[code]),
         key="study_backbone",
         index=list(choices).index(default),
         disabled=follow,
-        help="The tutorial's ladder always uses VGG16." if follow else None,
+        help=_("The tutorial's ladder always uses VGG16.") if follow else None,
     )
     if follow:
         backbone = "vgg16"
     weights = c[1].selectbox(
-        "Weights",
+        _("Weights"),
         ["imagenet", "none"],
         key="study_weights",
+        format_func=lambda code: _("none (random weights)") if code == "none" else code,
         disabled=BackboneRef.parse(backbone).is_run,
-        help="'none' = random weights: the backbone is NOT pretrained.",
+        help=_("'none' = random weights: the backbone is NOT pretrained."),
     )
-    epochs = c[2].number_input("Epochs each", 1, 100, 5, key="study_epochs")
-    seed = c[3].number_input("Seed", 0, 10_000, 0, key="study_seed")
+    epochs = c[2].number_input(_("Epochs each"), 1, 100, 5, key="study_epochs")
+    seed = c[3].number_input(_("Seed"), 0, 10_000, 0, key="study_seed")
     if follow:
         steps = tutorial_ladder(weights, int(epochs), int(seed))
     else:
@@ -105,15 +119,16 @@ with st.expander("Run the study: own CNN vs feature extraction vs fine-tuning vs
     if check.warning:
         st.warning(md(check.warning), icon=":material/warning:")
     st.caption(
-        f"Same split and seed for all four (validation {split:.0%} of the training split, seed {int(seed)}, "
-        f"{int(epochs)} epochs each, the {len(ds.y_test)} test images); fine-tuning unfreezes the backbone's last 4 "
-        "weighted layers, all of them when it has fewer (BatchNormalization stays frozen); augmentation is the "
-        "'mild' preset. Runs already in "
-        "the store are loaded, not trained again."
+        _(
+            "Same split and seed for all four (validation {split} of the training split, seed {seed}, "
+            "{epochs} epochs each, the {n_test} test images); fine-tuning unfreezes the backbone's last 4 "
+            "weighted layers, all of them when it has fewer (BatchNormalization stays frozen); augmentation is the "
+            "'mild' preset. Runs already in the store are loaded, not trained again."
+        ).format(split=f"{split:.0%}", seed=int(seed), epochs=int(epochs), n_test=len(ds.y_test))
     )
     pooled.leave_previous(state.STUDY_JOB)
-    if st.button("Run the study", type="primary", key="study_button"):
-        bar = st.progress(0.0, text="Starting the study…")
+    if st.button(_("Run the study"), type="primary", key="study_button"):
+        bar = st.progress(0.0, text=_("Starting the study…"))
         status_line, step_bar = st.empty(), st.empty()
         # Each step trains in the server's training pool, as the Train button's trainings do.
         results = run_study(
@@ -121,17 +136,19 @@ with st.expander("Run the study: own CNN vs feature extraction vs fine-tuning vs
             steps,
             spec.label,
             store,
-            on_step=lambda i, n, name: bar.progress(i / n, text=f"step {i + 1}/{n}: {name}"),
+            on_step=lambda i, n, name: bar.progress(
+                i / n, text=_("step {i}/{n}: {name}").format(i=i + 1, n=n, name=_(name))
+            ),
             train_step=lambda name, settings: pooled.train_in_pool(
                 ds, settings, spec.label, root, status_line=status_line, bar=step_bar, source=spec.source
             ),
         )
         status_line.empty()
         step_bar.empty()
-        bar.progress(1.0, text="Study done")
+        bar.progress(1.0, text=_("Study done"))
         for name, outcome in results:
             if isinstance(outcome, str):
-                st.error(f"{md(name)}: {md(outcome)}")
+                st.error(_("{step}: {reason}").format(step=md(_(name)), reason=md(outcome)))
             elif outcome.result is not None and outcome.result.interrupt is not None:
                 raise outcome.result.interrupt
         st.session_state["study_runs"] = {name: o.run_id for name, o in results if not isinstance(o, str) and o.run_id}
@@ -147,26 +164,30 @@ if study_runs and st.session_state.get("study_fingerprint") == ds.fingerprint:
         try:
             rows.append((name, cache.stored_run(root, run_id)))
         except StoreError as exc:
-            st.caption(f"Skipped: {md(one_line(exc))}")
-    st.subheader("The study's result")
+            st.caption(_("Skipped: {reason}").format(reason=md(one_line(exc))))
+    st.subheader(_("The study's result"))
     study = study_table(rows)
     shown, shared = study_display(study)  # no run-id column, shared settings in one caption: no scrolling
     pct = dict.fromkeys(("accuracy", "balanced accuracy", "macro F1", "majority baseline"), "{:.1%}")
+    shown = shown.assign(step=[_(step) for step in shown["step"]])
     st.dataframe(
         shown.style.format({**pct, "training s": "{:.1f}", "validation split": "{:.0%}"}),
         hide_index=True,
         width="stretch",
+        column_config=column_labels(shown),
     )
     if shared:
-        st.caption(
-            "Every step: "
-            + " · ".join(f"{k} {v:.0%}" if k == "validation split" else f"{k} {v}" for k, v in shared.items())
+        every = " · ".join(
+            f"{header(k)} {v:.0%}" if k == "validation split" else f"{header(k)} {v}" for k, v in shared.items()
         )
+        st.caption(_("Every step: {settings}").format(settings=every))
     for step in below_baseline(study):
         st.warning(
-            f"{md(step)}: test accuracy below the majority baseline. Always predicting the largest class "
-            "would score better: this step learned nothing useful (too few epochs, a learning rate that is "
-            "too large, or a frozen backbone with random weights)."
+            _(
+                "{step}: test accuracy below the majority baseline. Always predicting the largest class "
+                "would score better: this step learned nothing useful (too few epochs, a learning rate that is "
+                "too large, or a frozen backbone with random weights)."
+            ).format(step=md(_(step)))
         )
     done = st.session_state.get("study_check")
     if done is not None and done.warning:
@@ -175,55 +196,72 @@ if study_runs and st.session_state.get("study_fingerprint") == ds.fingerprint:
         st.info(md(done.note))
     if st.session_state.get("study_followed_tutorial"):
         beside = beside_tutorial(dict(rows))
-        st.markdown("**Beside the tutorial** (its animal photos vs your data: the same method, other images)")
-        st.dataframe(beside.style.format({"tutorial's test accuracy": "{:.2f}", "yours": "{:.3f}"}), hide_index=True)
+        beside = beside.assign(step=[_(step) for step in beside["step"]])
+        st.markdown(_("**Beside the tutorial** (its animal photos vs your data: the same method, other images)"))
+        st.dataframe(
+            beside.style.format({"tutorial's test accuracy": "{:.2f}", "yours": "{:.3f}"}),
+            hide_index=True,
+            column_config=column_labels(beside),
+        )
 
 # --- Stored runs of this dataset ---------------------------------------------------------------
 configs, broken = store.list_runs()
 for line in broken:
-    st.caption(f"Ignored a damaged run folder: {md(line)}")
+    st.caption(_("Ignored a damaged run folder: {reason}").format(reason=md(line)))
 mine = [r.run_id for r in configs if r.dataset.fingerprint == ds.fingerprint]
 if not mine:
-    st.info("No stored runs for this dataset yet: train on step 3, or run the study above.")
+    st.info(_("No stored runs for this dataset yet: train on step 3, or run the study above."))
     st.stop()
 runs = []
 for run_id in mine:
     try:
         runs.append(cache.stored_run(root, run_id))
     except StoreError as exc:
-        st.caption(f"Skipped: {md(one_line(exc))}")
+        st.caption(_("Skipped: {reason}").format(reason=md(one_line(exc))))
 table = runs_table(runs)
 steps = [next((n for n, rid in study_runs.items() if rid == r), "") for r in table["run"]]
 if any(steps):  # only after a study: an empty column would push the key columns off a projector
     table.insert(1, "study step", steps)
-st.subheader(f"{len(runs)} stored run(s) on {md(ds.name)}")
+st.subheader(_("{n} stored run(s) on {name}").format(n=len(runs), name=md(ds.name)))
 numbers = {
     col: "{:.1%}"
     for col in table.columns
     if col in ("accuracy", "balanced accuracy", "macro F1", "majority baseline") or col.startswith("F1 ")
 }
-st.dataframe(table.style.format({**numbers, "seconds": "{:.1f}"}), hide_index=True, width="stretch")
-st.caption("Test-set figures. Stopped or failed runs are listed with their status: they are not finished models.")
+shown_table = table.assign(
+    status=[_(STATUS.get(v, v)) for v in table["status"]],
+    augmentation=[_(ON_OFF.get(v, v)) for v in table["augmentation"]],
+    **({"study step": [_(v) if v else v for v in table["study step"]]} if "study step" in table else {}),
+)
+st.dataframe(
+    shown_table.style.format({**numbers, "seconds": "{:.1f}"}),
+    hide_index=True,
+    width="stretch",
+    column_config=column_labels(shown_table),
+)
+st.caption(_("Test-set figures. Stopped or failed runs are listed with their status: they are not finished models."))
 
 # --- Two runs side by side ---------------------------------------------------------------------------
 if len(runs) < 2:
-    st.info("Store a second run to compare two side by side.")
+    st.info(_("Store a second run to compare two side by side."))
     st.stop()
 by_id = {r.run_id: r for r in runs}
 label = {
     r.run_id: f"{r.record.display_name} · {row['mode']} · id {r.run_id}"
-    for r, (_, row) in zip(runs, table.iterrows(), strict=False)
+    for r, row in zip(runs, table.to_dict("records"), strict=False)
 }
 c1, c2 = st.columns(2)
-a_id = c1.selectbox("Run A", mine, index=1 if len(mine) > 1 else 0, format_func=label.get, key="compare_a")
-b_id = c2.selectbox("Run B", mine, index=0, format_func=label.get, key="compare_b")
+a_id = c1.selectbox(_("Run A"), mine, index=1 if len(mine) > 1 else 0, format_func=label.get, key="compare_a")
+b_id = c2.selectbox(_("Run B"), mine, index=0, format_func=label.get, key="compare_b")
 run_a, run_b = by_id[a_id], by_id[b_id]
 names = list(ds.class_names)
 # Presenting: one matrix under the other, each at full width (side by side, their numbers overlapped).
 m1, m2 = (st.container(), st.container()) if present.presenting() else (c1, c2)
 for col, run, title in ((m1, run_a, "A"), (m2, run_b, "B")):
     table = metrics.confusion_table(run.test_confusion, names, "true")
-    cache.altair_chart(col, charts.confusion_heatmap, table, "true", f"{title}: normalized by true class")
+    cache.altair_chart(
+        col, charts.confusion_heatmap, table, "true", _("{run}: normalized by true class").format(run=title)
+    )
 c1, c2 = (st.container(), st.container()) if present.presenting() else st.columns(2)
 cache.altair_chart(c1, charts.difference_heatmap, difference(run_a, run_b, "true"), names)
 cache.altair_chart(c2, charts.f1_delta_chart, f1_deltas(run_a, run_b), width="stretch")
@@ -231,4 +269,4 @@ curves = validation_curves([run_a, run_b])
 if not curves.empty:
     key = (cache.run_key(run_a), cache.run_key(run_b))
     cache.altair_chart(st, charts.runs_curves_chart, curves, cache_key=key, width="stretch")
-st.caption("Ladder steps: " + " → ".join(LADDER))
+st.caption(_("Ladder steps: {steps}").format(steps=" → ".join(_(step) for step in LADDER)))

@@ -5,34 +5,50 @@ import streamlit as st
 from lib.charts import class_balance_chart
 from lib.data import stats
 from lib.data.snippets import loading_code
+from lib.i18n import N_, _, shown
 from lib.ui import cache, state
 from lib.ui.images import for_display
+from lib.ui.table_labels import column_labels
 from lib.ui.text import md
 
-st.title("1 · Dataset")
+st.title(_("1 · Dataset"))
 ds = cache.current_dataset()
-st.caption(f"{md(ds.name)} · fingerprint `{ds.fingerprint[:12]}` · what the loader did is listed below")
+st.caption(
+    _("{name} · fingerprint `{fingerprint}` · what the loader did is listed below").format(
+        name=md(ds.name), fingerprint=ds.fingerprint[:12]
+    )
+)
 for note in ds.notes:
-    st.info(md(note))
+    st.info(md(shown(note)))
 
 # --- Summary -------------------------------------------------------------------------
 s, counts, pixel_table, dupes = cache.dataset_statistics(ds.fingerprint, ds)  # once per data set
+SUMMARY_LABELS = {
+    "classes": N_("Classes"),
+    "train images": N_("Train images"),
+    "test images": N_("Test images"),
+    "image shape": N_("Image shape"),
+    "pixel range": N_("Pixel range"),
+}
 cols = st.columns(5)
-for col, key in zip(cols, ["classes", "train images", "test images", "image shape", "pixel range"], strict=False):
-    col.metric(key.capitalize(), f"{s[key]:,}" if isinstance(s[key], int) else s[key])
-st.caption(f"dtype {s['dtype']} · {s['channels']} channel(s)")
+for col, (key, label) in zip(cols, SUMMARY_LABELS.items(), strict=False):
+    col.metric(_(label), f"{s[key]:,}" if isinstance(s[key], int) else s[key])
+st.caption(_("dtype {dtype} · {channels} channel(s)").format(dtype=s["dtype"], channels=s["channels"]))
 
 # --- Class balance -------------------------------------------------------------------
-st.subheader("Class balance")
+st.subheader(_("Class balance"))
 left, right = st.columns([3, 2])
 cache.altair_chart(left, class_balance_chart, counts, width="stretch")
-right.dataframe(counts.set_index("class"), width="stretch")
+by_class = counts.set_index("class")
+right.dataframe(by_class, width="stretch", column_config=column_labels(by_class))
 baseline = stats.majority_baseline(ds)
-st.markdown(f"**Majority-class baseline:** {md(baseline.sentence())}")
+st.markdown(_("**Majority-class baseline:** {sentence}").format(sentence=md(baseline.sentence())))
 if baseline.unbalanced:
     st.warning(
-        f"Classes are unbalanced (largest/smallest training class = {baseline.imbalance_ratio:.1f}x). "
-        "Accuracy alone misleads here: read per-class recall, balanced accuracy and macro F1 too."
+        _(
+            "Classes are unbalanced (largest/smallest training class = {ratio}x). "
+            "Accuracy alone misleads here: read per-class recall, balanced accuracy and macro F1 too."
+        ).format(ratio=f"{baseline.imbalance_ratio:.1f}")
     )
 
 
@@ -44,17 +60,19 @@ def _keep_panel_open() -> None:
 # otherwise come back closed after every slider move.
 IMBALANCE_PANEL_OPEN = "imbalance_panel_open"
 with st.expander(
-    "Create imbalance on purpose (training split only)",
+    _("Create imbalance on purpose (training split only)"),
     expanded=bool(st.session_state.get(IMBALANCE_PANEL_OPEN)),
 ):
     st.caption(
-        "Keep only a fraction of one class in the training split. The test split is untouched, "
-        "so Train & Evaluate shows what imbalance does to each class."
+        _(
+            "Keep only a fraction of one class in the training split. The test split is untouched, "
+            "so Train & Evaluate shows what imbalance does to each class."
+        )
     )
     current = st.session_state.get(state.IMBALANCE) or (0, 1.0)
     c1, c2 = st.columns(2)
     cls = c1.selectbox(
-        "Class",
+        _("Class"),
         range(ds.num_classes),
         index=min(current[0], ds.num_classes - 1),
         format_func=lambda i: ds.class_names[i],
@@ -62,7 +80,7 @@ with st.expander(
         on_change=_keep_panel_open,
     )
     keep = c2.slider(
-        "Keep % of its training images",
+        _("Share of its training images kept (%)"),
         5,
         100,
         int(round(current[1] * 100)),
@@ -76,41 +94,51 @@ with st.expander(
         st.rerun()
 
 # --- Samples -------------------------------------------------------------------------
-st.subheader("Samples")
+st.subheader(_("Samples"))
 c1, c2, c3, c4 = st.columns(4)
-split = c1.radio("Split", ["train", "test"], horizontal=True, key="sample_split")
+SPLIT_LABELS = {"train": N_("train"), "test": N_("test")}
+split = c1.radio(
+    _("Split"), list(SPLIT_LABELS), horizontal=True, key="sample_split", format_func=lambda v: _(SPLIT_LABELS[v])
+)
 chosen = c2.selectbox(
-    "Class",
+    _("Class"),
     ["all"] + list(range(ds.num_classes)),
     key="sample_class",
-    format_func=lambda v: "all classes" if v == "all" else ds.class_names[v],
+    format_func=lambda v: _("all classes") if v == "all" else ds.class_names[v],
 )
-per_class = c3.slider("Images per class", 1, 12, 6, key="sample_per_class")
-seed = c4.number_input("Seed", 0, 10_000, 0, key="sample_seed")
+per_class = c3.slider(_("Images per class"), 1, 12, 6, key="sample_per_class")
+seed = c4.number_input(_("Seed"), 0, 10_000, 0, key="sample_seed")
 x, y = (ds.x_train, ds.y_train) if split == "train" else (ds.x_test, ds.y_test)
 picked = stats.sample_indices(y, per_class, None if chosen == "all" else [chosen], seed=int(seed))
 for cls_index, idx in picked.items():
     if len(idx) == 0:
-        st.caption(f"{md(ds.class_names[cls_index])}: no {split} images")
+        empty = _("{name}: no training images") if split == "train" else _("{name}: no test images")
+        st.caption(empty.format(name=md(ds.class_names[cls_index])))
         continue
     st.image([for_display(x[i]) for i in idx], caption=[f"{md(ds.class_names[cls_index])} #{i}" for i in idx], width=72)
 
 # --- Pixel statistics ----------------------------------------------------------------
-st.subheader("Pixel statistics")
+st.subheader(_("Pixel statistics"))
 st.caption(
-    "Per channel, on the stored uint8 scale. These decide rescaling (divide by 255) "
-    "and standardization (subtract the mean, divide by the std of the training split)."
+    _(
+        "Per channel, on the stored uint8 scale. These decide rescaling (divide by 255) "
+        "and standardization (subtract the mean, divide by the std of the training split)."
+    )
 )
-st.dataframe(pixel_table, hide_index=True, width="stretch")
+st.dataframe(pixel_table, hide_index=True, width="stretch", column_config=column_labels(pixel_table))
 
 # --- Leakage -------------------------------------------------------------------------
-st.subheader("Leakage check")
+st.subheader(_("Leakage check"))
 if dupes.empty:
-    st.success("No test image is an exact copy of a training image.")
+    st.success(_("No test image is an exact copy of a training image."))
 else:
-    st.error(f"{len(dupes)} test image(s) are exact copies of training images: test accuracy is inflated by them.")
-    st.dataframe(dupes, hide_index=True, width="stretch")
+    st.error(
+        _("{n} test image(s) are exact copies of training images: test accuracy is inflated by them.").format(
+            n=len(dupes)
+        )
+    )
+    st.dataframe(dupes, hide_index=True, width="stretch", column_config=column_labels(dupes))
 
-with st.expander("Show code: load this dataset in a notebook"):
-    h, w, _ = ds.image_shape
+with st.expander(_("Show code: load this dataset in a notebook")):
+    h, w = ds.image_shape[:2]
     st.code(loading_code(cache.current_spec(), (h, w)), language="python")

@@ -3,27 +3,32 @@ curves per class and a map of what it learned, and hand out a report. Never trai
 
 import streamlit as st
 
+from lib.i18n import _
 from lib.runs.store import RunStore, StoreError
 from lib.ui import cache, inspect_cache, inspect_views, present, state
+from lib.ui.table_labels import STATUS
 
-st.title("5 · Look inside")
+st.title(_("5 · Look inside"))
 ds = cache.current_dataset()
 root = cache.store_root()
 configs, broken = RunStore(root).list_runs()
 mine = [r for r in configs if r.dataset.fingerprint == ds.fingerprint]
 if not mine:
-    st.info("No stored run for this dataset yet: train one on step 3.")
+    st.info(_("No stored run for this dataset yet: train one on step 3."))
     st.stop()
 ids = [r.run_id for r in mine]
 labels = {
-    r.run_id: f"{r.display_name} · {r.epochs_done} epochs · {r.status}"
-    + ("" if present.presenting() else f" · id {r.run_id}")
+    r.run_id: (
+        _("{name} · {epochs} epochs · {status}")
+        if present.presenting()
+        else _("{name} · {epochs} epochs · {status} · id {id}")
+    ).format(name=r.display_name, epochs=r.epochs_done, status=_(STATUS.get(r.status, r.status)), id=r.run_id)
     for r in mine
 }
 if st.session_state.get(state.INSPECT_RUN) not in ids:  # first visit: the run shown on step 3, else the newest
     current = st.session_state.get(state.CURRENT_RUN)
     st.session_state[state.INSPECT_RUN] = current if current in ids else ids[0]
-run_id = st.selectbox("Run", ids, format_func=labels.get, key=state.INSPECT_RUN)
+run_id = st.selectbox(_("Run"), ids, format_func=labels.get, key=state.INSPECT_RUN)
 try:
     run = cache.stored_run(root, run_id)
     model = cache.run_model(root, run_id)
@@ -32,9 +37,12 @@ except StoreError as exc:
     st.error(str(exc))
     st.stop()
 if run.status != "complete":
-    st.warning(f"This run is {run.status}: a partly trained model.")
+    st.warning(_("This run is {status}: a partly trained model.").format(status=_(STATUS.get(run.status, run.status))))
 
-tabs = st.tabs(["Try it", "Where it looks", "Curves per class", "Map of what it learned", "Report"], key="inside_tabs")
+tabs = st.tabs(
+    [_("Try it"), _("Where it looks"), _("Curves per class"), _("Map of what it learned"), _("Report")],
+    key="inside_tabs",
+)
 with tabs[0]:
     tried = inspect_views.try_ui(run, ds, model, preprocess)
 with tabs[1]:

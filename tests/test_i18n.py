@@ -172,3 +172,33 @@ def test_cli_inspect_after_the_command_with_lang_ko_and_english_by_default():
     assert "leakage: 0 test image(s)" in en.stdout
     bad = cli("--lang", "xx", "inspect", "shapes")
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "--lang" in bad.stderr
+
+
+def test_a_data_sets_notes_are_english_as_stored_and_korean_where_shown():
+    """Notes are made once per data set (cached for every session, stored in runs): as strings they
+    are the English sentence; `shown()` gives the reader's language, also after a pickle round trip."""
+    import pickle
+
+    from lib.data.sources import load_digits
+
+    note = load_digits().notes[0]
+    assert note == "pixel values 0..16 scaled to 0..255; stratified 75%/25% split, seed 0"
+    again = pickle.loads(pickle.dumps(note))  # st.cache_data pickles what it returns
+    with i18n.using("ko"):
+        assert i18n.shown(again) == "픽셀 값 0..16을 0..255로 늘렸습니다. 층화 분할 75%/25%, 시드 0"
+        joined = i18n.Joined("; ", [note, i18n.Deferred(i18n.N_("pixels as they are"))])
+        assert i18n.shown(joined).endswith("시드 0; 픽셀 그대로")
+        assert i18n.shown("a plain stored note") == "a plain stored note"
+    assert i18n.shown(again) == note and str(joined).endswith("; pixels as they are")
+
+
+def test_an_explorer_error_from_lib_data_speaks_the_callers_language(tmp_path):
+    from lib.data.sources import load_npz
+    from lib.errors import DatasetError
+
+    bad = tmp_path / "x.npz"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(DatasetError, match="not a readable .npz file"):
+        load_npz(bad)
+    with i18n.using("ko"), pytest.raises(DatasetError, match="읽을 수 있는 .npz 파일이 아닙니다"):
+        load_npz(bad)

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from lib.errors import SettingsError
+from lib.i18n import N_, Deferred
 
 FILL_MODES = ("nearest", "constant", "reflect", "wrap")
 RESCALE_CHOICES = (None, 1 / 255)
@@ -37,7 +38,7 @@ class Param:
 
 
 PARAMS: tuple[Param, ...] = (
-    Param("rotation_range", "int", 0, 0, 180, 5, "Random rotation in degrees, drawn from [-r, r]."),
+    Param("rotation_range", "int", 0, 0, 180, 5, N_("Random rotation in degrees, drawn from [-r, r].")),
     Param(
         "width_shift_range",
         "float",
@@ -45,8 +46,10 @@ PARAMS: tuple[Param, ...] = (
         0,
         MAX_SHIFT_PIXELS,
         0.05,
-        "Horizontal shift drawn from [-w, w]: below 1 a fraction of the width (0.1 = 10 %), 1 or more a number "
-        "of pixels (1.0 = one pixel, 3.0 = up to three), as ImageDataGenerator reads it.",
+        N_(
+            "Horizontal shift drawn from [-w, w]: below 1 a fraction of the width (0.1 = 10 %), 1 or more a number "
+            "of pixels (1.0 = one pixel, 3.0 = up to three), as ImageDataGenerator reads it."
+        ),
     ),
     Param(
         "height_shift_range",
@@ -55,23 +58,38 @@ PARAMS: tuple[Param, ...] = (
         0,
         MAX_SHIFT_PIXELS,
         0.05,
-        "Vertical shift drawn from [-h, h]: below 1 a fraction of the height (0.1 = 10 %), 1 or more a number "
-        "of pixels (1.0 = one pixel), as ImageDataGenerator reads it.",
+        N_(
+            "Vertical shift drawn from [-h, h]: below 1 a fraction of the height (0.1 = 10 %), 1 or more a number "
+            "of pixels (1.0 = one pixel), as ImageDataGenerator reads it."
+        ),
     ),
-    Param("shear_range", "float", 0.0, 0, 45, 1.0, "Shear angle in degrees (counter-clockwise), from [-s, s]."),
+    Param("shear_range", "float", 0.0, 0, 45, 1.0, N_("Shear angle in degrees (counter-clockwise), from [-s, s].")),
     Param(
-        "zoom_range", "float", 0.0, 0, 1, 0.05, "Zoom factor drawn from [1-z, 1+z], separately for width and height."
+        "zoom_range",
+        "float",
+        0.0,
+        0,
+        1,
+        0.05,
+        N_("Zoom factor drawn from [1-z, 1+z], separately for width and height."),
     ),
     Param(
         "horizontal_flip",
         "bool",
         False,
-        help="Flip left-right with probability 0.5 (wrong for digits: a flipped 3 is no 3).",
+        help=N_("Flip left-right with probability 0.5 (wrong for digits: a flipped 3 is no 3)."),
         group="geometry",
     ),
-    Param("vertical_flip", "bool", False, help="Flip upside down with probability 0.5.", group="geometry"),
+    Param("vertical_flip", "bool", False, help=N_("Flip upside down with probability 0.5."), group="geometry"),
     Param(
-        "channel_shift_range", "float", 0.0, 0, 255, 5.0, "Add one random value from [-c, c] to each channel.", "colour"
+        "channel_shift_range",
+        "float",
+        0.0,
+        0,
+        255,
+        5.0,
+        N_("Add one random value from [-c, c] to each channel."),
+        "colour",
     ),
     Param(
         "brightness_range",
@@ -80,42 +98,46 @@ PARAMS: tuple[Param, ...] = (
         0,
         5,
         0.05,
-        "Multiply brightness by a factor from [low, high] (1 = unchanged).",
+        N_("Multiply brightness by a factor from [low, high] (1 = unchanged)."),
         "colour",
     ),
     Param(
         "fill_mode",
         "choice",
         "nearest",
-        help="How pixels outside the image are filled after a transform.",
+        help=N_("How pixels outside the image are filled after a transform."),
         group="fill",
         choices=FILL_MODES,
     ),
-    Param("cval", "float", 0.0, 0, 255, 5.0, "Fill value for fill_mode='constant'.", "fill"),
+    Param("cval", "float", 0.0, 0, 255, 5.0, N_("Fill value for fill_mode='constant'."), "fill"),
     Param(
         "rescale",
         "rescale",
         None,
-        help="Multiply every pixel by this (1/255 maps 0..255 to 0..1).",
+        help=N_("Multiply every pixel by this (1/255 maps 0..255 to 0..1)."),
         group="normalization",
         choices=RESCALE_CHOICES,
     ),
-    Param("samplewise_center", "bool", False, help="Subtract each image's own mean.", group="normalization"),
+    Param("samplewise_center", "bool", False, help=N_("Subtract each image's own mean."), group="normalization"),
     Param(
-        "samplewise_std_normalization", "bool", False, help="Divide each image by its own std.", group="normalization"
+        "samplewise_std_normalization",
+        "bool",
+        False,
+        help=N_("Divide each image by its own std."),
+        group="normalization",
     ),
     Param(
         "featurewise_center",
         "bool",
         False,
-        help="Subtract the training set's per-channel mean (needs fit()).",
+        help=N_("Subtract the training set's per-channel mean (needs fit())."),
         group="normalization",
     ),
     Param(
         "featurewise_std_normalization",
         "bool",
         False,
-        help="Divide by the training set's per-channel std (needs fit()).",
+        help=N_("Divide by the training set's per-channel std (needs fit())."),
         group="normalization",
     ),
 )
@@ -444,9 +466,16 @@ def layer_specs(
             ("RandomTranslation", {"height_factor": round(down / h, 6), "width_factor": round(across / w, 6), **fill})
         )
         gaps.append(
-            "ImageDataGenerator swaps its shift axes (keras-team/keras#17398): width_shift_range moves images up and "
-            "down, height_shift_range left and right; RandomTranslation above does what the generator does "
-            f"(up to {down:g} px vertically, {across:g} px horizontally on {h}x{w} images)"
+            Deferred(
+                N_(
+                    "ImageDataGenerator swaps its shift axes (keras-team/keras#17398): width_shift_range moves images "
+                    "up and down, height_shift_range left and right; RandomTranslation above does what the generator "
+                    "does (up to {down} px vertically, {across} px horizontally on {size} images)"
+                ),
+                down=f"{down:g}",
+                across=f"{across:g}",
+                size=f"{h}x{w}",
+            )
         )
     if full["zoom_range"]:
         z = full["zoom_range"]
@@ -457,10 +486,18 @@ def layer_specs(
         layers.append(("RandomShear", {"x_factor": round(f, 4), "y_factor": 0.0, **fill}))
         middle = f"{f * image_shape[0] / 2:.1f} px" if image_shape is not None else "factor x half the height"
         gaps.append(
-            f"shear_range={s:g}° becomes RandomShear(x_factor={f:.3f} = sin {s:g}°): the same slant, but RandomShear "
-            "shears about the top-left corner and the generator about the centre, so the layer also moves the "
-            f"image sideways, by up to {middle} at its middle row; the generator also stretches the image "
-            f"vertically by 1/cos {s:g}° = {1 / math.cos(math.radians(s)):.3f}"
+            Deferred(
+                N_(
+                    "shear_range={angle}° becomes RandomShear(x_factor={factor} = sin {angle}°): the same slant, but "
+                    "RandomShear shears about the top-left corner and the generator about the centre, so the layer "
+                    "also moves the image sideways, by up to {middle} at its middle row; the generator also stretches "
+                    "the image vertically by 1/cos {angle}° = {stretch}"
+                ),
+                angle=f"{s:g}",
+                factor=f"{f:.3f}",
+                middle=middle,
+                stretch=f"{1 / math.cos(math.radians(s)):.3f}",
+            )
         )
     if full["rescale"] is not None:
         layers.append(("Rescaling", {"scale": full["rescale"]}))
@@ -468,25 +505,43 @@ def layer_specs(
         layers.append(("Normalization", {"axis": -1}))
         if not full["featurewise_std_normalization"]:
             gaps.append(
-                "featurewise_center alone: Normalization also divides by the std; pass variance=1 to only centre"
+                Deferred(
+                    N_(
+                        "featurewise_center alone: Normalization also divides by the std; "
+                        "pass variance=1 to only centre"
+                    )
+                )
             )
     if full["brightness_range"] is not None:
         gaps.append(
-            "brightness_range multiplies pixels; RandomBrightness adds an offset, so it has no exact equivalent"
+            Deferred(
+                N_("brightness_range multiplies pixels; RandomBrightness adds an offset, so it has no exact equivalent")
+            )
         )
     if full["channel_shift_range"]:
-        gaps.append("channel_shift_range has no Keras 3 layer")
+        gaps.append(Deferred(N_("channel_shift_range has no Keras 3 layer")))
     if full["samplewise_center"] or full["samplewise_std_normalization"]:
         gaps.append(
-            "samplewise centring/normalization has no built-in layer "
-            "(a Lambda layer would hold code, which safe loading refuses)"
+            Deferred(
+                N_(
+                    "samplewise centring/normalization has no built-in layer "
+                    "(a Lambda layer would hold code, which safe loading refuses)"
+                )
+            )
         )
     if any(name.startswith("Random") and name != "RandomFlip" for name, _ in layers):
         gaps.append(
-            "fill modes: ImageDataGenerator defaults to 'nearest', RandomRotation, RandomTranslation, RandomZoom "
-            f"and RandomShear to 'reflect'; fill_mode='{full['fill_mode']}' is passed explicitly here"
+            Deferred(
+                N_(
+                    "fill modes: ImageDataGenerator defaults to 'nearest', RandomRotation, RandomTranslation, "
+                    "RandomZoom and RandomShear to 'reflect'; fill_mode='{mode}' is passed explicitly here"
+                ),
+                mode=full["fill_mode"],
+            )
         )
-        gaps.append("the generator applies one combined affine transform; the layers interpolate once per layer")
+        gaps.append(
+            Deferred(N_("the generator applies one combined affine transform; the layers interpolate once per layer"))
+        )
     return layers, gaps
 
 

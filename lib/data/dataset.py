@@ -13,6 +13,7 @@ import numpy as np
 
 from lib.data.names import nfc, nfc_all
 from lib.errors import DatasetError
+from lib.i18n import N_, Deferred, _
 
 __all__ = ["Dataset", "DatasetError"]
 
@@ -35,7 +36,9 @@ class Dataset:
         # hashes them; names already NFC are unchanged, so are their fingerprints.
         names = nfc_all(self.class_names)
         if len(set(names)) != len(names):
-            raise DatasetError("class names must be unique (two of them are the same name in different Unicode forms)")
+            raise DatasetError(
+                _("class names must be unique (two of them are the same name in different Unicode forms)")
+            )
         object.__setattr__(self, "class_names", names)
         object.__setattr__(self, "name", nfc(self.name))
         _check_arrays(self)
@@ -65,17 +68,31 @@ class Dataset:
 def _check_arrays(ds: Dataset) -> None:
     for split, x, y in (("train", ds.x_train, ds.y_train), ("test", ds.x_test, ds.y_test)):
         if x.dtype != np.uint8 or x.ndim != 4:
-            raise DatasetError(f"{split} images must be uint8 (N, H, W, C), got {x.dtype} {x.shape}")
+            raise DatasetError(
+                _("{split} images must be uint8 (N, H, W, C), got {dtype} {shape}").format(
+                    split=split, dtype=x.dtype, shape=x.shape
+                )
+            )
         if y.ndim != 1 or len(y) != len(x):
-            raise DatasetError(f"{split} labels must be one per image: {len(y)} labels for {len(x)} images")
+            raise DatasetError(
+                _("{split} labels must be one per image: {n_y} labels for {n_x} images").format(
+                    split=split, n_y=len(y), n_x=len(x)
+                )
+            )
         if len(y) and (y.min() < 0 or y.max() >= len(ds.class_names)):
-            raise DatasetError(f"{split} labels must lie in 0..{len(ds.class_names) - 1}")
+            raise DatasetError(
+                _("{split} labels must lie in 0..{last}").format(split=split, last=len(ds.class_names) - 1)
+            )
     if ds.x_train.shape[1:] != ds.x_test.shape[1:]:
-        raise DatasetError(f"train and test images differ in shape: {ds.x_train.shape[1:]} vs {ds.x_test.shape[1:]}")
+        raise DatasetError(
+            _("train and test images differ in shape: {train} vs {test}").format(
+                train=ds.x_train.shape[1:], test=ds.x_test.shape[1:]
+            )
+        )
     if len(ds.class_names) < 2:
-        raise DatasetError(f"a classifier needs at least 2 classes, found {len(ds.class_names)}")
+        raise DatasetError(_("a classifier needs at least 2 classes, found {n}").format(n=len(ds.class_names)))
     if len(ds.x_train) == 0:
-        raise DatasetError("the training split has no images")
+        raise DatasetError(_("the training split has no images"))
 
 
 def compute_fingerprint(ds: Dataset) -> str:
@@ -117,9 +134,13 @@ def subsample_class(ds: Dataset, class_index: int, keep_fraction: float, seed: i
     The test split is untouched so the effect on evaluation is honest.
     """
     if not 0 <= class_index < ds.num_classes:
-        raise DatasetError(f"no class {class_index}: classes are 0..{ds.num_classes - 1}")
+        raise DatasetError(
+            _("no class {class_index}: classes are 0..{last}").format(class_index=class_index, last=ds.num_classes - 1)
+        )
     if not 0 < keep_fraction <= 1:
-        raise DatasetError(f"keep fraction must be in (0, 1], got {keep_fraction}")
+        raise DatasetError(
+            _("keep fraction must be in (0, 1], got {keep_fraction}").format(keep_fraction=keep_fraction)
+        )
     if keep_fraction == 1:
         return ds
     idx = np.flatnonzero(ds.y_train == class_index)
@@ -128,7 +149,13 @@ def subsample_class(ds: Dataset, class_index: int, keep_fraction: float, seed: i
     dropped = rng.permutation(idx)[n_keep:]
     keep = np.setdiff1d(np.arange(len(ds.y_train)), dropped)
     name = ds.class_names[class_index]
-    note = f"training split: kept {n_keep} of {len(idx)} '{name}' images ({keep_fraction:.0%}) to create imbalance"
+    note = Deferred(
+        N_("training split: kept {kept} of {total} '{name}' images ({share}) to create imbalance"),
+        kept=n_keep,
+        total=len(idx),
+        name=name,
+        share=f"{keep_fraction:.0%}",
+    )
     return ds.with_changes(
         x_train=ds.x_train[keep],
         y_train=ds.y_train[keep],

@@ -28,6 +28,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from lib.errors import ImageError, one_line
+from lib.i18n import _
 
 # What Pillow may try, in this order. MPO (a phone's multi-picture JPEG) is opened by the
 # JPEG plugin and reported as "MPO".
@@ -156,9 +157,11 @@ class _opened:
         src = self._source
         if isinstance(src, (bytes, bytearray, memoryview)):
             if len(src) == 0:
-                raise ImageError("the image file is empty")
+                raise ImageError(_("the image file is empty"))
             if len(src) > MAX_FILE_BYTES:
-                raise ImageError(f"the image file is too large (more than {MAX_FILE_BYTES // 2**20} MB)")
+                raise ImageError(
+                    _("the image file is too large (more than {mb} MB)").format(mb=MAX_FILE_BYTES // 2**20)
+                )
             return io.BytesIO(bytes(src))
         if isinstance(src, (str, os.PathLike)):
             self._own = _open_regular_file(Path(src))
@@ -175,15 +178,15 @@ def _open_regular_file(path: Path) -> BinaryIO:
         # O_NONBLOCK: opening a FIFO must not wait for a writer; fstat then refuses it.
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
-        raise ImageError(f"cannot read it: {exc.strerror or type(exc).__name__}") from None
+        raise ImageError(_("cannot read it: {reason}").format(reason=exc.strerror or type(exc).__name__)) from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise ImageError("not a file")
+            raise ImageError(_("not a file"))
         if st.st_size == 0:
-            raise ImageError("the image file is empty")
+            raise ImageError(_("the image file is empty"))
         if st.st_size > MAX_FILE_BYTES:
-            raise ImageError(f"the image file is too large (more than {MAX_FILE_BYTES // 2**20} MB)")
+            raise ImageError(_("the image file is too large (more than {mb} MB)").format(mb=MAX_FILE_BYTES // 2**20))
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
@@ -199,9 +202,9 @@ def _open(fp: BinaryIO) -> Image.Image:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             return Image.open(fp, formats=list(FORMATS))
     except Image.DecompressionBombError:
-        raise ImageError(f"too large (more than {MAX_PIXELS:,} pixels)") from None
+        raise ImageError(_("too large (more than {limit:,} pixels)").format(limit=MAX_PIXELS)) from None
     except Image.UnidentifiedImageError:
-        raise ImageError(f"not an image in a format we read ({FORMAT_NAMES})") from None
+        raise ImageError(_("not an image in a format we read ({formats})").format(formats=FORMAT_NAMES)) from None
     except Exception as exc:
         raise ImageError(_decode_reason(exc)) from None
 
@@ -209,10 +212,12 @@ def _open(fp: BinaryIO) -> Image.Image:
 def _check_size(im: Image.Image, max_pixels: int, *, reducible: bool) -> None:
     w, h = im.size
     if w < 1 or h < 1:
-        raise ImageError("empty image")
+        raise ImageError(_("empty image"))
     limit = max_pixels * JPEG_MAX_REDUCTION**2 if reducible and im.format in ("JPEG", "MPO") else max_pixels
     if w * h > limit:
-        raise ImageError(f"too large ({w}x{h} pixels; at most {max_pixels:,})")
+        raise ImageError(
+            _("too large ({w}x{h} pixels; at most {max_pixels:,})").format(w=w, h=h, max_pixels=max_pixels)
+        )
 
 
 def _format(im: Image.Image) -> str:
@@ -245,5 +250,5 @@ def _decode_reason(exc: BaseException) -> str:
         return "not enough memory to decode it"
     text = one_line(exc, 120)
     if "cannot identify image file" in text:
-        return f"not an image in a format we read ({FORMAT_NAMES})"
-    return f"cannot read it: {text}"
+        return _("not an image in a format we read ({formats})").format(formats=FORMAT_NAMES)
+    return _("cannot read it: {reason}").format(reason=text)

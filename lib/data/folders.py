@@ -23,6 +23,7 @@ from lib.data import decode
 from lib.data.dataset import Dataset, DatasetError, stratified_split
 from lib.data.paths import inside_root, printable
 from lib.errors import one_line
+from lib.i18n import N_, Deferred, _
 
 # Larger images are decoded reduced (JPEG draft) or refused (lib.data.decode, the one
 # picture gate): a 10,000 x 10,000 photo must not take gigabytes to become a thumbnail.
@@ -54,11 +55,13 @@ def load_image_folder(
     (a saved set of your images, lib.data.picture_sets); they are not read again, nor resolved."""
     root = Path(root).expanduser()
     if not root.is_dir():
-        raise DatasetError(f"not a folder: {root}")
+        raise DatasetError(_("not a folder: {root}").format(root=root))
     try:
         layout, class_dirs, layout_notes = _find_layout(root)
     except OSError as exc:  # a folder that cannot be listed (permission denied, vanished)
-        raise DatasetError(f"{printable(root)} cannot be read: {exc.strerror or type(exc).__name__}") from None
+        raise DatasetError(
+            _("{root} cannot be read: {reason}").format(root=printable(root), reason=exc.strerror or type(exc).__name__)
+        ) from None
     # Folder names that are not valid UTF-8 are shown (and hashed) with U+FFFD in their place.
     class_names = sorted({printable(d.name) for dirs in class_dirs.values() for d in dirs})
     notes: list[str] = list(layout_notes)
@@ -84,26 +87,33 @@ def load_image_folder(
 
     if hidden:
         more = ", …" if len(hidden) > 5 else ""
-        notes.append(f"hidden folders were left out ({len(hidden)}): " + ", ".join(hidden[:5]) + more)
+        names = ", ".join(hidden[:5]) + more
+        notes.append(Deferred(N_("hidden folders were left out ({n}): {names}"), n=len(hidden), names=names))
     empty = [n for i, n in enumerate(class_names) if not any(e.label == i for e in entries)]
     if empty:
-        notes.append(f"classes with no readable images were dropped: {', '.join(empty)}")
+        notes.append(Deferred(N_("classes with no readable images were dropped: {names}"), names=", ".join(empty)))
         keep = [n for n in class_names if n not in empty]
         remap = {class_names.index(n): i for i, n in enumerate(keep)}
         entries = [_Entry(e.path, remap[e.label], e.split, e.size, e.colour) for e in entries if e.label in remap]
         class_names = keep
     if len(class_names) < 2:
         raise DatasetError(
-            f"found {len(class_names)} class folder(s) with readable images in {root}; a classifier needs at least 2"
+            _("found {n} class folder(s) with readable images in {root}; a classifier needs at least 2").format(
+                n=len(class_names), root=root
+            )
         )
 
     size = target_size or _choose_size(entries)
     channels = 3 if any(e.colour for e in entries) else 1
     sizes = Counter(e.size for e in entries)
     if len(sizes) > 1 or size != next(iter(sizes)):
-        notes.append(f"images of {len(sizes)} different sizes were resized to {size[0]}x{size[1]}")
+        notes.append(
+            Deferred(
+                N_("images of {n} different sizes were resized to {size}"), n=len(sizes), size=f"{size[0]}x{size[1]}"
+            )
+        )
     if channels == 3 and not all(e.colour for e in entries):
-        notes.append("grayscale images were converted to RGB so all images have 3 channels")
+        notes.append(Deferred(N_("grayscale images were converted to RGB so all images have 3 channels")))
 
     labels = np.array([e.label for e in entries], dtype=np.int64)
     if layout == "split":
@@ -113,7 +123,14 @@ def load_image_folder(
         # Split on the labels known from the headers, so each image is decoded straight
         # into its final array: no fancy-index copy of the whole dataset afterwards.
         train_idx, test_idx = stratified_split(labels, test_fraction, seed)
-        notes.append(f"split {1 - test_fraction:.0%} train / {test_fraction:.0%} test per class (seed {seed})")
+        notes.append(
+            Deferred(
+                N_("split {train} train / {test} test per class (seed {seed})"),
+                train=f"{1 - test_fraction:.0%}",
+                test=f"{test_fraction:.0%}",
+                seed=seed,
+            )
+        )
 
     done = [0]
 
@@ -141,13 +158,10 @@ def load_image_folder(
     x_train, y_train = decode_into(train_idx)
     x_test, y_test = decode_into(test_idx)
     if skipped:
-        notes.append(
-            f"skipped {len(skipped)} unreadable file(s): "
-            + "; ".join(skipped[:10])
-            + ("; …" if len(skipped) > 10 else "")
-        )
+        files = "; ".join(skipped[:10]) + ("; …" if len(skipped) > 10 else "")
+        notes.append(Deferred(N_("skipped {n} unreadable file(s): {files}"), n=len(skipped), files=files))
     if len(x_test) == 0:
-        raise DatasetError("no test images: add a test/ folder or more images per class")
+        raise DatasetError(_("no test images: add a test/ folder or more images per class"))
     return Dataset(
         name=printable(root.name),
         x_train=x_train,
@@ -207,10 +221,13 @@ def _find_layout(root: Path) -> tuple[str, dict[str, list[Path]], list[str]]:
     outside: list[str] = []
     layout, split, notes = _layout(root, outside)
     if outside:
+        names = ", ".join(outside[:5]) + (", …" if len(outside) > 5 else "")
         notes.append(
-            f"folders that are links leading outside the data folder were left out ({len(outside)}): "
-            + ", ".join(outside[:5])
-            + (", …" if len(outside) > 5 else "")
+            Deferred(
+                N_("folders that are links leading outside the data folder were left out ({n}): {names}"),
+                n=len(outside),
+                names=names,
+            )
         )
     return layout, split, notes
 
@@ -222,24 +239,34 @@ def _layout(root: Path, outside: list[str]) -> tuple[str, dict[str, list[Path]],
     if "train" in names and ("test" in names or validation):
         classes = {s: _folders(root / s, outside, root) for s in ("train", "test", validation) if s and s in names}
         if not classes["train"]:
-            raise DatasetError(f"{root / 'train'} has no class folders")
+            raise DatasetError(_("{folder} has no class folders").format(folder=root / "train"))
         notes = []
         if "test" in names and validation:
             # Validation here is taken from the training split at training time, so a given
             # validation folder joins the training images rather than being left out.
             split = {"train": classes["train"] + classes[validation], "test": classes["test"]}
-            notes.append(f"layout train/ + {validation}/ + test/: {validation}/ images joined the training split")
+            notes.append(
+                Deferred(
+                    N_("layout train/ + {folder}/ + test/: {folder}/ images joined the training split"),
+                    folder=validation,
+                )
+            )
         elif validation:
             split = {"train": classes["train"], "test": classes[validation]}
-            notes.append(f"layout train/ + {validation}/ (no test/): {validation}/ is used as the test split")
+            notes.append(
+                Deferred(
+                    N_("layout train/ + {folder}/ (no test/): {folder}/ is used as the test split"), folder=validation
+                )
+            )
         else:
             split = {"train": classes["train"], "test": classes["test"]}
         others = sorted(names - {"train", "test", *VALIDATION_NAMES})
         if others:
-            notes.append(f"folders beside the splits were left out: {', '.join(printable(o) for o in others)}")
+            names = ", ".join(printable(o) for o in others)
+            notes.append(Deferred(N_("folders beside the splits were left out: {names}"), names=names))
         return "split", split, notes
     if not subdirs:
-        raise DatasetError(f"{root} has no class folders: expected root/<class>/image files")
+        raise DatasetError(_("{root} has no class folders: expected root/<class>/image files").format(root=root))
     return "single", {"all": subdirs}, []
 
 

@@ -11,6 +11,7 @@ import numpy as np
 
 from lib.data.dataset import DatasetError
 from lib.data.names import nfc
+from lib.i18n import N_, Deferred, _
 
 # Largest label magnitude taken as is: beyond it int64 (or float64 exactness) cannot hold it.
 LABEL_LIMIT = 2**53
@@ -45,16 +46,24 @@ def normalize_labels(
 
     if y_train.ndim == 2 or y_test.ndim == 2:
         if not (is_one_hot(y_train) and is_one_hot(y_test)):
-            raise DatasetError("2-D labels must be one-hot rows (0/1, one 1 per row) in both splits")
+            raise DatasetError(_("2-D labels must be one-hot rows (0/1, one 1 per row) in both splits"))
         if y_train.shape[1] != y_test.shape[1]:
-            raise DatasetError(f"one-hot labels differ in width: train {y_train.shape[1]}, test {y_test.shape[1]}")
-        notes.append(f"labels were one-hot ({y_train.shape[1]} columns): converted with argmax")
+            raise DatasetError(
+                _("one-hot labels differ in width: train {train}, test {test}").format(
+                    train=y_train.shape[1], test=y_test.shape[1]
+                )
+            )
+        notes.append(Deferred(N_("labels were one-hot ({n} columns): converted with argmax"), n=y_train.shape[1]))
         k = y_train.shape[1]
         names = _check_names(class_names, k) if class_names is not None else tuple(str(i) for i in range(k))
         return y_train.argmax(1).astype(np.int64), y_test.argmax(1).astype(np.int64), names, notes
 
     if y_train.ndim != 1 or y_test.ndim != 1:
-        raise DatasetError(f"labels must be 1-D or one-hot, got shapes {y_train.shape} and {y_test.shape}")
+        raise DatasetError(
+            _("labels must be 1-D or one-hot, got shapes {train} and {test}").format(
+                train=y_train.shape, test=y_test.shape
+            )
+        )
 
     if y_train.dtype.kind in "US" or y_test.dtype.kind in "US":
         # One spelling (NFC) before labels are compared: a split written on macOS (NFD) and
@@ -65,20 +74,30 @@ def normalize_labels(
     if y_train.dtype.kind == "b" or y_test.dtype.kind == "b":
         y_train, y_test = y_train.astype(np.int64), y_test.astype(np.int64)
     if y_train.dtype.kind not in "iuf" or y_test.dtype.kind not in "iuf":
-        raise DatasetError(f"labels must be integers, strings or one-hot rows, got {y_train.dtype}")
+        raise DatasetError(
+            _("labels must be integers, strings or one-hot rows, got {dtype}").format(dtype=y_train.dtype)
+        )
     both = np.concatenate([y_train, y_test])
     if both.dtype.kind == "f" and (not np.isfinite(both).all() or not (both == np.round(both)).all()):
-        raise DatasetError("labels are floats that are not whole numbers (NaN, inf or fractions)")
+        raise DatasetError(_("labels are floats that are not whole numbers (NaN, inf or fractions)"))
     if len(both) and (both.min() < -LABEL_LIMIT or both.max() > LABEL_LIMIT):
         # int64 would wrap them around silently (uint64 above 2**63, floats like 1e20)
-        raise DatasetError(f"labels out of range: found {both.min():g}..{both.max():g}; labels must be integers")
+        raise DatasetError(
+            _("labels out of range: found {min:g}..{max:g}; labels must be integers").format(
+                min=both.min(), max=both.max()
+            )
+        )
     both = both.astype(np.int64)
     y_train, y_test = both[: len(y_train)], both[len(y_train) :]
 
     if class_names is not None:
         names = _check_names(class_names, None)
         if len(both) and (both.min() < 0 or both.max() >= len(names)):
-            raise DatasetError(f"labels out of range: found {both.min()}..{both.max()} for {len(names)} class names")
+            raise DatasetError(
+                _("labels out of range: found {min}..{max} for {n_names} class names").format(
+                    min=both.min(), max=both.max(), n_names=len(names)
+                )
+            )
         return y_train, y_test, names, notes
 
     values = np.unique(both)
@@ -86,7 +105,13 @@ def normalize_labels(
         return y_train, y_test, tuple(str(v) for v in values), notes
     # Odd integer labels (e.g. {3, 7, 9} or negatives): map in sorted order, keep the values as names.
     mapping = {int(v): i for i, v in enumerate(values)}
-    notes.append(f"integer labels {_short(values)} were mapped to 0..{len(values) - 1} in sorted order")
+    notes.append(
+        Deferred(
+            N_("integer labels {values} were mapped to 0..{last} in sorted order"),
+            values=_short(values),
+            last=len(values) - 1,
+        )
+    )
     remap = np.vectorize(mapping.__getitem__, otypes=[np.int64])
     return remap(y_train), remap(y_test), tuple(str(v) for v in values), notes
 
@@ -102,10 +127,12 @@ def _from_strings(
     index = {n: i for i, n in enumerate(names)}
     unknown = (set(y_train.tolist()) | set(y_test.tolist())) - set(index)
     if unknown:
-        raise DatasetError(f"labels not among the class names: {_short(sorted(unknown))}")
+        raise DatasetError(_("labels not among the class names: {names}").format(names=_short(sorted(unknown))))
     to_int = np.vectorize(index.__getitem__, otypes=[np.int64])
     notes.append(
-        f"string labels were mapped to 0..{len(names) - 1} in {'given' if class_names is not None else 'sorted'} order"
+        Deferred(N_("string labels were mapped to 0..{last} in given order"), last=len(names) - 1)
+        if class_names is not None
+        else Deferred(N_("string labels were mapped to 0..{last} in sorted order"), last=len(names) - 1)
     )
     return to_int(y_train), to_int(y_test), names, notes
 
@@ -113,9 +140,9 @@ def _from_strings(
 def _check_names(class_names: list[str] | None, k: int | None) -> tuple[str, ...]:
     names = tuple(nfc(str(n)) for n in (class_names or []))
     if k is not None and len(names) != k:
-        raise DatasetError(f"{len(names)} class names for {k} classes")
+        raise DatasetError(_("{n_names} class names for {k} classes").format(n_names=len(names), k=k))
     if len(set(names)) != len(names):
-        raise DatasetError("class names must be unique")
+        raise DatasetError(_("class names must be unique"))
     return names
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from lib.data.dataset import DatasetError
 from lib.data.names import nfc
+from lib.i18n import _
 
 # Longest path text we look at; a longer one is refused before the file system sees it.
 MAX_PATH_CHARS = 4096
@@ -70,11 +71,11 @@ def guard(path: str | Path, *, kind: str = "any") -> Path:
     text = os.fspath(path)
     shown = _short(text)
     if not text.strip():
-        raise DatasetError("no path given")
+        raise DatasetError(_("no path given"))
     if "\x00" in text:
-        raise DatasetError("the path contains a NUL character")
+        raise DatasetError(_("the path contains a NUL character"))
     if len(text) > MAX_PATH_CHARS:
-        raise DatasetError(f"the path is too long ({len(text):,} characters)")
+        raise DatasetError(_("the path is too long ({n_text:,} characters)").format(n_text=len(text)))
     root = data_root()
     try:
         resolved = Path(text).expanduser()
@@ -82,21 +83,23 @@ def guard(path: str | Path, *, kind: str = "any") -> Path:
             resolved = root / resolved  # relative paths are relative to the data root
         resolved = resolved.resolve()  # follows symlinks and '..'
     except RuntimeError:  # Python < 3.13: "Symlink loop"
-        raise DatasetError(f"{shown}: a symbolic link loop") from None
+        raise DatasetError(_("{shown}: a symbolic link loop").format(shown=shown)) from None
     except OSError as exc:
-        raise DatasetError(f"{shown}: {_os_reason(exc)}") from None
+        raise DatasetError(_("{shown}: {reason}").format(shown=shown, reason=_os_reason(exc))) from None
     if root is not None and resolved != root and root not in resolved.parents:
-        raise DatasetError(f"{shown} is outside the data folder this app serves ({printable(root)})")
+        raise DatasetError(
+            _("{shown} is outside the data folder this app serves ({root})").format(shown=shown, root=printable(root))
+        )
     try:
         mode = resolved.stat().st_mode
     except OSError as exc:
         if exc.errno in (errno.ENOENT, errno.ENOTDIR):
-            raise DatasetError(f"not found: {shown}") from None
-        raise DatasetError(f"{shown}: {_os_reason(exc)}") from None
+            raise DatasetError(_("not found: {shown}").format(shown=shown)) from None
+        raise DatasetError(_("{shown}: {reason}").format(shown=shown, reason=_os_reason(exc))) from None
     if kind == "file" and not stat.S_ISREG(mode):
-        raise DatasetError(f"not a file: {shown}")
+        raise DatasetError(_("not a file: {shown}").format(shown=shown))
     if kind == "folder" and not stat.S_ISDIR(mode):
-        raise DatasetError(f"not a folder: {shown}")
+        raise DatasetError(_("not a folder: {shown}").format(shown=shown))
     return resolved
 
 

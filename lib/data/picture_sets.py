@@ -38,6 +38,7 @@ from lib.data.names import clean_name
 from lib.data.paths import data_root, printable
 from lib.data.zip_archive import ArchiveBudget, ZipReader, zip_entries
 from lib.errors import ImageError, one_line
+from lib.i18n import N_, Deferred, _
 
 PLACE = "your-images"  # inside the data root
 MARKER = ".set.json"
@@ -102,10 +103,12 @@ def set_path(name: str) -> Path:
     """The folder of a saved set, or DatasetError: only names this module makes, inside the place."""
     name = unicodedata.normalize("NFC", name)
     if not _SET_NAME.match(name):
-        raise DatasetError(f"'{printable(name)[:80]}' is not the name of a saved set of your images")
+        raise DatasetError(
+            _("'{name}' is not the name of a saved set of your images").format(name=printable(name)[:80])
+        )
     path = sets_place() / name
     if not (path / MARKER).is_file() or path.is_symlink():
-        raise DatasetError(f"there is no saved set named '{printable(name)[:80]}' (deleted?)")
+        raise DatasetError(_("there is no saved set named '{name}' (deleted?)").format(name=printable(name)[:80]))
     return path
 
 
@@ -143,7 +146,7 @@ def delete_set(name: str) -> None:
     try:
         path.rename(trash)
     except OSError as exc:
-        raise DatasetError(f"the set could not be deleted ({one_line(exc)})") from None
+        raise DatasetError(_("the set could not be deleted ({exc})").format(exc=one_line(exc))) from None
     shutil.rmtree(trash, ignore_errors=True)
 
 
@@ -213,7 +216,7 @@ def ingest_classes(
         for i, (file_name, data) in enumerate(pictures, 1):
             files.append((f"{name}/{i:03d}-{_safe_part(file_name) or 'picture'}", data))
     if len({clean_class_name(c) for c in classes}) < 2:
-        raise DatasetError("add at least 2 classes")
+        raise DatasetError(_("add at least 2 classes"))
     return ingest_files(files, title, budget=budget, progress=progress)
 
 
@@ -222,9 +225,9 @@ def clean_class_name(text: str) -> str:
     split folder's name that would change how the folder is read)."""
     name = " ".join(_safe_part(clean_name(text).replace("/", " ")).split()).strip(" .")
     if not name:
-        raise DatasetError("type a class name (letters or digits)")
+        raise DatasetError(_("type a class name (letters or digits)"))
     if name.lower() in SPLIT_NAMES:
-        raise DatasetError(f"'{name}' names a split folder; choose another class name")
+        raise DatasetError(_("'{name}' names a split folder; choose another class name").format(name=name))
     return name
 
 
@@ -254,7 +257,7 @@ def _ingest(
     try:
         place.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise DatasetError(f"the folder for saved sets cannot be made ({one_line(exc)})") from None
+        raise DatasetError(_("the folder for saved sets cannot be made ({exc})").format(exc=one_line(exc))) from None
     _clean_stale(place)
     tmp = place / f"{TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
@@ -282,7 +285,9 @@ def _ingest(
             raise
         return Ingested(saved, replace(ds, notes=tuple(notes) + ds.notes), False)
     except OSError as exc:
-        raise DatasetError(f"the set could not be saved ({one_line(exc)}); nothing was kept") from None
+        raise DatasetError(
+            _("the set could not be saved ({exc}); nothing was kept").format(exc=one_line(exc))
+        ) from None
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -303,10 +308,18 @@ def _arrange(items: list[Incoming], budget: PictureBudget, notes: list[str]) -> 
         else:
             kept.append(item)
     if len(kept) > budget.max_files:
-        raise DatasetError(f"{len(kept):,} files were sent; at most {budget.max_files:,} can be read")
+        raise DatasetError(
+            _("{n_kept:,} files were sent; at most {max_files:,} can be read").format(
+                n_kept=len(kept), max_files=budget.max_files
+            )
+        )
     total = sum(i.size for i in kept)
     if total > budget.max_bytes:
-        raise DatasetError(f"the pictures take {_mb(total)}; at most {_mb(budget.max_bytes)} can be read")
+        raise DatasetError(
+            _("the pictures take {total}; at most {max_bytes} can be read").format(
+                total=_mb(total), max_bytes=_mb(budget.max_bytes)
+            )
+        )
     repaired = sum(i.name_repaired for i in kept)
     # A folder upload names its folder ('photos/cats/1.jpg'); a ZIP may or may not have one.
     while kept and all(len(i.parts) >= 3 for i in kept) and len({i.parts[0] for i in kept}) == 1:
@@ -315,17 +328,23 @@ def _arrange(items: list[Incoming], budget: PictureBudget, notes: list[str]) -> 
     kept = [i for i in kept if len(i.parts) >= 2]
     ignored: list[str] = []
     if counts["mac"]:
-        ignored.append(f"{counts['mac']} macOS metadata file(s) (__MACOSX/, ._*) were ignored")
+        ignored.append(Deferred(N_("{n} macOS metadata file(s) (__MACOSX/, ._*) were ignored"), n=counts["mac"]))
     if counts["hidden"]:
-        ignored.append(f"{counts['hidden']} hidden file(s) were ignored")
+        ignored.append(Deferred(N_("{n} hidden file(s) were ignored"), n=counts["hidden"]))
     if counts["archive"]:
-        ignored.append(f"{counts['archive']} archive(s) inside the upload were ignored: they are not unpacked")
+        ignored.append(
+            Deferred(N_("{n} archive(s) inside the upload were ignored: they are not unpacked"), n=counts["archive"])
+        )
     if beside:
-        ignored.append(f"{len(beside)} file(s) beside the class folders were left out")
+        ignored.append(Deferred(N_("{n} file(s) beside the class folders were left out"), n=len(beside)))
     if repaired:
-        ignored.append(f"{repaired} file name(s) were not valid UTF-8: their unreadable bytes are shown as �")
+        ignored.append(
+            Deferred(N_("{n} file name(s) were not valid UTF-8: their unreadable bytes are shown as �"), n=repaired)
+        )
     if not kept:
-        raise DatasetError("no pictures in class folders: expected <class>/<picture> or train|test/<class>/<picture>")
+        raise DatasetError(
+            _("no pictures in class folders: expected <class>/<picture> or train|test/<class>/<picture>")
+        )
     return sorted(kept, key=lambda i: i.parts), ignored
 
 
@@ -349,12 +368,12 @@ def _write_pictures(
         rel = "/".join(parts)
         try:
             if not all(parts) or any(len(p.encode("utf-8", "surrogatepass")) > 240 for p in parts):
-                raise DatasetError("a name that cannot be stored")
+                raise DatasetError(_("a name that cannot be stored"))
             if rel in written:
-                raise DatasetError("the same name as another file (NFC and NFD spellings?)")
+                raise DatasetError(_("the same name as another file (NFC and NFD spellings?)"))
             data = item.read()
             if len(data) > item.size:
-                raise DatasetError("larger than the size its archive declared")
+                raise DatasetError(_("larger than the size its archive declared"))
             header = check_picture(data, max_pixels=budget.max_pixels)
         except (DatasetError, ImageError) as exc:
             skipped.append(f"{printable(rel)} ({one_line(exc, 100)})")
@@ -375,17 +394,20 @@ def _write_pictures(
     estimate = len(written) * largest * 3
     if estimate > budget.max_decoded_bytes:
         raise DatasetError(
-            f"{len(written):,} pictures would take about {_mb(estimate)} of memory; "
-            f"at most {_mb(budget.max_decoded_bytes)} (use fewer or smaller pictures)"
+            _(
+                "{n:,} pictures would take about {estimate} of memory; at most {limit} (use fewer or smaller pictures)"
+            ).format(n=len(written), estimate=_mb(estimate), limit=_mb(budget.max_decoded_bytes))
         )
     if duplicates:
         more = "; …" if len(duplicates) > 5 else ""
-        notes.append(f"{len(duplicates)} duplicate picture(s) were kept once: " + "; ".join(duplicates[:5]) + more)
+        files = "; ".join(duplicates[:5]) + more
+        notes.append(Deferred(N_("{n} duplicate picture(s) were kept once: {files}"), n=len(duplicates), files=files))
     if skipped:
         more = "; …" if len(skipped) > 10 else ""
-        notes.append(f"{len(skipped)} file(s) are not pictures we read: " + "; ".join(skipped[:10]) + more)
+        files = "; ".join(skipped[:10]) + more
+        notes.append(Deferred(N_("{n} file(s) are not pictures we read: {files}"), n=len(skipped), files=files))
     if not written:
-        raise DatasetError("none of the files is a picture we read (PNG, JPEG, BMP, GIF, WebP or TIFF)")
+        raise DatasetError(_("none of the files is a picture we read (PNG, JPEG, BMP, GIF, WebP or TIFF)"))
     return written
 
 
@@ -400,7 +422,7 @@ def _load_checked(tmp: Path, name: str, progress: Progress | None, headers: dict
     counts = Counter(ds.y_train.tolist()) + Counter(ds.y_test.tolist())
     few = [f"'{ds.class_names[k]}' has {counts[k]}" for k in range(ds.num_classes) if counts[k] < 2]
     if few:
-        raise DatasetError(f"each class needs at least 2 pictures: {', '.join(few)}")
+        raise DatasetError(_("each class needs at least 2 pictures: {names}").format(names=", ".join(few)))
     return replace(ds, name=name)
 
 
@@ -409,12 +431,18 @@ def _load_checked(tmp: Path, name: str, progress: Progress | None, headers: dict
 
 def _check_upload_path(path: str) -> None:
     if "\x00" in path:
-        raise DatasetError("an uploaded file name contains a NUL character")
+        raise DatasetError(_("an uploaded file name contains a NUL character"))
     parts = path.replace("\\", "/").split("/")
     if path.startswith(("/", "\\")) or (len(path) > 1 and path[1] == ":"):
-        raise DatasetError(f"an uploaded file has an absolute path ({printable(path)[:120]}); it is refused")
+        raise DatasetError(
+            _("an uploaded file has an absolute path ({path}); it is refused").format(path=printable(path)[:120])
+        )
     if ".." in parts:
-        raise DatasetError(f"an uploaded file name leads out of its folder ({printable(path)[:120]}); it is refused")
+        raise DatasetError(
+            _("an uploaded file name leads out of its folder ({path}); it is refused").format(
+                path=printable(path)[:120]
+            )
+        )
 
 
 def _safe_part(part: str) -> str:

@@ -23,6 +23,7 @@ from lib.data.labels import normalize_labels
 from lib.data.paths import guard, printable
 from lib.data.picture_sets import load_picture_set
 from lib.errors import one_line
+from lib.i18n import N_, Deferred, _
 
 SAMPLE_DATA = Path(__file__).resolve().parents[2] / "sample_data"
 NPZ_KEYS = ("X_train", "y_train", "X_test", "y_test")
@@ -80,18 +81,20 @@ def parse_spec(text: str) -> DatasetSpec:
     except DatasetError as exc:
         if str(exc).startswith("not found"):
             raise DatasetError(
-                f"unknown dataset '{printable(text)}': use {', '.join(NAMED)}, a folder or an .npz file"
+                _("unknown dataset '{text}': use {names}, a folder or an .npz file").format(
+                    text=printable(text), names=", ".join(NAMED)
+                )
             ) from None
         raise
     if resolved.is_dir():
         return DatasetSpec("folder", str(path))
-    raise DatasetError(f"{printable(text)} is neither a folder nor an .npz file")
+    raise DatasetError(_("{text} is neither a folder nor an .npz file").format(text=printable(text)))
 
 
 def load_dataset(spec: DatasetSpec, *, data: bytes | None = None, progress: Progress | None = None) -> Dataset:
     source = SOURCES.get(spec.kind)
     if source is None:
-        raise DatasetError(f"unknown dataset kind '{printable(spec.kind)}'")
+        raise DatasetError(_("unknown dataset kind '{kind}'").format(kind=printable(spec.kind)))
     return source.load(spec, data, progress)
 
 
@@ -109,8 +112,12 @@ def load_digits(test_fraction: float = 0.25, seed: int = 0) -> Dataset:
         y_test=y[test],
         class_names=tuple(str(i) for i in range(10)),
         notes=(
-            "pixel values 0..16 scaled to 0..255; "
-            f"stratified {1 - test_fraction:.0%}/{test_fraction:.0%} split, seed {seed}",
+            Deferred(
+                N_("pixel values 0..16 scaled to 0..255; stratified {train}/{test} split, seed {seed}"),
+                train=f"{1 - test_fraction:.0%}",
+                test=f"{test_fraction:.0%}",
+                seed=seed,
+            ),
         ),
     )
 
@@ -146,21 +153,29 @@ def load_npz(source: str | Path | io.BytesIO, name: str = "npz") -> Dataset:
     try:
         archive = np.load(source, allow_pickle=False)
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise DatasetError(f"not a readable .npz file ({one_line(exc)})") from None
+        raise DatasetError(_("not a readable .npz file ({exc})").format(exc=one_line(exc))) from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
-        raise DatasetError("not an .npz archive (a single .npy array?): expected X_train, y_train, X_test, y_test")
+        raise DatasetError(_("not an .npz archive (a single .npy array?): expected X_train, y_train, X_test, y_test"))
     with archive:
         missing = [k for k in NPZ_KEYS if k not in archive.files]
         if missing:
-            raise DatasetError(f".npz is missing {', '.join(missing)} (found: {', '.join(archive.files) or 'nothing'})")
+            raise DatasetError(
+                _(".npz is missing {names} (found: {found})").format(
+                    names=", ".join(missing), found=", ".join(archive.files) or "-"
+                )
+            )
         arrays = {k: _read_member(archive, k) for k in archive.files if k in NPZ_KEYS + ("class_names",)}
     names = _class_names(arrays["class_names"]) if "class_names" in arrays else None
     for split in ("train", "test"):
         x, y = arrays[f"X_{split}"], arrays[f"y_{split}"]
         if len(x) != len(y):
-            raise DatasetError(f"X_{split} has {len(x)} images but y_{split} has {len(y)} labels")
+            raise DatasetError(
+                _("X_{split} has {n_x} images but y_{split} has {n_y} labels").format(
+                    split=split, n_x=len(x), n_y=len(y)
+                )
+            )
     if len(arrays["X_test"]) == 0:
-        raise DatasetError("X_test has no images: a model cannot be evaluated without a test split")
+        raise DatasetError(_("X_test has no images: a model cannot be evaluated without a test split"))
     x_train, notes = _to_uint8_images(arrays.pop("X_train"), "X_train")
     x_test, test_notes = _to_uint8_images(arrays.pop("X_test"), "X_test")
     x_train, x_test, size_notes = _cap_image_size(x_train, x_test)
@@ -210,21 +225,25 @@ def check_npz_budget(source: str | Path | io.BytesIO) -> dict[str, tuple[tuple[i
     except zipfile.BadZipFile as exc:
         if _starts_like_npy(source):
             raise DatasetError(
-                "not an .npz archive (a single .npy array?): expected X_train, y_train, X_test, y_test"
+                _("not an .npz archive (a single .npy array?): expected X_train, y_train, X_test, y_test")
             ) from None
-        raise DatasetError(f"not a readable .npz file ({one_line(exc)})") from None
+        raise DatasetError(_("not a readable .npz file ({exc})").format(exc=one_line(exc))) from None
     except (OSError, EOFError, ValueError) as exc:
-        raise DatasetError(f"not a readable .npz file ({one_line(exc)})") from None
+        raise DatasetError(_("not a readable .npz file ({exc})").format(exc=one_line(exc))) from None
     if total > NPZ_FREE_BYTES and total > NPZ_MAX_RATIO * max(compressed, 1):  # over all members read
         key, (size, packed) = max(sizes.items(), key=lambda item: item[1][0])
         raise DatasetError(
-            f"{key} declares {_size(size)} from {_size(packed)} of compressed data (the arrays together expand "
-            f"over {NPZ_MAX_RATIO}:1): refused as a likely decompression bomb"
+            _(
+                "{key} declares {size} from {packed} of compressed data (the arrays together expand over {ratio}:1): "
+                "refused as a likely decompression bomb"
+            ).format(key=key, size=_size(size), packed=_size(packed), ratio=NPZ_MAX_RATIO)
         )
     if total > NPZ_BUDGET_BYTES:
         raise DatasetError(
-            f"the arrays would take {_size(total)} of memory; this app loads at most {_size(NPZ_BUDGET_BYTES)} "
-            "from an .npz (use fewer or smaller images)"
+            _(
+                "the arrays would take {size} of memory; this app loads at most {limit} from an .npz "
+                "(use fewer or smaller images)"
+            ).format(size=_size(total), limit=_size(NPZ_BUDGET_BYTES))
         )
     return found
 
@@ -241,15 +260,23 @@ def _npy_header(fh: object, key: str) -> tuple[tuple[int, ...], np.dtype]:
     fmt = np.lib.format
     version = fmt.read_magic(fh)
     if version == (1, 0):
-        shape, _, dtype = fmt.read_array_header_1_0(fh)
+        shape, _fortran_order, dtype = fmt.read_array_header_1_0(fh)
     elif version == (2, 0):
-        shape, _, dtype = fmt.read_array_header_2_0(fh)
+        shape, _fortran_order, dtype = fmt.read_array_header_2_0(fh)
     else:
-        raise DatasetError(f"{key} uses .npy format version {version[0]}.{version[1]}, which this app does not read")
+        raise DatasetError(
+            _("{key} uses .npy format version {major}.{minor}, which this app does not read").format(
+                key=key, major=version[0], minor=version[1]
+            )
+        )
     if dtype.hasobject:
-        raise DatasetError(f"{key} is an object array; it is refused because loading it would unpickle code")
+        raise DatasetError(
+            _("{key} is an object array; it is refused because loading it would unpickle code").format(key=key)
+        )
     if len(shape) == 0:
-        raise DatasetError(f"{key} is a single number (a 0-d array), not an array of images or labels")
+        raise DatasetError(
+            _("{key} is a single number (a 0-d array), not an array of images or labels").format(key=key)
+        )
     return tuple(int(d) for d in shape), dtype
 
 
@@ -279,7 +306,13 @@ def _cap_image_size(x_train: np.ndarray, x_test: np.ndarray) -> tuple[np.ndarray
     scale = NPZ_MAX_SIDE / max(h, w)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))  # PIL: (width, height)
     out = [_resize_all(x, size) for x in (x_train, x_test)]
-    return out[0], out[1], [f"images of {h}x{w} were resized to {size[1]}x{size[0]} (largest side {NPZ_MAX_SIDE})"]
+    note = Deferred(
+        N_("images of {before} were resized to {after} (largest side {side})"),
+        before=f"{h}x{w}",
+        after=f"{size[1]}x{size[0]}",
+        side=NPZ_MAX_SIDE,
+    )
+    return out[0], out[1], [note]
 
 
 def _resize_all(x: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -299,11 +332,11 @@ def _read_member(archive: np.lib.npyio.NpzFile, key: str) -> np.ndarray:
     except ValueError as exc:
         if "allow_pickle" in str(exc) or "Object arrays" in str(exc):
             raise DatasetError(
-                f"{key} is an object array; it is refused because loading it would unpickle code"
+                _("{key} is an object array; it is refused because loading it would unpickle code").format(key=key)
             ) from None
-        raise DatasetError(f"{key} cannot be read ({one_line(exc)})") from None
+        raise DatasetError(_("{key} cannot be read ({exc})").format(key=key, exc=one_line(exc))) from None
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise DatasetError(f"{key} cannot be read ({one_line(exc)})") from None
+        raise DatasetError(_("{key} cannot be read ({exc})").format(key=key, exc=one_line(exc))) from None
 
 
 def _to_uint8_images(x: np.ndarray, key: str) -> tuple[np.ndarray, list[str]]:
@@ -311,18 +344,28 @@ def _to_uint8_images(x: np.ndarray, key: str) -> tuple[np.ndarray, list[str]]:
     if x.ndim == 3:
         x = x[..., None]
     if x.ndim != 4 or x.shape[-1] not in (1, 3, 4):
-        raise DatasetError(f"{key} must be images (N, H, W) or (N, H, W, C) with C in 1, 3, 4; got shape {x.shape}")
+        raise DatasetError(
+            _("{key} must be images (N, H, W) or (N, H, W, C) with C in 1, 3, 4; got shape {shape}").format(
+                key=key, shape=x.shape
+            )
+        )
     if x.shape[1] == 0 or x.shape[2] == 0:
-        raise DatasetError(f"{key} images have no pixels (height or width 0): shape {x.shape}")
+        raise DatasetError(
+            _("{key} images have no pixels (height or width 0): shape {shape}").format(key=key, shape=x.shape)
+        )
     if x.dtype.kind not in "uifb":
-        raise DatasetError(f"{key} must hold real pixel values (integers, floats or booleans), got dtype {x.dtype}")
+        raise DatasetError(
+            _("{key} must hold real pixel values (integers, floats or booleans), got dtype {dtype}").format(
+                key=key, dtype=x.dtype
+            )
+        )
     if x.shape[-1] == 4:
         x = x[..., :3]
-        notes.append("alpha channel dropped (RGBA to RGB)")
+        notes.append(Deferred(N_("alpha channel dropped (RGBA to RGB)")))
     if x.dtype == np.uint8:
         return x, notes
     if x.dtype.kind == "b":
-        notes.append(f"{key} is boolean: False became 0 and True 255")
+        notes.append(Deferred(N_("{key} is boolean: False became 0 and True 255"), key=key))
         return _convert_in_chunks(x, 255.0), notes
     if x.size == 0:
         return x.astype(np.uint8), notes
@@ -330,14 +373,16 @@ def _to_uint8_images(x: np.ndarray, key: str) -> tuple[np.ndarray, list[str]]:
     lo, hi = np.inf, -np.inf
     for chunk in _chunks(x):
         if chunk.dtype.kind == "f" and not np.isfinite(chunk).all():
-            raise DatasetError(f"{key} contains NaN or infinite pixel values")
+            raise DatasetError(_("{key} contains NaN or infinite pixel values").format(key=key))
         lo, hi = min(lo, float(chunk.min())), max(hi, float(chunk.max()))
     if lo >= 0 and hi <= 1 and x.dtype.kind == "f":
-        notes.append("pixel values in 0..1 were scaled to 0..255")
+        notes.append(Deferred(N_("pixel values in 0..1 were scaled to 0..255")))
         return _convert_in_chunks(x, 255.0), notes
     if lo >= 0 and hi <= 255:
         return _convert_in_chunks(x, 1.0), notes
-    raise DatasetError(f"{key} pixel values span {lo:g}..{hi:g}; expected 0..1 or 0..255")
+    raise DatasetError(
+        _("{key} pixel values span {lo:g}..{hi:g}; expected 0..1 or 0..255").format(key=key, lo=lo, hi=hi)
+    )
 
 
 _CHUNK_BYTES = 16 << 20
@@ -362,7 +407,7 @@ def _convert_in_chunks(x: np.ndarray, scale: float) -> np.ndarray:
 def load_keras_dataset(name: str) -> Dataset:
     """Keras' own loaders: they read the Keras cache (~/.keras/datasets or $KERAS_HOME) or download."""
     if name not in KERAS_DATASETS:
-        raise DatasetError(f"unknown Keras dataset '{name}'")
+        raise DatasetError(_("unknown Keras dataset '{name}'").format(name=name))
     from lib.tf_import import import_keras
 
     loader = getattr(import_keras().datasets, name)
@@ -370,14 +415,16 @@ def load_keras_dataset(name: str) -> Dataset:
         (x_train, y_train), (x_test, y_test) = loader.load_data()
     except Exception as exc:  # urllib/Keras raise plain Exception when offline
         raise DatasetError(
-            f"{name} is not in the Keras cache and could not be downloaded (offline?): {one_line(exc, 160)}"
+            _("{name} is not in the Keras cache and could not be downloaded (offline?): {exc}").format(
+                name=name, exc=one_line(exc, 160)
+            )
         ) from None
     names = KERAS_CLASS_NAMES[name]
-    x_train_u8, _ = _to_uint8_images(np.asarray(x_train), "x_train")
-    x_test_u8, _ = _to_uint8_images(np.asarray(x_test), "x_test")
-    y_train, y_test, class_names, _ = normalize_labels(
+    x_train_u8 = _to_uint8_images(np.asarray(x_train), "x_train")[0]
+    x_test_u8 = _to_uint8_images(np.asarray(x_test), "x_test")[0]
+    y_train, y_test, class_names = normalize_labels(
         np.asarray(y_train).reshape(-1), np.asarray(y_test).reshape(-1), list(names)
-    )
+    )[:3]
     return Dataset(name, x_train_u8, y_train, x_test_u8, y_test, class_names)
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from lib.data.dataset import Dataset
+from lib.i18n import _
 
 # Largest/smallest class count ratio above which accuracy alone is called misleading.
 IMBALANCE_WARN_RATIO = 1.5
@@ -63,7 +64,9 @@ class Baseline:
         return self.imbalance_ratio > IMBALANCE_WARN_RATIO
 
     def sentence(self) -> str:
-        return f"Always predicting '{self.class_name}' scores {self.accuracy:.0%} accuracy on this test set."
+        return _("Always predicting '{name}' scores {accuracy} accuracy on this test set.").format(
+            name=self.class_name, accuracy=f"{self.accuracy:.0%}"
+        )
 
 
 def majority_baseline(ds: Dataset) -> Baseline:
@@ -166,5 +169,7 @@ def orientation_sensitive(ds: Dataset) -> str:
     names = [n.strip() for n in ds.class_names]
     if names and all(len(n) == 1 and n.isalnum() for n in names):
         shown = ", ".join(names[:4]) + ("…" if len(names) > 4 else "")
-        return f"its classes are characters ({shown}): a mirrored 2 is not a 2, an upside-down 6 reads as 9"
+        return _("its classes are characters ({names}): a mirrored 2 is not a 2, an upside-down 6 reads as 9").format(
+            names=shown
+        )
     return ""

@@ -17,6 +17,7 @@ import zipfile
 from dataclasses import dataclass
 
 from lib.errors import DatasetError, one_line
+from lib.i18n import _
 
 _EOCD = struct.Struct("<4s4H2LH")  # end of central directory record
 _ZIP64_LOCATOR = struct.Struct("<4sLQL")
@@ -46,49 +47,71 @@ def zip_entries(data: bytes, budget: ArchiveBudget) -> list[ZipEntry]:
     """The file entries of a ZIP (directories left out), or DatasetError with one line."""
     declared = _declared_entries(data)
     if declared > budget.max_files:
-        raise DatasetError(f"the ZIP holds {declared:,} entries; at most {budget.max_files:,} files can be read")
+        raise DatasetError(
+            _("the ZIP holds {declared:,} entries; at most {max_files:,} files can be read").format(
+                declared=declared, max_files=budget.max_files
+            )
+        )
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
     except UnicodeDecodeError:
-        raise DatasetError("the ZIP says its file names are UTF-8, but one is not: make the ZIP again") from None
+        raise DatasetError(_("the ZIP says its file names are UTF-8, but one is not: make the ZIP again")) from None
     except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError) as exc:
-        raise DatasetError(f"not a readable ZIP file ({one_line(exc)})") from None
+        raise DatasetError(_("not a readable ZIP file ({exc})").format(exc=one_line(exc))) from None
     entries: list[ZipEntry] = []
     total = packed = 0
     for info in zf.infolist():
         shown = info.filename[:120]
         mode = info.external_attr >> 16
         if stat.S_ISLNK(mode):
-            raise DatasetError(f"the ZIP holds a link ({shown}); links are refused")
+            raise DatasetError(_("the ZIP holds a link ({shown}); links are refused").format(shown=shown))
         if stat.S_IFMT(mode) and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
-            raise DatasetError(f"the ZIP holds a device or other special file ({shown}); it is refused")
+            raise DatasetError(
+                _("the ZIP holds a device or other special file ({shown}); it is refused").format(shown=shown)
+            )
         name, repaired = _entry_name(info)
         if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
-            raise DatasetError(f"the ZIP holds an entry with an absolute path ({shown}); it is refused")
+            raise DatasetError(
+                _("the ZIP holds an entry with an absolute path ({shown}); it is refused").format(shown=shown)
+            )
         parts = tuple(p for p in name.replace("\\", "/").split("/") if p not in ("", "."))
         if ".." in parts:
-            raise DatasetError(f"the ZIP holds an entry that leads out of its folder ({shown}); it is refused")
+            raise DatasetError(
+                _("the ZIP holds an entry that leads out of its folder ({shown}); it is refused").format(shown=shown)
+            )
         if info.is_dir() or not parts:
             continue
         if len(entries) >= budget.max_files:
-            raise DatasetError(f"the ZIP holds more than {budget.max_files:,} files; at most that many can be read")
+            raise DatasetError(
+                _("the ZIP holds more than {max_files:,} files; at most that many can be read").format(
+                    max_files=budget.max_files
+                )
+            )
         if info.file_size > budget.free_bytes and info.file_size > budget.max_ratio * max(info.compress_size, 1):
             raise DatasetError(
-                f"{shown} declares {_size(info.file_size)} from {_size(info.compress_size)} "
-                f"(over {budget.max_ratio}:1): refused as a likely decompression bomb"
+                _(
+                    "{shown} declares {size} from {packed} (over {max_ratio}:1): refused as a likely decompression bomb"
+                ).format(
+                    shown=shown,
+                    size=_size(info.file_size),
+                    packed=_size(info.compress_size),
+                    max_ratio=budget.max_ratio,
+                )
             )
         total += info.file_size
         packed += info.compress_size
         entries.append(ZipEntry(parts, info, repaired))
     if total > budget.max_bytes:
         raise DatasetError(
-            f"the ZIP would unpack to {_size(total)}; at most {_size(budget.max_bytes)} can be read "
-            "(use fewer pictures)"
+            _("the ZIP would unpack to {size}; at most {limit} can be read (use fewer pictures)").format(
+                size=_size(total), limit=_size(budget.max_bytes)
+            )
         )
     if total > 64 * budget.free_bytes and total > budget.max_ratio * max(packed, 1):
         raise DatasetError(
-            f"the ZIP declares {_size(total)} from {_size(packed)} (over {budget.max_ratio}:1): "
-            "refused as a likely decompression bomb"
+            _(
+                "the ZIP declares {size} from {packed} (over {max_ratio}:1): refused as a likely decompression bomb"
+            ).format(size=_size(total), packed=_size(packed), max_ratio=budget.max_ratio)
         )
     return entries
 
@@ -101,12 +124,12 @@ class ZipReader:
 
     def read(self, entry: ZipEntry) -> bytes:
         if entry.info.flag_bits & _ENCRYPTED_FLAG:
-            raise DatasetError("encrypted (a password is needed)")
+            raise DatasetError(_("encrypted (a password is needed)"))
         try:
             with self._zf.open(entry.info) as fh:
                 return fh.read(entry.info.file_size + 1)
         except Exception as exc:  # BadZipFile (CRC, header mismatch), zlib.error, NotImplementedError, ...
-            raise DatasetError(f"cannot be unpacked ({one_line(exc, 100)})") from None
+            raise DatasetError(_("cannot be unpacked ({exc})").format(exc=one_line(exc, 100))) from None
 
     def close(self) -> None:
         self._zf.close()

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from lib.i18n import _
+
 SAMPLE = 300  # training images looked at: enough for a median, cheap at 224x224
 DARK, LIGHT = 0.35, 0.65  # background brightness (0..1) below / above: clearly dark / light
 INK = 0.25  # a pixel differs from the background by more than this: part of the object
@@ -39,20 +41,26 @@ def unlike_training(image: np.ndarray, x_train: np.ndarray) -> list[str]:
     found = []
     if train_bg < DARK and bg > LIGHT:
         found.append(
-            "Your picture has a light background; the training images have dark ones (a light object on black). "
-            "The model has never seen a picture like this: invert it (a white object on black) for a fair try."
+            _(
+                "Your picture has a light background; the training images have dark ones (a light object on black). "
+                "The model has never seen a picture like this: invert it (a white object on black) for a fair try."
+            )
         )
     elif train_bg > LIGHT and bg < DARK:
         found.append(
-            "Your picture has a dark background; the training images have light ones. "
-            "The model has never seen a picture like this: invert it for a fair try."
+            _(
+                "Your picture has a dark background; the training images have light ones. "
+                "The model has never seen a picture like this: invert it for a fair try."
+            )
         )
     else:
         train_cover = float(np.median(_coverage(train_gray, _background(train_gray))))
         cover = float(_coverage(gray, np.array([bg]))[0])
         if train_cover > 0.05 and cover < train_cover / 3:
             found.append(
-                f"The object covers {cover:.0%} of your picture, {train_cover:.0%} in a typical training image: "
-                "crop closer so that it fills the frame as in training."
+                _(
+                    "The object covers {cover} of your picture, {typical} in a typical training image: "
+                    "crop closer so that it fills the frame as in training."
+                ).format(cover=f"{cover:.0%}", typical=f"{train_cover:.0%}")
             )
     return found

@@ -22,6 +22,7 @@ from lib.augment import settings as augment
 from lib.data import decode as picture
 from lib.data.dataset import Dataset
 from lib.errors import SettingsError
+from lib.i18n import N_, Deferred, Joined
 
 MAX_PIXELS = picture.MAX_PIXELS  # a camera photo is ~12 MP; a decompression bomb is refused
 IN_MODEL_PREFIXES = ("gray_to_rgb", "rgb_to_gray", "resize_to_")
@@ -90,20 +91,20 @@ def preprocessing_notes(run: Any) -> list[str]:
     """What the deterministic preprocessing of this run does, in words."""
     upload = run.record.config.uploaded
     if upload is not None:
-        return [f"uploaded model: pixels scaled to {upload.input_scale}"]
+        return [Deferred(N_("uploaded model: pixels scaled to {scale}"), scale=upload.input_scale)]
     config, _ = augment.training_config(run.settings.augment)
     parts = []
     if config["rescale"]:
-        parts.append(f"rescale x {config['rescale']:.6g}")
+        parts.append(Deferred(N_("rescale x {factor}"), factor=f"{config['rescale']:.6g}"))
     if config["samplewise_center"]:
-        parts.append("minus the image's own mean")
+        parts.append(Deferred(N_("minus the image's own mean")))
     if config["samplewise_std_normalization"]:
-        parts.append("divided by the image's own std")
+        parts.append(Deferred(N_("divided by the image's own std")))
     if config["featurewise_center"]:
-        parts.append("minus the training set's per-channel mean")
+        parts.append(Deferred(N_("minus the training set's per-channel mean")))
     if config["featurewise_std_normalization"]:
-        parts.append("divided by the training set's per-channel std")
-    return parts or ["pixels as they are"]
+        parts.append(Deferred(N_("divided by the training set's per-channel std")))
+    return parts or [Deferred(N_("pixels as they are"))]
 
 
 def decode(data: bytes) -> Image.Image:
@@ -123,7 +124,13 @@ def to_dataset_image(source: bytes | np.ndarray | Image.Image, image_shape: tupl
     resize. An array of exactly the dataset's shape (a test image) is taken as it is."""
     h, w, c = image_shape
     if isinstance(source, np.ndarray) and source.shape == (h, w, c) and source.dtype == np.uint8:
-        return [Step("dataset image", source, f"{w}x{h}, {c} channel(s), uint8 as stored")]
+        return [
+            Step(
+                Deferred(N_("dataset image")),
+                source,
+                Deferred(N_("{size}, {c} channel(s), uint8 as stored"), size=f"{w}x{h}", c=c),
+            )
+        ]
     if isinstance(source, np.ndarray):
         arr = np.asarray(source)
         if arr.ndim == 3 and arr.shape[-1] == 1:
@@ -137,25 +144,39 @@ def to_dataset_image(source: bytes | np.ndarray | Image.Image, image_shape: tupl
         im = decode(source)
     steps = [
         Step(
-            "your image",
+            Deferred(N_("your image")),
             _array(im.convert("RGB") if im.mode not in ("L", "RGB") else im),
-            f"{im.width}x{im.height}, mode {im.mode}",
+            Deferred(N_("{size}, mode {mode}"), size=f"{im.width}x{im.height}", mode=im.mode),
         )
     ]
     im = picture.to_8bit(im)
     if picture.has_alpha(im):
         im = picture.on_white(im)
-        steps.append(Step("transparency on white", _array(im), "transparent pixels become white"))
+        steps.append(
+            Step(Deferred(N_("transparency on white")), _array(im), Deferred(N_("transparent pixels become white")))
+        )
     target = "RGB" if c == 3 else "L"
     if im.mode != target:
         before = MODE_NAMES.get(im.mode, im.mode)
         im = im.convert(target)
         steps.append(
-            Step(f"{before} -> {MODE_NAMES[target]}", _array(im), f"the dataset has {c} channel{'s' if c > 1 else ''}")
+            Step(
+                f"{before} -> {MODE_NAMES[target]}",
+                _array(im),
+                Deferred(N_("the dataset has {c} channels"), c=c)
+                if c > 1
+                else Deferred(N_("the dataset has {c} channel"), c=c),
+            )
         )
     if im.size != (w, h):
         im = im.resize((w, h), Image.Resampling.BILINEAR)
-        steps.append(Step(f"resized to {w}x{h}", _array(im), "bilinear, as the folder loader resizes"))
+        steps.append(
+            Step(
+                Deferred(N_("resized to {size}"), size=f"{w}x{h}"),
+                _array(im),
+                Deferred(N_("bilinear, as the folder loader resizes")),
+            )
+        )
     return steps
 
 
@@ -185,7 +206,11 @@ def in_model_steps(model: Any, x: np.ndarray) -> list[Step]:
     outs = probe(x.astype(np.float32), training=False)
     outs = outs if isinstance(outs, (list, tuple)) else [outs]
     return [
-        Step(f"in the model: {layer.name}", np.asarray(out)[0].astype(np.float32), layer.__class__.__name__)
+        Step(
+            Deferred(N_("in the model: {layer}"), layer=layer.name),
+            np.asarray(out)[0].astype(np.float32),
+            layer.__class__.__name__,
+        )
         for layer, out in zip(layers, outs, strict=True)
     ]
 
@@ -204,7 +229,7 @@ def prepare(
     preprocess = preprocess or evaluation_preprocessor(run, dataset)
     steps = to_dataset_image(source, dataset.image_shape)
     x = preprocess(steps[-1].image[None])
-    steps.append(Step("model input", x[0], "; ".join(preprocessing_notes(run))))
+    steps.append(Step(Deferred(N_("model input")), x[0], Joined("; ", preprocessing_notes(run))))
     if model is not None:
         steps += in_model_steps(model, x)
     return steps

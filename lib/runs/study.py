@@ -13,6 +13,7 @@ import pandas as pd
 from lib.augment.settings import preset
 from lib.data.dataset import Dataset
 from lib.errors import ExplorerError, StoreError, one_line
+from lib.i18n import N_, _
 from lib.runs.compare import runs_table
 from lib.runs.config import RunRecord, can_be_backbone
 from lib.runs.store import RunStore, StoredRun
@@ -20,7 +21,7 @@ from lib.runs.train_or_load import Outcome, train_or_load
 from lib.train.settings import TrainSettings
 from lib.train.transfer import BackboneRef
 
-LADDER = ("own CNN", "feature extraction", "fine-tuning", "fine-tuning + augmentation")
+LADDER = (N_("own CNN"), N_("feature extraction"), N_("fine-tuning"), N_("fine-tuning + augmentation"))
 
 
 def ladder(
@@ -49,15 +50,24 @@ TUTORIAL_ACCURACY = dict(zip(LADDER, (0.50, 0.54, 0.85, 0.88), strict=True))
 TUTORIAL_AUGMENT = "tutorial: rotate 30, shift 0.2, zoom 0.2, flip"
 # What our default ladder does differently from the tutorial, and why (shown beside the study).
 DIFFERENCES = (
-    "Feature extraction: we freeze the backbone (trainable=False); the tutorial never did, so all 14.7 M VGG16 "
-    "weights trained on raw pixels (its summary said 'Non-trainable params: 0').",
-    "Input: we apply the backbone's own preprocess_input (BGR, mean subtracted); the tutorial fed raw 0..255 pixels.",
-    "Validation: we hold out a shuffled, stratified 20% of the training split; Keras' validation_split takes the "
-    "LAST 20% of the arrays unshuffled, and the augmentation step had no validation at all.",
-    "BatchNormalization layers of a backbone stay frozen in every mode (VGG16 has none; MobileNetV2 has 52).",
-    "Fine-tuning: we unfreeze the backbone's last N weighted layers; the tutorial unfroze block5_conv3 only "
-    "(2,359,808 weights), which is VGG16's last weighted layer: N = 1.",
-    "Head: we pool and add one softmax layer; the tutorial flattened the 7x7x512 map into Dense 128/64/32.",
+    N_(
+        "Feature extraction: we freeze the backbone (trainable=False); the tutorial never did, so all 14.7 M VGG16 "
+        "weights trained on raw pixels (its summary said 'Non-trainable params: 0')."
+    ),
+    N_(
+        "Input: we apply the backbone's own preprocess_input (BGR, mean subtracted); "
+        "the tutorial fed raw 0..255 pixels."
+    ),
+    N_(
+        "Validation: we hold out a shuffled, stratified part (20%) of the training split; Keras' validation_split "
+        "takes the LAST 20%, unshuffled, of the arrays, and the augmentation step had no validation at all."
+    ),
+    N_("BatchNormalization layers of a backbone stay frozen in every mode (VGG16 has none; MobileNetV2 has 52)."),
+    N_(
+        "Fine-tuning: we unfreeze the backbone's last N weighted layers; the tutorial unfroze block5_conv3 only "
+        "(2,359,808 weights), which is VGG16's last weighted layer: N = 1."
+    ),
+    N_("Head: we pool and add one softmax layer; the tutorial flattened the 7x7x512 map into Dense 128/64/32."),
 )
 
 
@@ -128,7 +138,11 @@ def default_backbone(records: list[RunRecord], ds: Dataset, fallback: str = "mob
 
 def _shape_text(shape: tuple[int, ...]) -> str:
     h, w, c = shape
-    return f"{h}x{w} {'gray' if c == 1 else 'RGB' if c == 3 else f'{c}-channel'}"
+    if c == 1:
+        return _("{size} gray").format(size=f"{h}x{w}")
+    if c == 3:
+        return f"{h}x{w} RGB"
+    return _("{size} {c}-channel").format(size=f"{h}x{w}", c=c)
 
 
 @dataclass(frozen=True)
@@ -154,33 +168,62 @@ def check_backbone(backbone: str, ds: Dataset, store: RunStore, *, seed: int, va
         bh, bw, bc = theirs.image_shape
         adapted = []
         if c == 3 and bc == 1:
-            adapted.append("turned gray")
+            adapted.append(_("turned gray"))
         elif c == 1 and bc == 3:
-            adapted.append("copied to 3 channels")
+            adapted.append(_("copied to 3 channels"))
         if (h, w) != (bh, bw):
-            adapted.append(f"{'shrunk' if bh * bw < h * w else 'enlarged'} from {h}x{w} to {bh}x{bw}")
-        how = f"this data set's images are {' and '.join(adapted)} to fit it, and " if adapted else ""
-        return BackboneCheck(
-            warning=(
-                f"The backbone run {record.run_id} was trained on another data set, {theirs.label} "
-                f"({_shape_text(theirs.image_shape)}, {theirs.num_classes} classes), not on {ds.name} "
-                f"({_shape_text(ds.image_shape)}): {how}its features were learned on other images, so feature "
-                "extraction can score below the majority baseline. Train a CNN on this data set first and "
-                "use that run as the backbone."
+            sizes = {"before": f"{h}x{w}", "after": f"{bh}x{bw}"}
+            shrunk = bh * bw < h * w
+            adapted.append(
+                (_("shrunk from {before} to {after}") if shrunk else _("enlarged from {before} to {after}")).format(
+                    **sizes
+                )
             )
-        )
+        values = {
+            "run": record.run_id,
+            "data": theirs.label,
+            "their_shape": _shape_text(theirs.image_shape),
+            "k": theirs.num_classes,
+            "name": ds.name,
+            "shape": _shape_text(ds.image_shape),
+        }
+        if not adapted:
+            warning = _(
+                "The backbone run {run} was trained on another data set, {data} ({their_shape}, {k} classes), not on "
+                "{name} ({shape}): its features were learned on other images, so feature extraction can score below "
+                "the majority baseline. Train a CNN on this data set first and use that run as the backbone."
+            ).format(**values)
+        else:
+            changes = (
+                adapted[0]
+                if len(adapted) == 1
+                else _("{first} and {second}").format(first=adapted[0], second=adapted[1])
+            )
+            warning = _(
+                "The backbone run {run} was trained on another data set, {data} ({their_shape}, {k} classes), not on "
+                "{name} ({shape}): this data set's images are {changes} to fit it, and its features were learned on "
+                "other images, so feature extraction can score below the majority baseline. Train a CNN on this data "
+                "set first and use that run as the backbone."
+            ).format(changes=changes, **values)
+        return BackboneCheck(warning=warning)
     s = record.settings
     if s.seed == seed and s.validation_split == validation_split:
-        note = (
-            f"The backbone run {record.run_id} was trained on these same training images (same data set, "
-            f"validation split {validation_split:.0%}, seed {seed}); the test images were held out from both."
-        )
+        note = _(
+            "The backbone run {run} was trained on these same training images (same data set, "
+            "validation split {split}, seed {seed}); the test images were held out from both."
+        ).format(run=record.run_id, split=f"{validation_split:.0%}", seed=seed)
     else:
-        note = (
-            f"The backbone run {record.run_id} was trained on this data set's training split with validation "
-            f"split {s.validation_split:.0%} and seed {s.seed} (this study: {validation_split:.0%}, seed {seed}): "
+        note = _(
+            "The backbone run {run} was trained on this data set's training split with validation "
+            "split {their_split} and seed {their_seed} (this study: {split}, seed {seed}): "
             "some of this study's validation images were its training images; the test images were held out "
             "from both."
+        ).format(
+            run=record.run_id,
+            their_split=f"{s.validation_split:.0%}",
+            their_seed=s.seed,
+            split=f"{validation_split:.0%}",
+            seed=seed,
         )
     return BackboneCheck(note=note)
 
@@ -206,21 +249,21 @@ def study_table(rows: list[tuple[str, StoredRun]]) -> pd.DataFrame:
     majority baseline, training time, and the split, seed and epochs each row used."""
     if not rows:
         return pd.DataFrame(columns=list(STUDY_COLUMNS))
-    table = runs_table([run for _, run in rows])
+    table = runs_table([run for _step, run in rows])
     out = pd.DataFrame(
         {
-            "step": [name for name, _ in rows],
+            "step": [name for name, _run in rows],
             "run": table["run"],
-            "model": [f"{run.record.model} · {run.record.config.mode_text()}" for _, run in rows],
+            "model": [f"{run.record.model} · {run.record.config.mode_text()}" for _step, run in rows],
             "accuracy": table["accuracy"],
             "balanced accuracy": table["balanced accuracy"],
             "macro F1": table["macro F1"],
             "majority baseline": table["majority baseline"],
             "training s": table["seconds"],
             "epochs": table["epochs"],
-            "seed": [run.settings.seed for _, run in rows],
-            "validation split": [run.settings.validation_split for _, run in rows],
-            "test images": [int(run.test_confusion.sum()) for _, run in rows],
+            "seed": [run.settings.seed for _step, run in rows],
+            "validation split": [run.settings.validation_split for _step, run in rows],
+            "test images": [int(run.test_confusion.sum()) for _step, run in rows],
         }
     )
     return out[list(STUDY_COLUMNS)]

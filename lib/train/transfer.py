@@ -22,12 +22,13 @@ import pandas as pd
 
 from lib.data.paths import guard, printable
 from lib.errors import DatasetError, ModelFileError, StoreError, TransferError, one_line
+from lib.i18n import N_
 from lib.tf_import import import_keras
 from lib.train.model_budget import check_keras_archive, check_model_file
 
 BACKBONES = {
-    "vgg16": "VGG16 (ImageNet; 14.7 M parameters)",
-    "mobilenetv2": "MobileNetV2 α=0.35 (ImageNet; light enough for a laptop CPU)",
+    "vgg16": N_("VGG16 (ImageNet; 14.7 M parameters)"),  # labels: shown through _() where drawn
+    "mobilenetv2": N_("MobileNetV2 α=0.35 (ImageNet; light enough for a laptop CPU)"),
 }
 MODES = {
     "feature_extraction": "feature extraction (backbone frozen)",

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from lib import i18n
 from lib.data.dataset import Dataset, subsample_class
 from lib.data.sources import DatasetSpec, load_dataset
 from lib.ui import state
@@ -196,6 +197,7 @@ def altair_chart(
     # of one run apart: "loss" and "accuracy" of one run once drew the loss chart twice.
     small = tuple(a for a in (*args, *sorted(kwargs.items())) if isinstance(a, str | int | float | bool | tuple))
     key = (cache_key, small) if cache_key is not None else (args, kwargs)
+    key = (key, i18n.language())  # a builder's own titles are in the session's language: one spec per language
     spec = _vega_lite_spec(_name(build), key, present.presenting(), args, kwargs, build)
     return where.vega_lite_chart(spec=spec, **st_kwargs)
 

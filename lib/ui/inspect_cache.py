@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from lib.data.dataset import Dataset
+from lib.i18n import _
 from lib.ui import cache
 
 
@@ -31,7 +32,8 @@ def preprocessor(root: str, run_id: str, ds: Dataset):
     return _preprocessor(root, run_id, _stamp(root, run_id), ds.fingerprint, ds)
 
 
-@st.cache_data(max_entries=4, show_spinner="Computing the penultimate features of the test images…")
+# Spinner texts are shown by the callers in the session's language (a decorator's text is fixed at import).
+@st.cache_data(max_entries=4, show_spinner=False)
 def _features(root: str, run_id: str, stamp: float, fingerprint: str, _ds: Dataset) -> np.ndarray:
     from lib.evaluate.embedding import features
 
@@ -40,30 +42,37 @@ def _features(root: str, run_id: str, stamp: float, fingerprint: str, _ds: Datas
 
 
 def test_features(root: str, run_id: str, ds: Dataset) -> np.ndarray:
-    return _features(root, run_id, _stamp(root, run_id), ds.fingerprint, ds)
+    with st.spinner(_("Computing the penultimate features of the test images…")):
+        return _features(root, run_id, _stamp(root, run_id), ds.fingerprint, ds)
 
 
-@st.cache_data(max_entries=8, show_spinner="Projecting…")
+@st.cache_data(max_entries=8, show_spinner=False)
 def _projection(root: str, run_id: str, stamp: float, fingerprint: str, method: str, _ds: Dataset):
     from lib.evaluate.embedding import embedding_table, pca_2d, tsne_2d
 
     feats = _features(root, run_id, stamp, fingerprint, _ds)
     run = cache.stored_run(root, run_id)
+    share = None
     if method == "t-SNE":
-        coords, note = tsne_2d(feats, seed=0), "t-SNE (perplexity ≤ 30, seed 0)"
+        coords = tsne_2d(feats, seed=0)
     else:
         coords, share = pca_2d(feats)
-        note = f"PCA: the two components explain {share[0]:.0%} and {share[1]:.0%} of the variance"
     table = embedding_table(coords, run.y_true, run.y_prob, run.class_names, _ds.x_test)
-    return table, note
+    return table, share  # numbers only: the cache is shared by sessions of every language
 
 
 def projection(root: str, run_id: str, ds: Dataset, method: str) -> tuple[pd.DataFrame, str]:
     """(embedding table, a caption) for "PCA" or "t-SNE", cached by run id and method."""
-    return _projection(root, run_id, _stamp(root, run_id), ds.fingerprint, method, ds)
+    with st.spinner(_("Projecting…")):
+        table, share = _projection(root, run_id, _stamp(root, run_id), ds.fingerprint, method, ds)
+    if share is None:
+        return table, _("t-SNE (perplexity ≤ 30, seed 0)")
+    return table, _("PCA: the two components explain {first} and {second} of the variance").format(
+        first=f"{share[0]:.0%}", second=f"{share[1]:.0%}"
+    )
 
 
-@st.cache_data(max_entries=4, show_spinner="Writing the HTML report…")
+@st.cache_data(max_entries=4, show_spinner=False)
 def _report(root: str, run_id: str, stamp: float, fingerprint: str, _ds: Dataset) -> str:
     from lib.runs.report_html import build_report
 
@@ -71,4 +80,5 @@ def _report(root: str, run_id: str, stamp: float, fingerprint: str, _ds: Dataset
 
 
 def report(root: str, run_id: str, ds: Dataset) -> str:
-    return _report(root, run_id, _stamp(root, run_id), ds.fingerprint, ds)
+    with st.spinner(_("Writing the HTML report…")):
+        return _report(root, run_id, _stamp(root, run_id), ds.fingerprint, ds)

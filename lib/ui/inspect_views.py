@@ -17,11 +17,18 @@ from lib.data.dataset import Dataset
 from lib.errors import ExplorerError, one_line
 from lib.evaluate import curves, explain, metrics, try_image
 from lib.evaluate.input_check import unlike_training
+from lib.i18n import N_, _, shown
 from lib.runs.store import StoredRun
 from lib.ui import cache, inspect_cache, present, state
 from lib.ui.images import for_display
+from lib.ui.table_labels import column_labels
 
-SOURCES = ("a test image", "upload an image", "take a photo")
+SOURCES = ("a test image", "upload an image", "take a photo")  # codes (the widget's values); shown through:
+SOURCE_LABELS = {
+    "a test image": N_("a test image"),
+    "upload an image": N_("upload an image"),
+    "take a photo": N_("take a photo"),
+}
 _MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!<>|~$])")
 
 
@@ -48,39 +55,39 @@ def steps_ui(steps: list[try_image.Step]) -> None:
         col = cols[i % len(cols)]
         col.image(display(step.image), width=110)
         col.caption(
-            f"**{i + 1}. {step.name}**  \n{'x'.join(str(d) for d in step.shape)} · {step.image.dtype}  \n"
+            f"**{i + 1}. {md(shown(step.name))}**  \n{'x'.join(str(d) for d in step.shape)} · {step.image.dtype}  \n"
             f"min {step.low:.4g} · max {step.high:.4g}"
         )
         if step.note:
-            col.caption(step.note.replace("*", "\\*"))
+            col.caption(md(shown(step.note)))
     if any(s.image.dtype != np.uint8 for s in steps):
-        st.caption("Float steps are shown stretched from their own min to max; the numbers are the real values.")
+        st.caption(_("Float steps are shown stretched from their own min to max; the numbers are the real values."))
 
 
 def try_source_ui(ds: Dataset, run: StoredRun) -> tuple[Any, int | None, str, int | None] | None:
     """(image source: uint8 array or bytes, its true class when known, a label, the test index) or None."""
     c1, c2 = st.columns(2)
-    source = c1.radio("Image", SOURCES, horizontal=True, key="try_source")
+    source = c1.radio(_("Image"), SOURCES, horizontal=True, key="try_source", format_func=lambda s: _(SOURCE_LABELS[s]))
     if source == SOURCES[0]:
         if len(ds.x_test) == 0:
-            st.info("This dataset has no test images.")
+            st.info(_("This dataset has no test images."))
             return None
-        index = int(c2.number_input("Test image index", 0, len(ds.x_test) - 1, 0, key="try_index"))
-        return ds.x_test[index], int(ds.y_test[index]), f"test image #{index}", index
+        index = int(c2.number_input(_("Test image index"), 0, len(ds.x_test) - 1, 0, key="try_index"))
+        return ds.x_test[index], int(ds.y_test[index]), _("test image #{index}").format(index=index), index
     if source == SOURCES[1]:
         upload = st.file_uploader(
-            "An image file", type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"], key="try_upload"
+            _("An image file"), type=["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"], key="try_upload"
         )
         return (upload.getvalue(), None, upload.name, None) if upload is not None else None
-    photo = st.camera_input("Take a photo", key="try_camera")
-    return (photo.getvalue(), None, "camera photo", None) if photo is not None else None
+    photo = st.camera_input(_("Take a photo"), key="try_camera")
+    return (photo.getvalue(), None, _("camera photo"), None) if photo is not None else None
 
 
 def try_ui(run: StoredRun, ds: Dataset, model: Any, preprocess: Callable) -> dict | None:
     """Try it: the steps and the probabilities. Returns what Where it looks needs, or None."""
     picked = try_source_ui(ds, run)
     if picked is None:
-        st.caption("Choose a test image, upload one or take a photo.")
+        st.caption(_("Choose a test image, upload one or take a photo."))
         return None
     source, true_class, label, index = picked
     try:
@@ -90,7 +97,7 @@ def try_ui(run: StoredRun, ds: Dataset, model: Any, preprocess: Callable) -> dic
         return None
     steps_box, result_box = (st.container(), st.container())[:: -1 if present.presenting() else 1]
     with steps_box:  # presenting: the probabilities (the main figure) first, then the steps
-        st.markdown("**Every step the model's input goes through**")
+        st.markdown(_("**Every step the model's input goes through**"))
         steps_ui(steps)
     image = next(s.image for s in reversed(steps) if s.image.dtype == np.uint8)
     if index is None:  # a picture from outside the data set: say when it clearly differs from training
@@ -102,15 +109,20 @@ def try_ui(run: StoredRun, ds: Dataset, model: Any, preprocess: Callable) -> dic
     names = list(run.class_names)
     c1, c2 = result_box.columns([3, 2])
     table = try_image.probabilities_table(prob, names)
-    cache.altair_chart(c1, charts.probability_bars, table, f"Class probabilities: {label}", width="stretch")
+    title = _("Class probabilities: {label}").format(label=label)
+    cache.altair_chart(c1, charts.probability_bars, table, title, width="stretch")
     best = int(prob.argmax())
-    c2.metric("Predicted", f"{names[best]} · {prob[best]:.1%}")
+    c2.metric(_("Predicted"), f"{names[best]} · {prob[best]:.1%}")
     if true_class is not None:
-        c2.caption(f"True class: {md(names[true_class])}")
+        c2.caption(_("True class: {name}").format(name=md(names[true_class])))
     if index is not None and len(run.y_prob) == len(ds.x_test):
         diff = float(np.abs(prob - run.y_prob[index]).max())
-        same = "Same as" if diff < 1e-4 else "DIFFERENT from"
-        c2.caption(f"{same} the stored test prediction (largest difference {diff:.1e}).")
+        same = (
+            _("Same as the stored test prediction (largest difference {diff}).")
+            if diff < 1e-4
+            else _("DIFFERENT from the stored test prediction (largest difference {diff}).")
+        )
+        c2.caption(same.format(diff=f"{diff:.1e}"))
     return {"steps": steps, "image": image, "true": true_class, "label": label}
 
 
@@ -129,27 +141,35 @@ def layer_ui(model: Any, run: StoredRun) -> tuple[explain.ConvLayer | None, str]
     layers = explain.conv_layers(model)
     if not layers:
         st.caption(
-            "This model has no convolutional layer (an MLP): it is explained with **gradient × input** "
-            "saliency: how much each pixel, times its value, moves the class score."
+            _(
+                "This model has no convolutional layer (an MLP): it is explained with **gradient × input** "
+                "saliency: how much each pixel, times its value, moves the class score."
+            )
         )
         return None, ""
     c1, c2 = st.columns([3, 2])
     chosen = c1.selectbox(
-        "Convolutional layer",
+        _("Convolutional layer"),
         range(len(layers)),
         index=len(layers) - 1,
-        format_func=lambda i: layers[i].label + (" · last, chosen automatically" if i == len(layers) - 1 else ""),
+        format_func=lambda i: (
+            _("{layer} · last, chosen automatically").format(layer=layers[i].label)
+            if i == len(layers) - 1
+            else layers[i].label
+        ),
         key=run_key("cam_layer", run.run_id),
-        help="Later layers see larger parts of the image but at a coarser grid.",
+        help=_("Later layers see larger parts of the image but at a coarser grid."),
     )
     method = c2.radio(
-        "Method",
+        _("Method"),
         list(explain.CAM_METHODS),
         format_func=explain.CAM_METHODS.get,
         horizontal=True,
         key="cam_method",
-        help="HiResCAM weighs each position by its own gradient (faithful for heads that flatten, like our cnn); "
-        "classic Grad-CAM averages the gradient over the map first. With a pooling head both are the same.",
+        help=_(
+            "HiResCAM weighs each position by its own gradient (faithful for heads that flatten, like our cnn); "
+            "classic Grad-CAM averages the gradient over the map first. With a pooling head both are the same."
+        ),
     )
     return layers[min(chosen, len(layers) - 1)], method
 
@@ -170,36 +190,43 @@ def explanation_row(
         if true is not None and true != pred.class_index:
             wanted.append(("true", explained(true)))
     except Exception as exc:  # e.g. an uploaded model whose last layer is not Dense
-        st.info(f"No explanation for this model: {one_line(exc)}")
+        st.info(_("No explanation for this model: {reason}").format(reason=md(one_line(exc))))
         return
     cols = st.columns(5)  # always 5: images keep one size whether one or two classes are shown
-    cols[0].image(display(image), width="stretch", caption="image")
+    cols[0].image(display(image), width="stretch", caption=_("image"))
     for j, (kind, e) in enumerate(wanted):
         over = explain.overlay(image, e.heatmap)
-        cols[1 + 2 * j].image(for_display(over, 140), width="stretch", caption=f"{kind}: {names[e.class_index]}")
-        cols[2 + 2 * j].image(
-            for_display(explain.heat_image(e.heatmap), 140),
-            width="stretch",
-            caption=f"{e.method} · p={e.probability:.1%}" + ("" if e.heatmap.max() > 0 else " · no positive evidence"),
+        shown = _("predicted: {name}") if kind == "predicted" else _("true: {name}")
+        cols[1 + 2 * j].image(
+            for_display(over, 140), width="stretch", caption=shown.format(name=md(names[e.class_index]))
         )
+        p = f"{e.probability:.1%}"
+        heat_caption = (
+            _("{method} · p={p}").format(method=e.method, p=p)
+            if e.heatmap.max() > 0
+            else _("{method} · p={p} · no positive evidence").format(method=e.method, p=p)
+        )
+        cols[2 + 2 * j].image(for_display(explain.heat_image(e.heatmap), 140), width="stretch", caption=heat_caption)
     if true is not None and true == pred.class_index:
-        st.caption("Predicted correctly: the true class's map is the predicted class's map.")
-    st.caption(f"{pred.method} at {pred.layer}: brighter = more weight for that class.")
+        st.caption(_("Predicted correctly: the true class's map is the predicted class's map."))
+    st.caption(
+        _("{method} at {layer}: brighter = more weight for that class.").format(method=pred.method, layer=pred.layer)
+    )
 
 
 def where_ui(run: StoredRun, ds: Dataset, model: Any, preprocess: Callable, tried: dict | None) -> None:
     names = list(run.class_names)
     picked = layer_ui(model, run)
-    st.markdown("**The image from Try it**")
+    st.markdown(_("**The image from Try it**"))
     if tried is None:
-        st.caption("Choose an image on the Try it tab.")
+        st.caption(_("Choose an image on the Try it tab."))
     else:
         x = try_image.model_input(tried["steps"])
         st.caption(md(tried["label"]))
         explanation_row(model, tried["image"], x, picked, names, tried["true"], cache.run_key(run))
-    st.markdown("**A most-confident mistake from the test set**")
+    st.markdown(_("**A most-confident mistake from the test set**"))
     if len(run.y_prob) != len(ds.x_test):
-        st.caption("The current dataset's test split differs from this run's.")
+        st.caption(_("The current dataset's test split differs from this run's."))
         return
     mistakes = [
         int(m)
@@ -208,13 +235,13 @@ def where_ui(run: StoredRun, ds: Dataset, model: Any, preprocess: Callable, trie
         )
     ]
     if len(mistakes) == 0:
-        st.caption("No mistakes on the test set.")
+        st.caption(_("No mistakes on the test set."))
         return
     i = st.selectbox(
-        "Mistake",
+        _("Mistake"),
         mistakes,
-        format_func=lambda m: (
-            f"#{m}: true {names[run.y_true[m]]} → {names[run.y_prob[m].argmax()]} {run.y_prob[m].max():.0%}"
+        format_func=lambda m: _("#{index}: true {true} → {predicted} {p}").format(
+            index=m, true=names[run.y_true[m]], predicted=names[run.y_prob[m].argmax()], p=f"{run.y_prob[m].max():.0%}"
         ),
         key=run_key("cam_mistake", run.run_id),
     )
@@ -236,36 +263,41 @@ def curves_ui(run: StoredRun) -> None:
     st.dataframe(
         table.style.format({"auc": "{:.3f}", "average precision": "{:.3f}", "prevalence": "{:.1%}"}, na_rep="n/a"),
         hide_index=True,
+        column_config=column_labels(table),
     )
     st.caption(
-        "One class against all the others, from the stored test probabilities (scikit-learn's roc_curve, auc, "
-        "precision_recall_curve, average_precision_score). AP's chance level is the class's prevalence."
+        _(
+            "One class against all the others, from the stored test probabilities (scikit-learn's roc_curve, auc, "
+            "precision_recall_curve, average_precision_score). AP's chance level is the class's prevalence."
+        )
     )
     threshold_ui(run)
     rel, ece = cache.computed(curves.reliability, run.y_true, run.y_prob)
     c1, c2 = st.columns([3, 2])
     cache.altair_chart(c1, charts.reliability_chart, rel, ece, width="stretch")
-    c2.metric("Expected calibration error", f"{ece:.4f}")
+    c2.metric(_("Expected calibration error"), f"{ece:.4f}")
     c2.caption(
-        "Top-label confidence (the largest probability) in 10 equal-width bins; "
-        "ECE = Σ |accuracy − confidence| × images in the bin / all images. Bars below the diagonal: overconfident."
+        _(
+            "Top-label confidence (the largest probability) in 10 equal-width bins; "
+            "ECE = Σ |accuracy − confidence| × images in the bin / all images. Bars below the diagonal: overconfident."
+        )
     )
     filled = rel[rel["count"] > 0].assign(
         bin=lambda t: [f"{a:.1f}-{b:.1f}" for a, b in zip(t["low"], t["high"], strict=True)]
     )
-    with st.expander("Bins of the reliability diagram"):
+    with st.expander(_("Bins of the reliability diagram")):
+        bins = filled[["bin", "count", "confidence", "accuracy", "gap"]]
         st.dataframe(
-            filled[["bin", "count", "confidence", "accuracy", "gap"]].style.format(
-                {"confidence": "{:.3f}", "accuracy": "{:.3f}", "gap": "{:+.3f}"}
-            ),
+            bins.style.format({"confidence": "{:.3f}", "accuracy": "{:.3f}", "gap": "{:+.3f}"}),
             hide_index=True,
+            column_config=column_labels(bins),
         )
 
 
 @st.fragment
 def threshold_ui(run: StoredRun) -> None:
     threshold = st.slider(
-        "Threshold: a class is predicted when its probability is at least",
+        _("Threshold: a class is predicted when its probability is at least"),
         0.0,
         1.0,
         0.5,
@@ -278,25 +310,29 @@ def threshold_ui(run: StoredRun) -> None:
     shown = table[["class", "precision", "recall", "predicted positive"]].rename(
         columns={"predicted positive": "predicted"}
     )
-    c2.dataframe(shown.style.format({"precision": "{:.1%}", "recall": "{:.1%}"}), hide_index=True)
+    c2.dataframe(
+        shown.style.format({"precision": "{:.1%}", "recall": "{:.1%}"}),
+        hide_index=True,
+        column_config=column_labels(shown),
+    )
 
 
 @st.fragment
 def map_ui(run: StoredRun, ds: Dataset, root: str) -> None:
     if len(run.y_prob) != len(ds.x_test):
-        st.info("The current dataset's test split differs from this run's: no map.")
+        st.info(_("The current dataset's test split differs from this run's: no map."))
         return
     done: dict = st.session_state.setdefault(state.TSNE_DONE, {})
     c1, c2 = st.columns([2, 3])
-    if c2.button("Compute t-SNE", key="tsne_button", help="Seconds to minutes; cached for this run."):
+    if c2.button(_("Compute t-SNE"), key="tsne_button", help=_("Seconds to minutes; cached for this run.")):
         done[run.run_id] = True
     methods = ["PCA", "t-SNE"] if done.get(run.run_id) else ["PCA"]
-    method = c1.radio("Projection", methods, horizontal=True, key="map_method")
+    method = c1.radio(_("Projection"), methods, horizontal=True, key="map_method")
     shown = method if method in methods else "PCA"
     try:
         table, note = inspect_cache.projection(root, run.run_id, ds, shown)
     except Exception as exc:  # e.g. an uploaded model without a Dense head
-        st.info(f"No feature map for this model: {one_line(exc)}")
+        st.info(_("No feature map for this model: {reason}").format(reason=md(one_line(exc))))
         return
     from lib.evaluate.embedding import IMAGE_CAP, indices_in_box
 
@@ -305,19 +341,22 @@ def map_ui(run: StoredRun, ds: Dataset, root: str) -> None:
         st,
         charts.embedding_chart,
         table,
-        f"What the model learned: penultimate features of {len(table):,} test images",
-        chart_kwargs={"axes": (f"{shown} axis 1", f"{shown} axis 2")},
+        _("What the model learned: penultimate features of {n} test images").format(n=f"{len(table):,}"),
+        chart_kwargs={"axes": (_("{method} axis 1").format(method=shown), _("{method} axis 2").format(method=shown))},
         width="stretch",
         on_select="rerun",
         key="embedding_chart",
     )
+    tooltips = (
+        _("Tooltip images for the first {shown} of {n} points only (a cap of {cap} keeps the page fast).").format(
+            shown=f"{with_images:,}", n=f"{len(table):,}", cap=f"{IMAGE_CAP:,}"
+        )
+        if with_images < len(table)
+        else _("Hover a point to see its image.")
+    )
     st.caption(
-        f"{note}. Colour: true class; cross: a mistake. Drag a box to see its images below. "
-        + (
-            f"Tooltip images for the first {with_images:,} of {len(table):,} points only (a cap of {IMAGE_CAP:,} "
-            "keeps the page fast)."
-            if with_images < len(table)
-            else "Hover a point to see its image."
+        _("{note}. Colour: true class; cross: a mistake. Drag a box to see its images below. {tooltips}").format(
+            note=note, tooltips=tooltips
         )
     )
     box = (event or {}).get("selection", {}).get("box")  # {"x": [lo, hi], "y": [lo, hi]} while a box is drawn
@@ -325,31 +364,37 @@ def map_ui(run: StoredRun, ds: Dataset, root: str) -> None:
     if len(chosen):
         names = list(run.class_names)
         shown = chosen[:48]
-        st.markdown(f"**{len(chosen)} image(s) in the box**" + (" (first 48)" if len(chosen) > 48 else ""))
+        st.markdown(
+            _("**{n} image(s) in the box** (first 48)").format(n=len(chosen))
+            if len(chosen) > 48
+            else _("**{n} image(s) in the box**").format(n=len(chosen))
+        )
         st.image(
             [for_display(ds.x_test[i]) for i in shown],
             caption=[f"#{i} {names[run.y_true[i]]}→{names[run.y_prob[i].argmax()]}" for i in shown],
             width=88,
         )
         wrong = table.loc[table["index"].isin(chosen), "result"].eq("wrong").mean()
-        st.caption(f"{wrong:.0%} of them are mistakes.")
+        st.caption(_("{share} of them are mistakes.").format(share=f"{wrong:.0%}"))
 
 
 @st.fragment
 def report_ui(run: StoredRun, ds: Dataset, root: str) -> None:
     st.markdown(
-        "One HTML file for this run: data set, settings, notes, confusion matrix, classification report, "
-        "training and per-class curves (static SVG), the most confident mistakes. It opens offline."
+        _(
+            "One HTML file for this run: data set, settings, notes, confusion matrix, classification report, "
+            "training and per-class curves (static SVG), the most confident mistakes. It opens offline."
+        )
     )
     reports: dict = st.session_state.setdefault(state.REPORTS, {})
-    if st.button("Build the HTML report", key="report_build"):
+    if st.button(_("Build the HTML report"), key="report_build"):
         reports[run.run_id] = inspect_cache.report(root, run.run_id, ds)
     if run.run_id in reports:
         st.download_button(
-            "Download report (.html)",
+            _("Download report (.html)"),
             reports[run.run_id].encode("utf-8"),
             f"report_{run.run_id}.html",
             "text/html",
             key="report_download",
         )
-        st.caption(f"{len(reports[run.run_id]) / 1024:.0f} kB, self-contained.")
+        st.caption(_("{size} kB, self-contained.").format(size=f"{len(reports[run.run_id]) / 1024:.0f}"))

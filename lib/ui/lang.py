@@ -17,10 +17,12 @@ from lib import i18n
 KEY = "lang"  # session key and the switch's widget key; also the query parameter
 
 # Our own constant CSS (never user text): Hangul breaks only between words (Streamlit's default
-# breaks a Korean word anywhere when the line is full).
+# breaks a Korean word anywhere when the line is full). Every element: Streamlit's Markdown sets
+# `word-break: break-word` on its own paragraphs (captions, alerts, expander labels), which would
+# win over a value inherited from .stApp.
 _KOREAN_STYLE = """
 <style>
-  .stApp, .stApp [data-testid="stSidebar"] { word-break: keep-all; overflow-wrap: break-word; }
+  .stApp, .stApp * { word-break: keep-all !important; overflow-wrap: break-word; }
 </style>
 """
 

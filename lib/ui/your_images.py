@@ -27,11 +27,12 @@ from lib.data.picture_sets import (
 )
 from lib.data.sources import DatasetSpec
 from lib.errors import ExplorerError, one_line
+from lib.i18n import N_, _
 from lib.ui import cache, state
 from lib.ui.text import md
 
 IMAGE_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"]
-WAYS = {"folder": "a folder", "zip": "a ZIP file", "classes": "class by class (camera)"}
+WAYS = {"folder": N_("a folder"), "zip": N_("a ZIP file"), "classes": N_("class by class (camera)")}
 _PENDING = "images_pending"  # (spec, Dataset) saved by this session: used on the next run
 _DELETED = "images_deleted"  # the set this session just deleted: its choice is cleared next run
 _MEMO = "images_memo"  # {upload key: DatasetSpec | one-line failure}: a rerun never reads an upload again
@@ -62,17 +63,21 @@ def your_images_ui() -> tuple[DatasetSpec | None, Dataset | None]:
     requested = None
     if options:
         name = sb.selectbox(
-            "Saved set",
+            _("Saved set"),
             options,
-            format_func=lambda n: f"{sets[n].title} · {sets[n].pictures} pictures · {n[-10:]}" if n in sets else n,
+            format_func=lambda n: (
+                _("{title} · {n} pictures · {id}").format(title=sets[n].title, n=sets[n].pictures, id=n[-10:])
+                if n in sets
+                else n
+            ),
             key=state.IMAGES_SET,
         )
         requested = DatasetSpec("images", name)
         if name in sets:
             _delete_ui(name, sets[name].title)
     else:
-        sb.caption("No saved sets yet. Add your pictures below.")
-    with sb.expander("Add your pictures", expanded=not options):
+        sb.caption(_("No saved sets yet. Add your pictures below."))
+    with sb.expander(_("Add your pictures"), expanded=not options):
         _add_ui()
     if pending is not None:
         return pending
@@ -80,15 +85,15 @@ def your_images_ui() -> tuple[DatasetSpec | None, Dataset | None]:
 
 
 def _add_ui() -> None:
-    title = st.text_input("Name of the new set", key="images_title", max_chars=40, placeholder="my pets")
-    way = st.radio("From", list(WAYS), format_func=WAYS.get, key="images_way")
+    title = st.text_input(_("Name of the new set"), key="images_title", max_chars=40, placeholder=_("my pets"))
+    way = st.radio(_("From"), list(WAYS), format_func=lambda code: _(WAYS[code]), key="images_way")
     if way == "folder":
         files = st.file_uploader(
-            "A folder with one folder per class",
+            _("A folder with one folder per class"),
             accept_multiple_files="directory",
             type=IMAGE_TYPES,
             key="images_folder",
-            help="folder/<class>/pictures, or folder/train/<class>/… and folder/test/<class>/…",
+            help=_("folder/<class>/pictures, or folder/train/<class>/… and folder/test/<class>/…"),
         )
         if files:
             key = ("folder", title, tuple(f.file_id for f in files))
@@ -99,14 +104,14 @@ def _add_ui() -> None:
                 ),
             )
     elif way == "zip":
-        upload = st.file_uploader("A ZIP of such a folder", type=["zip"], key="images_zip")
+        upload = st.file_uploader(_("A ZIP of such a folder"), type=["zip"], key="images_zip")
         if upload is not None:
             key = ("zip", title, upload.file_id)
             stem = upload.name.rsplit(".", 1)[0]
             _ingest_once(key, lambda progress: ingest_zip(upload.getvalue(), title or stem, progress=progress))
     else:
-        st.caption("Type a class name, take pictures of it, then add the next class (at least 2).")
-        if st.button("Take pictures class by class…", key="images_open_classes"):
+        st.caption(_("Type a class name, take pictures of it, then add the next class (at least 2)."))
+        if st.button(_("Take pictures class by class…"), key="images_open_classes"):
             _class_by_class_dialog()
 
 
@@ -123,20 +128,20 @@ def _ingest_once(key: tuple, work: Callable[[Callable[[str, int, int], None]], I
         if isinstance(memo[key], str):
             st.error(md(memo[key]))
         return
-    bar = st.progress(0.0, text="Checking your pictures…")
+    bar = st.progress(0.0, text=_("Checking your pictures…"))
 
     def progress(stage: str, done: int, total: int) -> None:
         text = (
-            f"Checking your pictures: {done:,}/{total:,} files"
+            _("Checking your pictures: {done}/{total} files")
             if stage == "read"
-            else f"Loading your pictures: {done:,}/{total:,} images"
-        )
+            else _("Loading your pictures: {done}/{total} images")
+        ).format(done=f"{done:,}", total=f"{total:,}")
         bar.progress(done / max(total, 1), text=text)
 
     try:
         result = work(progress)
     except ExplorerError as exc:
-        memo[key] = f"Your pictures were not saved: {one_line(exc)}"
+        memo[key] = _("Your pictures were not saved: {reason}").format(reason=one_line(exc))
         st.error(md(memo[key]))
         return
     finally:
@@ -148,9 +153,9 @@ def _ingest_once(key: tuple, work: Callable[[Callable[[str, int, int], None]], I
 
 
 def _delete_ui(name: str, title: str) -> None:
-    with st.sidebar.popover("Delete this set"):
-        st.write(f"Delete '{md(title)}' for everyone on this server? Runs trained on it stay.")
-        if st.button("Delete the set", type="primary", key="images_delete"):
+    with st.sidebar.popover(_("Delete this set")):
+        st.write(_("Delete '{title}' for everyone on this server? Runs trained on it stay.").format(title=md(title)))
+        if st.button(_("Delete the set"), type="primary", key="images_delete"):
             try:
                 delete_set(name)
             except ExplorerError as exc:
@@ -176,18 +181,18 @@ def _add_picture(cls: str, file_name: str, data: bytes) -> None:
     budget = PictureBudget()
     total = sum(len(p.data) for pics in _classes().values() for p in pics)
     if total + len(data) > budget.max_bytes or sum(map(len, _classes().values())) >= budget.max_files:
-        st.session_state["cbc_message"] = "That is as many pictures as one set can hold."
+        st.session_state["cbc_message"] = _("That is as many pictures as one set can hold.")
         return
     digest = hashlib.sha256(data).hexdigest()
     already = next((c for c, pics in _classes().items() if any(p.digest == digest for p in pics)), None)
     if already is not None:  # the same bytes twice (a still camera, the same file): kept once
-        st.session_state["cbc_message"] = f"That picture is already in '{already}'."
+        st.session_state["cbc_message"] = _("That picture is already in '{name}'.").format(name=already)
         return
     try:
         check_picture(data)
         thumb = thumbnail(data)
     except ExplorerError as exc:
-        st.session_state["cbc_message"] = f"{file_name}: {one_line(exc)}"
+        st.session_state["cbc_message"] = _("{file}: {reason}").format(file=file_name, reason=one_line(exc))
         return
     pictures.append(Picture(digest, file_name, data, thumb))
 
@@ -227,17 +232,17 @@ def _drop_class(cls: str) -> None:
     st.session_state.pop("cbc_class", None)
 
 
-@st.dialog("Your images, class by class", width="large")
+@st.dialog("Your images, class by class", width="large")  # fixed at import: stays English
 def _class_by_class_dialog() -> None:
     classes = _classes()
     c1, c2 = st.columns([3, 1], vertical_alignment="bottom")
-    c1.text_input("Class name", key="cbc_new_class", placeholder="for example: cat")
-    c2.button("Add class", key="cbc_add_class", on_click=_new_class)
+    c1.text_input(_("Class name"), key="cbc_new_class", placeholder=_("for example: cat"))
+    c2.button(_("Add class"), key="cbc_add_class", on_click=_new_class)
     message = st.session_state.pop("cbc_message", None)
     if message:
         st.warning(md(message))
     if not classes:
-        st.caption("Type the first class name and press Add class.")
+        st.caption(_("Type the first class name and press Add class."))
         return
     names = list(classes)
     current = st.session_state.get("cbc_class")
@@ -245,7 +250,7 @@ def _class_by_class_dialog() -> None:
     # The radio's key names the classes (not the choice): a new class makes a new radio that
     # starts on it; picking keeps the key. (A keyed radio whose options change starts over at 0.)
     cls = st.radio(
-        "Pictures go to",
+        _("Pictures go to"),
         names,
         index=names.index(current),
         format_func=md,
@@ -260,9 +265,9 @@ def _class_by_class_dialog() -> None:
     files_key = f"cbc_files_{st.session_state.get('cbc_files_round', 0)}"
     left, right = st.columns(2)  # the camera beside what it took: Save stays on a projector's screen
     with left:
-        st.camera_input("Take a picture", key=camera_key, on_change=_took_picture, args=(camera_key, cls))
+        st.camera_input(_("Take a picture"), key=camera_key, on_change=_took_picture, args=(camera_key, cls))
         st.file_uploader(
-            "…or add picture files",
+            _("…or add picture files"),
             accept_multiple_files=True,
             type=IMAGE_TYPES,
             key=files_key,
@@ -271,41 +276,43 @@ def _class_by_class_dialog() -> None:
         )
     with right:
         pictures = classes[cls]
-        st.caption(f"{len(pictures)} picture(s) of '{md(cls)}'. Each class needs at least 2.")
+        st.caption(_("{n} picture(s) of '{name}'. Each class needs at least 2.").format(n=len(pictures), name=md(cls)))
         columns = st.columns(4)
         for i, picture in enumerate(pictures):
             with columns[i % 4]:
                 st.image(picture.thumb, width=72)
                 st.button(
-                    "Remove",
+                    _("Remove"),
                     key=f"cbc_remove_{cls}_{picture.digest[:16]}",
                     on_click=_remove,
                     args=(cls, picture.digest),
                 )
-        st.button("Remove this class", key="cbc_drop_class", on_click=_drop_class, args=(cls,))
+        st.button(_("Remove this class"), key="cbc_drop_class", on_click=_drop_class, args=(cls,))
     st.divider()
     ready = [c for c, pics in classes.items() if len(pics) >= 2]
-    title = st.text_input("Name of the set", key="cbc_title", max_chars=40, placeholder="my classes")
+    title = st.text_input(_("Name of the set"), key="cbc_title", max_chars=40, placeholder=_("my classes"))
     if len(ready) < 2 or len(ready) < len(classes):
-        st.caption("Save needs at least 2 classes, each with 2 pictures or more.")
+        st.caption(_("Save needs at least 2 classes, each with 2 pictures or more."))
     if st.button(
-        "Save as a data set", type="primary", key="cbc_save", disabled=len(ready) < 2 or len(ready) < len(classes)
+        _("Save as a data set"), type="primary", key="cbc_save", disabled=len(ready) < 2 or len(ready) < len(classes)
     ):
-        bar = st.progress(0.0, text="Saving your pictures…")
+        bar = st.progress(0.0, text=_("Saving your pictures…"))
         try:
             result = ingest_classes(
                 {c: [(p.file_name, p.data) for p in pics] for c, pics in classes.items()},
                 title or "my classes",
                 progress=lambda stage, done, total: bar.progress(
                     done / max(total, 1),
-                    text=f"Saving your pictures: {done:,}/{total:,}"
-                    if stage == "read"
-                    else f"Loading your pictures: {done:,}/{total:,}",
+                    text=(
+                        _("Saving your pictures: {done}/{total}")
+                        if stage == "read"
+                        else _("Loading your pictures: {done}/{total}")
+                    ).format(done=f"{done:,}", total=f"{total:,}"),
                 ),
             )
         except ExplorerError as exc:
             bar.empty()
-            st.error(md(f"Your pictures were not saved: {one_line(exc)}"))
+            st.error(md(_("Your pictures were not saved: {reason}").format(reason=one_line(exc))))
             return
         st.session_state[_PENDING] = (DatasetSpec("images", result.saved.name), result.dataset)
         st.session_state.pop(state.CLASS_BY_CLASS, None)
