@@ -16,6 +16,11 @@ the running task (a streaming generator), and cancellation as the backstop of St
 - A node that dies mid-training ends that job with a one-line message (no retry: a training
   is minutes of a class's time, and the session can press Train again); the other jobs and the
   server go on, and nothing of it is stored.
+- GPUs: a task asks for `EXPLORER_GPUS_PER_TRAINING` (fractions share one; Ray sets its
+  CUDA_VISIBLE_DEVICES) and gets a fresh worker process (TensorFlow keeps a GPU it has seen).
+  A request the cluster cannot meet ends at once with one line (Ray would let it wait forever);
+  the run's notes say what Ray gave the task and whether TensorFlow saw a GPU.
+- A wrong address: the head's port is asked first (ray.init alone retries for minutes).
 - Ray's token authentication stays as the cluster has it (on by default in Ray 2.60): the
   server needs the cluster's token (`RAY_AUTH_TOKEN_PATH` or `~/.ray/auth_token`).
 """
