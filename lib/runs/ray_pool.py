@@ -277,6 +277,24 @@ def _stop_board_class(ray: Any) -> Any:
     return StopBoard
 
 
+_BOARDS: dict[str, Any] = {}  # Ray job id -> its stop board: one per connection (an actor is a process)
+_BOARDS_LOCK = threading.Lock()
+
+
+def _stop_board(ray: Any) -> Any:
+    """The stop board of this process's Ray connection, shared by its executors (job keys carry
+    each executor's session)."""
+    job = ray.get_runtime_context().get_job_id()
+    with _BOARDS_LOCK:
+        if job not in _BOARDS:
+            head = {"node:__internal_head__": 0.001}  # the board lives as long as the cluster
+            try:
+                _BOARDS[job] = _stop_board_class(ray).options(resources=head).remote()
+            except Exception:  # a cluster without the head resource label: anywhere
+                _BOARDS[job] = _stop_board_class(ray).remote()
+        return _BOARDS[job]
+
+
 # --- The server's side -----------------------------------------------------------------------------
 
 
@@ -427,11 +445,7 @@ class RayExecutor:
         self.task = ray.remote(
             num_returns="streaming", max_retries=0, max_calls=self.jobs_per_worker, **self.resources
         )(train_on_node)
-        head = {"node:__internal_head__": 0.001}  # the board lives as long as the cluster
-        try:
-            self.board = _stop_board_class(ray).options(resources=head).remote()
-        except Exception:  # a cluster without the head resource label: anywhere
-            self.board = _stop_board_class(ray).remote()
+        self.board = _stop_board(ray)
         self._lock = threading.Lock()
         self._data: dict[str, tuple[Any, int]] = {}  # fingerprint -> (object ref, jobs using it)
 
