@@ -3,6 +3,11 @@ authentication on), started once for the module: what a session sees is what it 
 
 from __future__ import annotations
 
+import os
+import re
+import socket
+import subprocess
+import sys
 import threading
 import time
 
@@ -20,6 +25,7 @@ from lib.data.sources import load_digits  # noqa: E402
 from lib.runs.store import RunStore  # noqa: E402
 from lib.runs.workers import DONE, TrainingPool, TrainingWorkerError  # noqa: E402
 from lib.train.settings import TrainSettings  # noqa: E402
+from tests.helpers import ROOT  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -76,7 +82,8 @@ def test_the_cluster_is_two_nodes_on_loopback_with_token_auth(pool):
 
 
 def test_a_class_of_eight_same_settings_then_distinct_seeds(pool, digits, tmp_path):
-    """The class load test on Ray: 8 sessions (threads of one server) press Train at once."""
+    """The class load test on Ray: 8 sessions (threads of one server) press Train at once,
+    first all with the same settings, then with two distinct seeds."""
     start = threading.Barrier(8)
     results: dict[int, object] = {}
 
@@ -96,9 +103,12 @@ def test_a_class_of_eight_same_settings_then_distinct_seeds(pool, digits, tmp_pa
     round_of(lambda i: TrainSettings(model="mlp", epochs=1, seed=100))
     assert len(results) == 8 and len({r.run_id for r in results.values()}) == 1
     assert pool.trainings - before == 1 and len(folders(tmp_path)) == 1
-    round_of(lambda i: TrainSettings(model="mlp", epochs=1, seed=101 + i))
+    # Then two distinct seeds, each pressed by four sessions: each seed trained once, on both
+    # nodes at once (CI time: two trainings show distinct jobs spread over the nodes as eight did).
+    round_of(lambda i: TrainSettings(model="mlp", epochs=1, seed=101 + i % 2))
     assert len(results) == 8 and all(r.run_id and not r.loaded for r in results.values())
-    assert pool.trainings - before == 9 and len(folders(tmp_path)) == 9
+    assert len({r.run_id for r in results.values()}) == 2
+    assert pool.trainings - before == 3 and len(folders(tmp_path)) == 3
     store = RunStore(tmp_path)
     records = [store.load(r.run_id).record for r in results.values()]
     assert all(r.status == "complete" for r in records)
@@ -107,11 +117,12 @@ def test_a_class_of_eight_same_settings_then_distinct_seeds(pool, digits, tmp_pa
 
 
 def test_results_equal_the_local_executors_for_the_same_seed(pool, digits, tmp_path):
-    settings = TrainSettings(model="cnn", epochs=2, seed=5)
-    on_ray = finish(pool.submit(digits, settings, "digits", tmp_path / "ray"))
-    local = TrainingPool(1)
+    settings = TrainSettings(model="cnn", epochs=1, seed=5)
+    local = TrainingPool(1)  # both at once: the local worker imports TensorFlow while Ray trains
     try:
-        here = finish(local.submit(digits, settings, "digits", tmp_path / "local"))
+        on_ray = pool.submit(digits, settings, "digits", tmp_path / "ray")
+        here = local.submit(digits, settings, "digits", tmp_path / "local")
+        on_ray, here = finish(on_ray), finish(here)
     finally:
         local.close()
     assert on_ray.run_id == here.run_id
@@ -121,6 +132,9 @@ def test_results_equal_the_local_executors_for_the_same_seed(pool, digits, tmp_p
     np.testing.assert_allclose(a.y_prob, b.y_prob, rtol=0, atol=1e-6)
     np.testing.assert_array_equal(a.val_confusions, b.val_confusions)
     assert (a.path / "tb").is_dir() and any((a.path / "tb").rglob("*tfevents*"))  # the logs came back too
+    ray_notes = [n for n in a.record.notes if not n.startswith(("trained on the Ray node", "Ray gave"))]
+    assert ray_notes == list(b.record.notes)  # where it trained, as locally
+    assert "Ray gave this training 1 CPU and no GPU." in a.record.notes
 
 
 def test_stop_within_one_batch_and_a_watched_training_goes_on(pool, digits, tmp_path):
@@ -142,7 +156,7 @@ def test_stop_within_one_batch_and_a_watched_training_goes_on(pool, digits, tmp_
 
 def test_a_data_set_larger_than_one_message_goes_through_the_object_store_once(pool, tmp_path):
     rng = np.random.default_rng(0)
-    n = 12_000  # 36 MB of 32x32x3 images: far above Ray's 100 KiB inline limit and a 5 MiB transfer chunk
+    n = 4_000  # 12 MB of 32x32x3 images: far above Ray's 100 KiB inline limit, over two 5 MiB transfer chunks
     big = Dataset(
         "big",
         rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),
@@ -159,6 +173,81 @@ def test_a_data_set_larger_than_one_message_goes_through_the_object_store_once(p
     assert pool.executor.puts - before == 1  # put once for both jobs
     assert all(RunStore(tmp_path).load(o.run_id).status == "complete" for o in outcomes)
     assert big.fingerprint not in pool.executor._data  # let go after the last job
+
+
+def cli(*args: str) -> subprocess.CompletedProcess:
+    """The CLI as a user runs it, with this module's token and loopback settings in its environment."""
+    command = [sys.executable, "-m", "lib.cli", *args]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240, env=dict(os.environ))
+
+
+def test_the_cli_trains_on_a_gpu_node_of_ray_and_stores_the_run_itself(cluster, digits, tmp_path, monkeypatch):
+    """`train --ray ADDRESS` with EXPLORER_GPUS_PER_TRAINING=0.5 (one CLI training covers both, as
+    CI time asks):
+    - a wrong address is one line and exit code 2, at once;
+    - without a GPU in the cluster a GPU request is refused at once (Ray would let it wait forever);
+    - with a node that declares one GPU (logical: no GPU is behind it here) the training runs
+      there, Ray sets CUDA_VISIBLE_DEVICES, TensorFlow (memory growth on) sees no GPU and trains on
+      the node's CPU, `--devices all` mirrors over the two logical CPUs that node's own
+      EXPLORER_LOGICAL_CPUS made, `--mixed-precision` is mixed_bfloat16 there; the CLI's process
+      stores the run it gets back and prints the notes, which name the node and what Ray gave;
+    - when the GPU node leaves, the next GPU request is refused."""
+    from lib.errors import SettingsError
+    from lib.runs.ray_pool import RayExecutor
+    from lib.train.accelerators import precision_note
+
+    c, _ = cluster
+    monkeypatch.setenv("EXPLORER_GPUS_PER_TRAINING", "0.5")
+    args = ["train", "digits", "--model", "mlp", "--epochs", "1", "--mixed-precision", "--devices", "all"]
+    args += ["--store", str(tmp_path)]
+    with socket.socket() as s:  # a loopback port where no Ray head listens
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t0 = time.monotonic()
+    r = cli(*args, "--ray", f"127.0.0.1:{port}")
+    assert time.monotonic() - t0 < 60  # ray.init alone would retry for minutes
+    lines = r.stderr.strip().splitlines()
+    assert r.returncode == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr[-3000:]
+    assert lines[0].startswith(f"error: cannot reach the Ray cluster at 127.0.0.1:{port}: no Ray head answers there")
+
+    refused = re.escape("each training asks for 0.5 GPU (EXPLORER_GPUS_PER_TRAINING), but the Ray cluster at ")
+    refused += re.escape(f"{c.address} has 0 GPU now: add a node with a GPU, or set EXPLORER_GPUS_PER_TRAINING=0")
+    with pytest.raises(SettingsError, match=refused):
+        RayExecutor(c.address)
+    with monkeypatch.context() as m:  # the node's own processes split its CPU in two, as a lab node could
+        m.setenv("EXPLORER_LOGICAL_CPUS", "2")
+        gpu_node = c.add_node(num_cpus=1, num_gpus=1, node_ip_address="127.0.0.1", object_store_memory=200 * 2**20)
+    pool = None
+    try:
+        c.wait_for_nodes()
+        until(lambda: ray.cluster_resources().get("GPU") == 1, 60)
+        r = cli(*args, "--ray", c.address)
+        assert r.returncode == 0, r.stderr[-3000:]
+        run_id = re.search(r"^run id: (\S+)", r.stdout, re.M).group(1)
+        record = RunStore(tmp_path).load(run_id).record
+        assert record.status == "complete" and folders(tmp_path) == [run_id]
+        for note in (
+            f"trained on the Ray node 127.0.0.1 {gpu_node.node_id[:8]}",
+            "Ray gave this training 1 CPU and 0.5 GPU (CUDA_VISIBLE_DEVICES=0), "
+            "but TensorFlow sees no GPU there, so it trained on the CPU.",
+            precision_note("mixed_bfloat16"),
+        ):
+            assert note in record.notes and f"note: {note}" in r.stdout, record.notes
+        assert any(n.startswith("trained on 2 logical CPU devices with MirroredStrategy") for n in record.notes)
+
+        pool = TrainingPool(executor=RayExecutor(c.address))
+        assert pool.workers == 2  # one GPU, half of it per training
+        c.remove_node(gpu_node)
+        gpu_node = None
+        until(lambda: not ray.cluster_resources().get("GPU"), 60)
+        with pytest.raises(SettingsError, match=refused):
+            finish(pool.submit(digits, TrainSettings(model="mlp", epochs=1, seed=8), "digits", tmp_path), 30)
+        assert folders(tmp_path) == [run_id]
+    finally:
+        if pool is not None:
+            pool.close()
+        if gpu_node is not None:
+            c.remove_node(gpu_node)
 
 
 def test_the_train_page_trains_on_ray_as_it_does_locally(cluster, run_store, monkeypatch):

@@ -16,6 +16,11 @@ the running task (a streaming generator), and cancellation as the backstop of St
 - A node that dies mid-training ends that job with a one-line message (no retry: a training
   is minutes of a class's time, and the session can press Train again); the other jobs and the
   server go on, and nothing of it is stored.
+- GPUs: a task asks for `EXPLORER_GPUS_PER_TRAINING` (fractions share one; Ray sets its
+  CUDA_VISIBLE_DEVICES) and gets a fresh worker process (TensorFlow keeps a GPU it has seen).
+  A request the cluster cannot meet ends at once with one line (Ray would let it wait forever);
+  the run's notes say what Ray gave the task and whether TensorFlow saw a GPU.
+- A wrong address: the head's port is asked first (ray.init alone retries for minutes).
 - Ray's token authentication stays as the cluster has it (on by default in Ray 2.60): the
   server needs the cluster's token (`RAY_AUTH_TOKEN_PATH` or `~/.ray/auth_token`).
 """
@@ -25,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import socket
 import tempfile
 import threading
 import time
@@ -34,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from lib.data.dataset import Dataset
-from lib.errors import ExplorerError, SettingsError, StoreError, one_line
+from lib.errors import ExplorerError, SettingsError, StoreError, one_line, os_reason
 from lib.runs.config import RunConfig, baseline_of
 from lib.runs.executor import BATCH_EVERY_S, Finished, JobEvents, JobSpec, TrainingWorkerError
 from lib.runs.local_pool import raise_named
@@ -44,6 +50,7 @@ from lib.runs.train_or_load import Outcome
 STOP_BACKSTOP_S = 30.0  # a task still running this long after its Stop is cancelled by Ray
 LOOPBACK = ("local", "localhost", "127.0.0.1")
 LIB_DIR = Path(__file__).resolve().parents[1]  # the `lib` package, shipped to the nodes (py_modules)
+PROBE_TIMEOUT_S = 5.0  # how long the head's port may take to answer before we say it is not there
 
 
 def _float_env(name: str, default: float) -> float:
@@ -63,6 +70,21 @@ def is_loopback(address: str) -> bool:
     return address == "local" or address.rsplit(":", 1)[0] in LOOPBACK
 
 
+def probe(address: str) -> None:
+    """Ask the head's port before ray.init: for an address where no head answers, ray.init
+    retries for minutes and writes its C++ warnings to the terminal."""
+    host, colon, port = address.removeprefix("ray://").rpartition(":")
+    if not colon or not host or not port.isdigit():
+        raise SettingsError(f"the Ray address must be host:port of the cluster's head or 'local', not '{address}'")
+    try:
+        with socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        raise TrainingWorkerError(
+            f"cannot reach the Ray cluster at {address}: no Ray head answers there ({os_reason(exc)})"
+        ) from None
+
+
 def connect(address: str) -> Any:
     """ray.init against `address` ("local": a Ray of this machine only; "host:port": a cluster).
     On this machine only (local, 127.0.0.1), every Ray process of ours stays on the loopback
@@ -73,6 +95,8 @@ def connect(address: str) -> Any:
 
     if ray.is_initialized():
         return ray
+    if address != "local":
+        probe(address)
     runtime_env = {
         "py_modules": [str(LIB_DIR)],  # the nodes run this checkout's code, not whatever they have
         "excludes": ["__pycache__"],
@@ -98,6 +122,36 @@ def _node_name(ray: Any) -> str:
     return f"{ray.util.get_node_ip_address()} {ctx.get_node_id()[:8]}"
 
 
+def _given_note(ray: Any) -> str:
+    """What Ray reserved for this task, and what TensorFlow made of it (for the run's notes)."""
+    import tensorflow as tf
+
+    given = ray.get_runtime_context().get_assigned_resources()
+    cpus, gpus = given.get("CPU", 0.0), given.get("GPU", 0.0)
+    if not gpus:
+        return f"Ray gave this training {cpus:g} CPU and no GPU."
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+    seen = len(tf.config.list_physical_devices("GPU"))
+    if not seen:
+        return (
+            f"Ray gave this training {cpus:g} CPU and {gpus:g} GPU (CUDA_VISIBLE_DEVICES={visible}), "
+            "but TensorFlow sees no GPU there, so it trained on the CPU."
+        )
+    return (
+        f"Ray gave this training {cpus:g} CPU and {gpus:g} GPU (CUDA_VISIBLE_DEVICES={visible}); "
+        f"TensorFlow sees {seen} GPU and grows its memory as needed."
+    )
+
+
+def check_gpus(wanted: float, cluster_has: float, address: str) -> None:
+    """A task asking for more GPU than the cluster has would wait for one forever: say so instead."""
+    if wanted and cluster_has < wanted:
+        raise SettingsError(
+            f"each training asks for {wanted:g} GPU (EXPLORER_GPUS_PER_TRAINING), but the Ray cluster at "
+            f"{address} has {cluster_has:g} GPU now: add a node with a GPU, or set EXPLORER_GPUS_PER_TRAINING=0"
+        )
+
+
 # --- What runs on a node ---------------------------------------------------------------------------
 
 
@@ -121,6 +175,7 @@ def train_on_node(job: dict, ds: Dataset, backbone: bytes | None, board: Any) ->
 
     import_keras()
     node = _node_name(ray)
+    given = _given_note(ray)
     yield ("running", node)
     events: queue.Queue = queue.Queue()
     stop = threading.Event()
@@ -157,7 +212,7 @@ def train_on_node(job: dict, ds: Dataset, backbone: bytes | None, board: Any) ->
                         cache_dir=cache,
                         devices=job["devices"],
                     )
-                    result.notes.append(f"trained on the Ray node {node}")
+                    result.notes += [f"trained on the Ray node {node}", given]
                     config = RunConfig.for_training(ds, settings, job["label"], job["source"])
                     run_id = store.save(
                         config, result, ds.class_names, baseline_of(ds), tb_source=Path(tb), name=job["run_name"]
@@ -222,6 +277,24 @@ def _stop_board_class(ray: Any) -> Any:
     return StopBoard
 
 
+_BOARDS: dict[str, Any] = {}  # Ray job id -> its stop board: one per connection (an actor is a process)
+_BOARDS_LOCK = threading.Lock()
+
+
+def _stop_board(ray: Any) -> Any:
+    """The stop board of this process's Ray connection, shared by its executors (job keys carry
+    each executor's session)."""
+    job = ray.get_runtime_context().get_job_id()
+    with _BOARDS_LOCK:
+        if job not in _BOARDS:
+            head = {"node:__internal_head__": 0.001}  # the board lives as long as the cluster
+            try:
+                _BOARDS[job] = _stop_board_class(ray).options(resources=head).remote()
+            except Exception:  # a cluster without the head resource label: anywhere
+                _BOARDS[job] = _stop_board_class(ray).remote()
+        return _BOARDS[job]
+
+
 # --- The server's side -----------------------------------------------------------------------------
 
 
@@ -243,6 +316,8 @@ class RayLane:
     def start(self) -> None:
         ex = self.executor
         ray = ex.ray
+        if ex.jobs_per_worker == 1:
+            return  # a worker warmed now would end after warming
         # A Ray worker imports TensorFlow now, not on the first Train press (only a head start:
         # a real job reports any problem itself).
         with contextlib.suppress(Exception):
@@ -282,6 +357,8 @@ class RayLane:
             if store.status_of(backbone.name) != "complete":
                 raise StoreError(f"run {backbone.name} cannot be a backbone: it is not a complete run in the store")
             packed_backbone = ray.put(store.pack(backbone.name))
+        # a GPU node may have left since the pool was made
+        check_gpus(ex.resources["num_gpus"], ray.cluster_resources().get("GPU", 0.0), ex.address)
         key = f"{ex.session}-{job.id}"
         message = {
             "key": key,
@@ -351,6 +428,7 @@ class RayExecutor:
         cpus = _float_env("EXPLORER_CPUS_PER_TRAINING", 1.0)
         gpus = _float_env("EXPLORER_GPUS_PER_TRAINING", 1.0 if cluster.get("GPU", 0) else 0.0)
         self.resources = {"num_cpus": cpus, "num_gpus": gpus}
+        check_gpus(gpus, cluster.get("GPU", 0.0), address)  # Ray would keep such a task waiting forever
         if workers is None:
             workers = workers_from_env()
         if workers is None:  # as many as the cluster has room for now
@@ -361,14 +439,13 @@ class RayExecutor:
         self.lanes = max(1, int(workers))
         self.workers_started = 0
         self.puts = 0  # data sets put into the object store (once per fingerprint while in use)
+        # A worker whose TensorFlow has seen a GPU keeps that GPU (and its memory) until it ends,
+        # while Ray may give its next task another one: on GPUs one training per worker process.
+        self.jobs_per_worker = 1 if gpus else max(1, int(jobs_per_worker))
         self.task = ray.remote(
-            num_returns="streaming", max_retries=0, max_calls=max(1, int(jobs_per_worker)), **self.resources
+            num_returns="streaming", max_retries=0, max_calls=self.jobs_per_worker, **self.resources
         )(train_on_node)
-        head = {"node:__internal_head__": 0.001}  # the board lives as long as the cluster
-        try:
-            self.board = _stop_board_class(ray).options(resources=head).remote()
-        except Exception:  # a cluster without the head resource label: anywhere
-            self.board = _stop_board_class(ray).remote()
+        self.board = _stop_board(ray)
         self._lock = threading.Lock()
         self._data: dict[str, tuple[Any, int]] = {}  # fingerprint -> (object ref, jobs using it)
 
