@@ -152,10 +152,8 @@ if study_runs and st.session_state.get("study_fingerprint") == ds.fingerprint:
     study = study_table(rows)
     shown, shared = study_display(study)  # no run-id column, shared settings in one caption: no scrolling
     pct = dict.fromkeys(("accuracy", "balanced accuracy", "macro F1", "majority baseline"), "{:.1%}")
-    st.dataframe(
-        shown.style.format({**pct, "training s": "{:.1f}", "validation split": "{:.0%}"}),
-        hide_index=True,
-        width="stretch",
+    present.dataframe(
+        shown, fmt={**pct, "training s": "{:.1f}", "validation split": "{:.0%}"}, hide_index=True, width="stretch"
     )
     if shared:
         st.caption(
@@ -176,7 +174,7 @@ if study_runs and st.session_state.get("study_fingerprint") == ds.fingerprint:
     if st.session_state.get("study_followed_tutorial"):
         beside = beside_tutorial(dict(rows))
         st.markdown("**Beside the tutorial** (its animal photos vs your data: the same method, other images)")
-        st.dataframe(beside.style.format({"tutorial's test accuracy": "{:.2f}", "yours": "{:.3f}"}), hide_index=True)
+        present.dataframe(beside, fmt={"tutorial's test accuracy": "{:.2f}", "yours": "{:.3f}"}, hide_index=True)
 
 # --- Stored runs of this dataset ---------------------------------------------------------------
 configs, broken = store.list_runs()
@@ -202,7 +200,7 @@ numbers = {
     for col in table.columns
     if col in ("accuracy", "balanced accuracy", "macro F1", "majority baseline") or col.startswith("F1 ")
 }
-st.dataframe(table.style.format({**numbers, "seconds": "{:.1f}"}), hide_index=True, width="stretch")
+present.dataframe(table, fmt={**numbers, "seconds": "{:.1f}"}, hide_index=True, width="stretch")
 st.caption("Test-set figures. Stopped or failed runs are listed with their status: they are not finished models.")
 
 # --- Two runs side by side ---------------------------------------------------------------------------

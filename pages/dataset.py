@@ -5,7 +5,7 @@ import streamlit as st
 from lib.charts import class_balance_chart
 from lib.data import stats
 from lib.data.snippets import loading_code
-from lib.ui import cache, state
+from lib.ui import cache, present, state
 from lib.ui.images import for_display
 from lib.ui.text import md
 
@@ -26,7 +26,7 @@ st.caption(f"dtype {s['dtype']} · {s['channels']} channel(s)")
 st.subheader("Class balance")
 left, right = st.columns([3, 2])
 cache.altair_chart(left, class_balance_chart, counts, width="stretch")
-right.dataframe(counts.set_index("class"), width="stretch")
+present.dataframe(counts.set_index("class"), right, width="stretch")
 baseline = stats.majority_baseline(ds)
 st.markdown(f"**Majority-class baseline:** {md(baseline.sentence())}")
 if baseline.unbalanced:
@@ -101,7 +101,7 @@ st.caption(
     "Per channel, on the stored uint8 scale. These decide rescaling (divide by 255) "
     "and standardization (subtract the mean, divide by the std of the training split)."
 )
-st.dataframe(pixel_table, hide_index=True, width="stretch")
+present.dataframe(pixel_table, hide_index=True, width="stretch")
 
 # --- Leakage -------------------------------------------------------------------------
 st.subheader("Leakage check")
@@ -109,7 +109,7 @@ if dupes.empty:
     st.success("No test image is an exact copy of a training image.")
 else:
     st.error(f"{len(dupes)} test image(s) are exact copies of training images: test accuracy is inflated by them.")
-    st.dataframe(dupes, hide_index=True, width="stretch")
+    present.dataframe(dupes, hide_index=True, width="stretch")
 
 with st.expander("Show code: load this dataset in a notebook"):
     h, w, _ = ds.image_shape

@@ -11,7 +11,7 @@ import streamlit as st
 from lib.augment import settings as augment
 from lib.augment.preview import augment_draws, describe_params, to_display, value_stats
 from lib.data.dataset import Dataset
-from lib.ui import state
+from lib.ui import present, state
 from lib.ui.images import for_display
 from lib.ui.text import md
 
@@ -55,16 +55,17 @@ def preview_ui(ds: Dataset, gen: Any, config: dict[str, Any]) -> None:
         "to its own min..max (this looks like colour augmentation, but it is only the display).",
     )
 
-    for i, image_index in enumerate(idx):
-        cols = st.columns(int(n_draws) + 1)
-        name = md(ds.class_names[ds.y_train[image_index]])
-        cols[0].image(for_display(originals[i]), caption=f"original · {name}", width="stretch")
-        for j in range(int(n_draws)):
-            cols[j + 1].image(
-                for_display(to_display(draws[i, j], stretch, value_range)),
-                caption=describe_params(params[i][j]),
-                width="stretch",
-            )
+    with present.image_grid("augment_preview"):  # presenting: every picture one size, rows never wrap
+        for i, image_index in enumerate(idx):
+            cols = st.columns(int(n_draws) + 1)
+            name = md(ds.class_names[ds.y_train[image_index]])
+            cols[0].image(for_display(originals[i]), caption=f"original · {name}", width="stretch")
+            for j in range(int(n_draws)):
+                cols[j + 1].image(
+                    for_display(to_display(draws[i, j], stretch, value_range)),
+                    caption=describe_params(params[i][j]),
+                    width="stretch",
+                )
     lo, hi = value_range
     st.caption(
         f"Seed {seed}: the same seed gives the same draws. "
@@ -77,7 +78,7 @@ def preview_ui(ds: Dataset, gen: Any, config: dict[str, Any]) -> None:
     )
 
     st.markdown("**The same images before and after** (what the model receives, not the display)")
-    st.dataframe(
+    present.dataframe(
         value_stats({"before (uint8 pixels)": originals.astype(np.float32), "after (augmented)": draws}),
         hide_index=True,
         width="stretch",

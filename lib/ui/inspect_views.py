@@ -233,9 +233,8 @@ def curves_ui(run: StoredRun) -> None:
     if not pr.empty:
         cache.altair_chart(c2, charts.pr_chart, pr, aps, width="stretch")
     table = aucs.merge(aps[["class", "average precision", "prevalence"]], on="class")
-    st.dataframe(
-        table.style.format({"auc": "{:.3f}", "average precision": "{:.3f}", "prevalence": "{:.1%}"}, na_rep="n/a"),
-        hide_index=True,
+    present.dataframe(
+        table, fmt={"auc": "{:.3f}", "average precision": "{:.3f}", "prevalence": "{:.1%}"}, hide_index=True
     )
     st.caption(
         "One class against all the others, from the stored test probabilities (scikit-learn's roc_curve, auc, "
@@ -254,10 +253,9 @@ def curves_ui(run: StoredRun) -> None:
         bin=lambda t: [f"{a:.1f}-{b:.1f}" for a, b in zip(t["low"], t["high"], strict=True)]
     )
     with st.expander("Bins of the reliability diagram"):
-        st.dataframe(
-            filled[["bin", "count", "confidence", "accuracy", "gap"]].style.format(
-                {"confidence": "{:.3f}", "accuracy": "{:.3f}", "gap": "{:+.3f}"}
-            ),
+        present.dataframe(
+            filled[["bin", "count", "confidence", "accuracy", "gap"]],
+            fmt={"confidence": "{:.3f}", "accuracy": "{:.3f}", "gap": "{:+.3f}"},
             hide_index=True,
         )
 
@@ -278,7 +276,7 @@ def threshold_ui(run: StoredRun) -> None:
     shown = table[["class", "precision", "recall", "predicted positive"]].rename(
         columns={"predicted positive": "predicted"}
     )
-    c2.dataframe(shown.style.format({"precision": "{:.1%}", "recall": "{:.1%}"}), hide_index=True)
+    present.dataframe(shown, c2, fmt={"precision": "{:.1%}", "recall": "{:.1%}"}, hide_index=True)
 
 
 @st.fragment

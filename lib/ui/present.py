@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from lib import charts
@@ -30,6 +31,11 @@ _STYLE = """
   .stApp [role="tablist"] { flex-wrap: wrap !important; overflow-x: visible !important; row-gap: 0.25rem; }
   .stApp button p, .stApp button div { white-space: normal !important; text-overflow: clip !important; }
   .stApp [data-testid="stImageCaption"] { word-break: normal !important; overflow-wrap: normal !important; }
+  /* tables are HTML while presenting (present.dataframe): their text at the room's size */
+  .stApp [data-testid="stTable"] th, .stApp [data-testid="stTable"] td { font-size: 1.25rem !important; }
+  /* an image grid keeps one row per image, every picture the same size (a wrapped row grew) */
+  .stApp [class*="st-key-image_grid_"] [data-testid="stHorizontalBlock"] { flex-wrap: nowrap !important; }
+  .stApp [class*="st-key-image_grid_"] [data-testid="stColumn"] { min-width: 0 !important; }
 </style>
 """
 
@@ -68,6 +74,43 @@ def code(text: str, *, label: str | None = None, language: str = "python") -> No
             st.code(text, language=language)
     else:
         st.code(text, language=language)
+
+
+def dataframe(
+    data: pd.DataFrame,
+    where: Any = None,
+    *,
+    fmt: str | dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    **dataframe_kwargs: Any,
+) -> Any:
+    """A table: `where.dataframe(...)`, or while presenting `where.table(...)`. Streamlit's dataframe
+    is drawn on a canvas, whose ~13 px text no CSS reaches; an HTML table takes the room's size and
+    wraps a long header instead of cutting it. `fmt`: Styler formats; `headers`: shorter column
+    labels ({column: label})."""
+    where = where if where is not None else st
+    headers = headers or {}
+    if presenting():
+        shown = data.rename(columns=headers)
+        if isinstance(fmt, dict):
+            fmt = {headers.get(k, k): v for k, v in fmt.items()}
+        return where.table(
+            shown.style.format(fmt, na_rep="n/a") if fmt is not None else shown,
+            hide_index=dataframe_kwargs.get("hide_index"),
+        )
+    config = {name: st.column_config.Column(label) for name, label in headers.items()}
+    config.update(dataframe_kwargs.pop("column_config", None) or {})
+    return where.dataframe(
+        data.style.format(fmt, na_rep="n/a") if fmt is not None else data,
+        column_config=config or None,
+        **dataframe_kwargs,
+    )
+
+
+def image_grid(key: str) -> Any:
+    """A container for rows of pictures in columns: while presenting, its rows do not wrap (a
+    wrapped picture took a whole row and grew larger than the others)."""
+    return st.container(key=f"image_grid_{key}")
 
 
 def page_boxes(order: list[str], presenting_order: list[str]) -> dict[str, Any]:
