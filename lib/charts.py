@@ -17,6 +17,8 @@ SPLIT_COLOUR = ("#1f77b4", "#d62728")  # train, validation
 LEGEND = {"orient": "bottom", "columns": 5, "labelLimit": 0, "titleLimit": 0, "symbolLimit": 0}
 # Every class label on an axis, never dropped or cut ("labelOverlap" would hide some).
 AXIS_LABELS = {"labelOverlap": False, "labelLimit": 160}
+# A title line that fits a half-width chart at 1024 px with the sidebar open (16 px bold)
+HALF_TITLE_CHARS = 30
 # Confusion-matrix cells print their number only while the matrix is small enough to read.
 MAX_LABELLED_CELLS = 12
 
@@ -340,7 +342,7 @@ def pr_chart(curves: pd.DataFrame, aps: pd.DataFrame) -> alt.Chart:
     ap = dict(zip(aps["class"], aps["average precision"], strict=True))
     data = curves.assign(ap=curves["class"].map(ap))
     return (
-        alt.Chart(data, title="Precision-recall, one class vs the rest")
+        alt.Chart(data, title=title_lines("Precision-recall, one class vs the rest", HALF_TITLE_CHARS))
         .mark_line(interpolate="step-before")
         .encode(
             x=alt.X("recall:Q", scale=alt.Scale(domain=[0, 1])),
@@ -363,7 +365,7 @@ def threshold_chart(table: pd.DataFrame, threshold: float) -> alt.Chart:
     """Precision and recall per class at one threshold (lib.evaluate.curves.at_threshold)."""
     long = table.melt(id_vars=["class"], value_vars=["precision", "recall"], var_name="metric", value_name="value")
     return (
-        alt.Chart(long, title=f"Each class vs the rest at p >= {threshold:.2f}")
+        alt.Chart(long, title=title_lines(f"Each class vs the rest at p >= {threshold:.2f}", HALF_TITLE_CHARS))
         .mark_bar()
         .encode(
             x=alt.X("class:N", sort=list(table["class"]), axis=alt.Axis(labelOverlap=False, labelAngle=0)),
@@ -480,8 +482,10 @@ def _wrap_titles(chart, chars: int) -> None:
         title = getattr(part, "title", alt.Undefined)
         if isinstance(title, str):
             part.title = title_lines(title, chars)
-        elif isinstance(title, alt.TitleParams) and isinstance(title.text, str):
-            title.text = title_lines(title.text, chars)
+        elif isinstance(title, list) and all(isinstance(line, str) for line in title):
+            part.title = title_lines(" ".join(title), chars)
+        elif isinstance(title, alt.TitleParams) and isinstance(title.text, str | list):
+            title.text = title_lines(title.text if isinstance(title.text, str) else " ".join(title.text), chars)
     inner = getattr(chart, "spec", None)
     if isinstance(inner, alt.SchemaBase):
         _wrap_titles(inner, chars)

@@ -208,10 +208,11 @@ if len(runs) < 2:
     st.info("Store a second run to compare two side by side.")
     st.stop()
 by_id = {r.run_id: r for r in runs}
-label = {
-    r.run_id: f"{r.record.display_name} · {row['mode']} · id {r.run_id}"
-    for r, (_, row) in zip(runs, table.iterrows(), strict=False)
-}
+# The boxes hold half a page: the run's name (its id and kind are in the table above; with them, the
+# box was cut at 1024 px).
+label = {r.run_id: r.record.display_name for r in runs}
+if len(set(label.values())) < len(label):  # two runs named alike: the start of the id tells them apart
+    label = {run_id: f"{text} · {run_id[:6]}" for run_id, text in label.items()}
 c1, c2 = st.columns(2)
 a_id = c1.selectbox("Run A", mine, index=1 if len(mine) > 1 else 0, format_func=label.get, key="compare_a")
 b_id = c2.selectbox("Run B", mine, index=0, format_func=label.get, key="compare_b")

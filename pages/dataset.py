@@ -17,9 +17,10 @@ for note in ds.notes:
 
 # --- Summary -------------------------------------------------------------------------
 s, counts, pixel_table, dupes = cache.dataset_statistics(ds.fingerprint, ds)  # once per data set
-cols = st.columns(5)
-for col, key in zip(cols, ["classes", "train images", "test images", "image shape", "pixel range"], strict=False):
-    col.metric(key.capitalize(), f"{s[key]:,}" if isinstance(s[key], int) else s[key])
+# Three and two a row: five in one row cut "32x32x3" and "0..255" at 1024 px with the sidebar open.
+for keys in (["classes", "train images", "test images"], ["image shape", "pixel range"]):
+    for col, key in zip(st.columns(3), keys, strict=False):
+        col.metric(key.capitalize(), f"{s[key]:,}" if isinstance(s[key], int) else s[key])
 st.caption(f"dtype {s['dtype']} · {s['channels']} channel(s)")
 
 # --- Class balance -------------------------------------------------------------------

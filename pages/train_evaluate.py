@@ -355,13 +355,16 @@ with box["evaluation"]:
             st.session_state[state.RUN_CHOICE] = wanted
         elif st.session_state.get(state.RUN_CHOICE) not in ids:
             st.session_state[state.RUN_CHOICE] = ids[0]
+        # What fits the box at 1024 px: name, epochs, status (the date and id cut it; the id is in "Run
+        # details"). Two runs named alike get the start of their id.
         labels = {
             r.run_id: f"{r.display_name} · "
             + ("evaluated here" if r.config.is_uploaded else f"{r.epochs_done}/{r.settings.epochs} epochs")
             + f" · {r.status}"
-            + ("" if present.presenting() else f" · {r.created} · id {r.run_id}")  # a projector: what fits
             for r in mine
         }
+        if len(set(labels.values())) < len(labels):
+            labels = {run_id: f"{text} · {run_id[:6]}" for run_id, text in labels.items()}
 
         def _picked() -> None:
             st.session_state[state.CURRENT_RUN] = st.session_state[state.RUN_CHOICE]

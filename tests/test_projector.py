@@ -163,7 +163,6 @@ CHECK_JS = (
           bad.push(`${title}: legend entry "${name}" has no drawn mark`);
       }
     }
-  }
     // A chart that promises a legend shows it, with these entries.
     for (const [part, entries] of Object.entries(%(legends)s)) {
       if (!title.includes(part)) continue;

@@ -172,14 +172,16 @@ def explanation_row(
     except Exception as exc:  # e.g. an uploaded model whose last layer is not Dense
         st.info(f"No explanation for this model: {one_line(exc)}")
         return
-    cols = st.columns(5)  # always 5: images keep one size whether one or two classes are shown
-    cols[0].image(display(image), width="stretch", caption="image")
+    # Always 5 columns, each picture 140 px (at most its column): one size whether one or two classes are
+    # shown, and when a projector's narrow page wraps the row (a "stretch" picture grew to the whole row).
+    cols = st.columns(5)
+    cols[0].image(display(image), width=140, caption="image")
     for j, (kind, e) in enumerate(wanted):
         over = explain.overlay(image, e.heatmap)
-        cols[1 + 2 * j].image(for_display(over, 140), width="stretch", caption=f"{kind}: {names[e.class_index]}")
+        cols[1 + 2 * j].image(for_display(over, 140), width=140, caption=f"{kind}: {names[e.class_index]}")
         cols[2 + 2 * j].image(
             for_display(explain.heat_image(e.heatmap), 140),
-            width="stretch",
+            width=140,
             caption=f"{e.method} · p={e.probability:.1%}" + ("" if e.heatmap.max() > 0 else " · no positive evidence"),
         )
     if true is not None and true == pred.class_index:
