@@ -264,7 +264,7 @@ def _idle(page) -> None:
     """The script run has ended (no running indicator, twice in a row: a loaded machine starts the
     run late) and every visible chart has drawn its marks."""
     for _ in range(2):
-        page.wait_for_timeout(300)
+        page.wait_for_timeout(400)
         expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=120_000)
     page.wait_for_function(CHARTS_DRAWN_JS, timeout=60_000)  # charts draw after the run ends
     page.wait_for_timeout(200)
