@@ -104,6 +104,11 @@ CHECK_JS = (
     for (const grid of document.querySelectorAll('[data-testid="stDataFrame"]')) {
       if (visible(grid)) bad.push('a canvas table (its text stays ~13 px): ' + (grid.innerText || '').slice(0, 40));
     }
+    for (const table of document.querySelectorAll('[data-testid="stTable"]')) {  // wider than its place: it scrolls
+      const boxes = [table, ...table.querySelectorAll('div')];
+      if (visible(table) && boxes.some(b => b.scrollWidth > b.clientWidth + 1))
+        bad.push('table cut sideways: ' + (table.querySelector('th') || table).textContent.trim().slice(0, 40));
+    }
     for (const cell of document.querySelectorAll('[data-testid="stTable"] th, [data-testid="stTable"] td')) {
       const px = parseFloat(getComputedStyle(cell).fontSize);
       if (visible(cell) && cell.textContent.trim() && px < %(table)s) {

@@ -273,7 +273,8 @@ def threshold_ui(run: StoredRun) -> None:
         key="curve_threshold",
     )
     table = cache.computed(curves.at_threshold, run.y_true, run.y_prob, list(run.class_names), threshold)
-    c1, c2 = st.columns(2)
+    # presenting: one under the other (the room's table does not fit half a page)
+    c1, c2 = (st.container(), st.container()) if present.presenting() else st.columns(2)
     cache.altair_chart(c1, charts.threshold_chart, table, threshold, width="stretch")
     shown = table[["class", "precision", "recall", "predicted positive"]].rename(
         columns={"predicted positive": "predicted"}

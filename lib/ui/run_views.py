@@ -197,7 +197,8 @@ def test_evaluation_ui(
 
     cell_gallery_ui(run, ds)
 
-    c1, c2 = st.columns([1, 2])
+    # presenting: one under the other (the room's table does not fit a third of the page)
+    c1, c2 = (st.container(), st.container()) if present.presenting() else st.columns([1, 2])
     c1.markdown("**Top confusions**")
     present.dataframe(
         metrics.top_confusions(cm, names),
