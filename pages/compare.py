@@ -200,7 +200,15 @@ numbers = {
     for col in table.columns
     if col in ("accuracy", "balanced accuracy", "macro F1", "majority baseline") or col.startswith("F1 ")
 }
-present.dataframe(table, fmt={**numbers, "seconds": "{:.1f}"}, hide_index=True, width="stretch")
+if present.presenting():  # the room's table holds the headline columns; every column is one click away
+    key_columns = [
+        c for c in ("name", "study step", "accuracy", "balanced accuracy", "macro F1", "status") if c in table
+    ]
+    present.dataframe(table[key_columns], fmt=numbers, hide_index=True)
+    with st.expander("Every column (run id, settings, F1 per class)"):
+        present.dataframe(table, fmt={**numbers, "seconds": "{:.1f}"}, hide_index=True)
+else:
+    present.dataframe(table, fmt={**numbers, "seconds": "{:.1f}"}, hide_index=True, width="stretch")
 st.caption("Test-set figures. Stopped or failed runs are listed with their status: they are not finished models.")
 
 # --- Two runs side by side ---------------------------------------------------------------------------

@@ -90,6 +90,8 @@ def dataframe(
     labels ({column: label})."""
     where = where if where is not None else st
     headers = headers or {}
+    if isinstance(fmt, dict):  # formats of the columns this table has
+        fmt = {k: v for k, v in fmt.items() if k in data.columns}
     if presenting():
         shown = data.rename(columns=headers)
         if isinstance(fmt, dict):
