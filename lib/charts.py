@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 import altair as alt
 import pandas as pd
 
@@ -15,6 +17,8 @@ SPLIT_COLOUR = ("#1f77b4", "#d62728")  # train, validation
 LEGEND = {"orient": "bottom", "columns": 5, "labelLimit": 0, "titleLimit": 0, "symbolLimit": 0}
 # Every class label on an axis, never dropped or cut ("labelOverlap" would hide some).
 AXIS_LABELS = {"labelOverlap": False, "labelLimit": 160}
+# A title line that fits a half-width chart at 1024 px with the sidebar open (16 px bold)
+HALF_TITLE_CHARS = 30
 # Confusion-matrix cells print their number only while the matrix is small enough to read.
 MAX_LABELLED_CELLS = 12
 
@@ -99,7 +103,6 @@ def curves_chart(history: pd.DataFrame, metric: str) -> alt.LayerChart:
             metric: list(history[metric]) + list(history[f"val_{metric}"]),
         }
     )
-    splits = ["train", "validation"]
     # No sort and no explicit domain on colour and shape: either stops Vega-Lite merging their two
     # legends into one (train sorts before validation by itself).
     colour = alt.Scale(range=list(SPLIT_COLOUR))
@@ -108,19 +111,23 @@ def curves_chart(history: pd.DataFrame, metric: str) -> alt.LayerChart:
         y=alt.Y(f"{metric}:Q", scale=alt.Scale(zero=False)),
         tooltip=["epoch:Q", "split:N", alt.Tooltip(f"{metric}:Q", format=".4f")],
     )
+    # Colour and dash of the lines by a condition, not a scale: a second colour legend (line symbols)
+    # would not merge, and a dash scale with legend=None removed the whole merged legend in the
+    # browser's Vega-Lite (6.5; vl-convert's 6.4 still drew it).
     lines = base.mark_line(strokeWidth=3).encode(
-        # coloured by a condition, not the scale: a second colour legend (line symbols) would not merge
         color=alt.condition(alt.datum.split == "validation", alt.value(SPLIT_COLOUR[1]), alt.value(SPLIT_COLOUR[0])),
         detail="split:N",
-        strokeDash=alt.StrokeDash(
-            "split:N", sort=splits, scale=alt.Scale(domain=splits, range=list(SPLIT_DASH.values())), legend=None
+        strokeDash=alt.condition(
+            alt.datum.split == "validation", alt.value(SPLIT_DASH["validation"]), alt.value(SPLIT_DASH["train"])
         ),
     )
     # The legend comes from the points, colour and shape merged into one: its symbols are the drawn
-    # ones, a red square for validation (a circle for both once misled the report's readers).
+    # ones, a red square for validation (a circle for both once misled the report's readers). On top:
+    # read before the curves, and never below the chart's frame.
+    legend = _legend(orient="top", title=None)
     points = base.mark_point(size=60, filled=True, opacity=1).encode(
-        color=alt.Color("split:N", scale=colour, legend=_legend()),
-        shape=alt.Shape("split:N", scale=alt.Scale(range=list(SPLIT_SHAPE.values())), legend=_legend()),
+        color=alt.Color("split:N", scale=colour, legend=legend),
+        shape=alt.Shape("split:N", scale=alt.Scale(range=list(SPLIT_SHAPE.values())), legend=legend),
     )
     return alt.layer(lines, points, title=f"{metric}: train vs validation").properties(height=320)
 
@@ -335,7 +342,7 @@ def pr_chart(curves: pd.DataFrame, aps: pd.DataFrame) -> alt.Chart:
     ap = dict(zip(aps["class"], aps["average precision"], strict=True))
     data = curves.assign(ap=curves["class"].map(ap))
     return (
-        alt.Chart(data, title="Precision-recall, one class vs the rest")
+        alt.Chart(data, title=title_lines("Precision-recall, one class vs the rest", HALF_TITLE_CHARS))
         .mark_line(interpolate="step-before")
         .encode(
             x=alt.X("recall:Q", scale=alt.Scale(domain=[0, 1])),
@@ -358,7 +365,7 @@ def threshold_chart(table: pd.DataFrame, threshold: float) -> alt.Chart:
     """Precision and recall per class at one threshold (lib.evaluate.curves.at_threshold)."""
     long = table.melt(id_vars=["class"], value_vars=["precision", "recall"], var_name="metric", value_name="value")
     return (
-        alt.Chart(long, title=f"Each class vs the rest at p >= {threshold:.2f}")
+        alt.Chart(long, title=title_lines(f"Each class vs the rest at p >= {threshold:.2f}", HALF_TITLE_CHARS))
         .mark_bar()
         .encode(
             x=alt.X("class:N", sort=list(table["class"]), axis=alt.Axis(labelOverlap=False, labelAngle=0)),
@@ -457,11 +464,40 @@ def _room_marks(chart) -> None:
             setattr(chart, side, alt.Step(round(value.step * ROOM_STEP)))
 
 
+ROOM_TITLE_CHARS = 24  # a 20 px title line that fits a half-width chart at 1024 px with the sidebar open
+
+
+def title_lines(text: str, chars: int) -> str | list[str]:
+    """A title as lines of at most `chars` characters, broken at spaces (Vega-Lite draws a list
+    of lines as a multi-line title; one long line it cuts with an ellipsis at the chart's width)."""
+    lines = textwrap.wrap(text, chars, break_long_words=False, break_on_hyphens=False)
+    return lines[0] if len(lines) == 1 else lines or text
+
+
+def _wrap_titles(chart, chars: int) -> None:
+    """Every chart title of `chart`, its layers and its facet's inner chart, in lines of `chars`."""
+    for part in [chart, *(getattr(chart, "layer", None) or [])]:
+        if part is not chart:
+            _wrap_titles(part, chars)
+        title = getattr(part, "title", alt.Undefined)
+        if isinstance(title, str):
+            part.title = title_lines(title, chars)
+        elif isinstance(title, list) and all(isinstance(line, str) for line in title):
+            part.title = title_lines(" ".join(title), chars)
+        elif isinstance(title, alt.TitleParams) and isinstance(title.text, str | list):
+            title.text = title_lines(title.text if isinstance(title.text, str) else " ".join(title.text), chars)
+    inner = getattr(chart, "spec", None)
+    if isinstance(inner, alt.SchemaBase):
+        _wrap_titles(inner, chars)
+
+
 def for_room(chart):
     """The same chart for a projector: every axis, legend, header, title and text mark at
-    ROOM_FONT px or more (a copy; the data and encodings are unchanged)."""
+    ROOM_FONT px or more, and titles in lines short enough for a half-width chart (a copy; the
+    data and encodings are unchanged)."""
     room = chart.copy(deep=True)
     _room_marks(room)
+    _wrap_titles(room, ROOM_TITLE_CHARS)
     return (
         room.configure_axis(labelFontSize=ROOM_FONT, titleFontSize=ROOM_FONT)
         .configure_legend(labelFontSize=ROOM_FONT, titleFontSize=ROOM_FONT, symbolSize=180)

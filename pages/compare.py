@@ -28,7 +28,7 @@ from lib.runs.study import (
 )
 from lib.train.transfer import BACKBONES, BackboneRef
 from lib.ui import cache, pooled, present, state
-from lib.ui.table_labels import STATUS, column_labels, header
+from lib.ui.table_labels import STATUS, header
 from lib.ui.text import md
 
 ON_OFF = {"on": N_("on"), "off": N_("off")}
@@ -170,11 +170,8 @@ if study_runs and st.session_state.get("study_fingerprint") == ds.fingerprint:
     shown, shared = study_display(study)  # no run-id column, shared settings in one caption: no scrolling
     pct = dict.fromkeys(("accuracy", "balanced accuracy", "macro F1", "majority baseline"), "{:.1%}")
     shown = shown.assign(step=[_(step) for step in shown["step"]])
-    st.dataframe(
-        shown.style.format({**pct, "training s": "{:.1f}", "validation split": "{:.0%}"}),
-        hide_index=True,
-        width="stretch",
-        column_config=column_labels(shown),
+    present.dataframe(
+        shown, fmt={**pct, "training s": "{:.1f}", "validation split": "{:.0%}"}, hide_index=True, width="stretch"
     )
     if shared:
         every = " · ".join(
@@ -198,11 +195,7 @@ if study_runs and st.session_state.get("study_fingerprint") == ds.fingerprint:
         beside = beside_tutorial(dict(rows))
         beside = beside.assign(step=[_(step) for step in beside["step"]])
         st.markdown(_("**Beside the tutorial** (its animal photos vs your data: the same method, other images)"))
-        st.dataframe(
-            beside.style.format({"tutorial's test accuracy": "{:.2f}", "yours": "{:.3f}"}),
-            hide_index=True,
-            column_config=column_labels(beside),
-        )
+        present.dataframe(beside, fmt={"tutorial's test accuracy": "{:.2f}", "yours": "{:.3f}"}, hide_index=True)
 
 # --- Stored runs of this dataset ---------------------------------------------------------------
 configs, broken = store.list_runs()
@@ -233,12 +226,15 @@ shown_table = table.assign(
     augmentation=[_(ON_OFF.get(v, v)) for v in table["augmentation"]],
     **({"study step": [_(v) if v else v for v in table["study step"]]} if "study step" in table else {}),
 )
-st.dataframe(
-    shown_table.style.format({**numbers, "seconds": "{:.1f}"}),
-    hide_index=True,
-    width="stretch",
-    column_config=column_labels(shown_table),
-)
+if present.presenting():  # the room's table holds the headline columns; every column is one click away
+    key_columns = [
+        c for c in ("name", "study step", "accuracy", "balanced accuracy", "macro F1", "status") if c in table
+    ]
+    present.dataframe(shown_table[key_columns], fmt=numbers, hide_index=True)
+    with st.expander(_("Every column (run id, settings, F1 per class)")):
+        present.dataframe(shown_table, fmt={**numbers, "seconds": "{:.1f}"}, hide_index=True)
+else:
+    present.dataframe(shown_table, fmt={**numbers, "seconds": "{:.1f}"}, hide_index=True, width="stretch")
 st.caption(_("Test-set figures. Stopped or failed runs are listed with their status: they are not finished models."))
 
 # --- Two runs side by side ---------------------------------------------------------------------------
@@ -246,10 +242,11 @@ if len(runs) < 2:
     st.info(_("Store a second run to compare two side by side."))
     st.stop()
 by_id = {r.run_id: r for r in runs}
-label = {
-    r.run_id: f"{r.record.display_name} · {row['mode']} · id {r.run_id}"
-    for r, row in zip(runs, table.to_dict("records"), strict=False)
-}
+# The boxes hold half a page: the run's name (its id and kind are in the table above; with them, the
+# box was cut at 1024 px).
+label = {r.run_id: r.record.display_name for r in runs}
+if len(set(label.values())) < len(label):  # two runs named alike: the start of the id tells them apart
+    label = {run_id: f"{text} · {run_id[:6]}" for run_id, text in label.items()}
 c1, c2 = st.columns(2)
 a_id = c1.selectbox(_("Run A"), mine, index=1 if len(mine) > 1 else 0, format_func=label.get, key="compare_a")
 b_id = c2.selectbox(_("Run B"), mine, index=0, format_func=label.get, key="compare_b")

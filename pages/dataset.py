@@ -6,9 +6,8 @@ from lib.charts import class_balance_chart
 from lib.data import stats
 from lib.data.snippets import loading_code
 from lib.i18n import N_, _, shown
-from lib.ui import cache, state
+from lib.ui import cache, present, state
 from lib.ui.images import for_display
-from lib.ui.table_labels import column_labels
 from lib.ui.text import md
 
 st.title(_("1 · Dataset"))
@@ -30,17 +29,17 @@ SUMMARY_LABELS = {
     "image shape": N_("Image shape"),
     "pixel range": N_("Pixel range"),
 }
-cols = st.columns(5)
-for col, (key, label) in zip(cols, SUMMARY_LABELS.items(), strict=False):
-    col.metric(_(label), f"{s[key]:,}" if isinstance(s[key], int) else s[key])
+# Three and two a row: five in one row cut "32x32x3" and "0..255" at 1024 px with the sidebar open.
+for keys in (["classes", "train images", "test images"], ["image shape", "pixel range"]):
+    for col, key in zip(st.columns(3), keys, strict=False):
+        col.metric(_(SUMMARY_LABELS[key]), f"{s[key]:,}" if isinstance(s[key], int) else s[key])
 st.caption(_("dtype {dtype} · {channels} channel(s)").format(dtype=s["dtype"], channels=s["channels"]))
 
 # --- Class balance -------------------------------------------------------------------
 st.subheader(_("Class balance"))
 left, right = st.columns([3, 2])
 cache.altair_chart(left, class_balance_chart, counts, width="stretch")
-by_class = counts.set_index("class")
-right.dataframe(by_class, width="stretch", column_config=column_labels(by_class))
+present.dataframe(counts.set_index("class"), right, width="stretch")
 baseline = stats.majority_baseline(ds)
 st.markdown(_("**Majority-class baseline:** {sentence}").format(sentence=md(baseline.sentence())))
 if baseline.unbalanced:
@@ -125,7 +124,7 @@ st.caption(
         "and standardization (subtract the mean, divide by the std of the training split)."
     )
 )
-st.dataframe(pixel_table, hide_index=True, width="stretch", column_config=column_labels(pixel_table))
+present.dataframe(pixel_table, hide_index=True, width="stretch")
 
 # --- Leakage -------------------------------------------------------------------------
 st.subheader(_("Leakage check"))
@@ -137,7 +136,7 @@ else:
             n=len(dupes)
         )
     )
-    st.dataframe(dupes, hide_index=True, width="stretch", column_config=column_labels(dupes))
+    present.dataframe(dupes, hide_index=True, width="stretch")
 
 with st.expander(_("Show code: load this dataset in a notebook")):
     h, w = ds.image_shape[:2]

@@ -76,6 +76,14 @@ with box["settings"], st.expander("Training settings") if present.presenting() e
         if has_aug
         else "Choose settings on the Augmentation page first.",
     )
+    if not has_aug:  # a greyed-out box says why, not only in its tooltip
+        st.caption(
+            "Augmentation cannot be switched on yet: there are no augmentation settings. "
+            "Choose them on the Augmentation page (step 2), then come back."
+            if not aug_config
+            else "Augmentation cannot be switched on: the Augmentation page's settings change no image. "
+            "Choose a preset or move a control there first."
+        )
     mixed = st.checkbox(
         "Mixed precision",
         value=False,
@@ -202,6 +210,10 @@ if previous is not None:
                 st.session_state.pop(state.UNSAVED_RUN, None)
                 stored_runs, broken_runs = store.list_runs()
 if train_clicked:
+    if not any(r.dataset.fingerprint == ds.fingerprint for r in stored_runs):
+        # The last script run's "No run for this dataset yet" would stay under the progress bars until
+        # this run reaches the evaluation: an empty element takes its place now.
+        box["evaluation"].empty()
     stop_slot = b2.empty()
     stop_slot.button(
         "Stop",
@@ -224,13 +236,15 @@ if train_clicked:
             l1, l2 = st.columns(2)
             l1.altair_chart(present.room(charts.curves_chart(history, "loss")), width="stretch")
             recall = {ds.class_names[i]: row[f"val_recall_{i}"] for i in range(ds.num_classes)}
-            l2.dataframe(
+            present.dataframe(
                 pd.DataFrame(
                     {
                         "val recall": recall,
                         "val precision": {ds.class_names[i]: row[f"val_precision_{i}"] for i in range(ds.num_classes)},
                     }
-                ).style.format("{:.2f}"),
+                ),
+                l2,
+                fmt="{:.2f}",
                 width="stretch",
             )
 
@@ -341,13 +355,16 @@ with box["evaluation"]:
             st.session_state[state.RUN_CHOICE] = wanted
         elif st.session_state.get(state.RUN_CHOICE) not in ids:
             st.session_state[state.RUN_CHOICE] = ids[0]
+        # What fits the box at 1024 px: name, epochs, status (the date and id cut it; the id is in "Run
+        # details"). Two runs named alike get the start of their id.
         labels = {
             r.run_id: f"{r.display_name} · "
             + ("evaluated here" if r.config.is_uploaded else f"{r.epochs_done}/{r.settings.epochs} epochs")
             + f" · {r.status}"
-            + ("" if present.presenting() else f" · {r.created} · id {r.run_id}")  # a projector: what fits
             for r in mine
         }
+        if len(set(labels.values())) < len(labels):
+            labels = {run_id: f"{text} · {run_id[:6]}" for run_id, text in labels.items()}
 
         def _picked() -> None:
             st.session_state[state.CURRENT_RUN] = st.session_state[state.RUN_CHOICE]

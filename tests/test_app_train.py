@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from lib.augment import settings as augment
 from lib.runs.store import RunStore, default_root
 from lib.ui import state
 from tests.helpers import app_on_page
@@ -25,6 +26,21 @@ def test_nothing_trains_until_the_button(page):
     assert any("No run for this dataset yet" in i.value for i in page.info)
     assert page.button(key="train_button").label == "Train"
     assert not page.metric
+
+
+def test_a_disabled_augmentation_box_says_why(page):
+    """No augmentation settings in the session (the Augmentation page not visited, no ?augment=):
+    the box is greyed out and a caption under it says why; with settings it is on offer, no caption."""
+    assert page.checkbox(key="train_augment").disabled
+    assert any("there are no augmentation settings" in c.value for c in page.caption)
+    page.session_state[state.AUGMENT] = augment.default_config()  # settings that change no image
+    page.run()
+    assert page.checkbox(key="train_augment").disabled
+    assert any("settings change no image" in c.value for c in page.caption)
+    page.session_state[state.AUGMENT] = augment.preset("mild")
+    page.run()
+    assert not page.checkbox(key="train_augment").disabled
+    assert not any("Augmentation cannot be switched on" in c.value for c in page.caption)
 
 
 def test_train_two_epochs_then_evaluate_and_load_from_store(page):

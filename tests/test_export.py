@@ -91,6 +91,15 @@ def test_per_class_table_and_lesson_name_the_class_that_loses_most(stored, digit
     assert name == table["class"][int(column.to_numpy().argmin())]
     sentence = export.lesson(table, done)
     assert (f"class '{name}'" in sentence) if change < 0 else ("costs no class anything" in sentence)
+    # A drop of 0.022 in a rate is written as 2.2 percentage points, never as "2.2%".
+    worse = table.copy()  # one class loses 0.022 of its recall, nothing else changes
+    worse[["recall change", "precision change"]] = 0.0
+    worse.loc[3, "recall (LiteRT)"] = worse.loc[3, "recall (Keras)"] - 0.022
+    worse.loc[3, "recall change"] = -0.022
+    sentence = export.lesson(worse, done)
+    assert f"class '{worse['class'][3]}'" in sentence and "-2.2 percentage points" in sentence, sentence
+    assert "%" not in sentence
+    assert f"from {worse.loc[3, 'recall (Keras)']:.3f}" in sentence
 
 
 def test_cli_export_and_report_print_the_table(stored, capsys):

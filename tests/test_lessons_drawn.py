@@ -12,6 +12,7 @@ import pytest
 from lib import charts
 from lib.augment import settings as augment
 from lib.data.sources import load_digits
+from lib.evaluate import metrics
 from lib.runs.store import RunStore
 from lib.runs.train_or_load import train_or_load
 from lib.train.settings import TrainSettings
@@ -103,7 +104,23 @@ def test_batch_averaged_lesson_draws_dashed_lines_from_the_runs_history(stored_r
     assert dash["scale"]["range"][1] != [1, 0]
     # The caption and the "Largest difference" box describe lines that exist.
     assert any("Dashed lines" in c.value for c in at.caption)
-    assert any("Largest difference" in i.value for i in at.info)
+    box = next(i.value for i in at.info if "Largest difference" in i.value)
+    assert "precision" in box and "recall" not in box, box
+    # The box follows the metric: recall numbers are explained as recall, never as precision.
+    at.radio(key="per_class_metric").set_value("recall").run()
+    box = next(i.value for i in at.info if "Largest difference" in i.value)
+    assert "recall" in box and "precision" not in box, box
+    c, epoch, exact, batch = metrics.largest_batch_gap(history, len(names), "recall")
+    assert f"exact {exact:.3f}, batch-averaged {batch:.3f}" in box
+    assert any("recall_score" in code.value for code in at.code)  # the fix computes the metric shown
+    # Presenting, the fix's code block is folded like every other code block.
+    at.session_state[state.PRESENT] = True
+    at.run()
+    fixes = [code.value for code in at.code if "# the fix" in code.value]
+    folded = [code.value for e in at.expander for code in e.code if "# the fix" in code.value]
+    assert fixes and fixes == folded, "the fix's code is not folded while presenting"
+    at.session_state[state.PRESENT] = False
+    at.run()
     # F1 has no batch-averaged column: no dashed legend entry, no caption about dashed lines.
     at.radio(key="per_class_metric").set_value("f1").run()
     spec = titled(drawn_specs(at), "f1 per class")

@@ -11,6 +11,7 @@ case. Screenshots of every page and tab go to tests/screenshots/ (ignored by git
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -37,8 +38,11 @@ TABS = {
     "inside": ["Try it", "Where it looks", "Curves per class", "Map of what it learned", "Report"],
 }
 MIN_CHART_PX = 14  # chart text while presenting
+MIN_TABLE_PX = 18  # table text while presenting (Streamlit's own is about 13-14 px)
+LEGENDS = {"train vs validation": ["train", "validation"]}  # charts (by title) and the legend entries they show
 
-CHECK_JS = """
+CHECK_JS = (
+    """
 (presenting) => {
   const visible = el => el.getClientRects().length > 0 && el.closest('[hidden]') === null
     && !el.closest('[data-testid="stExpanderDetails"]')?.closest('details:not([open])');
@@ -47,8 +51,7 @@ CHECK_JS = """
   const sel = ['[data-testid="stWidgetLabel"] p', 'button p', '[data-testid="stMetricValue"] div',
                '[data-testid="stMetricLabel"] p', '[role="tab"] p', '[data-testid="stSidebarNav"] span',
                '[data-testid="stCheckbox"] p', '[data-testid="stRadio"] p', '[data-testid="stCaptionContainer"] p',
-               '[data-testid="stImageCaption"]', '[data-testid="stHeading"] h1', '[data-testid="stHeading"] h3',
-               '[data-testid="stSelectbox"] [data-baseweb="select"] div[value]'];
+               '[data-testid="stImageCaption"]', '[data-testid="stHeading"] h1', '[data-testid="stHeading"] h3'];
   for (const el of document.querySelectorAll(sel.join(','))) {
     if (!visible(el) || el.getBoundingClientRect().width === 0) continue;
     const text = el.textContent.trim();
@@ -80,6 +83,39 @@ CHECK_JS = """
       }
     }
   }
+  // A chosen option (Streamlit 1.67's selectbox is a react-aria combobox <input>): cut when its value is
+  // wider than the box.
+  for (const input of document.querySelectorAll('[data-testid="stSelectbox"] input[role="combobox"]')) {
+    if (visible(input) && input.value && input.scrollWidth > input.clientWidth + 1)
+      bad.push('cut: ' + input.value.slice(0, 60));
+  }
+  // Pictures side by side in one row of columns have one size (a wrapped picture grew to a row's width).
+  for (const row of document.querySelectorAll('[data-testid="stHorizontalBlock"]')) {
+    const cols = [...row.children].filter(c => c.getAttribute('data-testid') === 'stColumn');
+    const imgs = cols.map(c => c.querySelector('[data-testid="stImage"] img'));
+    if (cols.length < 2 || imgs.some(i => !i || !visible(i))) continue;
+    const widths = imgs.map(i => Math.round(i.getBoundingClientRect().width));
+    if (Math.max(...widths) - Math.min(...widths) > 2)
+      bad.push('pictures of one row in unequal sizes: ' + widths.join(', '));
+  }
+  // Tables: while presenting, text at the room's size. A canvas-drawn dataframe keeps ~13 px whatever
+  // the CSS: presenting, tables are HTML (lib.ui.present.dataframe).
+  if (presenting) {
+    for (const grid of document.querySelectorAll('[data-testid="stDataFrame"]')) {
+      if (visible(grid)) bad.push('a canvas table (its text stays ~13 px): ' + (grid.innerText || '').slice(0, 40));
+    }
+    for (const table of document.querySelectorAll('[data-testid="stTable"]')) {  // wider than its place: it scrolls
+      const boxes = [table, ...table.querySelectorAll('div')];
+      if (visible(table) && boxes.some(b => b.scrollWidth > b.clientWidth + 1))
+        bad.push('table cut sideways: ' + (table.querySelector('th') || table).textContent.trim().slice(0, 40));
+    }
+    for (const cell of document.querySelectorAll('[data-testid="stTable"] th, [data-testid="stTable"] td')) {
+      const px = parseFloat(getComputedStyle(cell).fontSize);
+      if (visible(cell) && cell.textContent.trim() && px < %(table)s) {
+        bad.push(`table text "${cell.textContent.trim().slice(0, 20)}" is ${px}px`); break;
+      }
+    }
+  }
   // 2. A headline number is larger than its label.
   for (const m of document.querySelectorAll('[data-testid="stMetric"]')) {
     if (!visible(m)) continue;
@@ -96,21 +132,34 @@ CHECK_JS = """
   for (const chart of document.querySelectorAll('[data-testid="stVegaLiteChart"]')) {
     const svg = chart.querySelector('svg');
     if (!svg || !visible(svg)) continue;
-    const title = (svg.querySelector('.role-title-text') || {}).textContent || 'chart';
+    const titleText = svg.querySelector('.role-title-text');
+    const title = titleText ? ([...titleText.querySelectorAll('tspan')].map(t => t.textContent).join(' ')
+      || titleText.textContent) : 'chart';
     const box = svg.getBoundingClientRect();
-    if (presenting) {
-      for (const t of svg.querySelectorAll('text')) {
-        const px = parseFloat(getComputedStyle(t).fontSize);
-        if (t.textContent.trim() && px < %(min)s) {
-          bad.push(`${title}: text "${t.textContent.slice(0, 20)}" is ${px}px`); break;
-        }
-      }
+    // what shows of the chart: its own element and every ancestor that clips (Streamlit's frame)
+    let frame = chart.getBoundingClientRect();
+    frame = {left: Math.max(box.left, frame.left), right: Math.min(box.right, frame.right),
+             top: Math.max(box.top, frame.top), bottom: Math.min(box.bottom, frame.bottom)};
+    for (let up = chart.parentElement; up && up !== document.body; up = up.parentElement) {
+      const cs = getComputedStyle(up);
+      if (cs.overflowY === 'visible' && cs.overflowX === 'visible') continue;
+      // the page itself scrolls: not a frame
+      if (up.matches('[data-testid="stMain"], [data-testid="stAppScrollToBottomContainer"]')) break;
+      const c = up.getBoundingClientRect();
+      frame = {left: Math.max(frame.left, c.left), right: Math.min(frame.right, c.right),
+               top: Math.max(frame.top, c.top), bottom: Math.min(frame.bottom, c.bottom)};
+    }
+    // Vega cuts a title, label or legend entry longer than its limit and ends it with an ellipsis.
+    for (const t of svg.querySelectorAll('text')) {
+      const text = t.textContent.trim();
+      if (text.endsWith('…')) bad.push(`${title}: text cut by the chart: "${text.slice(0, 60)}"`);
     }
     const drawn = [...svg.querySelectorAll('[role="graphics-symbol"][aria-label]')]
       .filter(m => !m.closest('.role-legend, .role-axis')).map(m => '; ' + m.getAttribute('aria-label') + ';');
     for (const legend of svg.querySelectorAll('g.role-legend')) {
       const b = legend.getBoundingClientRect();
-      if (b.width && (b.right > box.right + 1 || b.bottom > box.bottom + 1 || b.left < box.left - 1))
+      if (b.width && (b.right > frame.right + 1 || b.bottom > frame.bottom + 1 || b.left < frame.left - 1
+                      || b.top < frame.top - 1))
         bad.push(`${title}: legend outside its chart`);
       if (!legend.querySelector('.role-legend-symbol')) continue;  // a colour gradient: no entries
       for (const label of legend.querySelectorAll('.role-legend-label text')) {
@@ -119,10 +168,19 @@ CHECK_JS = """
           bad.push(`${title}: legend entry "${name}" has no drawn mark`);
       }
     }
+    // A chart that promises a legend shows it, with these entries.
+    for (const [part, entries] of Object.entries(%(legends)s)) {
+      if (!title.includes(part)) continue;
+      const labels = [...svg.querySelectorAll('.role-legend-label text')].map(t => t.textContent.trim());
+      for (const entry of entries) if (!labels.includes(entry)) bad.push(`${title}: no legend entry "${entry}"`);
+    }
   }
   return bad;
 }
 """.replace("%(min)s", str(MIN_CHART_PX))
+    .replace("%(table)s", str(MIN_TABLE_PX))
+    .replace("%(legends)s", json.dumps(LEGENDS))
+)
 
 
 def _train(store: Path, *args: str) -> subprocess.Popen:
@@ -132,19 +190,66 @@ def _train(store: Path, *args: str) -> subprocess.Popen:
     )  # fmt: skip
 
 
+def _saved_set(data_root: Path) -> str:
+    """A saved set of your own pictures (two classes of tiny PNGs), for the sidebar's "Saved set" box."""
+    import io
+    import os
+
+    import numpy as np
+    from PIL import Image
+
+    from lib.data import picture_sets
+
+    def png(value: int) -> bytes:
+        out = io.BytesIO()
+        Image.fromarray(np.full((16, 16, 3), value, np.uint8)).save(out, "PNG")
+        return out.getvalue()
+
+    classes = {
+        "cats": [(f"{i}.png", png(20 * i)) for i in range(1, 5)],
+        "dogs": [(f"{i}.png", png(250 - 20 * i)) for i in range(1, 5)],
+    }
+    before = os.environ.get("EXPLORER_DATA_ROOT")
+    os.environ["EXPLORER_DATA_ROOT"] = str(data_root)
+    try:
+        return picture_sets.ingest_classes(classes, "Classroom pets").saved.name
+    finally:
+        if before is None:
+            del os.environ["EXPLORER_DATA_ROOT"]
+        else:
+            os.environ["EXPLORER_DATA_ROOT"] = before
+
+
 @pytest.fixture(scope="module")
 def served_with_runs(tmp_path_factory):
-    """Two stored runs (Compare shows them side by side), trained at once, and one server."""
+    """Two stored runs (Compare shows them side by side), trained at once, a LiteRT export of the
+    run Train & Evaluate shows first (its tables), a saved set of pictures, and one server."""
+    from lib.runs.store import RunStore
+
     store = tmp_path_factory.mktemp("projector-runs")
+    data_root = tmp_path_factory.mktemp("projector-data")
     jobs = [_train(store, "--model", "cnn", "--epochs", "2"), _train(store, "--model", "mlp", "--epochs", "1")]
+    saved = _saved_set(data_root)
     for job in jobs:
         _, err = job.communicate(timeout=300)
         assert job.returncode == 0, err[-1000:]
-    proc, url, _ = start_server({"EXPLORER_RUNS": str(store)})
+    shown_first = RunStore(store).list_runs()[0][0].run_id
+    export = subprocess.Popen(
+        [sys.executable, "-m", "lib.cli", "export", shown_first, "--store", str(store)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    proc, url, _ = start_server({"EXPLORER_RUNS": str(store), "EXPLORER_DATA_ROOT": str(data_root)})
     try:
-        yield url
+        yield {"url": url, "export": export, "saved_set": saved}
     finally:
         stop_server(proc)
+        export.kill()
+
+
+def _export_done(served: dict) -> None:
+    """The export runs while the first pages are checked; Train & Evaluate waits for it."""
+    _, err = served["export"].communicate(timeout=300)
+    assert served["export"].returncode == 0, err[-1000:]
 
 
 @pytest.fixture(scope="module")
@@ -167,22 +272,25 @@ def _idle(page) -> None:
         page.wait_for_timeout(400)
         expect(page.get_by_test_id("stStatusWidget")).to_have_count(0, timeout=120_000)
     page.wait_for_function(CHARTS_DRAWN_JS, timeout=60_000)  # charts draw after the run ends
-    page.wait_for_timeout(300)
+    page.wait_for_timeout(200)
 
 
 @pytest.mark.parametrize("presenting", [False, True], ids=["plain", "present"])
 @pytest.mark.parametrize("width,height", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
 def test_every_page_and_tab_reads_on_a_projector(browser, served_with_runs, width, height, presenting):
     SHOTS.mkdir(exist_ok=True)
+    url = served_with_runs["url"]
     suffix = f"{width}x{height}" + ("_present" if presenting else "")
     problems: dict[str, list[str]] = {}
     page = browser.new_page(viewport={"width": width, "height": height})
     page.set_default_timeout(120_000)
     elsewhere: list[str] = []  # a classroom may be offline: the page asks nothing of another host
-    page.on("request", lambda r: None if r.url.startswith(served_with_runs) else elsewhere.append(r.url))
-    page.goto(f"{served_with_runs}/data" + ("?present=1" if presenting else ""))
+    page.on("request", lambda r: None if r.url.startswith(url) else elsewhere.append(r.url))
+    page.goto(f"{url}/data" + ("?present=1" if presenting else ""))
     expect(page.get_by_role("heading", name=PAGES["data"])).to_be_visible()
     for path, title in PAGES.items():
+        if path == "train":
+            _export_done(served_with_runs)
         page.get_by_test_id("stSidebarNav").get_by_text(title).click()  # as a teacher moves on
         expect(page.get_by_role("heading", name=title)).to_be_visible()
         _idle(page)
@@ -194,7 +302,7 @@ def test_every_page_and_tab_reads_on_a_projector(browser, served_with_runs, widt
             name = path
             if tab is not None:
                 page.get_by_role("tab", name=tab, exact=True).click()
-                page.wait_for_timeout(400)
+                page.wait_for_timeout(250)
                 page.wait_for_function(CHARTS_DRAWN_JS, timeout=60_000)
                 name = f"{path}_{tab.lower().replace(' ', '_')}"
             page.screenshot(path=str(SHOTS / f"{name}_{suffix}.png"))  # what the room sees
@@ -206,6 +314,22 @@ def test_every_page_and_tab_reads_on_a_projector(browser, served_with_runs, widt
                 expect(page.get_by_text("Not fixes:", exact=False)).to_be_visible()
                 _idle(page)
                 expect(page.get_by_role("tab", name=tab, exact=True)).to_have_attribute("aria-selected", "true")
+                found = page.evaluate(CHECK_JS, presenting)  # the trap's own table and code
+                if found:
+                    problems[f"{name}_run"] = found
+        if path == "train":  # the LiteRT export's tables, below the tabs
+            page.get_by_text("Per class, for", exact=True).scroll_into_view_if_needed()
+            page.screenshot(path=str(SHOTS / f"train_export_{suffix}.png"))
+    if width == SIZES[0][0]:  # the sidebar with a saved set of your own pictures chosen
+        page.goto(
+            f"{url}/data?dataset=images&path={served_with_runs['saved_set']}" + ("&present=1" if presenting else "")
+        )
+        expect(page.get_by_text("Classroom pets").first).to_be_visible()
+        _idle(page)
+        page.screenshot(path=str(SHOTS / f"data_your_images_{suffix}.png"))
+        found = page.evaluate(CHECK_JS, presenting)
+        if found:
+            problems["data_your_images"] = found
     page.close()
     assert not [u for u in elsewhere if not u.startswith(("data:", "blob:"))], elsewhere
     assert not problems, problems
@@ -213,18 +337,16 @@ def test_every_page_and_tab_reads_on_a_projector(browser, served_with_runs, widt
 
 @pytest.mark.parametrize("presenting", [False, True], ids=["plain", "present"])
 def test_pressing_train_shows_progress_without_scrolling(browser, served_with_runs, presenting):
-    """At 1024x768 the first thing that changes when Train is pressed is on the first screen."""
+    """At 1024x768 the first thing that changes when Train is pressed is on the first screen, and the
+    "No run for this dataset yet" of the page before the press does not stay under the progress."""
     page = browser.new_page(viewport={"width": 1024, "height": 768})
     page.set_default_timeout(120_000)
-    page.goto(f"{served_with_runs}/train" + ("?present=1" if presenting else ""))
+    # An imbalance of its own per case: a data set no stored run has, so the button trains.
+    page.goto(f"{served_with_runs['url']}/train?imbalance=3:" + ("0.25&present=1" if presenting else "0.5"))
     expect(page.get_by_role("heading", name=PAGES["train"])).to_be_visible()
     _idle(page)
-    if presenting:
-        page.get_by_text("Training settings").click()  # folded away while presenting
-    seed = page.get_by_role("spinbutton", name="Seed")
-    seed.fill("21" if presenting else "20")  # settings no stored run has: the button trains
-    seed.press("Enter")
-    _idle(page)
+    no_run = page.get_by_text("No run for this dataset yet", exact=False)
+    expect(no_run).to_be_visible()
     page.evaluate("window.scrollTo(0, 0)")
     page.locator("[data-testid='stMain']").evaluate("el => el.scrollTo(0, 0)")
     button = page.get_by_role("button", name="Train", exact=True)
@@ -234,5 +356,6 @@ def test_pressing_train_shows_progress_without_scrolling(browser, served_with_ru
     expect(bar).to_be_visible()
     box = bar.bounding_box()
     assert box is not None and 0 <= box["y"] < 768, f"progress at y={box}: below the fold"
-    expect(page.get_by_text("status complete").first).to_be_visible()
-    page.close()
+    expect(no_run).to_have_count(0)  # while the run is in progress
+    expect(page.get_by_text("epoch 1/", exact=False).first).to_be_visible()  # it trains
+    page.close()  # nobody watches it any more: the training stops within one batch (no need to wait for it)

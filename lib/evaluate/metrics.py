@@ -192,3 +192,31 @@ def largest_batch_gap(history: pd.DataFrame, num_classes: int, metric: str) -> t
             best = (c, int(history["epoch"].iloc[row]), float(history[exact_col].iloc[row]),
                     float(history[batch_col].iloc[row]))  # fmt: skip
     return best
+
+
+# The per-class-metrics tutorial's own digits CNN, class 2 (its metric functions' output).
+TUTORIAL_BATCH_PRECISION = {"class": 2, "exact": 0.960, "batch-averaged": 0.852}
+
+
+def batch_gap_sentences(class_name: str, metric: str, epoch: int, exact: float, batch: float) -> list[str]:
+    """What the "Largest difference" box says about largest_batch_gap's result: every sentence
+    names the metric the numbers are of (precision or recall), never the other one."""
+    if metric not in ("precision", "recall"):
+        raise ValueError(f"batch-averaged values exist for precision and recall, not {metric!r}")
+    sentences = [
+        f"Largest difference: class '{class_name}' {metric} at epoch {epoch}: exact {exact:.3f}, "
+        f"batch-averaged {batch:.3f}.",
+        f"A batch average of {metric} is not the epoch's {metric}: it is computed on each batch, and every "
+        "batch counts once, however many images of the class it holds.",
+    ]
+    if metric == "precision":
+        t = TUTORIAL_BATCH_PRECISION
+        sentences.append(
+            f"This is the per-class-metrics tutorial's mistake: its own digits CNN had class {t['class']} "
+            f"precision exact {t['exact']:.3f} and batch-averaged {t['batch-averaged']:.3f}."
+        )
+    else:
+        sentences.append(
+            "The per-class-metrics tutorial makes this mistake: its metric functions are averaged over batches."
+        )
+    return sentences

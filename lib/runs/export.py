@@ -357,7 +357,10 @@ def lesson(table: pd.DataFrame, export: Export) -> str:
     name, change, metric = costliest_class(table)
     if change >= 0:
         return f"{export.title} costs no class anything on this test set: no recall or precision went down."
+    row = table[table["class"] == name].iloc[0]
+    # A change of a rate is in percentage points, not per cent: 0.95 -> 0.928 is -2.2 points.
     return (
-        f"{export.title} costs class '{name}' the most: its {metric} changes by {change:+.1%} "
-        f"(from the Keras model's to the exported file's)."
+        f"{export.title} costs class '{name}' the most: its {metric} goes from {row[f'{metric} (Keras)']:.3f} "
+        f"in the Keras model to {row[f'{metric} (LiteRT)']:.3f} in the exported file, "
+        f"{change * 100:+.1f} percentage points."
     )

@@ -12,9 +12,8 @@ from lib.augment import settings as augment
 from lib.augment.preview import augment_draws, describe_params, to_display, value_stats
 from lib.data.dataset import Dataset
 from lib.i18n import N_, _
-from lib.ui import state
+from lib.ui import present, state
 from lib.ui.images import for_display
-from lib.ui.table_labels import column_labels
 from lib.ui.text import md
 
 ONE_PER_CLASS, RANDOM = -1, -2
@@ -61,16 +60,17 @@ def preview_ui(ds: Dataset, gen: Any, config: dict[str, Any]) -> None:
         ),
     )
 
-    for i, image_index in enumerate(idx):
-        cols = st.columns(int(n_draws) + 1)
-        name = md(ds.class_names[ds.y_train[image_index]])
-        cols[0].image(for_display(originals[i]), caption=_("original · {name}").format(name=name), width="stretch")
-        for j in range(int(n_draws)):
-            cols[j + 1].image(
-                for_display(to_display(draws[i, j], stretch, value_range)),
-                caption=describe_params(params[i][j]),
-                width="stretch",
-            )
+    with present.image_grid("augment_preview"):  # presenting: every picture one size, rows never wrap
+        for i, image_index in enumerate(idx):
+            cols = st.columns(int(n_draws) + 1)
+            name = md(ds.class_names[ds.y_train[image_index]])
+            cols[0].image(for_display(originals[i]), caption=_("original · {name}").format(name=name), width="stretch")
+            for j in range(int(n_draws)):
+                cols[j + 1].image(
+                    for_display(to_display(draws[i, j], stretch, value_range)),
+                    caption=describe_params(params[i][j]),
+                    width="stretch",
+                )
     lo, hi = value_range
     if stretch:
         display_line = _("Display: each augmented image stretched to its own min..max (display only).")
@@ -86,5 +86,8 @@ def preview_ui(ds: Dataset, gen: Any, config: dict[str, Any]) -> None:
     st.caption(_("Seed {seed}: the same seed gives the same draws. {display}").format(seed=seed, display=display_line))
 
     st.markdown(_("**The same images before and after** (what the model receives, not the display)"))
-    table = value_stats({_("before (uint8 pixels)"): originals.astype(np.float32), _("after (augmented)"): draws})
-    st.dataframe(table, hide_index=True, width="stretch", column_config=column_labels(table))
+    present.dataframe(
+        value_stats({_("before (uint8 pixels)"): originals.astype(np.float32), _("after (augmented)"): draws}),
+        hide_index=True,
+        width="stretch",
+    )

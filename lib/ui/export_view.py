@@ -8,6 +8,7 @@ from lib.data.dataset import Dataset
 from lib.errors import ExplorerError, one_line
 from lib.runs import export
 from lib.runs.store import StoredRun
+from lib.ui import present
 from lib.ui.text import md
 
 TABLE_FORMAT = {
@@ -31,6 +32,7 @@ CLASS_FORMAT = {
 
 
 # Short headers, so every column fits at 1024 px with the sidebar open (the data keep the long names).
+# The grid sizes each column by its header and values; a fixed "small" width cut "precision Keras".
 TABLE_HEADERS = {"file size (KB)": "KB", "balanced accuracy": "balanced", "ms per image": "ms/image"}
 CLASS_HEADERS = {
     "recall (Keras)": "recall Keras",
@@ -40,10 +42,6 @@ CLASS_HEADERS = {
     "precision (LiteRT)": "precision LiteRT",
     "precision change": "Δ precision",
 }
-
-
-def _columns(headers: dict[str, str]) -> dict:
-    return {name: st.column_config.Column(label, width="small") for name, label in headers.items()}
 
 
 @st.fragment
@@ -74,11 +72,12 @@ def export_ui(run: StoredRun, ds: Dataset) -> None:
     if not found:
         st.caption("No export of this run yet.")
         return
-    st.dataframe(
-        export.comparison_table(run, found).style.format(TABLE_FORMAT),
+    present.dataframe(
+        export.comparison_table(run, found),
+        fmt=TABLE_FORMAT,
+        headers=TABLE_HEADERS,
         hide_index=True,
         width="stretch",
-        column_config=_columns(TABLE_HEADERS),
         key="export_table",
     )
     titles = {e.quantize: e.title for e in found}
@@ -88,12 +87,8 @@ def export_ui(run: StoredRun, ds: Dataset) -> None:
     chosen = next(e for e in found if e.quantize == shown)
     table = export.per_class_table(run, chosen)
     st.markdown(f"**{md(export.lesson(table, chosen))}**")
-    st.dataframe(
-        table.style.format(CLASS_FORMAT),
-        hide_index=True,
-        width="stretch",
-        column_config=_columns(CLASS_HEADERS),
-        key="export_classes",
+    present.dataframe(
+        table, fmt=CLASS_FORMAT, headers=CLASS_HEADERS, hide_index=True, width="stretch", key="export_classes"
     )
     st.download_button(
         f"Download {chosen.tflite.name}",

@@ -21,7 +21,6 @@ from lib.i18n import N_, _, shown
 from lib.runs.store import StoredRun
 from lib.ui import cache, inspect_cache, present, state
 from lib.ui.images import for_display
-from lib.ui.table_labels import column_labels
 
 SOURCES = ("a test image", "upload an image", "take a photo")  # codes (the widget's values); shown through:
 SOURCE_LABELS = {
@@ -192,21 +191,21 @@ def explanation_row(
     except Exception as exc:  # e.g. an uploaded model whose last layer is not Dense
         st.info(_("No explanation for this model: {reason}").format(reason=md(one_line(exc))))
         return
-    cols = st.columns(5)  # always 5: images keep one size whether one or two classes are shown
-    cols[0].image(display(image), width="stretch", caption=_("image"))
+    # Always 5 columns, each picture 140 px (at most its column): one size whether one or two classes are
+    # shown, and when a projector's narrow page wraps the row (a "stretch" picture grew to the whole row).
+    cols = st.columns(5)
+    cols[0].image(display(image), width=140, caption=_("image"))
     for j, (kind, e) in enumerate(wanted):
         over = explain.overlay(image, e.heatmap)
         shown = _("predicted: {name}") if kind == "predicted" else _("true: {name}")
-        cols[1 + 2 * j].image(
-            for_display(over, 140), width="stretch", caption=shown.format(name=md(names[e.class_index]))
-        )
+        cols[1 + 2 * j].image(for_display(over, 140), width=140, caption=shown.format(name=md(names[e.class_index])))
         p = f"{e.probability:.1%}"
         heat_caption = (
             _("{method} · p={p}").format(method=e.method, p=p)
             if e.heatmap.max() > 0
             else _("{method} · p={p} · no positive evidence").format(method=e.method, p=p)
         )
-        cols[2 + 2 * j].image(for_display(explain.heat_image(e.heatmap), 140), width="stretch", caption=heat_caption)
+        cols[2 + 2 * j].image(for_display(explain.heat_image(e.heatmap), 140), width=140, caption=heat_caption)
     if true is not None and true == pred.class_index:
         st.caption(_("Predicted correctly: the true class's map is the predicted class's map."))
     st.caption(
@@ -260,10 +259,8 @@ def curves_ui(run: StoredRun) -> None:
     if not pr.empty:
         cache.altair_chart(c2, charts.pr_chart, pr, aps, width="stretch")
     table = aucs.merge(aps[["class", "average precision", "prevalence"]], on="class")
-    st.dataframe(
-        table.style.format({"auc": "{:.3f}", "average precision": "{:.3f}", "prevalence": "{:.1%}"}, na_rep="n/a"),
-        hide_index=True,
-        column_config=column_labels(table),
+    present.dataframe(
+        table, fmt={"auc": "{:.3f}", "average precision": "{:.3f}", "prevalence": "{:.1%}"}, hide_index=True
     )
     st.caption(
         _(
@@ -286,11 +283,10 @@ def curves_ui(run: StoredRun) -> None:
         bin=lambda t: [f"{a:.1f}-{b:.1f}" for a, b in zip(t["low"], t["high"], strict=True)]
     )
     with st.expander(_("Bins of the reliability diagram")):
-        bins = filled[["bin", "count", "confidence", "accuracy", "gap"]]
-        st.dataframe(
-            bins.style.format({"confidence": "{:.3f}", "accuracy": "{:.3f}", "gap": "{:+.3f}"}),
+        present.dataframe(
+            filled[["bin", "count", "confidence", "accuracy", "gap"]],
+            fmt={"confidence": "{:.3f}", "accuracy": "{:.3f}", "gap": "{:+.3f}"},
             hide_index=True,
-            column_config=column_labels(bins),
         )
 
 
@@ -305,16 +301,13 @@ def threshold_ui(run: StoredRun) -> None:
         key="curve_threshold",
     )
     table = cache.computed(curves.at_threshold, run.y_true, run.y_prob, list(run.class_names), threshold)
-    c1, c2 = st.columns(2)
+    # presenting: one under the other (the room's table does not fit half a page)
+    c1, c2 = (st.container(), st.container()) if present.presenting() else st.columns(2)
     cache.altair_chart(c1, charts.threshold_chart, table, threshold, width="stretch")
     shown = table[["class", "precision", "recall", "predicted positive"]].rename(
         columns={"predicted positive": "predicted"}
     )
-    c2.dataframe(
-        shown.style.format({"precision": "{:.1%}", "recall": "{:.1%}"}),
-        hide_index=True,
-        column_config=column_labels(shown),
-    )
+    present.dataframe(shown, c2, fmt={"precision": "{:.1%}", "recall": "{:.1%}"}, hide_index=True)
 
 
 @st.fragment

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from lib import charts
 from lib.i18n import _
 from lib.ui import state
+from lib.ui.table_labels import column_labels
 
 # Our own constant CSS (never user text): larger type for the room, and nothing cut at 1024x768
 # with the sidebar open (about 650 px of page): columns wrap before their labels would be cut,
@@ -30,6 +32,11 @@ _STYLE = """
   .stApp [role="tablist"] { flex-wrap: wrap !important; overflow-x: visible !important; row-gap: 0.25rem; }
   .stApp button p, .stApp button div { white-space: normal !important; text-overflow: clip !important; }
   .stApp [data-testid="stImageCaption"] { word-break: normal !important; overflow-wrap: normal !important; }
+  /* tables are HTML while presenting (present.dataframe): their text at the room's size */
+  .stApp [data-testid="stTable"] th, .stApp [data-testid="stTable"] td { font-size: 1.25rem !important; }
+  /* an image grid keeps one row per image, every picture the same size (a wrapped row grew) */
+  .stApp [class*="st-key-image_grid_"] [data-testid="stHorizontalBlock"] { flex-wrap: nowrap !important; }
+  .stApp [class*="st-key-image_grid_"] [data-testid="stColumn"] { min-width: 0 !important; }
 </style>
 """
 
@@ -68,6 +75,47 @@ def code(text: str, *, label: str | None = None, language: str = "python") -> No
             st.code(text, language=language)
     else:
         st.code(text, language=language)
+
+
+def dataframe(
+    data: pd.DataFrame,
+    where: Any = None,
+    *,
+    fmt: str | dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    **dataframe_kwargs: Any,
+) -> Any:
+    """A table: `where.dataframe(...)`, or while presenting `where.table(...)`. Streamlit's dataframe
+    is drawn on a canvas, whose ~13 px text no CSS reaches; an HTML table takes the room's size and
+    wraps a long header instead of cutting it. `fmt`: Styler formats; `headers`: shorter column
+    labels ({column: label}), over the translated headers of lib.ui.table_labels."""
+    where = where if where is not None else st
+    headers = {**column_labels(data), **(headers or {})}  # in the session's language
+    if isinstance(fmt, dict):  # formats of the columns this table has
+        fmt = {k: v for k, v in fmt.items() if k in data.columns}
+    if presenting():
+        shown = data.rename(columns=headers)
+        if data.index.name is not None and "_index" in headers:
+            shown = shown.rename_axis(headers["_index"])
+        if isinstance(fmt, dict):
+            fmt = {headers.get(k, k): v for k, v in fmt.items()}
+        return where.table(
+            shown.style.format(fmt, na_rep="n/a") if fmt is not None else shown,
+            hide_index=dataframe_kwargs.get("hide_index"),
+        )
+    config = {name: st.column_config.Column(label) for name, label in headers.items()}
+    config.update(dataframe_kwargs.pop("column_config", None) or {})
+    return where.dataframe(
+        data.style.format(fmt, na_rep="n/a") if fmt is not None else data,
+        column_config=config or None,
+        **dataframe_kwargs,
+    )
+
+
+def image_grid(key: str) -> Any:
+    """A container for rows of pictures in columns: while presenting, its rows do not wrap (a
+    wrapped picture took a whole row and grew larger than the others)."""
+    return st.container(key=f"image_grid_{key}")
 
 
 def page_boxes(order: list[str], presenting_order: list[str]) -> dict[str, Any]:

@@ -137,17 +137,12 @@ def per_class_ui(run: StoredRun) -> None:
     gap = metrics.largest_batch_gap(h, len(names), metric) if has_batch and metric != "f1" else None
     if gap is not None:
         c, epoch, exact, batch = gap
-        st.info(
-            f"Largest difference: class '{md(names[c])}' {metric} at epoch {epoch}: exact {exact:.3f}, "
-            f"batch-averaged {batch:.3f}. The per-class-metrics tutorial's mistake: its metric functions are "
-            "averaged over batches, and a batch average of precision is not the epoch's precision (its own "
-            "digits CNN: class 2 precision exact 0.960, batch-averaged 0.852)."
-        )
-        st.code(
+        st.info(" ".join(metrics.batch_gap_sentences(md(names[c]), metric, epoch, exact, batch)))
+        present.code(  # folded while presenting, as every code block of the app
             "# the fix: predict the whole validation split once per epoch and count\n"
             "y_pred = model.predict(x_val).argmax(axis=1)\n"
-            "precision = sklearn.metrics.precision_score(y_val, y_pred, average=None, zero_division=0)",
-            language="python",
+            f"{metric} = sklearn.metrics.{metric}_score(y_val, y_pred, average=None, zero_division=0)",
+            label="Show the fix",
         )
     if len(run.val_confusions):
         epoch = (
@@ -183,8 +178,9 @@ def test_evaluation_ui(
     # Matrix and report each get the full width on a projector: side by side they cut each other.
     confusion_view_ui(cm, names)
     rep = metrics.report(cm, names)
-    st.dataframe(
-        rep.style.format({"precision": "{:.3f}", "recall": "{:.3f}", "f1-score": "{:.3f}"}),
+    present.dataframe(
+        rep,
+        fmt={"precision": "{:.3f}", "recall": "{:.3f}", "f1-score": "{:.3f}"},
         width="stretch",
         height=table_height(len(rep)),  # every row (accuracy, macro, weighted too), no scrolling inside
         # The row names ("weighted avg") are longer than the class rows the grid sizes the column by.
@@ -201,12 +197,15 @@ def test_evaluation_ui(
 
     cell_gallery_ui(run, ds)
 
-    c1, c2 = st.columns([1, 2])
+    # presenting: one under the other (the room's table does not fit a third of the page)
+    c1, c2 = (st.container(), st.container()) if present.presenting() else st.columns([1, 2])
     c1.markdown("**Top confusions**")
-    c1.dataframe(
-        metrics.top_confusions(cm, names).style.format({"share of true class": "{:.1%}"}),
+    present.dataframe(
+        metrics.top_confusions(cm, names),
+        c1,
+        fmt={"share of true class": "{:.1%}"},
+        headers={"share of true class": "share of true"},
         hide_index=True,
-        column_config={"share of true class": st.column_config.Column("share of true", width="small")},
     )
     c2.markdown("**Most confident mistakes**")
     with c2:
@@ -267,7 +266,7 @@ def traps_ui(run: StoredRun, ds: Dataset, model: Callable[[], Any], gen: Callabl
     )
     if st.button("Run it on this model", key="trap_order"):
         result = traps.generator_order(model(), gen(), ds.x_test, ds.y_test, seed=run.settings.seed)
-        st.dataframe(pd.DataFrame({"accuracy": result}).style.format("{:.1%}"))
+        present.dataframe(pd.DataFrame({"accuracy": result}), fmt="{:.1%}")
         st.code(traps.ORDER_FIX_CODE, language="python")
         st.caption(
             "Not fixes: `it.reset()` before predicting only rewinds the iterator; the order stays shuffled. "
@@ -287,7 +286,7 @@ def traps_ui(run: StoredRun, ds: Dataset, model: Callable[[], Any], gen: Callabl
     st.markdown("#### 3 · Accuracy under imbalance")
     majority = majority_class(run, ds)
     numbers = traps.imbalance(run.y_true, run.y_prob, majority)
-    st.dataframe(pd.DataFrame({"value": numbers}).style.format("{:.1%}"))
+    present.dataframe(pd.DataFrame({"value": numbers}), fmt="{:.1%}")
     who = f"always predicting '{md(names[majority])}'" if majority is not None else "not recorded for this run"
     st.caption(
         f"Majority-class baseline: {who}. Balanced accuracy and macro F1 "
@@ -308,7 +307,7 @@ def traps_ui(run: StoredRun, ds: Dataset, model: Callable[[], Any], gen: Callabl
     if steps and st.button("Evaluate this model both ways", key="trap_standardize"):
         result = traps.unstandardized(model(), gen(), ds.x_test, ds.y_test)
         table = pd.DataFrame(result).T
-        st.dataframe(table.style.format({"accuracy": "{:.1%}", "loss": "{:.3f}"}))
+        present.dataframe(table, fmt={"accuracy": "{:.1%}", "loss": "{:.3f}"})
         st.code(
             "x_test_ready = np.stack([datagen.standardize(img.astype('float32')) for img in x_test])  # the fix\n"
             "model.evaluate(x_test_ready, y_test)",

@@ -62,16 +62,21 @@ def your_images_ui() -> tuple[DatasetSpec | None, Dataset | None]:
         options.append(wanted)  # a link to a set that is gone: loading it says so
     requested = None
     if options:
+        # The box shows the title only (a sidebar is too narrow for more: the hash was cut); a title
+        # two sets share gets its hash's end. The count and the whole hash are in a caption below.
+        titles = [s.title for s in sets.values()]
         name = sb.selectbox(
             _("Saved set"),
             options,
             format_func=lambda n: (
-                _("{title} · {n} pictures · {id}").format(title=sets[n].title, n=sets[n].pictures, id=n[-10:])
+                (sets[n].title if titles.count(sets[n].title) == 1 else f"{sets[n].title} · {n[-4:]}")
                 if n in sets
                 else n
             ),
             key=state.IMAGES_SET,
         )
+        if name in sets:
+            sb.caption(_("{n} pictures · set {id}").format(n=sets[name].pictures, id=name[-10:]))
         requested = DatasetSpec("images", name)
         if name in sets:
             _delete_ui(name, sets[name].title)
