@@ -64,10 +64,13 @@ def your_images_ui() -> tuple[DatasetSpec | None, Dataset | None]:
         name = sb.selectbox(
             "Saved set",
             options,
+            # Right after a delete nothing is picked: the session stays on the default data set
+            # instead of loading someone else's set. (With a key, `index` only sets the start.)
+            index=None if deleted is not None else 0,
             format_func=lambda n: f"{sets[n].title} · {sets[n].pictures} pictures · {n[-10:]}" if n in sets else n,
             key=state.IMAGES_SET,
         )
-        requested = DatasetSpec("images", name)
+        requested = DatasetSpec("images", name) if name is not None else None
         if name in sets:
             _delete_ui(name, sets[name].title)
     else:
