@@ -14,7 +14,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +39,7 @@ class _Entry:
     split: str  # "train", "test" or "all"
     size: tuple[int, int]  # (width, height)
     colour: bool
+    read: Callable[[], bytes] | None = None  # the file's bytes without opening it (see `contents`)
 
 
 def load_image_folder(
@@ -49,9 +50,13 @@ def load_image_folder(
     seed: int = 0,
     progress: Progress | None = None,
     headers: Mapping[Path, decode.ImageHeader] | None = None,
+    contents: Mapping[Path, Callable[[], bytes]] | None = None,
 ) -> Dataset:
     """`headers`: pictures this process has just written and read through the gate's header check
-    (a saved set of your images, lib.data.picture_sets); they are not read again, nor resolved."""
+    (a saved set of your images, lib.data.picture_sets); they are not read again, nor resolved.
+    `contents`: for such a picture, a way to get the very bytes it was written from (still in
+    memory or re-inflated from its ZIP): its pixels are decoded from them, through the same gate,
+    instead of opening the file again."""
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DatasetError(f"not a folder: {root}")
@@ -68,10 +73,12 @@ def load_image_folder(
     hidden: list[str] = []
     for split, dirs in class_dirs.items():
         for d in dirs:
-            for path in _image_files(d, root, skipped, hidden):
+            for path in _image_files(d, root, skipped, hidden, headers or {}):
                 known = headers.get(path) if headers else None
                 if known is not None:
-                    entries.append(_Entry(path, class_names.index(printable(d.name)), split, known.size, known.colour))
+                    label = class_names.index(printable(d.name))
+                    read = contents.get(path) if contents else None
+                    entries.append(_Entry(path, label, split, known.size, known.colour, read))
                     continue
                 if not inside_root(path):
                     skipped.append(f"{printable(path.relative_to(root))} (a link that leads outside the data folder)")
@@ -90,7 +97,7 @@ def load_image_folder(
         notes.append(f"classes with no readable images were dropped: {', '.join(empty)}")
         keep = [n for n in class_names if n not in empty]
         remap = {class_names.index(n): i for i, n in enumerate(keep)}
-        entries = [_Entry(e.path, remap[e.label], e.split, e.size, e.colour) for e in entries if e.label in remap]
+        entries = [replace(e, label=remap[e.label]) for e in entries if e.label in remap]
         class_names = keep
     if len(class_names) < 2:
         raise DatasetError(
@@ -159,9 +166,12 @@ def load_image_folder(
     )
 
 
-def _image_files(folder: Path, root: Path, skipped: list[str], hidden: list[str]) -> list[Path]:
+def _image_files(
+    folder: Path, root: Path, skipped: list[str], hidden: list[str], written: Mapping[Path, object]
+) -> list[Path]:
     """Files under a class folder, sorted; hidden files and folders (`.ipynb_checkpoints`) are
-    left out, and sub-folders that cannot be listed are named in `skipped`."""
+    left out, and sub-folders that cannot be listed are named in `skipped`. Files in `written`
+    (just written as regular files by this process) are not stat()ed again."""
     found: list[Path] = []
 
     def walk_error(exc: OSError) -> None:
@@ -175,6 +185,9 @@ def _image_files(folder: Path, root: Path, skipped: list[str], hidden: list[str]
         for name in filenames:
             path = Path(dirpath) / name
             if name.startswith("."):
+                continue
+            if path in written:
+                found.append(path)
                 continue
             try:
                 if path.is_file():
@@ -270,13 +283,13 @@ def _pool() -> ThreadPoolExecutor:
 
 def _try_decode(e: _Entry, size: tuple[int, int], channels: int) -> np.ndarray | Exception:
     try:
-        return _decode(e.path, size, channels)
+        return _decode(e.read() if e.read is not None else e.path, size, channels)
     except Exception as exc:
         return exc
 
 
-def _decode(path: Path, size: tuple[int, int], channels: int) -> np.ndarray:
-    return decode.decode_to_array(path, size, channels)
+def _decode(source: Path | bytes, size: tuple[int, int], channels: int) -> np.ndarray:
+    return decode.decode_to_array(source, size, channels)
 
 
 def _reason(exc: Exception) -> str:
