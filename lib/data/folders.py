@@ -14,7 +14,7 @@ import os
 from collections import Counter
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -39,7 +39,6 @@ class _Entry:
     split: str  # "train", "test" or "all"
     size: tuple[int, int]  # (width, height)
     colour: bool
-    read: Callable[[], bytes] | None = None  # the file's bytes without opening it (see `contents`)
 
 
 def load_image_folder(
@@ -50,13 +49,9 @@ def load_image_folder(
     seed: int = 0,
     progress: Progress | None = None,
     headers: Mapping[Path, decode.ImageHeader] | None = None,
-    contents: Mapping[Path, Callable[[], bytes]] | None = None,
 ) -> Dataset:
     """`headers`: pictures this process has just written and read through the gate's header check
-    (a saved set of your images, lib.data.picture_sets); they are not read again, nor resolved.
-    `contents`: for such a picture, a way to get the very bytes it was written from (still in
-    memory or re-inflated from its ZIP): its pixels are decoded from them, through the same gate,
-    instead of opening the file again."""
+    (a saved set of your images, lib.data.picture_sets); they are not read again, nor resolved."""
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DatasetError(f"not a folder: {root}")
@@ -76,9 +71,7 @@ def load_image_folder(
             for path in _image_files(d, root, skipped, hidden, headers or {}):
                 known = headers.get(path) if headers else None
                 if known is not None:
-                    label = class_names.index(printable(d.name))
-                    read = contents.get(path) if contents else None
-                    entries.append(_Entry(path, label, split, known.size, known.colour, read))
+                    entries.append(_Entry(path, class_names.index(printable(d.name)), split, known.size, known.colour))
                     continue
                 if not inside_root(path):
                     skipped.append(f"{printable(path.relative_to(root))} (a link that leads outside the data folder)")
@@ -97,7 +90,7 @@ def load_image_folder(
         notes.append(f"classes with no readable images were dropped: {', '.join(empty)}")
         keep = [n for n in class_names if n not in empty]
         remap = {class_names.index(n): i for i, n in enumerate(keep)}
-        entries = [replace(e, label=remap[e.label]) for e in entries if e.label in remap]
+        entries = [_Entry(e.path, remap[e.label], e.split, e.size, e.colour) for e in entries if e.label in remap]
         class_names = keep
     if len(class_names) < 2:
         raise DatasetError(
@@ -283,13 +276,13 @@ def _pool() -> ThreadPoolExecutor:
 
 def _try_decode(e: _Entry, size: tuple[int, int], channels: int) -> np.ndarray | Exception:
     try:
-        return _decode(e.read() if e.read is not None else e.path, size, channels)
+        return _decode(e.path, size, channels)
     except Exception as exc:
         return exc
 
 
-def _decode(source: Path | bytes, size: tuple[int, int], channels: int) -> np.ndarray:
-    return decode.decode_to_array(source, size, channels)
+def _decode(path: Path, size: tuple[int, int], channels: int) -> np.ndarray:
+    return decode.decode_to_array(path, size, channels)
 
 
 def _reason(exc: Exception) -> str:

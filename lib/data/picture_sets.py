@@ -8,14 +8,11 @@ camera) saved as a folder data set under `<data root>/your-images/` and read bac
 the pictures' paths and bytes, so two students' sets never overwrite each other and the same
 pictures under the same name are the same set. A set is written into a hidden temporary folder
 and renamed into place when complete: nobody ever sees half a set. The pictures are stored as
-uploaded and the saved folder is read by `load_image_folder` (its listing, layout and split), so
-a set gives the same Dataset (and the same fingerprint: stored runs are reused) as the original
-folder read from disk.
+uploaded and read back by `load_image_folder`, so a set gives the same Dataset (and the same
+fingerprint: stored runs are reused) as the original folder read from disk.
 
 Every picture goes through the one decoding gate (`lib.data.decode`) twice: its header when it
-arrives (a promised raster format, the pixel budget), then its pixels in the folder loader,
-decoded from the very bytes the file was written from (the upload, or its ZIP member inflated
-again) instead of opening the file just written.
+arrives (a promised raster format, the pixel budget), then its pixels in the folder loader.
 """
 
 from __future__ import annotations
@@ -264,8 +261,7 @@ def _ingest(
     try:
         tmp.mkdir()
         headers: dict[Path, decode.ImageHeader] = {}
-        contents: dict[Path, Callable[[], bytes]] = {}
-        written = _write_pictures(kept, tmp, budget, notes, progress, headers, contents)
+        written = _write_pictures(kept, tmp, budget, notes, progress, headers)
         notes[:0] = ignored
         h = hashlib.blake2b(digest_size=16)
         for rel, sha in sorted(written.items()):
@@ -276,7 +272,7 @@ def _ingest(
             saved = _read_marker(final)
             _remember_upload(final, digest)
             return Ingested(saved, None, True)
-        ds = _load_checked(tmp, name, progress, headers, contents)
+        ds = _load_checked(tmp, name, progress, headers)
         saved = SavedSet(name, clean_name(title) or slug, len(ds.x_train) + len(ds.x_test), ds.class_names, time.time())
         _write_marker(tmp, saved, [digest], notes)
         try:
@@ -341,11 +337,9 @@ def _write_pictures(
     notes: list[str],
     progress: Progress | None,
     headers: dict[Path, decode.ImageHeader],
-    contents: dict[Path, Callable[[], bytes]],
 ) -> dict[str, bytes]:
     """Each file read once, checked at the gate, written under tmp; {relative path: sha256}.
-    `headers` gets each written file's header (the folder loader does not read it again), and
-    `contents` how to get its bytes again without opening the file (its upload, its ZIP member).
+    `headers` gets each written file's header (the folder loader does not read it again).
     Files are written by one thread beside this loop (creating a file is a syscall, which frees
     the GIL); all are on disk, or the first error raised, before this returns."""
     written: dict[str, bytes] = {}
@@ -382,7 +376,6 @@ def _write_pictures(
                     writer.write(target, data)
                     written[rel] = sha
                     headers[target] = header
-                    contents[target] = item.read
                     largest = max(largest, min(header.width * header.height, MAX_SIDE * MAX_SIDE))
             if progress and (n % 25 == 0 or n == len(items)):
                 progress("read", n, len(items))
@@ -462,17 +455,13 @@ def _write_file(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
-def _load_checked(
-    tmp: Path, name: str, progress: Progress | None, headers: dict, contents: dict[Path, Callable[[], bytes]]
-) -> Dataset:
-    """The folder loader on the new set (before anyone can see it), and at least 2 pictures a class.
-    It lists the folder as written and decodes each picture from the bytes it was written from."""
+def _load_checked(tmp: Path, name: str, progress: Progress | None, headers: dict) -> Dataset:
+    """The folder loader on the new set (before anyone can see it), and at least 2 pictures a class."""
     try:
         ds = load_image_folder(
             tmp,
             progress=(lambda d, t: progress("load", d, t)) if progress else None,
             headers=headers,
-            contents=contents,
         )
     except DatasetError as exc:
         raise DatasetError(str(exc).replace(str(tmp), name)) from None

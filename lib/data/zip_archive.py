@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import stat
 import struct
-import threading
 import unicodedata
 import zipfile
 from dataclasses import dataclass
@@ -99,15 +98,12 @@ class ZipReader:
 
     def __init__(self, data: bytes) -> None:
         self._zf = zipfile.ZipFile(io.BytesIO(data))
-        # The folder loader's decoding threads read members again: one member at a time
-        # (zipfile does not promise that opening members from several threads is safe).
-        self._lock = threading.Lock()
 
     def read(self, entry: ZipEntry) -> bytes:
         if entry.info.flag_bits & _ENCRYPTED_FLAG:
             raise DatasetError("encrypted (a password is needed)")
         try:
-            with self._lock, self._zf.open(entry.info) as fh:
+            with self._zf.open(entry.info) as fh:
                 return fh.read(entry.info.file_size + 1)
         except Exception as exc:  # BadZipFile (CRC, header mismatch), zlib.error, NotImplementedError, ...
             raise DatasetError(f"cannot be unpacked ({one_line(exc, 100)})") from None
