@@ -53,7 +53,9 @@ def your_images_ui() -> tuple[DatasetSpec | None, Dataset | None]:
         st.session_state[state.IMAGES_SET] = pending[0].path  # before the selectbox is drawn
     deleted = st.session_state.pop(_DELETED, None)
     if deleted is not None and st.session_state.get(state.IMAGES_SET) == deleted:
-        st.session_state.pop(state.IMAGES_SET)
+        # Set, not popped: a value set here is sent to the browser, which otherwise keeps
+        # showing the deleted set's name in the box.
+        st.session_state[state.IMAGES_SET] = None
     sets = {s.name: s for s in list_sets()}
     options = list(sets)
     wanted = st.session_state.get(state.IMAGES_SET)
