@@ -395,3 +395,61 @@ def test_peak_memory_stays_within_twice_the_decoded_size(tmp_path):
     tracemalloc.stop()
     size = got.dataset.x_train.nbytes + got.dataset.x_test.nbytes
     assert peak <= 2 * size, (peak, size)
+
+
+# --- the Delete button, in the app (Streamlit's AppTest) ---------------------------------------
+
+
+def _app_on(params: dict[str, str]):
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "streamlit_app.py"), default_timeout=120)
+    at.query_params.update(params)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def _in_use(at) -> str:
+    return next(m.value for m in at.sidebar.markdown if "In use:" in m.value)
+
+
+def test_the_delete_button_removes_the_set_for_everyone_and_the_session_goes_back_to_the_default(data_root):
+    from lib.ui import cache, state
+
+    mine = ps.ingest_zip(zip_of(three_classes()), "Pets").saved
+    other = ps.ingest_zip(zip_of(three_classes(3)), "Birds").saved
+    at = _app_on({"dataset": "images", "path": mine.name})
+    assert at.session_state[state.DATASET_SPEC] == DatasetSpec("images", mine.name)
+    assert at.selectbox(key=state.IMAGES_SET).value == mine.name
+    assert "Pets" in _in_use(at)
+    assert [p for p in at.sidebar.get("popover") if "Delete this set" in str(p.proto)]
+
+    at.button(key="images_delete").click().run()
+    assert not at.exception, at.exception
+    assert not (data_root / ps.PLACE / mine.name).exists()
+    assert [s.name for s in ps.list_sets()] == [other.name]  # only the set asked for
+    assert mine.name not in at.selectbox(key=state.IMAGES_SET).options
+    assert at.session_state[state.DATASET_SPEC] == cache.DEFAULT_SPEC
+    assert "digits" in _in_use(at).lower()
+    assert at.query_params.get("path") != [mine.name]  # a reload does not ask for the deleted set
+    at.run()  # the next rerun does not load another set by itself either
+    assert at.session_state[state.DATASET_SPEC] == cache.DEFAULT_SPEC
+    at.selectbox(key=state.IMAGES_SET).select(other.name).run()  # the sets left are there to pick
+    assert at.session_state[state.DATASET_SPEC] == DatasetSpec("images", other.name)
+
+
+def test_a_built_in_set_or_a_folder_not_made_here_offers_no_delete(data_root):
+    from lib.ui import state
+
+    at = _app_on({"dataset": "shapes"})  # a built-in set
+    assert not [b for b in at.button if b.key == "images_delete"]
+    assert not [p for p in at.sidebar.get("popover") if "Delete" in str(p.proto)]
+    # A folder in the sets' place that this app did not make (no marker) is neither listed nor deletable.
+    stranger = data_root / ps.PLACE / "pets-0123456789"
+    make_folder(stranger, {"a": 3, "b": 3})
+    at = _app_on({"dataset": "images", "path": stranger.name})
+    assert at.selectbox(key=state.IMAGES_SET).options == [stranger.name]  # only the link's own name
+    assert not [b for b in at.button if b.key == "images_delete"]
+    assert "no saved set named" in " ".join(e.value for e in at.sidebar.error)
+    assert stranger.is_dir()

@@ -71,7 +71,7 @@ def load_image_folder(
     hidden: list[str] = []
     for split, dirs in class_dirs.items():
         for d in dirs:
-            for path in _image_files(d, root, skipped, hidden):
+            for path in _image_files(d, root, skipped, hidden, headers or {}):
                 known = headers.get(path) if headers else None
                 if known is not None:
                     entries.append(_Entry(path, class_names.index(printable(d.name)), split, known.size, known.colour))
@@ -173,9 +173,12 @@ def load_image_folder(
     )
 
 
-def _image_files(folder: Path, root: Path, skipped: list[str], hidden: list[str]) -> list[Path]:
+def _image_files(
+    folder: Path, root: Path, skipped: list[str], hidden: list[str], written: Mapping[Path, object]
+) -> list[Path]:
     """Files under a class folder, sorted; hidden files and folders (`.ipynb_checkpoints`) are
-    left out, and sub-folders that cannot be listed are named in `skipped`."""
+    left out, and sub-folders that cannot be listed are named in `skipped`. Files in `written`
+    (just written as regular files by this process) are not stat()ed again."""
     found: list[Path] = []
 
     def walk_error(exc: OSError) -> None:
@@ -189,6 +192,9 @@ def _image_files(folder: Path, root: Path, skipped: list[str], hidden: list[str]
         for name in filenames:
             path = Path(dirpath) / name
             if name.startswith("."):
+                continue
+            if path in written:
+                found.append(path)
                 continue
             try:
                 if path.is_file():

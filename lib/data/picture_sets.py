@@ -26,8 +26,9 @@ import shutil
 import time
 import unicodedata
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -357,40 +358,46 @@ def _write_pictures(
     headers: dict[Path, decode.ImageHeader],
 ) -> dict[str, bytes]:
     """Each file read once, checked at the gate, written under tmp; {relative path: sha256}.
-    `headers` gets each written file's header (the folder loader does not read it again)."""
+    `headers` gets each written file's header (the folder loader does not read it again).
+    Files are written by one thread beside this loop (creating a file is a syscall, which frees
+    the GIL); all are on disk, or the first error raised, before this returns."""
     written: dict[str, bytes] = {}
     first_of: dict[bytes, str] = {}
     duplicates: list[str] = []
     skipped: list[str] = []
     largest = 0
-    for n, item in enumerate(items, 1):
-        parts = tuple(_safe_part(p) for p in item.parts)
-        rel = "/".join(parts)
-        try:
-            if not all(parts) or any(len(p.encode("utf-8", "surrogatepass")) > 240 for p in parts):
-                raise DatasetError(_("a name that cannot be stored"))
-            if rel in written:
-                raise DatasetError(_("the same name as another file (NFC and NFD spellings?)"))
-            data = item.read()
-            if len(data) > item.size:
-                raise DatasetError(_("larger than the size its archive declared"))
-            header = check_picture(data, max_pixels=budget.max_pixels)
-        except (DatasetError, ImageError) as exc:
-            skipped.append(f"{printable(rel)} ({one_line(exc, 100)})")
-        else:
-            sha = hashlib.sha256(data).digest()
-            if sha in first_of:
-                duplicates.append(f"{printable(rel)} = {printable(first_of[sha])}")
+    folders: set[Path] = set()
+    with _Writer() as writer:
+        for n, item in enumerate(items, 1):
+            parts = tuple(_safe_part(p) for p in item.parts)
+            rel = "/".join(parts)
+            try:
+                if not all(parts) or any(len(p.encode("utf-8", "surrogatepass")) > 240 for p in parts):
+                    raise DatasetError(_("a name that cannot be stored"))
+                if rel in written:
+                    raise DatasetError(_("the same name as another file (NFC and NFD spellings?)"))
+                data = item.read()
+                if len(data) > item.size:
+                    raise DatasetError(_("larger than the size its archive declared"))
+                header = check_picture(data, max_pixels=budget.max_pixels)
+            except (DatasetError, ImageError) as exc:
+                skipped.append(f"{printable(rel)} ({one_line(exc, 100)})")
             else:
-                first_of[sha] = rel
-                target = tmp.joinpath(*parts)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
-                written[rel] = sha
-                headers[target] = header
-                largest = max(largest, min(header.width * header.height, MAX_SIDE * MAX_SIDE))
-        if progress and (n % 25 == 0 or n == len(items)):
-            progress("read", n, len(items))
+                sha = hashlib.sha256(data).digest()
+                if sha in first_of:
+                    duplicates.append(f"{printable(rel)} = {printable(first_of[sha])}")
+                else:
+                    first_of[sha] = rel
+                    target = tmp.joinpath(*parts)
+                    if target.parent not in folders:
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        folders.add(target.parent)
+                    writer.write(target, data)
+                    written[rel] = sha
+                    headers[target] = header
+                    largest = max(largest, min(header.width * header.height, MAX_SIDE * MAX_SIDE))
+            if progress and (n % 25 == 0 or n == len(items)):
+                progress("read", n, len(items))
     estimate = len(written) * largest * 3
     if estimate > budget.max_decoded_bytes:
         raise DatasetError(
@@ -411,11 +418,72 @@ def _write_pictures(
     return written
 
 
+class _Writer:
+    """Writes files on one thread beside the caller, a batch at a time (waking a thread per file
+    costs more than the file). At most one batch waits (the memory budget), the first error is
+    raised by a later `write` or on leaving, and leaving waits for every write: nothing is
+    written after the caller moved on."""
+
+    BATCH_FILES = 64
+    BATCH_BYTES = 1 << 20
+
+    def __init__(self) -> None:
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="set-writer")
+        self._batch: list[tuple[Path, bytes]] = []
+        self._bytes = 0
+        self._waiting: deque[Future[None]] = deque()
+
+    def write(self, path: Path, data: bytes) -> None:
+        self._batch.append((path, data))
+        self._bytes += len(data)
+        if len(self._batch) >= self.BATCH_FILES or self._bytes >= self.BATCH_BYTES:
+            self._submit()
+
+    def _submit(self) -> None:
+        if self._waiting:
+            self._waiting.popleft().result()
+        self._waiting.append(self._pool.submit(_write_files, self._batch))
+        self._batch, self._bytes = [], 0
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, kind: object, *exc: object) -> None:
+        try:
+            if kind is None and self._batch:
+                self._submit()
+            while self._waiting:
+                if kind is None:
+                    self._waiting.popleft().result()
+                else:  # already failing: wait for the writes, keep the first error
+                    self._waiting.popleft().exception()
+        finally:
+            self._pool.shutdown(wait=True)
+
+
+def _write_files(batch: list[tuple[Path, bytes]]) -> None:
+    for path, data in batch:
+        _write_file(path, data)
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    """`path.write_bytes(data)` in three syscalls (no buffered file object around them)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
+
+
 def _load_checked(tmp: Path, name: str, progress: Progress | None, headers: dict) -> Dataset:
     """The folder loader on the new set (before anyone can see it), and at least 2 pictures a class."""
     try:
         ds = load_image_folder(
-            tmp, progress=(lambda d, t: progress("load", d, t)) if progress else None, headers=headers
+            tmp,
+            progress=(lambda d, t: progress("load", d, t)) if progress else None,
+            headers=headers,
         )
     except DatasetError as exc:
         raise DatasetError(str(exc).replace(str(tmp), name)) from None

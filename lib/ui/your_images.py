@@ -54,7 +54,9 @@ def your_images_ui() -> tuple[DatasetSpec | None, Dataset | None]:
         st.session_state[state.IMAGES_SET] = pending[0].path  # before the selectbox is drawn
     deleted = st.session_state.pop(_DELETED, None)
     if deleted is not None and st.session_state.get(state.IMAGES_SET) == deleted:
-        st.session_state.pop(state.IMAGES_SET)
+        # Set, not popped: a value set here is sent to the browser, which otherwise keeps
+        # showing the deleted set's name in the box.
+        st.session_state[state.IMAGES_SET] = None
     sets = {s.name: s for s in list_sets()}
     options = list(sets)
     wanted = st.session_state.get(state.IMAGES_SET)
@@ -68,6 +70,10 @@ def your_images_ui() -> tuple[DatasetSpec | None, Dataset | None]:
         name = sb.selectbox(
             _("Saved set"),
             options,
+            # Right after a delete nothing is picked: the session stays on the default data set
+            # instead of loading someone else's set. (With a key, `index` only sets the start.)
+            index=None if deleted is not None else 0,
+            placeholder=_("Choose a saved set"),
             format_func=lambda n: (
                 (sets[n].title if titles.count(sets[n].title) == 1 else f"{sets[n].title} · {n[-4:]}")
                 if n in sets
@@ -77,7 +83,7 @@ def your_images_ui() -> tuple[DatasetSpec | None, Dataset | None]:
         )
         if name in sets:
             sb.caption(_("{n} pictures · set {id}").format(n=sets[name].pictures, id=name[-10:]))
-        requested = DatasetSpec("images", name)
+        requested = DatasetSpec("images", name) if name is not None else None
         if name in sets:
             _delete_ui(name, sets[name].title)
     else:
