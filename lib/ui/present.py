@@ -103,7 +103,7 @@ def dataframe(
             shown.style.format(fmt, na_rep="n/a") if fmt is not None else shown,
             hide_index=dataframe_kwargs.get("hide_index"),
         )
-    config = {name: st.column_config.Column(label) for name, label in headers.items()}
+    config: dict[str, Any] = dict(headers)  # a string sets the header a person reads
     config.update(dataframe_kwargs.pop("column_config", None) or {})
     return where.dataframe(
         data.style.format(fmt, na_rep="n/a") if fmt is not None else data,
