@@ -52,6 +52,11 @@ def test_every_tab_renders_for_a_cnn_and_an_mlp(two_runs, monkeypatch):
     assert any("Grad-CAM at" in c.value for c in at.caption)
     at.slider(key="curve_threshold").set_value(0.8).run()
     assert not at.exception, at.exception
+    at.slider(key="curve_threshold").set_value(1.0).run()  # hardly any p is exactly 1: precision undefined
+    assert any(c.value.startswith("n/a: no image is predicted as that class") for c in at.caption)
+    # t-SNE: pressing Compute shows it (the map switches to it) and the button is not offered again.
+    at.button(key="tsne_button").click().run()
+    assert at.radio(key="map_method").value == "t-SNE" and not [b for b in at.button if b.key == "tsne_button"]
     charts = at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
     assert len(charts) >= 6  # probabilities, ROC, PR, threshold, reliability, map
     # The report is built on request, then offered for download.

@@ -141,6 +141,9 @@ def test_preview_labels_name_the_way_the_image_moved():
     moved = _where(gen.apply_transform(img.copy(), {"tx": -2.0}))
     assert moved == (5, 11)  # tx (from height_shift_range) moved the dot sideways
     assert describe_params({"tx": -2.0}) == "dx -2.0px" and describe_params({"ty": 1.0}) == "dy +1.0px"
+    # A caption never breaks at a hyphen ("h-" / "flip") nor shows a move that rounds to zero ("dy -0.0px").
+    assert describe_params({"ty": -0.01, "flip_horizontal": True}) == "h\u2011flip"
+    assert describe_params({"theta": 0.3}) == "no change"
 
 
 def test_shear_has_the_generators_slant_and_the_difference_is_stated():

@@ -16,11 +16,11 @@ _PARAM_LABELS = {
     "tx": ("dx", "{:+.1f}px"),
     "ty": ("dy", "{:+.1f}px"),
     "shear": ("shear", "{:+.0f}°"),
-    "zx": ("zoom-y", "{:.2f}"),
-    "zy": ("zoom-x", "{:.2f}"),
-    "flip_horizontal": ("h-flip", ""),
-    "flip_vertical": ("v-flip", ""),
-    "channel_shift_intensity": ("ch-shift", "{:+.0f}"),
+    "zx": ("zoom\u2011y", "{:.2f}"),
+    "zy": ("zoom\u2011x", "{:.2f}"),
+    "flip_horizontal": ("h\u2011flip", ""),  # a non-breaking hyphen: never "h-" / "flip"
+    "flip_vertical": ("v\u2011flip", ""),
+    "channel_shift_intensity": ("ch\u2011shift", "{:+.0f}"),
     "brightness": ("bright", "×{:.2f}"),
 }
 
@@ -58,7 +58,10 @@ def describe_params(p: dict) -> str:
             continue
         if not isinstance(value, (bool, np.bool_)) and key not in ("zx", "zy", "brightness") and abs(value) < 1e-9:
             continue
-        parts.append(label if not fmt else f"{label} {fmt.format(float(value))}")
+        text = fmt.format(float(value)) if fmt else ""
+        if fmt and text.lstrip("+-×").strip("0.px°") == "":  # rounds to zero in its format: no change shown
+            continue
+        parts.append(f"{label} {text}" if text else label)
     return ", ".join(parts) or "no change"
 
 

@@ -71,7 +71,8 @@ def pr_curves(y_true: np.ndarray, y_prob: np.ndarray, class_names) -> tuple[pd.D
 
 def at_threshold(y_true: np.ndarray, y_prob: np.ndarray, class_names, threshold: float) -> pd.DataFrame:
     """Each class one against the rest, predicted positive when p_class >= threshold:
-    precision, recall, predicted positives, true positives (precision 0 when nothing is predicted)."""
+    precision, recall, predicted positives, true positives. Precision is NaN (undefined, shown
+    as n/a) when nothing is predicted: 0 would read as 'every prediction wrong'."""
     k = len(class_names)
     truth = _one_vs_rest(y_true, k)
     predicted = np.asarray(y_prob) >= threshold
@@ -81,7 +82,7 @@ def at_threshold(y_true: np.ndarray, y_prob: np.ndarray, class_names, threshold:
     return pd.DataFrame(
         {
             "class": list(class_names),
-            "precision": np.divide(tp, n_pred, out=np.zeros(k), where=n_pred > 0),
+            "precision": np.divide(tp, n_pred, out=np.full(k, np.nan), where=n_pred > 0),
             "recall": np.divide(tp, n_pos, out=np.zeros(k), where=n_pos > 0),
             "predicted positive": n_pred.astype(np.int64),
             "true positive": tp.astype(np.int64),

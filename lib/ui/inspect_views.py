@@ -308,6 +308,8 @@ def threshold_ui(run: StoredRun) -> None:
         columns={"predicted positive": "predicted"}
     )
     present.dataframe(shown, c2, fmt={"precision": "{:.1%}", "recall": "{:.1%}"}, hide_index=True)
+    if shown["precision"].isna().any():
+        c2.caption(_("n/a: no image is predicted as that class at this threshold, so its precision is undefined."))
 
 
 @st.fragment
@@ -317,8 +319,11 @@ def map_ui(run: StoredRun, ds: Dataset, root: str) -> None:
         return
     done: dict = st.session_state.setdefault(state.TSNE_DONE, {})
     c1, c2 = st.columns([2, 3])
-    if c2.button(_("Compute t-SNE"), key="tsne_button", help=_("Seconds to minutes; cached for this run.")):
+    if not done.get(run.run_id) and c2.button(
+        _("Compute t-SNE"), key="tsne_button", help=_("Seconds to minutes; cached for this run.")
+    ):
         done[run.run_id] = True
+        st.session_state["map_method"] = "t-SNE"  # show what was asked for (the radio is drawn below)
     methods = ["PCA", "t-SNE"] if done.get(run.run_id) else ["PCA"]
     method = c1.radio(_("Projection"), methods, horizontal=True, key="map_method")
     shown = method if method in methods else "PCA"
