@@ -249,8 +249,8 @@ def confusion_heatmap(table: pd.DataFrame, how: str | None, title: str | None = 
         alt.Tooltip("true:N", title=_title("true", "true")) if _("true") != "true" else "true:N",
         alt.Tooltip("predicted:N", title=_("predicted")) if _("predicted") != "predicted" else "predicted:N",
         alt.Tooltip("count:Q", title=_("images")),
-        alt.Tooltip("share_of_true:Q", format=".1%", title=_("% of true class (recall row)")),
-        alt.Tooltip("share_of_pred:Q", format=".1%", title=_("% of predicted class (precision column)")),
+        alt.Tooltip("share_of_true:Q", format=".1%", title=_("share of true class (recall row)")),
+        alt.Tooltip("share_of_pred:Q", format=".1%", title=_("share of predicted class (precision column)")),
     ]
     cells = base.mark_rect().encode(
         color=alt.Color(
