@@ -9,7 +9,7 @@ import streamlit as st
 from lib import charts
 from lib.augment import settings as augment
 from lib.errors import ExplorerError, ModelFileError, StoreError, TransferError, one_line
-from lib.i18n import N_, _, shown
+from lib.i18n import N_, _
 from lib.runs import whole
 from lib.runs.config import MAX_NAME, RunConfig, auto_name, baseline_of, can_be_backbone
 from lib.runs.store import RunStore, StoredRun, record_of
@@ -20,6 +20,7 @@ from lib.train.models import MODEL_KINDS, OPTIMIZERS
 from lib.train.settings import TrainSettings
 from lib.train.transfer import BACKBONES, MODES, BackboneRef
 from lib.ui import cache, export_view, present, run_views, state
+from lib.ui.run_notes import shown_note
 from lib.ui.table_labels import STATUS, column_labels
 from lib.ui.text import md
 
@@ -380,7 +381,9 @@ with box["upload"], st.expander(_("Evaluate a model you already have (.keras or 
                 st.session_state.pop(state.UNSAVED_RUN, None)
                 stored_runs, broken_runs = store.list_runs()
                 st.success(
-                    _("Stored as run {run_id}: {notes}").format(run_id=run_id, notes=md("; ".join(map(shown, notes))))
+                    _("Stored as run {run_id}: {notes}").format(
+                        run_id=run_id, notes=md("; ".join(map(shown_note, notes)))
+                    )
                 )
 
 # --- Which run to show ------------------------------------------------------------------------

@@ -17,10 +17,11 @@ from lib.data.dataset import Dataset
 from lib.data.stats import majority_baseline
 from lib.evaluate import metrics, traps
 from lib.evaluate.collapse import check_collapse
-from lib.i18n import N_, _, shown
+from lib.i18n import N_, _
 from lib.runs.store import StoredRun
 from lib.ui import cache, present
 from lib.ui.images import for_display
+from lib.ui.run_notes import shown_note
 from lib.ui.table_labels import STATUS, header
 from lib.ui.text import md
 
@@ -73,7 +74,7 @@ def _run_details_ui(run: StoredRun) -> None:
     r, s = run.record, run.record.settings
     st.caption(_("Run id `{run_id}` · model {model}").format(run_id=run.run_id, model=md(r.model)))
     for note in r.notes:
-        st.caption(md(shown(note)))
+        st.caption(md(shown_note(note)))
     if r.seconds and not r.config.is_uploaded:
         took = (
             _("Training took {seconds} s · augmentation on · seed {seed} · validation {share} of the training split")
