@@ -59,7 +59,9 @@ def _shown_labels(values) -> dict:
     pairs = [(v, _(v)) for v in values if _(v) != v]
     if not pairs:
         return {}
-    expr = " : ".join(f"datum.label == {json.dumps(v)} ? {json.dumps(t)}" for v, t in pairs)
+    expr = " : ".join(
+        f"datum.label == {json.dumps(v, ensure_ascii=False)} ? {json.dumps(t, ensure_ascii=False)}" for v, t in pairs
+    )
     return {"labelExpr": f"{expr} : datum.label"}
 
 
