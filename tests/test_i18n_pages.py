@@ -152,6 +152,7 @@ def test_train_and_evaluate_in_korean_shows_no_english_sentence(digits_runs, mon
     assert [m.label for m in at.metric] == ["정확도", "균형 정확도", "매크로 F1", "다수 클래스 기준선"]
     assert any("가장 큰 차이" in i.value and "정밀도" in i.value for i in at.info)
     assert any("해결이 아닌 것" in c.value for c in at.caption)
+    assert any("상태 **완료** — 에포크 1번 학습" in b.value for b in at.success)  # the stored status message
     names = tuple(RunStore(root).load(run_id).record.display_name for run_id in ids)
     english = _english_in(at, ("digits", *names))
     assert not english, english[:10]

@@ -1,4 +1,4 @@
-"""A run's stored notes in the reader's language.
+"""A run's stored notes and status message in the reader's language.
 
 Notes are written by the training worker (another process, English) and stored in the run's JSON,
 so they come back as plain English strings. A note that is one of the templates below is shown
@@ -16,6 +16,10 @@ from lib.i18n import N_, _, shown
 
 # The English notes as lib/augment, lib/train and lib/runs write them ({name}: a value kept as is).
 TEMPLATES = (
+    # a run's status message (lib/train/training.py)
+    N_("trained {n} epochs"),
+    N_("stopped after {done} of {total} epochs"),
+    # its notes
     N_("no augmentation: pixels rescaled by 1/255"),
     N_("the augmentation settings keep pixels at 0..255: rescale 1/255 added"),
     N_("trained on the {device}"),

@@ -63,7 +63,7 @@ def run_header_ui(run: StoredRun) -> None:
             "**{name}** · {progress} · status **{status}** — {message} · not a finished run: its numbers "
             "describe a partly trained model"
         )
-    ).format(name=md(r.display_name), progress=progress_text(run), status=md(status), message=md(r.message))
+    ).format(name=md(r.display_name), progress=progress_text(run), status=md(status), message=md(shown_note(r.message)))
     box(line + (f"\n\n**{md(collapse.sentence())}**" if collapse is not None else ""))
     # Presenting: the details fold away, so the evaluation starts on the first screen.
     with st.expander(_("Run details")) if present.presenting() else st.container():
@@ -118,7 +118,7 @@ def per_class_ui(run: StoredRun) -> None:
         return
     c1, c2 = st.columns([3, 1])
     chosen = c1.multiselect(
-        _("Classes"),
+        _("Classes shown"),  # not "Classes": the Dataset page's count of classes is another word in Korean
         range(len(names)),
         default=list(range(min(len(names), charts.MAX_LINES))),
         format_func=lambda i: names[i],
