@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
+import unicodedata
 
 import altair as alt
 import pandas as pd
+
+from lib.i18n import N_, _
 
 # Readable on a washed-out projector: a categorical palette whose 10 colours stay distinct,
 # and every distinction carried by something besides colour too (dash, shape, a label).
@@ -23,12 +27,42 @@ HALF_TITLE_CHARS = 30
 MAX_LABELLED_CELLS = 12
 
 
-EXACT = "exact (whole validation split)"
-BATCH_AVERAGED = "batch-averaged (as a Keras metric function)"
+# Data values (tests read them in the spec); a legend shows them translated (`_shown_labels`).
+EXACT = N_("exact (whole validation split)")
+BATCH_AVERAGED = N_("batch-averaged (as a Keras metric function)")
+SPLIT_NAMES = (N_("train"), N_("validation"), N_("test"))
+METRIC_NAMES = {"loss": N_("loss"), "accuracy": N_("accuracy"), "val_accuracy": N_("val_accuracy")}
+PER_CLASS_TITLES = {"precision": N_("precision per class"), "recall": N_("recall per class"), "f1": N_("f1 per class")}
+CURVES_TITLES = {"loss": N_("loss: train vs validation"), "accuracy": N_("accuracy: train vs validation")}
 
 
 def _legend(**overrides) -> alt.Legend:
     return alt.Legend(**{**LEGEND, **overrides})
+
+
+def _title(text: str, field: str | None = None):
+    """An axis or legend title in the reader's language. Where the title is the field's own name
+    (Vega-Lite's default), the English spec keeps it unset, as it was."""
+    shown = _(text)
+    return alt.Undefined if field is not None and shown == field else shown
+
+
+def _legend_or_default(values):
+    """A legend with translated labels, or Vega-Lite's own (unset) where nothing is translated."""
+    labels = _shown_labels(values)
+    return alt.Legend(**labels) if labels else alt.Undefined
+
+
+def _shown_labels(values) -> dict:
+    """`labelExpr` for an axis or legend whose labels are data values (train, validation): the
+    reader's words, while the data keep the English values tests and tooltips read. Empty in English."""
+    pairs = [(v, _(v)) for v in values if _(v) != v]
+    if not pairs:
+        return {}
+    expr = " : ".join(
+        f"datum.label == {json.dumps(v, ensure_ascii=False)} ? {json.dumps(t, ensure_ascii=False)}" for v, t in pairs
+    )
+    return {"labelExpr": f"{expr} : datum.label"}
 
 
 def class_balance_chart(counts: pd.DataFrame) -> alt.Chart:
@@ -41,41 +75,44 @@ def class_balance_chart(counts: pd.DataFrame) -> alt.Chart:
     long["share"] = (long["images"] / total.where(total > 0, 1)).round(4)
     order = list(counts["name"])
     return (
-        alt.Chart(long, title="Images per class")
+        alt.Chart(long, title=_("Images per class"))
         .mark_bar()
         .encode(
-            x=alt.X("name:N", sort=order, title="class", axis=alt.Axis(**AXIS_LABELS)),
+            x=alt.X("name:N", sort=order, title=_("class"), axis=alt.Axis(**AXIS_LABELS)),
             xOffset=alt.XOffset("split:N", sort=["train", "test"]),
-            y=alt.Y("images:Q", title="images"),
-            color=alt.Color("split:N", sort=["train", "test"], title="split", legend=_legend()),
+            y=alt.Y("images:Q", title=_("images")),
+            color=alt.Color(
+                "split:N", sort=["train", "test"], title=_("split"), legend=_legend(**_shown_labels(SPLIT_NAMES))
+            ),
             # not colour alone: the test bars are hatched-light (lower opacity)
             opacity=alt.Opacity("split:N", sort=["train", "test"], scale=alt.Scale(range=[1.0, 0.55]), legend=None),
             tooltip=[
-                alt.Tooltip("name:N", title="class"),
-                alt.Tooltip("split:N"),
-                alt.Tooltip("images:Q"),
-                alt.Tooltip("share:Q", format=".1%", title="share of split"),
+                alt.Tooltip("name:N", title=_("class")),
+                alt.Tooltip("split:N", title=_title("split", "split")),
+                alt.Tooltip("images:Q", title=_title("images", "images")),
+                alt.Tooltip("share:Q", format=".1%", title=_("share of split")),
             ],
         )
     )
 
 
-def distribution_chart(table: pd.DataFrame, title: str = "Pixel values the model sees") -> alt.Chart:
+def distribution_chart(table: pd.DataFrame, title: str | None = None) -> alt.Chart:
     """One histogram panel per image set (lib.augment.preview.distribution_table), each with its
     own value axis: raw 0..255 pixels and standardized values near 0 are both readable."""
+    title = title if title is not None else _("Pixel values the model sees")
     order = list(dict.fromkeys(table["images"]))
     return (
         alt.Chart(table)
         .mark_bar(binSpacing=0)
         .encode(
-            x=alt.X("value_start:Q", bin="binned", title="value"),
+            x=alt.X("value_start:Q", bin="binned", title=_("value")),
             x2="value_end:Q",
-            y=alt.Y("share:Q", stack=None, title="share", axis=alt.Axis(format="%")),
+            y=alt.Y("share:Q", stack=None, title=_("share"), axis=alt.Axis(format="%")),
             color=alt.Color("images:N", sort=order, scale=alt.Scale(scheme=CATEGORICAL), legend=None),
             tooltip=[
                 "images:N",
-                alt.Tooltip("value_start:Q", format=".3g", title="from"),
-                alt.Tooltip("value_end:Q", format=".3g", title="to"),
+                alt.Tooltip("value_start:Q", format=".3g", title=_("from")),
+                alt.Tooltip("value_end:Q", format=".3g", title=_("to")),
                 alt.Tooltip("share:Q", format=".1%"),
             ],
         )
@@ -107,8 +144,9 @@ def curves_chart(history: pd.DataFrame, metric: str) -> alt.LayerChart:
     # legends into one (train sorts before validation by itself).
     colour = alt.Scale(range=list(SPLIT_COLOUR))
     base = alt.Chart(long).encode(
-        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")),  # whole epochs, never "1.000000"
-        y=alt.Y(f"{metric}:Q", scale=alt.Scale(zero=False)),
+        # whole epochs, never "1.000000"
+        x=alt.X("epoch:Q", title=_title("epoch", "epoch"), axis=alt.Axis(tickMinStep=1, format="d")),
+        y=alt.Y(f"{metric}:Q", title=_title(METRIC_NAMES.get(metric, metric), metric), scale=alt.Scale(zero=False)),
         tooltip=["epoch:Q", "split:N", alt.Tooltip(f"{metric}:Q", format=".4f")],
     )
     # Colour and dash of the lines by a condition, not a scale: a second colour legend (line symbols)
@@ -124,12 +162,13 @@ def curves_chart(history: pd.DataFrame, metric: str) -> alt.LayerChart:
     # The legend comes from the points, colour and shape merged into one: its symbols are the drawn
     # ones, a red square for validation (a circle for both once misled the report's readers). On top:
     # read before the curves, and never below the chart's frame.
-    legend = _legend(orient="top", title=None)
+    legend = _legend(orient="top", title=None, **_shown_labels(SPLIT_NAMES))
     points = base.mark_point(size=60, filled=True, opacity=1).encode(
         color=alt.Color("split:N", scale=colour, legend=legend),
         shape=alt.Shape("split:N", scale=alt.Scale(range=list(SPLIT_SHAPE.values())), legend=legend),
     )
-    return alt.layer(lines, points, title=f"{metric}: train vs validation").properties(height=320)
+    title = _(CURVES_TITLES[metric]) if metric in CURVES_TITLES else f"{metric}: train vs validation"
+    return alt.layer(lines, points, title=title).properties(height=320)
 
 
 def per_class_chart(
@@ -152,10 +191,14 @@ def per_class_chart(
     order = [class_names[i] for i in classes]
     # The dash legend names only what is drawn: no "batch-averaged" entry without its dashed rows.
     hows = [h for h in (EXACT, BATCH_AVERAGED) if (data["how"] == h).any()] or [EXACT]
-    base = alt.Chart(data, title=f"{metric} per class").encode(
-        x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")),  # whole epochs, never "1.000000"
-        y=alt.Y(f"{metric}:Q", scale=alt.Scale(domain=[0, 1])),
-        color=alt.Color("class:N", sort=order, scale=alt.Scale(scheme=CATEGORICAL), legend=_legend()),
+    title = _(PER_CLASS_TITLES[metric]) if metric in PER_CLASS_TITLES else f"{metric} per class"
+    base = alt.Chart(data, title=title).encode(
+        # whole epochs, never "1.000000"
+        x=alt.X("epoch:Q", title=_title("epoch", "epoch"), axis=alt.Axis(tickMinStep=1, format="d")),
+        y=alt.Y(f"{metric}:Q", title=_title(metric, metric), scale=alt.Scale(domain=[0, 1])),
+        color=alt.Color(
+            "class:N", sort=order, title=_title("class", "class"), scale=alt.Scale(scheme=CATEGORICAL), legend=_legend()
+        ),
     )
     lines = base.mark_line(point=True, strokeWidth=2.5).encode(
         strokeDash=alt.StrokeDash(
@@ -170,6 +213,7 @@ def per_class_chart(
                 symbolType="stroke",
                 symbolStrokeWidth=2.5,
                 symbolStrokeColor="#444",
+                **_shown_labels(hows),
             ),
         ),
         detail="how:N",
@@ -190,30 +234,31 @@ def per_class_chart(
     return alt.layer(lines, labels).properties(height=420)
 
 
-def confusion_heatmap(table: pd.DataFrame, how: str | None, title: str = "Confusion matrix") -> alt.LayerChart:
+def confusion_heatmap(table: pd.DataFrame, how: str | None, title: str | None = None) -> alt.LayerChart:
     """Heatmap of lib.evaluate.metrics.confusion_table: colour and printed numbers are the same
     `value` column (counts, or the chosen normalization), never one of each. Every class label
     is on both axes; beyond MAX_LABELLED_CELLS classes the numbers are left to the tooltip and
     the colour scale (they would overlap)."""
+    title = title if title is not None else _("Confusion matrix")
     order = list(dict.fromkeys(table["true"]))
     max_value = float(table["value"].max()) or 1.0
     step = 34 if len(order) <= MAX_LABELLED_CELLS else 18
     base = alt.Chart(table, title=title).encode(
-        x=alt.X("predicted:N", sort=order, title="predicted class", axis=alt.Axis(labelAngle=-45, **AXIS_LABELS)),
-        y=alt.Y("true:N", sort=order, title="true class", axis=alt.Axis(**AXIS_LABELS)),
+        x=alt.X("predicted:N", sort=order, title=_("predicted class"), axis=alt.Axis(labelAngle=-45, **AXIS_LABELS)),
+        y=alt.Y("true:N", sort=order, title=_("true class"), axis=alt.Axis(**AXIS_LABELS)),
     )
     tooltip = [
-        "true:N",
-        "predicted:N",
-        alt.Tooltip("count:Q", title="images"),
-        alt.Tooltip("share_of_true:Q", format=".1%", title="% of true class (recall row)"),
-        alt.Tooltip("share_of_pred:Q", format=".1%", title="% of predicted class (precision column)"),
+        alt.Tooltip("true:N", title=_title("true", "true")) if _("true") != "true" else "true:N",
+        alt.Tooltip("predicted:N", title=_("predicted")) if _("predicted") != "predicted" else "predicted:N",
+        alt.Tooltip("count:Q", title=_("images")),
+        alt.Tooltip("share_of_true:Q", format=".1%", title=_("share of true class (recall row)")),
+        alt.Tooltip("share_of_pred:Q", format=".1%", title=_("share of predicted class (precision column)")),
     ]
     cells = base.mark_rect().encode(
         color=alt.Color(
             "value:Q",
             scale=alt.Scale(scheme="blues", domain=[0, max_value]),
-            title="images" if how is None else "share",
+            title=_("images") if how is None else _("share"),
             legend=alt.Legend(orient="right", gradientLength=120),
         ),
         tooltip=tooltip,
@@ -228,9 +273,10 @@ def confusion_heatmap(table: pd.DataFrame, how: str | None, title: str = "Confus
     return (cells + text).properties(height=alt.Step(step), width=alt.Step(step))
 
 
-def difference_heatmap(diff, class_names, title: str = "B minus A (normalized by true class)") -> alt.LayerChart:
+def difference_heatmap(diff, class_names, title: str | None = None) -> alt.LayerChart:
     """Diverging heatmap of a difference of two normalized confusion matrices. Cells print
     whole percentages only while they fit (up to MAX_LABELLED_CELLS classes)."""
+    title = title if title is not None else _("B minus A (normalized by true class)")
     k = len(class_names)
     rows = [
         {
@@ -266,11 +312,11 @@ def difference_heatmap(diff, class_names, title: str = "B minus A (normalized by
 def f1_delta_chart(table: pd.DataFrame) -> alt.Chart:
     """Bars of per-class F1 difference B minus A (lib.compare.f1_deltas)."""
     return (
-        alt.Chart(table, title="per-class F1: B minus A")
+        alt.Chart(table, title=_("per-class F1: B minus A"))
         .mark_bar()
         .encode(
             x=alt.X("class:N", sort=list(table["class"]), axis=alt.Axis(labelAngle=-45, **AXIS_LABELS)),
-            y=alt.Y("delta:Q", title="F1 difference"),
+            y=alt.Y("delta:Q", title=_("F1 difference")),
             color=alt.condition(alt.datum.delta >= 0, alt.value("#2e7d32"), alt.value("#c62828")),
             tooltip=["class:N", alt.Tooltip("delta:Q", format="+.3f")],
         )
@@ -280,11 +326,15 @@ def f1_delta_chart(table: pd.DataFrame) -> alt.Chart:
 def runs_curves_chart(table: pd.DataFrame, metric: str = "val_accuracy") -> alt.Chart:
     """Validation curves of several runs on one chart (lib.compare.validation_curves)."""
     return (
-        alt.Chart(table, title=f"{metric} per epoch")
+        alt.Chart(
+            table,
+            title=_("{metric} per epoch").format(metric=_(METRIC_NAMES[metric]) if metric in METRIC_NAMES else metric),
+        )
         .mark_line(point=True, strokeWidth=2.5)
         .encode(
-            x=alt.X("epoch:Q", axis=alt.Axis(tickMinStep=1, format="d")),  # whole epochs, never "1.000000"
-            y=alt.Y(f"{metric}:Q", scale=alt.Scale(zero=False)),
+            # whole epochs, never "1.000000"
+            x=alt.X("epoch:Q", title=_title("epoch", "epoch"), axis=alt.Axis(tickMinStep=1, format="d")),
+            y=alt.Y(f"{metric}:Q", title=_title(METRIC_NAMES.get(metric, metric), metric), scale=alt.Scale(zero=False)),
             color=alt.Color("run:N", scale=alt.Scale(scheme=CATEGORICAL), legend=_legend(columns=1)),
             shape=alt.Shape("run:N", legend=None),
             tooltip=["run:N", "epoch:Q", alt.Tooltip(f"{metric}:Q", format=".3f")],
@@ -295,13 +345,18 @@ def runs_curves_chart(table: pd.DataFrame, metric: str = "val_accuracy") -> alt.
 # --- Look inside (step 5) ---------------------------------------------------------------------
 
 
-def probability_bars(table: pd.DataFrame, title: str = "Class probabilities") -> alt.Chart:
+def probability_bars(table: pd.DataFrame, title: str | None = None) -> alt.Chart:
     """Horizontal bars of lib.evaluate.try_image.probabilities_table, largest first."""
     return (
-        alt.Chart(table, title=title)
+        alt.Chart(table, title=title if title is not None else _("Class probabilities"))
         .mark_bar()
         .encode(
-            x=alt.X("probability:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
+            x=alt.X(
+                "probability:Q",
+                title=_title("probability", "probability"),
+                scale=alt.Scale(domain=[0, 1]),
+                axis=alt.Axis(format="%"),
+            ),
             y=alt.Y("class:N", sort=list(table["class"]), title=None, axis=alt.Axis(labelOverlap=False)),
             color=alt.condition(alt.datum.rank == 1, alt.value("#1565c0"), alt.value("#90a4ae")),
             tooltip=["class:N", alt.Tooltip("probability:Q", format=".2%")],
@@ -318,11 +373,11 @@ def roc_chart(curves: pd.DataFrame, aucs: pd.DataFrame) -> alt.LayerChart:
     data = curves.assign(auc=curves["class"].map(auc))
     order = list(dict.fromkeys(curves["class"]))
     lines = (
-        alt.Chart(data, title="ROC, one class vs the rest")
+        alt.Chart(data, title=_("ROC, one class vs the rest"))
         .mark_line(interpolate="step-after")
         .encode(
-            x=alt.X("fpr:Q", title="false positive rate", scale=alt.Scale(domain=[0, 1])),
-            y=alt.Y("tpr:Q", title="true positive rate (recall)", scale=alt.Scale(domain=[0, 1])),
+            x=alt.X("fpr:Q", title=_("false positive rate"), scale=alt.Scale(domain=[0, 1])),
+            y=alt.Y("tpr:Q", title=_("true positive rate (recall)"), scale=alt.Scale(domain=[0, 1])),
             color=alt.Color("class:N", sort=order, legend=alt.Legend(labelLimit=120)),
             tooltip=[
                 "class:N",
@@ -342,16 +397,16 @@ def pr_chart(curves: pd.DataFrame, aps: pd.DataFrame) -> alt.Chart:
     ap = dict(zip(aps["class"], aps["average precision"], strict=True))
     data = curves.assign(ap=curves["class"].map(ap))
     return (
-        alt.Chart(data, title=title_lines("Precision-recall, one class vs the rest", HALF_TITLE_CHARS))
+        alt.Chart(data, title=title_lines(_("Precision-recall, one class vs the rest"), HALF_TITLE_CHARS))
         .mark_line(interpolate="step-before")
         .encode(
-            x=alt.X("recall:Q", scale=alt.Scale(domain=[0, 1])),
-            y=alt.Y("precision:Q", scale=alt.Scale(domain=[0, 1])),
+            x=alt.X("recall:Q", title=_title("recall", "recall"), scale=alt.Scale(domain=[0, 1])),
+            y=alt.Y("precision:Q", title=_title("precision", "precision"), scale=alt.Scale(domain=[0, 1])),
             color=alt.Color("class:N", sort=list(dict.fromkeys(curves["class"])), legend=alt.Legend(labelLimit=120)),
             order="recall:Q",
             tooltip=[
                 "class:N",
-                alt.Tooltip("ap:Q", format=".3f", title="average precision"),
+                alt.Tooltip("ap:Q", format=".3f", title=_("average precision")),
                 alt.Tooltip("threshold:Q", format=".3f"),
                 alt.Tooltip("recall:Q", format=".3f"),
                 alt.Tooltip("precision:Q", format=".3f"),
@@ -365,13 +420,25 @@ def threshold_chart(table: pd.DataFrame, threshold: float) -> alt.Chart:
     """Precision and recall per class at one threshold (lib.evaluate.curves.at_threshold)."""
     long = table.melt(id_vars=["class"], value_vars=["precision", "recall"], var_name="metric", value_name="value")
     return (
-        alt.Chart(long, title=title_lines(f"Each class vs the rest at p >= {threshold:.2f}", HALF_TITLE_CHARS))
+        alt.Chart(
+            long,
+            title=title_lines(
+                _("Each class vs the rest at p >= {threshold}").format(threshold=f"{threshold:.2f}"), HALF_TITLE_CHARS
+            ),
+        )
         .mark_bar()
         .encode(
             x=alt.X("class:N", sort=list(table["class"]), axis=alt.Axis(labelOverlap=False, labelAngle=0)),
             xOffset=alt.XOffset("metric:N", sort=["precision", "recall"]),
-            y=alt.Y("value:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")),
-            color=alt.Color("metric:N", sort=["precision", "recall"]),
+            y=alt.Y(
+                "value:Q", title=_title("value", "value"), scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")
+            ),
+            color=alt.Color(
+                "metric:N",
+                sort=["precision", "recall"],
+                title=_title("metric", "metric"),
+                legend=_legend_or_default(["precision", "recall"]),
+            ),
             tooltip=["class:N", "metric:N", alt.Tooltip("value:Q", format=".1%")],
         )
         .properties(width="container", height=260)
@@ -383,17 +450,17 @@ def reliability_chart(table: pd.DataFrame, ece: float) -> alt.LayerChart:
     against the diagonal of perfect calibration; bar widths are the bins."""
     data = table.dropna(subset=["accuracy"])
     bars = (
-        alt.Chart(data, title=f"Reliability diagram (ECE {ece:.3f})")
+        alt.Chart(data, title=_("Reliability diagram (ECE {ece})").format(ece=f"{ece:.3f}"))
         .mark_bar(opacity=0.8, stroke="white")
         .encode(
-            x=alt.X("low:Q", bin="binned", title="confidence (max probability)", scale=alt.Scale(domain=[0, 1])),
+            x=alt.X("low:Q", bin="binned", title=_("confidence (max probability)"), scale=alt.Scale(domain=[0, 1])),
             x2="high:Q",
-            y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 1]), title="accuracy"),
+            y=alt.Y("accuracy:Q", scale=alt.Scale(domain=[0, 1]), title=_("accuracy")),
             tooltip=[
-                alt.Tooltip("low:Q", format=".1f", title="from"),
-                alt.Tooltip("high:Q", format=".1f", title="to"),
-                alt.Tooltip("count:Q", title="images"),
-                alt.Tooltip("confidence:Q", format=".3f", title="mean confidence"),
+                alt.Tooltip("low:Q", format=".1f", title=_("from")),
+                alt.Tooltip("high:Q", format=".1f", title=_("to")),
+                alt.Tooltip("count:Q", title=_("images")),
+                alt.Tooltip("confidence:Q", format=".3f", title=_("mean confidence")),
                 alt.Tooltip("accuracy:Q", format=".3f"),
             ],
         )
@@ -413,8 +480,8 @@ def embedding_chart(
     box = alt.selection_interval(name=selection, encodings=["x", "y"])
     tooltip = [
         "index:Q",
-        alt.Tooltip("true:N", title="true class"),
-        alt.Tooltip("predicted:N"),
+        alt.Tooltip("true:N", title=_("true class")),
+        alt.Tooltip("predicted:N", title=_title("predicted", "predicted")),
         alt.Tooltip("confidence:Q", format=".1%"),
     ]
     if (table["image"] != "").any():
@@ -428,10 +495,16 @@ def embedding_chart(
             y=alt.Y("y:Q", title=axes[1], axis=alt.Axis(labels=False, ticks=False)),
             color=alt.Color(
                 "true:N",
-                title="true class",
+                title=_("true class"),
                 scale=alt.Scale(scheme="tableau10" if table["true"].nunique() <= 10 else "tableau20"),
             ),
-            shape=alt.Shape("result:N", sort=["right", "wrong"], scale=alt.Scale(range=["circle", "cross"])),
+            shape=alt.Shape(
+                "result:N",
+                sort=["right", "wrong"],
+                title=_title("result", "result"),
+                scale=alt.Scale(range=["circle", "cross"]),
+                legend=_legend_or_default([N_("right"), N_("wrong")]),
+            ),
             tooltip=tooltip,
         )
         .add_params(box)
@@ -470,8 +543,27 @@ ROOM_TITLE_CHARS = 24  # a 20 px title line that fits a half-width chart at 1024
 def title_lines(text: str, chars: int) -> str | list[str]:
     """A title as lines of at most `chars` characters, broken at spaces (Vega-Lite draws a list
     of lines as a multi-line title; one long line it cuts with an ellipsis at the chart's width)."""
-    lines = textwrap.wrap(text, chars, break_long_words=False, break_on_hyphens=False)
+    if text.isascii():
+        lines = textwrap.wrap(text, chars, break_long_words=False, break_on_hyphens=False)
+    else:  # Hangul (and other wide letters) take about two Latin letters' room: count them twice
+        lines = _wide_wrap(text, chars)
     return lines[0] if len(lines) == 1 else lines or text
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _wide_wrap(text: str, chars: int) -> list[str]:
+    """Lines of at most `chars` columns (a wide letter counts two), broken at spaces only: Korean
+    breaks between words (a word longer than a line keeps a line of its own)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and _width(lines[-1]) + 1 + _width(word) <= chars:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines
 
 
 def _wrap_titles(chart, chars: int) -> None:

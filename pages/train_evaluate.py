@@ -9,6 +9,7 @@ import streamlit as st
 from lib import charts
 from lib.augment import settings as augment
 from lib.errors import ExplorerError, ModelFileError, StoreError, TransferError, one_line
+from lib.i18n import N_, _
 from lib.runs import whole
 from lib.runs.config import MAX_NAME, RunConfig, auto_name, baseline_of, can_be_backbone
 from lib.runs.store import RunStore, StoredRun, record_of
@@ -19,9 +20,11 @@ from lib.train.models import MODEL_KINDS, OPTIMIZERS
 from lib.train.settings import TrainSettings
 from lib.train.transfer import BACKBONES, MODES, BackboneRef
 from lib.ui import cache, export_view, present, run_views, state
+from lib.ui.run_notes import shown_note
+from lib.ui.table_labels import STATUS, column_labels
 from lib.ui.text import md
 
-st.title("3 · Train & Evaluate")
+st.title(_("3 · Train & Evaluate"))
 ds = cache.current_dataset()
 spec = cache.current_spec()
 root = cache.store_root()
@@ -34,94 +37,118 @@ box = present.page_boxes(
     ["settings", "actions", "upload", "evaluation"], ["actions", "evaluation", "settings", "upload"]
 )
 
+# The weights choices: English texts kept as codes, shown through _(); None: a local file's path.
+WEIGHT_CHOICES = {
+    N_("imagenet"): "imagenet",
+    N_("none (random, NOT pretrained)"): "none",
+    N_("local file…"): None,
+}
+
 # --- Settings ------------------------------------------------------------------------------
-with box["settings"], st.expander("Training settings") if present.presenting() else st.container(border=True):
+with box["settings"], st.expander(_("Training settings")) if present.presenting() else st.container(border=True):
     c = st.columns([2, 1, 1])  # the model's name is long: room for it on a projector
     backbone_runs = {
-        str(BackboneRef.of_run(r.run_id)): f"backbone from run {r.run_id} ({r.model} on {r.dataset.label})"
+        str(BackboneRef.of_run(r.run_id)): _("backbone from run {run_id} ({model} on {dataset})").format(
+            run_id=r.run_id, model=r.model, dataset=r.dataset.label
+        )
         for r in stored_runs
         if can_be_backbone(r)
     }
-    choices = {**{name: kind.title for name, kind in MODEL_KINDS.items()}, **BACKBONES, **backbone_runs}
-    kind = c[0].selectbox("Model", list(choices), index=1, format_func=choices.get, key="train_model")
-    epochs = c[1].number_input("Epochs", 1, 200, 3, key="train_epochs")
-    batch_size = c[2].selectbox("Batch size", [16, 32, 64, 128], index=1, key="train_batch")
+    # kind titles and backbone labels are N_ texts, translated here; a run's label is already shown text
+    choices = {
+        **{name: _(kind.title) for name, kind in MODEL_KINDS.items()},
+        **{name: _(label) for name, label in BACKBONES.items()},
+        **backbone_runs,
+    }
+    kind = c[0].selectbox(_("Model"), list(choices), index=1, format_func=choices.get, key="train_model")
+    epochs = c[1].number_input(_("Epochs"), 1, 200, 3, key="train_epochs")
+    batch_size = c[2].selectbox(_("Batch size"), [16, 32, 64, 128], index=1, key="train_batch")
     c = st.columns(4)
-    optimizer = c[0].selectbox("Optimizer", OPTIMIZERS, key="train_optimizer")
+    optimizer = c[0].selectbox(_("Optimizer"), OPTIMIZERS, key="train_optimizer")
     lr = c[1].select_slider(
-        "Learning rate",
+        _("Learning rate"),
         [1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0],
         value=1e-3,
         key="train_lr",
-        help="Too large a rate makes the loss jump or stall; a NaN loss stops the run, labelled failed.",
+        help=_("Too large a rate makes the loss jump or stall; a NaN loss stops the run, labelled failed."),
     )
     val_split = c[2].slider(
-        "Validation split",
+        _("Validation split"),
         0.1,
         0.5,
         0.2,
         0.05,
         key="train_val_split",
-        help="Taken from the training split (stratified); the test split stays held out.",
+        help=_("Taken from the training split (stratified); the test split stays held out."),
     )
-    seed = c[3].number_input("Seed", 0, 10_000, 0, key="train_seed")
+    seed = c[3].number_input(_("Seed"), 0, 10_000, 0, key="train_seed")
     aug_config = st.session_state.get(state.AUGMENT)
     has_aug = bool(aug_config) and not augment.is_identity(aug_config)
     use_aug = st.checkbox(
-        "Augmentation (the settings of step 2)",
+        _("Augmentation (the settings of step 2)"),
         value=False,
         key="train_augment",
         disabled=not has_aug,
-        help="Uses the settings of the Augmentation page."
+        help=_("Uses the settings of the Augmentation page.")
         if has_aug
-        else "Choose settings on the Augmentation page first.",
+        else _("Choose settings on the Augmentation page first."),
     )
     if not has_aug:  # a greyed-out box says why, not only in its tooltip
         st.caption(
-            "Augmentation cannot be switched on yet: there are no augmentation settings. "
-            "Choose them on the Augmentation page (step 2), then come back."
+            _(
+                "Augmentation cannot be switched on yet: there are no augmentation settings. "
+                "Choose them on the Augmentation page (step 2), then come back."
+            )
             if not aug_config
-            else "Augmentation cannot be switched on: the Augmentation page's settings change no image. "
-            "Choose a preset or move a control there first."
+            else _(
+                "Augmentation cannot be switched on: the Augmentation page's settings change no image. "
+                "Choose a preset or move a control there first."
+            )
         )
     mixed = st.checkbox(
-        "Mixed precision",
+        _("Mixed precision"),
         value=False,
         key="train_mixed_precision",
-        help=f"Layers compute in 16-bit floats ({accelerators.MIXED_POLICIES['gpu']} on a GPU, "
-        f"{accelerators.MIXED_POLICIES['cpu']} on a CPU; here: {cache.mixed_policy()}) and keep float32 weights; "
-        "the softmax stays float32. The numbers change, so it is a separate run.",
+        help=_(
+            "Layers compute in 16-bit floats ({gpu} on a GPU, {cpu} on a CPU; here: {here}) and keep float32 "
+            "weights; the softmax stays float32. The numbers change, so it is a separate run."
+        ).format(
+            gpu=accelerators.MIXED_POLICIES["gpu"], cpu=accelerators.MIXED_POLICIES["cpu"], here=cache.mixed_policy()
+        ),
     )
 transfer_args: dict = {}
 if BackboneRef.parse(kind) is not None:
     with box["settings"], st.container(border=True):
         c = st.columns(3)
-        mode = c[0].radio("Transfer", list(MODES), format_func=MODES.get, key="train_transfer")
+        mode = c[0].radio(_("Transfer"), list(MODES), format_func=lambda code: _(MODES[code]), key="train_transfer")
         unfreeze = c[1].number_input(
-            "Unfreeze last N layers",
+            _("Unfreeze last N layers"),
             0,
             50,
             4,
             key="train_unfreeze",
             disabled=mode != "fine_tune",
-            help="Counted among the backbone's layers with weights, BatchNormalization excluded "
-            "(those always stay frozen).",
+            help=_(
+                "Counted among the backbone's layers with weights, BatchNormalization excluded "
+                "(those always stay frozen)."
+            ),
         )
         weights = "imagenet"
         if kind in BACKBONES:
-            w = c[2].selectbox(
-                "Weights", ["imagenet", "none (random, NOT pretrained)", "local file…"], key="train_weights"
-            )
-            weights = {"imagenet": "imagenet", "none (random, NOT pretrained)": "none"}.get(w) or c[2].text_input(
-                "Weights file (.weights.h5 without the top)",
+            # The options are English texts kept as stable codes (tests and sessions pick them), shown translated.
+            w = c[2].selectbox(_("Weights"), list(WEIGHT_CHOICES), format_func=_, key="train_weights")
+            weights = WEIGHT_CHOICES[w] or c[2].text_input(
+                _("Weights file (.weights.h5 without the top)"),
                 key="train_weights_file",
-                help="Read when you press Train, not before.",
+                help=_("Read when you press Train, not before."),
             )
         st.caption(
-            "Inside the model: grayscale to 3 channels, resize to the backbone's input size, then its own "
-            "preprocess_input. Every BatchNormalization layer of the backbone is frozen (trainable=False) in "
-            "both modes, so its moving statistics are not overwritten by small batches of our data: in Keras 3, "
-            "calling the backbone with training=False alone does not do that during fit."
+            _(
+                "Inside the model: grayscale to 3 channels, resize to the backbone's input size, then its own "
+                "`preprocess_input`. Every BatchNormalization layer of the backbone is frozen (`trainable=False`) "
+                "in both modes, so its moving statistics are not overwritten by small batches of our data: in "
+                "Keras 3, calling the backbone with `training=False` alone does not do that during `fit`."
+            )
         )
     transfer_args = {"transfer": mode, "unfreeze": int(unfreeze) if mode == "fine_tune" else 0, "weights": weights}
 settings = TrainSettings(
@@ -139,7 +166,7 @@ settings = TrainSettings(
 try:
     settings.check()
 except ExplorerError as exc:
-    box["actions"].error(f"These settings cannot train: {md(one_line(exc))}")
+    box["actions"].error(_("These settings cannot train: {reason}").format(reason=md(one_line(exc))))
     st.stop()
 
 try:
@@ -162,37 +189,43 @@ if backbone_table is not None and settings.transfer == "fine_tune":
     n_layers = int((backbone_table["type"] != "BatchNormalization").sum())
     if settings.unfreeze > n_layers:
         box["settings"].warning(
-            f"This backbone has only {n_layers} layers with weights (BatchNormalization not counted): "
-            f"all {n_layers} train, not the {settings.unfreeze} asked for."
+            _(
+                "This backbone has only {n} layers with weights (BatchNormalization not counted): "
+                "all {n} train, not the {asked} asked for."
+            ).format(n=n_layers, asked=settings.unfreeze)
         )
-with box["settings"], st.expander(f"Model summary: {n_train:,} trainable · {n_frozen:,} non-trainable parameters"):
-    st.dataframe(table, hide_index=True, width="stretch")
+summary_title = _("Model summary: {trainable} trainable · {frozen} non-trainable parameters")
+with box["settings"], st.expander(summary_title.format(trainable=f"{n_train:,}", frozen=f"{n_frozen:,}")):
+    st.dataframe(table, hide_index=True, width="stretch", column_config=column_labels(table))
     if backbone_table is not None:
         st.markdown(
-            f"**Backbone layers with weights:** {int(backbone_table['trainable'].sum())} of "
-            f"{len(backbone_table)} trainable"
+            _("**Backbone layers with weights:** {trainable} of {total} trainable").format(
+                trainable=int(backbone_table["trainable"].sum()), total=len(backbone_table)
+            )
         )
-        st.dataframe(backbone_table, hide_index=True, width="stretch", height=250)
-    st.caption("Integer labels with sparse categorical cross-entropy.")
+        st.dataframe(
+            backbone_table, hide_index=True, width="stretch", height=250, column_config=column_labels(backbone_table)
+        )
+    st.caption(_("Integer labels with sparse categorical cross-entropy."))
 
 config = RunConfig.for_training(ds, settings, spec.label)
 stored = store.find_complete(config)
 run_name = box["actions"].text_input(
-    "Run name (optional)",
+    _("Run name (optional)"),
     key="train_run_name",
     max_chars=MAX_NAME,
     placeholder=auto_name(config),
-    help="A name people can say, used in legends, tables and selectors. Empty: the name shown greyed out.",
+    help=_("A name people can say, used in legends, tables and selectors. Empty: the name shown greyed out."),
 )
 with contextlib.suppress(ExplorerError):  # a wrong EXPLORER_TRAIN_WORKERS is reported on Train
     cache.training_pool()  # the first visit starts the workers: they import TensorFlow while settings are chosen
 b1, b2, b3 = box["actions"].columns([1, 1, 3])
-train_clicked = b1.button("Load from store" if stored else "Train", type="primary", key="train_button")
+train_clicked = b1.button(_("Load from store") if stored else _("Train"), type="primary", key="train_button")
 note_slot = b3.empty()  # the note beside the button; the progress takes its place while training
 note_slot.caption(
-    "The same settings on the same data were trained before: loading them takes a moment."
+    _("The same settings on the same data were trained before: loading them takes a moment.")
     if stored
-    else "Training runs only when you press the button."
+    else _("Training runs only when you press the button.")
 )
 
 # --- Training ------------------------------------------------------------------------------
@@ -202,7 +235,7 @@ previous = st.session_state.pop(state.TRAINING_JOB, None)
 if previous is not None:
     previous.detach()
     if previous.progress().watchers == 0:  # nobody watches it any more: it stops within one batch
-        with st.spinner("Stopping the training within one batch; it is kept, labelled stopped…"):
+        with st.spinner(_("Stopping the training within one batch; it is kept, labelled stopped…")):
             ended = previous.wait(120)
         with contextlib.suppress(ExplorerError):
             if ended and (run_id := previous.outcome().run_id) is not None:
@@ -216,21 +249,28 @@ if train_clicked:
         box["evaluation"].empty()
     stop_slot = b2.empty()
     stop_slot.button(
-        "Stop",
+        _("Stop"),
         key="stop_training",
-        help="Leaves this training: a waiting one leaves the queue; a running one stops within one batch "
-        "and is kept, labelled stopped, unless other sessions are watching the same training.",
+        help=_(
+            "Leaves this training: a waiting one leaves the queue; a running one stops within one batch "
+            "and is kept, labelled stopped, unless other sessions are watching the same training."
+        ),
     )
     # Beside the button, where the click happened: visible without scrolling.
     with note_slot.container():
         status_line = st.empty()
-        epoch_bar = st.progress(0.0, text="Starting…")
+        epoch_bar = st.progress(0.0, text=_("Starting…"))
         batch_bar = st.progress(0.0)
     live = box["actions"].empty()
 
     def draw_epoch(rows: list[dict], epoch: int, total: int) -> None:
         row = rows[-1]
-        epoch_bar.progress(epoch / total, text=f"epoch {epoch}/{total} · val accuracy {row['val_accuracy']:.1%}")
+        epoch_bar.progress(
+            epoch / total,
+            text=_("epoch {epoch}/{total} · val accuracy {accuracy}").format(
+                epoch=epoch, total=total, accuracy=f"{row['val_accuracy']:.1%}"
+            ),
+        )
         history = pd.DataFrame(rows)
         with live.container():
             l1, l2 = st.columns(2)
@@ -256,9 +296,9 @@ if train_clicked:
             handle = pool.submit(ds, settings, spec.label, root, run_name, spec.source)
             st.session_state[state.TRAINING_JOB] = handle  # the next run finds it if this one is stopped
         except ExplorerError as exc:
-            box["actions"].error(f"Cannot train: {md(one_line(exc))}")
+            box["actions"].error(_("Cannot train: {reason}").format(reason=md(one_line(exc))))
             st.stop()
-        shown = 0
+        drawn = 0
         try:
             while not handle.wait(0.2):
                 progress = handle.progress()
@@ -266,10 +306,15 @@ if train_clicked:
                 status_line.caption(progress.describe(pool.workers))
                 if progress.batch is not None:
                     epoch, batch, steps = progress.batch
-                    batch_bar.progress(batch / steps, text=f"epoch {epoch + 1}: batch {batch}/{steps}")
-                while shown < len(progress.rows):
-                    shown += 1
-                    draw_epoch(progress.rows[:shown], shown, progress.epochs)
+                    batch_bar.progress(
+                        batch / steps,
+                        text=_("epoch {epoch}: batch {batch}/{steps}").format(
+                            epoch=epoch + 1, batch=batch, steps=steps
+                        ),
+                    )
+                while drawn < len(progress.rows):
+                    drawn += 1
+                    draw_epoch(progress.rows[:drawn], drawn, progress.epochs)
         except BaseException:  # Streamlit stops this run (Stop, another widget, a closed tab): leave the training
             handle.detach()
             raise
@@ -278,7 +323,7 @@ if train_clicked:
         try:
             outcome = handle.outcome()
         except ExplorerError as exc:  # settings the data cannot support (e.g. an empty validation split)
-            box["actions"].error(f"Cannot train: {md(one_line(exc))}")
+            box["actions"].error(_("Cannot train: {reason}").format(reason=md(one_line(exc))))
             st.stop()
     status_line.empty()
     stop_slot.empty()  # training has ended: no Stop button left on the page
@@ -301,25 +346,27 @@ if train_clicked:
             ds.class_names,
         )
         box["actions"].error(
-            f"The run could not be stored ({md(outcome.store_error)}); results are shown but not saved."
+            _("The run could not be stored ({reason}); results are shown but not saved.").format(
+                reason=md(outcome.store_error)
+            )
         )
     if outcome.loaded:
-        st.toast("Loaded from the store: identical settings on identical data.")
+        st.toast(_("Loaded from the store: identical settings on identical data."))
 
 # --- A model trained elsewhere ------------------------------------------------------------------
-with box["upload"], st.expander("Evaluate a model you already have (.keras or .h5)"):
-    upload = st.file_uploader("Model file", type=["keras", "h5"], key="model_upload")
+with box["upload"], st.expander(_("Evaluate a model you already have (.keras or .h5)")):
+    upload = st.file_uploader(_("Model file"), type=["keras", "h5"], key="model_upload")
     scale = st.radio(
-        "It expects pixels in",
+        _("It expects pixels in"),
         list(INPUT_SCALES),
         horizontal=True,
         key="model_upload_scale",
-        help=(
+        help=_(
             "Test images are scaled this way before predicting. Anything else done to fit the model "
             "(a resize, a sigmoid unit read as two classes, softmax on logits) is listed in the run's notes."
         ),
     )
-    if upload is not None and st.button("Evaluate it on this dataset", key="model_upload_button"):
+    if upload is not None and st.button(_("Evaluate it on this dataset"), key="model_upload_button"):
         data = upload.getvalue()
         try:
             user_model = load_user_model(data, upload.name)
@@ -328,12 +375,16 @@ with box["upload"], st.expander("Evaluate a model you already have (.keras or .h
             st.error(md(one_line(exc)))
         else:
             if problem:
-                st.error(f"Evaluated, but the run could not be stored: {md(problem)}")
+                st.error(_("Evaluated, but the run could not be stored: {reason}").format(reason=md(problem)))
             else:
                 st.session_state[state.CURRENT_RUN] = run_id
                 st.session_state.pop(state.UNSAVED_RUN, None)
                 stored_runs, broken_runs = store.list_runs()
-                st.success(f"Stored as run {run_id}: " + md("; ".join(notes)))
+                st.success(
+                    _("Stored as run {run_id}: {notes}").format(
+                        run_id=run_id, notes=md("; ".join(map(shown_note, notes)))
+                    )
+                )
 
 # --- Which run to show ------------------------------------------------------------------------
 with box["evaluation"]:
@@ -341,12 +392,12 @@ with box["evaluation"]:
         stored_runs, broken_runs = store.list_runs()
     mine = [r for r in stored_runs if r.dataset.fingerprint == ds.fingerprint]
     for line in broken_runs:
-        st.caption(f"Ignored a damaged run folder: {md(line)}")
+        st.caption(_("Ignored a damaged run folder: {reason}").format(reason=md(line)))
     current: StoredRun | None = st.session_state.get(state.UNSAVED_RUN)
     if current is None or current.record.dataset.fingerprint != ds.fingerprint:
         ids = [r.run_id for r in mine]
         if not ids:
-            st.info("No run for this dataset yet: choose settings and press Train.")
+            st.info(_("No run for this dataset yet: choose settings and press Train."))
             st.stop()
         # One stable widget key: a key built from the current run reset the user's first pick. The
         # widget follows CURRENT_RUN (a run just trained, stopped or uploaded), and a pick updates it.
@@ -358,9 +409,16 @@ with box["evaluation"]:
         # What fits the box at 1024 px: name, epochs, status (the date and id cut it; the id is in "Run
         # details"). Two runs named alike get the start of their id.
         labels = {
-            r.run_id: f"{r.display_name} · "
-            + ("evaluated here" if r.config.is_uploaded else f"{r.epochs_done}/{r.settings.epochs} epochs")
-            + f" · {r.status}"
+            r.run_id: (
+                _("{name} · evaluated here · {status}")
+                if r.config.is_uploaded
+                else _("{name} · {done}/{total} epochs · {status}")
+            ).format(
+                name=r.display_name,
+                done=r.epochs_done,
+                total=r.settings.epochs,
+                status=_(STATUS[r.status]) if r.status in STATUS else r.status,
+            )
             for r in mine
         }
         if len(set(labels.values())) < len(labels):
@@ -369,7 +427,7 @@ with box["evaluation"]:
         def _picked() -> None:
             st.session_state[state.CURRENT_RUN] = st.session_state[state.RUN_CHOICE]
 
-        chosen = st.selectbox("Run to show", ids, format_func=labels.get, key=state.RUN_CHOICE, on_change=_picked)
+        chosen = st.selectbox(_("Run to show"), ids, format_func=labels.get, key=state.RUN_CHOICE, on_change=_picked)
         st.session_state[state.CURRENT_RUN] = chosen
         try:
             current = cache.stored_run(root, chosen)
@@ -384,14 +442,14 @@ with box["evaluation"]:
         return cache.run_model(root, current.run_id)
 
     def _generator():
-        cfg, _ = augment.training_config(current.settings.augment)
+        cfg, _extra = augment.training_config(current.settings.augment)
         # Deterministic part only: order, not augmentation, is what the trap is about.
         deterministic = {k: v for k, v in cfg.items() if k in augment.NORMALIZATION}
         return cache.fitted_generator(ds.fingerprint, augment.to_json(deterministic), ds.x_train)
 
     # A stable key: a button inside a tab (a trap's "Run it on this model") keeps that tab open.
     tabs = st.tabs(
-        ["Test evaluation", "Training curves", "Per class over epochs", "Evaluation traps", "Show code"],
+        [_("Test evaluation"), _("Training curves"), _("Per class over epochs"), _("Evaluation traps"), _("Show code")],
         key="train_tabs",
     )
     with tabs[0]:
@@ -409,7 +467,7 @@ with box["evaluation"]:
         if saved:
             run_views.traps_ui(current, ds, _model, _generator)
         else:
-            st.info("The traps need the stored model; this run could not be stored.")
+            st.info(_("The traps need the stored model; this run could not be stored."))
     with tabs[4]:
         run_views.code_ui(current)
     if saved:

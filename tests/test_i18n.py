@@ -202,3 +202,79 @@ def test_an_explorer_error_from_lib_data_speaks_the_callers_language(tmp_path):
         load_npz(bad)
     with i18n.using("ko"), pytest.raises(DatasetError, match="읽을 수 있는 .npz 파일이 아닙니다"):
         load_npz(bad)
+
+
+def test_a_runs_stored_notes_are_shown_in_korean_with_their_values():
+    """Notes come back from a run's JSON as plain English: the known ones are shown translated,
+    their values kept; the most specific template wins; an unknown note stays as stored."""
+    from lib.ui.run_notes import shown_note
+
+    with i18n.using("ko"):
+        assert shown_note("trained on the CPU") == "CPU에서 학습"
+        assert shown_note("trained 2 epochs") == "에포크 2번 학습"  # a run's status message
+        assert shown_note("trained on the GPU (/GPU:0): the only local device, nothing to mirror").startswith(
+            "GPU (/GPU:0)에서 학습: 로컬 장치가 하나뿐"
+        )
+        assert shown_note("trained on the Ray node 127.0.0.1") == "Ray 노드 127.0.0.1에서 학습"
+        assert shown_note("uploaded my model.keras; test images scaled to 0..1").startswith("my model.keras을(를) 올림")
+        assert shown_note("something a later version wrote") == "something a later version wrote"
+    assert shown_note("trained on the CPU") == "trained on the CPU"
+
+
+def test_korean_charts_translate_titles_and_legend_labels_but_not_their_data():
+    """Tests and tooltips read the data values (train, validation, exact ...): those stay English;
+    the legend shows them translated through labelExpr, and a projector's title lines break
+    between Korean words, each line within the room's width (a Hangul letter counts two)."""
+    import pandas as pd
+
+    from lib import charts
+
+    history = pd.DataFrame(
+        {"epoch": [1, 2], "loss": [1.0, 0.5], "val_loss": [1.2, 0.7], "val_recall_0": [0.5, 0.6]}
+        | {"val_batch_recall_0": [0.4, 0.5]}
+    )
+    english = charts.curves_chart(history, "loss").to_dict()
+    assert "labelExpr" not in str(english) and english["title"] == "loss: train vs validation"
+    with i18n.using("ko"):
+        spec = charts.curves_chart(history, "loss").to_dict()
+        per_class = charts.per_class_chart(history, ["고양이"], [0], "recall", batch_averaged=True).to_dict()
+        room = charts.for_room(
+            charts.confusion_heatmap(
+                pd.DataFrame(
+                    {"true": ["a"], "predicted": ["a"], "value": [1], "count": [1], "label": ["1"]}
+                    | {"share_of_true": [1.0], "share_of_pred": [1.0]}
+                ),
+                "true",
+                "검증, 에포크 3, 실제 클래스 기준 정규화, 테스트 데이터 이미지 450장",
+            )
+        ).to_dict()
+    assert spec["title"] == "손실: 학습 대 검증"
+    data = next(iter(spec["datasets"].values()))
+    assert {row["split"] for row in data} == {"train", "validation"}
+    legend = spec["layer"][1]["encoding"]["color"]["legend"]
+    assert "'학습'" in legend["labelExpr"].replace('"', "'") and "'검증'" in legend["labelExpr"].replace('"', "'")
+    rows = next(iter(per_class["datasets"].values()))
+    assert {row["how"] for row in rows} == {charts.EXACT, charts.BATCH_AVERAGED}
+    dash = per_class["layer"][0]["encoding"]["strokeDash"]["legend"]["labelExpr"]
+    assert "정확한 값 (검증 데이터 전체)" in dash and "배치 평균" in dash
+    lines = room.get("title") or room["layer"][0]["title"]  # the heatmap's title sits on its layers
+    assert (
+        isinstance(lines, list)
+        and " ".join(lines) == "검증, 에포크 3, 실제 클래스 기준 정규화, 테스트 데이터 이미지 450장"
+    )
+    assert all(charts._width(line) <= charts.ROOM_TITLE_CHARS for line in lines)
+
+
+def test_train_and_evaluate_lessons_speak_the_callers_language():
+    """batch_gap_sentences and the export lesson are shared by the page and the CLI: `_()` at call
+    time gives Korean to a Korean caller and the English as before to everyone else."""
+    from lib.evaluate import metrics
+
+    english = metrics.batch_gap_sentences("cat", "precision", 2, 0.9, 0.8)
+    assert english[0] == "Largest difference: class 'cat' precision at epoch 2: exact 0.900, batch-averaged 0.800."
+    with i18n.using("ko"):
+        korean = metrics.batch_gap_sentences("cat", "precision", 2, 0.9, 0.8)
+        recall = metrics.batch_gap_sentences("cat", "recall", 2, 0.9, 0.8)
+    assert korean[0] == "가장 큰 차이: 클래스 'cat'의 에포크 2 정밀도. 정확한 값 0.900, 배치 평균 0.800."
+    assert all("정밀도" in s for s in korean[:2]) and not any("재현율" in s for s in korean)
+    assert all("재현율" in s for s in recall[:2]) and not any("정밀도" in s for s in recall)

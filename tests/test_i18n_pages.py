@@ -128,3 +128,31 @@ def test_switching_the_language_keeps_the_pages_choices():
     assert at.radio(key="sample_split").value == "test" and at.selectbox(key="sample_class").value == 3
     assert at.radio(key="sample_split").options == ["train", "test"]
     assert [t.value for t in at.title] == ["1 · Dataset"]
+
+
+def test_train_and_evaluate_in_korean_shows_no_english_sentence(digits_runs, monkeypatch):
+    """Train & Evaluate with the module's stored runs: the settings, the run's header and details,
+    every tab (AppTest draws them all: the test evaluation, curves, per class with the batch-gap
+    lesson, the traps after "Run it on this model", the code), and the export box, in Korean."""
+    root, ids = digits_runs
+    monkeypatch.setenv("EXPLORER_RUNS", root)
+    at = _open("pages/train_evaluate.py", "ko")
+    with i18n.using("ko"):
+        at.selectbox(key=state.RUN_CHOICE).set_value(ids[0]).run()  # the MLP
+        at.radio(key="per_class_metric").set_value("precision").run()  # the precision lesson and its tutorial figure
+        at.button(key="trap_order").click().run()  # the generator-order trap's table and its "not fixes" caption
+    assert not at.exception, at.exception
+    assert [t.label for t in at.tabs] == [
+        "테스트 평가",
+        "학습 곡선",
+        "에포크별 클래스 지표",
+        "평가의 함정",
+        "코드 보기",
+    ]
+    assert [m.label for m in at.metric] == ["정확도", "균형 정확도", "매크로 F1", "다수 클래스 기준선"]
+    assert any("가장 큰 차이" in i.value and "정밀도" in i.value for i in at.info)
+    assert any("해결이 아닌 것" in c.value for c in at.caption)
+    assert any("상태 **완료** — 에포크 1번 학습" in b.value for b in at.success)  # the stored status message
+    names = tuple(RunStore(root).load(run_id).record.display_name for run_id in ids)
+    english = _english_in(at, ("digits", *names))
+    assert not english, english[:10]

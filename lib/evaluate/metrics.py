@@ -10,7 +10,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-NORMALIZATIONS = {None: "counts", "true": "by true class (recall)", "pred": "by predicted class (precision)"}
+from lib.i18n import N_, _
+
+# Shown translated (their English text is also the radio's stable value on Train & Evaluate).
+NORMALIZATIONS = {
+    None: N_("counts"),
+    "true": N_("by true class (recall)"),
+    "pred": N_("by predicted class (precision)"),
+}
 
 
 def as_labels(y: np.ndarray) -> np.ndarray:
@@ -203,20 +210,31 @@ def batch_gap_sentences(class_name: str, metric: str, epoch: int, exact: float, 
     names the metric the numbers are of (precision or recall), never the other one."""
     if metric not in ("precision", "recall"):
         raise ValueError(f"batch-averaged values exist for precision and recall, not {metric!r}")
-    sentences = [
-        f"Largest difference: class '{class_name}' {metric} at epoch {epoch}: exact {exact:.3f}, "
-        f"batch-averaged {batch:.3f}.",
-        f"A batch average of {metric} is not the epoch's {metric}: it is computed on each batch, and every "
-        "batch counts once, however many images of the class it holds.",
-    ]
+    # One whole sentence per metric (a translation names the metric in its own words); `_()` at call
+    # time: the page's session language, the CLI's --lang, else English.
+    numbers = {"name": class_name, "epoch": epoch, "exact": f"{exact:.3f}", "batch": f"{batch:.3f}"}
     if metric == "precision":
         t = TUTORIAL_BATCH_PRECISION
-        sentences.append(
-            f"This is the per-class-metrics tutorial's mistake: its own digits CNN had class {t['class']} "
-            f"precision exact {t['exact']:.3f} and batch-averaged {t['batch-averaged']:.3f}."
-        )
-    else:
-        sentences.append(
-            "The per-class-metrics tutorial makes this mistake: its metric functions are averaged over batches."
-        )
-    return sentences
+        return [
+            _(
+                "Largest difference: class '{name}' precision at epoch {epoch}: exact {exact}, batch-averaged {batch}."
+            ).format(**numbers),
+            _(
+                "A batch average of precision is not the epoch's precision: it is computed on each batch, and "
+                "every batch counts once, however many images of the class it holds."
+            ),
+            _(
+                "This is the per-class-metrics tutorial's mistake: its own digits CNN had class {cls} "
+                "precision exact {exact} and batch-averaged {batch}."
+            ).format(cls=t["class"], exact=f"{t['exact']:.3f}", batch=f"{t['batch-averaged']:.3f}"),
+        ]
+    return [
+        _("Largest difference: class '{name}' recall at epoch {epoch}: exact {exact}, batch-averaged {batch}.").format(
+            **numbers
+        ),
+        _(
+            "A batch average of recall is not the epoch's recall: it is computed on each batch, and every "
+            "batch counts once, however many images of the class it holds."
+        ),
+        _("The per-class-metrics tutorial makes this mistake: its metric functions are averaged over batches."),
+    ]

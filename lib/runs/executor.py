@@ -16,6 +16,7 @@ import numpy as np
 
 from lib.data.dataset import Dataset
 from lib.errors import ExplorerError
+from lib.i18n import N_
 from lib.runs.train_or_load import Outcome
 from lib.train.settings import TrainSettings
 
@@ -86,17 +87,18 @@ class Executor(Protocol):
 
 
 def describe_where(kind: str) -> dict[str, str]:
-    """The words a session sees for each state, by executor."""
+    """The words a session sees for each state, by executor (English, marked for the catalogue:
+    `Progress.describe` shows them translated)."""
     if kind == "ray":
         return {
-            "queued": "Waiting for a free place on the Ray cluster",
-            "starting": "Starting the training on the Ray cluster (a fresh Ray worker imports TensorFlow)…",
-            "running": "Training on the Ray cluster",
+            "queued": N_("Waiting for a free place on the Ray cluster"),
+            "starting": N_("Starting the training on the Ray cluster (a fresh Ray worker imports TensorFlow)…"),
+            "running": N_("Training on the Ray cluster"),
         }
     return {
-        "queued": "Waiting for a free training worker",
-        "starting": "Starting a training worker (the first training of a worker imports TensorFlow)…",
-        "running": "Training in a worker process",
+        "queued": N_("Waiting for a free training worker"),
+        "starting": N_("Starting a training worker (the first training of a worker imports TensorFlow)…"),
+        "running": N_("Training in a worker process"),
     }
 
 

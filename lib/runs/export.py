@@ -33,13 +33,14 @@ import pandas as pd
 from lib.data.dataset import Dataset
 from lib.errors import ExportError, StoreError, one_line
 from lib.evaluate import metrics
+from lib.i18n import N_, _
 from lib.runs.store import StoredRun
 
-QUANTIZATIONS = {
-    "none": "float32 (no quantization)",
-    "float16": "float16 weights",
-    "dynamic": "dynamic range (int8 weights, float activations)",
-    "int8": "full integer int8 (weights and activations)",
+QUANTIZATIONS = {  # shown through _() (the page's selectbox); the codes are the CLI's --quantize values
+    "none": N_("float32 (no quantization)"),
+    "float16": N_("float16 weights"),
+    "dynamic": N_("dynamic range (int8 weights, float activations)"),
+    "int8": N_("full integer int8 (weights and activations)"),
 }
 TITLES = {
     "none": "LiteRT float32",
@@ -99,7 +100,7 @@ def representative_images(run: StoredRun, ds: Dataset, n: int = REPRESENTATIVE_I
     else:
         from lib.train.training import split_validation
 
-        pool, _ = split_validation(ds, run.settings.validation_split, run.settings.seed)
+        pool, _val = split_validation(ds, run.settings.validation_split, run.settings.seed)
     pool = np.sort(pool)
     if len(pool) > n:
         pool = pool[np.linspace(0, len(pool) - 1, n).round().astype(int)]
@@ -162,7 +163,7 @@ def convert(model: Any, quantize: str, representative: np.ndarray | None = None)
 
 def run_tflite(content: bytes, x: np.ndarray) -> tuple[np.ndarray, float]:
     """(probabilities for every image of x, milliseconds per image): one image per invoke."""
-    interpreter_class, _ = runtime()
+    interpreter_class, _name = runtime()
     interpreter = interpreter_class(model_content=content)
     interpreter.allocate_tensors()
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
@@ -212,7 +213,7 @@ def export_run(run: StoredRun, ds: Dataset, quantize: str = "none", folder: Path
     y_prob, ms = run_tflite(content, np.asarray(ds.x_test, np.uint8))
     timed = np.asarray(ds.x_test[:KERAS_TIMED_IMAGES], np.uint8)
     keras_ms = keras_ms_per_image(model, timed) if len(timed) else float("nan")
-    _, name = runtime()
+    _cls, name = runtime()
     meta = {
         "run_id": run.run_id,
         "quantize": quantize,
@@ -353,14 +354,30 @@ def costliest_class(table: pd.DataFrame) -> tuple[str, float, str]:
 
 
 def lesson(table: pd.DataFrame, export: Export) -> str:
-    """The sentence the page draws from the per-class table."""
+    """The sentence the page draws from the per-class table, in the caller's language (`_()` at call
+    time: the page's session, the CLI's --lang, else English)."""
     name, change, metric = costliest_class(table)
     if change >= 0:
-        return f"{export.title} costs no class anything on this test set: no recall or precision went down."
+        return _("{title} costs no class anything on this test set: no recall or precision went down.").format(
+            title=export.title
+        )
     row = table[table["class"] == name].iloc[0]
     # A change of a rate is in percentage points, not per cent: 0.95 -> 0.928 is -2.2 points.
-    return (
-        f"{export.title} costs class '{name}' the most: its {metric} goes from {row[f'{metric} (Keras)']:.3f} "
-        f"in the Keras model to {row[f'{metric} (LiteRT)']:.3f} in the exported file, "
-        f"{change * 100:+.1f} percentage points."
+    sentence = (
+        _(
+            "{title} costs class '{name}' the most: its recall goes from {keras} in the Keras model to {litert} "
+            "in the exported file, {change} percentage points."
+        )
+        if metric == "recall"
+        else _(
+            "{title} costs class '{name}' the most: its precision goes from {keras} in the Keras model to "
+            "{litert} in the exported file, {change} percentage points."
+        )
+    )
+    return sentence.format(
+        title=export.title,
+        name=name,
+        keras=f"{row[f'{metric} (Keras)']:.3f}",
+        litert=f"{row[f'{metric} (LiteRT)']:.3f}",
+        change=f"{change * 100:+.1f}",
     )

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from lib import charts
+from lib import charts, i18n
 from lib.evaluate import curves, metrics
 
 STYLE = """
@@ -136,7 +136,13 @@ def export_html(run: Any) -> list[str]:
 
 def build_report(run: Any, x_test: np.ndarray | None = None, *, mistakes: int = 12) -> str:
     """The whole HTML page for a stored run. `x_test` (the dataset's test images, in the
-    run's order) adds the most confident mistakes as images."""
+    run's order) adds the most confident mistakes as images. English throughout, whoever asks:
+    the chart titles and the export lesson it borrows speak the caller's language otherwise."""
+    with i18n.using("en"):
+        return _build_report(run, x_test, mistakes=mistakes)
+
+
+def _build_report(run: Any, x_test: np.ndarray | None, *, mistakes: int) -> str:
     names = list(run.class_names)
     record = run.record
     settings = record.config.settings_dict()

@@ -21,6 +21,7 @@ from typing import Any
 from lib.data.dataset import Dataset
 from lib.errors import StoreError, one_line
 from lib.evaluate import try_image
+from lib.i18n import _
 from lib.runs.store import StoredRun
 from lib.train import whole_model
 
@@ -73,10 +74,10 @@ def _steps(run: StoredRun, ds: Dataset | None) -> whole_model.Standardization:
 def old_run_sentence(run: StoredRun) -> str:
     """What an older run's stored file expects, for when it cannot be made whole here."""
     steps = "; ".join(try_image.preprocessing_notes(run))
-    return (
-        f"This run was stored before whole models: its model.keras expects the images already preprocessed "
-        f"as in training ({steps}), for example x / 255."
-    )
+    return _(
+        "This run was stored before whole models: its model.keras expects the images already preprocessed "
+        "as in training ({steps}), for example x / 255."
+    ).format(steps=steps)
 
 
 def whole_model_bytes(run: StoredRun, ds: Dataset | None = None) -> tuple[bytes, str]:
@@ -99,7 +100,7 @@ def whole_model_bytes(run: StoredRun, ds: Dataset | None = None) -> tuple[bytes,
     finally:
         Path(tmp).unlink(missing_ok=True)
     shape = tuple(int(d) for d in model.inputs[0].shape[1:])
-    return data, whole_model.expects(shape, run.class_names) + " It was made whole on the way out."
+    return data, whole_model.expects(shape, run.class_names) + " " + _("It was made whole on the way out.")
 
 
 def download_sentence(run: StoredRun, ds: Dataset | None = None) -> str:
@@ -111,7 +112,7 @@ def download_sentence(run: StoredRun, ds: Dataset | None = None) -> str:
         _steps(run, ds)
     except StoreError:
         return old_run_sentence(run)
-    return whole_model.expects(shape, run.class_names) + " It was made whole on the way out."
+    return whole_model.expects(shape, run.class_names) + " " + _("It was made whole on the way out.")
 
 
 def reader(run: StoredRun, ds: Dataset | None = None) -> Callable[[], bytes]:

@@ -29,6 +29,7 @@ import numpy as np
 from lib import errors
 from lib.data.dataset import Dataset
 from lib.errors import ExplorerError, SettingsError, one_line
+from lib.i18n import _
 from lib.runs.config import RunConfig
 from lib.runs.executor import Executor, JobSpec, Lane, TrainingWorkerError, describe_where
 from lib.runs.train_or_load import Outcome
@@ -118,18 +119,31 @@ class Progress:
 
     def describe(self, workers: int) -> str:
         """One line for the session: its place in the queue, or what its training is doing."""
-        words = describe_where(self.executor)
+        words = {state: _(text) for state, text in describe_where(self.executor).items()}
         if self.state == QUEUED:
-            ahead = f"{self.ahead} training{'s' if self.ahead != 1 else ''} ahead of yours"
-            return f"{words['queued']}: {ahead} (this server trains {workers} at once). Stop leaves the queue."
+            return (
+                _("{waiting}: 1 training ahead of yours (this server trains {workers} at once). Stop leaves the queue.")
+                if self.ahead == 1
+                else _(
+                    "{waiting}: {n} trainings ahead of yours (this server trains {workers} at once). "
+                    "Stop leaves the queue."
+                )
+            ).format(waiting=words["queued"], n=self.ahead, workers=workers)
         if self.state == STARTING:
             return words["starting"]
         if self.state == RUNNING:
             others = self.watchers - 1
-            shared = f" · {others} other session{'s' if others != 1 else ''} watching it too" if others > 0 else ""
-            node = f" (node {self.where})" if self.where else ""
-            return f"{words['running']}{node}{shared}."
-        return "Training ended."
+            doing = (
+                _("{doing} (node {node})").format(doing=words["running"], node=self.where)
+                if self.where
+                else words["running"]
+            )
+            if others == 1:
+                return _("{doing} · 1 other session watching it too.").format(doing=doing)
+            if others > 1:
+                return _("{doing} · {n} other sessions watching it too.").format(doing=doing, n=others)
+            return f"{doing}."  # the same full stop in both languages
+        return _("Training ended.")
 
 
 @dataclass

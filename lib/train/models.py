@@ -14,6 +14,7 @@ from typing import Any
 import pandas as pd
 
 from lib.errors import SettingsError
+from lib.i18n import N_
 from lib.tf_import import import_keras
 
 
@@ -65,12 +66,15 @@ def _tutorial_cnn(layers: Any, input_shape: tuple[int, int, int], x: Any) -> Any
 
 
 MODEL_KINDS: dict[str, ModelKind] = {
-    "mlp": ModelKind("MLP: dense baseline (ignores where pixels are)", _mlp),
-    "cnn": ModelKind("CNN: 2-3 conv blocks", lambda L, s, x: _conv_blocks(L, s, x, deep=False)),
+    # titles: marked for the catalogue, shown through _() where drawn
+    "mlp": ModelKind(N_("MLP: dense baseline (ignores where pixels are)"), _mlp),
+    "cnn": ModelKind(N_("CNN: 2-3 conv blocks"), lambda L, s, x: _conv_blocks(L, s, x, deep=False)),
     "deep_cnn": ModelKind(
-        "Deep CNN: 4 conv blocks + dense head (for larger photos)", lambda L, s, x: _conv_blocks(L, s, x, deep=True)
+        N_("Deep CNN: 4 conv blocks + dense head (for larger photos)"), lambda L, s, x: _conv_blocks(L, s, x, deep=True)
     ),
-    "tutorial_cnn": ModelKind("Tutorial CNN: the three-animals tutorial's own (Conv 128/256/128/64)", _tutorial_cnn),
+    "tutorial_cnn": ModelKind(
+        N_("Tutorial CNN: the three-animals tutorial's own (Conv 128/256/128/64)"), _tutorial_cnn
+    ),
 }
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
 

@@ -31,10 +31,10 @@ BACKBONES = {
     "mobilenetv2": N_("MobileNetV2 α=0.35 (ImageNet; light enough for a laptop CPU)"),
 }
 MODES = {
-    "feature_extraction": "feature extraction (backbone frozen)",
-    "fine_tune": "fine-tuning (last N layers trainable)",
+    "feature_extraction": N_("feature extraction (backbone frozen)"),
+    "fine_tune": N_("fine-tuning (last N layers trainable)"),
     # The three-animals tutorial's "feature extraction" as written: it never froze VGG16.
-    "train_all": "everything trains (the tutorial's 'feature extraction': nothing frozen)",
+    "train_all": N_("everything trains (the tutorial's 'feature extraction': nothing frozen)"),
 }
 # The new layers on top of the backbone: ours (pool, dropout, softmax) or the tutorial's.
 HEADS = {

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from lib.i18n import _
 from lib.tf_import import import_keras
 
 CORE = "classifier"
@@ -135,7 +136,7 @@ def expects(shape: tuple[int, ...], class_names: tuple[str, ...] | list[str]) ->
     """What a whole model.keras takes and gives, in one sentence."""
     h, w, c = (int(d) for d in shape)
     names = ", ".join(str(n) for n in class_names)
-    return (
-        f"model.keras takes uint8 images, pixel values 0 to 255, shape (N, {h}, {w}, {c}), and gives one "
-        f"probability per class in this order: {names}."
-    )
+    return _(  # at call time: the page's session language, the CLI's --lang, else English
+        "model.keras takes uint8 images, pixel values 0 to 255, shape (N, {h}, {w}, {c}), and gives one "
+        "probability per class in this order: {names}."
+    ).format(h=h, w=w, c=c, names=names)

@@ -8,6 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from lib.data.dataset import Dataset
+from lib.i18n import _
 from lib.runs.train_or_load import Outcome
 from lib.train.settings import TrainSettings
 from lib.ui import cache, state
@@ -45,7 +46,12 @@ def train_in_pool(
             status_line.caption(progress.describe(pool.workers))  # also where Streamlit delivers a click
             if progress.batch is not None:
                 epoch, batch, steps = progress.batch
-                bar.progress(batch / steps, text=f"epoch {epoch + 1}/{progress.epochs}: batch {batch}/{steps}")
+                bar.progress(
+                    batch / steps,
+                    text=_("epoch {epoch}/{epochs}: batch {batch}/{steps}").format(
+                        epoch=epoch + 1, epochs=progress.epochs, batch=batch, steps=steps
+                    ),
+                )
     except BaseException:  # Streamlit stops this run (another widget, a closed tab): leave the training
         handle.detach()
         raise

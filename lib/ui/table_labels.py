@@ -56,6 +56,21 @@ HEADERS: dict[str, str] = {
     "count": N_("count"),
     "confidence": N_("confidence"),
     "gap": N_("gap"),
+    "true": N_("true"),
+    "value": N_("value"),
+    "loss": N_("loss"),
+    "f1-score": N_("f1-score"),
+    "support": N_("support"),
+    "share of true class": N_("share of true class"),
+    "agreement": N_("agreement"),
+    "val recall": N_("val recall"),
+    "val precision": N_("val precision"),
+    "layer": N_("layer"),
+    "type": N_("type"),
+    "output shape": N_("output shape"),
+    "params": N_("params"),
+    "trainable": N_("trainable"),
+    "backbone": N_("backbone"),
 }
 
 
