@@ -259,7 +259,8 @@ def confusion_heatmap(table: pd.DataFrame, how: str | None, title: str | None = 
             "value:Q",
             scale=alt.Scale(scheme="blues", domain=[0, max_value]),
             title=_("images") if how is None else _("share"),
-            legend=alt.Legend(orient="right", gradientLength=120),
+            # a share is drawn as the cells print it: in percent
+            legend=alt.Legend(orient="right", gradientLength=120, **({} if how is None else {"format": ".0%"})),
         ),
         tooltip=tooltip,
     )
@@ -283,6 +284,7 @@ def difference_heatmap(diff, class_names, title: str | None = None) -> alt.Layer
             "true": class_names[i],
             "predicted": class_names[j],
             "difference": float(diff[i, j]),
+            "points": float(diff[i, j] * 100),  # a difference of two percentages: percentage points
             "label": f"{diff[i, j] * 100:+.0f}" if abs(diff[i, j]) >= 0.005 else "",
         }
         for i in range(k)
@@ -299,9 +301,16 @@ def difference_heatmap(diff, class_names, title: str | None = None) -> alt.Layer
         color=alt.Color(
             "difference:Q",
             scale=alt.Scale(scheme="redblue", domain=[-limit, limit]),
-            legend=alt.Legend(format="+.0%", orient="right", gradientLength=120),
+            title=_("B minus A, percentage points"),
+            legend=alt.Legend(
+                orient="right", gradientLength=120, labelExpr="format(datum.value * 100, '+.0f') + ' pp'"
+            ),
         ),
-        tooltip=["true:N", "predicted:N", alt.Tooltip("difference:Q", format="+.1%")],
+        tooltip=[
+            "true:N",
+            "predicted:N",
+            alt.Tooltip("points:Q", format="+.1f", title=_("B minus A, percentage points")),
+        ],
     )
     if k > MAX_LABELLED_CELLS:
         return alt.layer(cells).properties(height=alt.Step(step), width=alt.Step(step))

@@ -212,6 +212,7 @@ def test_a_runs_stored_notes_are_shown_in_korean_with_their_values():
     with i18n.using("ko"):
         assert shown_note("trained on the CPU") == "CPU에서 학습"
         assert shown_note("trained 2 epochs") == "에포크 2번 학습"  # a run's status message
+        assert shown_note("trained 1 epoch") == "에포크 1번 학습"
         assert shown_note("trained on the GPU (/GPU:0): the only local device, nothing to mirror").startswith(
             "GPU (/GPU:0)에서 학습: 로컬 장치가 하나뿐"
         )

@@ -147,6 +147,12 @@ def test_unstandardized_evaluation_collapses_and_the_fix_restores_it():
     # the fix is what training-time evaluation gives: the stored predictions
     assert fixed["accuracy"] == pytest.approx(float((result.test_prob.argmax(1) == ds.y_test).mean()), abs=1e-6)
     assert raw["loss"] > 3 * fixed["loss"] and raw["accuracy"] < fixed["accuracy"] - 0.1
+    said = traps.unstandardized_sentence(out)
+    assert said.startswith("Without the step the accuracy falls from") and f"{raw['loss']:.3f}" in said
+    # When the accuracy survives the shift, the sentence says the loss shows the mistake.
+    kept = {traps.RAW: {"accuracy": 0.827, "loss": 24.438}, traps.STANDARDIZED: {"accuracy": 0.822, "loss": 0.999}}
+    assert traps.unstandardized_sentence(kept).startswith("Here the accuracy hides the mistake (82.7% without")
+    assert "24.438 against 0.999" in traps.unstandardized_sentence(kept)
 
 
 def test_the_tutorial_ladder_is_built_as_the_tutorial_wrote_it():

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from lib.evaluate import metrics
-from lib.i18n import N_
+from lib.i18n import N_, _
 
 # Row names of generator_order's table: English keys (tests and the CLI read them), marked for the
 # catalogue so a page can show them translated.
@@ -111,3 +111,26 @@ def unstandardized(model: Any, gen: Any, x_test: np.ndarray, y_test: np.ndarray,
         RAW: {"accuracy": float(raw_acc), "loss": float(raw_loss)},
         STANDARDIZED: {"accuracy": float(fixed_acc), "loss": float(fixed_loss)},
     }
+
+
+def unstandardized_sentence(result: dict) -> str:
+    """What unstandardized()'s two rows show, said from its numbers: the accuracy can hide the
+    mistake (the argmax may survive the shift) while the loss never does."""
+    raw, fixed = result[RAW], result[STANDARDIZED]
+    values = {
+        "raw_acc": f"{raw['accuracy']:.1%}",
+        "fixed_acc": f"{fixed['accuracy']:.1%}",
+        "raw_loss": f"{raw['loss']:.3f}",
+        "fixed_loss": f"{fixed['loss']:.3f}",
+    }
+    if raw["accuracy"] < fixed["accuracy"] - 0.01:
+        return _(
+            "Without the step the accuracy falls from {fixed_acc} to {raw_acc} and the loss rises from "
+            "{fixed_loss} to {raw_loss}."
+        ).format(**values)
+    return _(
+        "Here the accuracy hides the mistake ({raw_acc} without the step, {fixed_acc} with it): the highest "
+        "probability still lands on the right class often enough. The loss shows it: {raw_loss} against "
+        "{fixed_loss}, the mean of -log(probability of the true class), so the raw images get far lower "
+        "probabilities for their true class."
+    ).format(**values)

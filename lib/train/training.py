@@ -287,7 +287,7 @@ def _train(
         ds.y_test.copy(),
         np.asarray(test_prob, dtype=np.float32),
         status.status,
-        status.message or f"trained {done} epochs",
+        status.message or (f"trained {done} epochs" if done != 1 else "trained 1 epoch"),
         time.perf_counter() - start,
         status.notes,
         interrupt,

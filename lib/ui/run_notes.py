@@ -18,6 +18,7 @@ from lib.i18n import N_, _, shown
 TEMPLATES = (
     # a run's status message (lib/train/training.py)
     N_("trained {n} epochs"),
+    N_("trained {n} epoch"),  # one
     N_("stopped after {done} of {total} epochs"),
     # its notes
     N_("no augmentation: pixels rescaled by 1/255"),

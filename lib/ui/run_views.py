@@ -364,6 +364,7 @@ def traps_ui(run: StoredRun, ds: Dataset, model: Callable[[], Any], gen: Callabl
         result = traps.unstandardized(model(), gen(), ds.x_test, ds.y_test)
         table = pd.DataFrame(_shown_keys(result)).T
         present.dataframe(table, fmt={"accuracy": "{:.1%}", "loss": "{:.3f}"})
+        st.caption(traps.unstandardized_sentence(result))
         st.code(
             "x_test_ready = np.stack([datagen.standardize(img.astype('float32')) for img in x_test])  # the fix\n"
             "model.evaluate(x_test_ready, y_test)",
