@@ -319,11 +319,17 @@ def map_ui(run: StoredRun, ds: Dataset, root: str) -> None:
         return
     done: dict = st.session_state.setdefault(state.TSNE_DONE, {})
     c1, c2 = st.columns([2, 3])
-    if not done.get(run.run_id) and c2.button(
-        _("Compute t-SNE"), key="tsne_button", help=_("Seconds to minutes; cached for this run.")
-    ):
+    def asked_for_tsne() -> None:  # before the rerun: the map shows t-SNE and the button is gone
         done[run.run_id] = True
-        st.session_state["map_method"] = "t-SNE"  # show what was asked for (the radio is drawn below)
+        st.session_state["map_method"] = "t-SNE"
+
+    if not done.get(run.run_id):
+        c2.button(
+            _("Compute t-SNE"),
+            key="tsne_button",
+            help=_("Seconds to minutes; cached for this run."),
+            on_click=asked_for_tsne,
+        )
     methods = ["PCA", "t-SNE"] if done.get(run.run_id) else ["PCA"]
     method = c1.radio(_("Projection"), methods, horizontal=True, key="map_method")
     shown = method if method in methods else "PCA"
