@@ -301,7 +301,7 @@ def difference_heatmap(diff, class_names, title: str | None = None) -> alt.Layer
         color=alt.Color(
             "difference:Q",
             scale=alt.Scale(scheme="redblue", domain=[-limit, limit]),
-            title=_("B minus A, percentage points"),
+            title=_("B − A (pp)"),  # pp: percentage points (the tooltip says it in full)
             legend=alt.Legend(
                 orient="right", gradientLength=120, labelExpr="format(datum.value * 100, '+.0f') + ' pp'"
             ),

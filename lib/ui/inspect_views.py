@@ -319,6 +319,7 @@ def map_ui(run: StoredRun, ds: Dataset, root: str) -> None:
         return
     done: dict = st.session_state.setdefault(state.TSNE_DONE, {})
     c1, c2 = st.columns([2, 3])
+
     def asked_for_tsne() -> None:  # before the rerun: the map shows t-SNE and the button is gone
         done[run.run_id] = True
         st.session_state["map_method"] = "t-SNE"

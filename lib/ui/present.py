@@ -37,9 +37,6 @@ _STYLE = """
   /* an image grid keeps one row per image, every picture the same size (a wrapped row grew) */
   .stApp [class*="st-key-image_grid_"] [data-testid="stHorizontalBlock"] { flex-wrap: nowrap !important; }
   .stApp [class*="st-key-image_grid_"] [data-testid="stColumn"] { min-width: 0 !important; }
-  /* a value typed or chosen reads as large as its label (it was 14 px under a 20 px label) */
-  .stApp input, .stApp textarea, .stApp [data-baseweb="select"] div, .stApp [data-baseweb="tag"] span {
-    font-size: 1.25rem !important; }
   /* code wraps instead of running off the page: the traps' lines are their lesson */
   .stApp [data-testid="stCode"] pre, .stApp [data-testid="stCode"] code {
     white-space: pre-wrap !important; overflow-wrap: anywhere !important; }
