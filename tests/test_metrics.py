@@ -102,3 +102,21 @@ def test_a_collapsed_model_is_named_with_likely_causes():
         "test accuracy 10.0% is no better than the majority baseline 10.0%",
     )
     assert check_collapse(near_baseline, float("nan"), TrainSettings()) is None  # baseline not recorded
+
+
+def test_a_difference_of_two_shares_is_drawn_in_percentage_points_and_a_share_in_percent():
+    import pandas as pd
+
+    from lib import charts
+
+    spec = charts.difference_heatmap(np.array([[0.5, -0.5], [0.0, 0.0]]), ["a", "b"]).to_dict()
+    color = spec["layer"][0]["encoding"]["color"]
+    assert color["title"] == "B − A (pp)" and "' pp'" in color["legend"]["labelExpr"]
+    assert "%" not in color["legend"].get("format", "")
+    assert {d["points"] for d in spec["datasets"][spec["data"]["name"]]} == {50.0, -50.0, 0.0}
+    table = pd.DataFrame(
+        {"true": ["a", "a"], "predicted": ["a", "b"], "value": [0.75, 0.25], "label": ["75%", "25%"],
+         "count": [3, 1], "share_of_true": [0.75, 0.25], "share_of_pred": [1.0, 1.0]}
+    )  # fmt: skip
+    legend = charts.confusion_heatmap(table, "true").to_dict()["layer"][0]["encoding"]["color"]["legend"]
+    assert legend["format"] == ".0%"  # the cells print percent: so does the colour scale
