@@ -81,10 +81,9 @@ def your_images_ui() -> tuple[DatasetSpec | None, Dataset | None]:
             ),
             key=state.IMAGES_SET,
         )
-        if name in sets:
-            sb.caption(_("{n} pictures · set {id}").format(n=sets[name].pictures, id=name[-10:]))
         requested = DatasetSpec("images", name) if name is not None else None
         if name in sets:
+            sb.caption(_("{n} pictures · set {id}").format(n=sets[name].pictures, id=name[-10:]))
             _delete_ui(name, sets[name].title)
     else:
         sb.caption(_("No saved sets yet. Add your pictures below."))
