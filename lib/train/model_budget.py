@@ -32,7 +32,7 @@ from lib.errors import ModelFileError, one_line
 # 50 M float32 weights are 200 MB. The largest model the explorer itself trains (VGG16 without
 # its ImageNet head plus the tutorial's Flatten + 128/64/32 head) has about 18 M.
 MAX_PARAMS = 50_000_000
-# The same budgets as for the members of a .keras zip (lib.runs.uploaded).
+# The same budgets as for the members of a .keras zip (KERAS_* below).
 H5_TOTAL_MAX_BYTES = 2 << 30
 H5_FREE_BYTES = 64 << 20  # datasets up to this size are never called a bomb
 H5_MAX_RATIO = 100
