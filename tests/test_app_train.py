@@ -51,6 +51,12 @@ def test_train_two_epochs_then_evaluate_and_load_from_store(page):
     run_id = page.session_state[state.CURRENT_RUN]
     assert any("mlp · 2 ep · no aug · seed 0" in s.value and "complete" in s.value for s in page.success)
     assert any(f"Run id `{run_id}`" in c.value for c in page.caption)
+    # What the download takes and gives, under its button (digits: 8x8x1, classes 0..9 in order).
+    assert any(
+        "model.keras takes uint8 images, pixel values 0 to 255, shape (N, 8, 8, 1), and gives one probability "
+        "per class in this order: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9." in c.value.replace("\\", "")
+        for c in page.caption
+    ), [c.value for c in page.caption]
     values = metric_values(page)
     assert set(values) == {"accuracy", "balanced accuracy", "macro F1", "majority baseline"}
     assert float(values["accuracy"].rstrip("%")) > 30

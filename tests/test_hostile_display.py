@@ -41,6 +41,9 @@ def hostile_npz(path):
 def test_md_escapes_markdown_and_keeps_the_text():
     assert md(NAMES[0]) == r"\!\[x\](http://127.0.0.1:" + str(PORT) + "/beacon.png)"
     assert md("a\nb") == "a b"
+    # Escapes and bidi overrides are shown as text, never acted on (lib.data.paths.printable, as the CLI).
+    shown = md("run\x1b[31mred\u202eevil\x07")
+    assert not any(c in shown for c in "\x1b\u202e\x07") and r"\\x1b" in shown and r"\\u202e" in shown
     assert md("plain words 12, 'quoted' X_train 0.5") == "plain words 12, 'quoted' X_train 0.5"
     assert md("_it_ **b** ~s~ `c` $x$ :red[r] <a>") == r"\_it\_ \*\*b\*\* \~s\~ \`c\` \$x\$ :red\[r\] \<a>"
     assert md(":smile: :material/home: run:3f2a: ok") == r"\:smile: \:material/home: run:3f2a: ok"
