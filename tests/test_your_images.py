@@ -92,6 +92,31 @@ def test_a_zip_gives_the_same_dataset_and_fingerprint_as_the_folder_it_holds(tmp
         assert load_dataset(DatasetSpec("images", got.saved.name)).fingerprint == plain.fingerprint
 
 
+def test_pictures_decoded_on_arrival_are_the_folders_dataset_held_once(tmp_path):
+    """Pictures of one size are decoded as they arrive and arranged in place: the same arrays,
+    labels and split as the folder loader reading the saved folder, in one buffer (x_train and
+    x_test share it, nothing copied). A picture whose header passes but whose pixels are cut
+    short is skipped with the loader's own note, as when the folder is read from disk."""
+    folder = make_folder(tmp_path / "photos", {"cat": 9, "dog": 7, "hen": 8}, size=(20, 14))
+    for i, cls in enumerate(("cat", "dog", "hen")):
+        write_image(folder / cls / "extra.jpg", (20, 14), "RGB", seed=70 + i)
+    uniform = ps.ingest_zip(zip_folder(folder), "uniform").dataset
+    plain = load_image_folder(folder)
+    assert uniform.fingerprint == plain.fingerprint
+    for got, want in ((uniform.x_train, plain.x_train), (uniform.x_test, plain.x_test)):
+        np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(uniform.y_train, plain.y_train)
+    assert uniform.x_train.base is not None and uniform.x_train.base is uniform.x_test.base  # one buffer
+
+    whole = (folder / "dog" / "extra.jpg").read_bytes()
+    (folder / "dog" / "extra.jpg").write_bytes(whole[:-40])  # header intact, pixels cut short
+    cut = ps.ingest_zip(zip_folder(folder), "cut").dataset
+    plain = load_image_folder(folder)
+    assert cut.fingerprint == plain.fingerprint and len(cut.x_train) + len(cut.x_test) == 26
+    said = [str(n) for n in cut.notes if "unreadable" in str(n)]
+    assert said == [str(n) for n in plain.notes if "unreadable" in str(n)] and "dog/extra.jpg" in said[0]
+
+
 def test_a_zip_with_train_and_test_folders_keeps_that_split(tmp_path):
     folder = make_folder(tmp_path / "split" / "train", {"a": 4, "b": 4})
     for i in range(4):

@@ -42,6 +42,20 @@ class _Entry:
     colour: bool
 
 
+@dataclass
+class Predecoded:
+    """Pictures the caller has decoded already, the way `_try_decode` would without resizing:
+    row `rows[path]` of `buffer` (uint8, one shape for all). The loader owns the buffer once
+    given it: when every picture is in it at the size and channels chosen, its rows are
+    rearranged in place and become the Dataset's arrays."""
+
+    buffer: np.ndarray
+    rows: dict[Path, int]
+
+    def fits(self, size: tuple[int, int], channels: int) -> bool:
+        return self.buffer.shape[1:] == (size[1], size[0], channels)
+
+
 def load_image_folder(
     root: str | Path,
     *,
@@ -50,9 +64,12 @@ def load_image_folder(
     seed: int = 0,
     progress: Progress | None = None,
     headers: Mapping[Path, decode.ImageHeader] | None = None,
+    decoded: Predecoded | None = None,
 ) -> Dataset:
     """`headers`: pictures this process has just written and read through the gate's header check
-    (a saved set of your images, lib.data.picture_sets); they are not read again, nor resolved."""
+    (a saved set of your images, lib.data.picture_sets); they are not read again, nor resolved.
+    `decoded`: some of them already decoded from memory; used where their size and channels are
+    the ones chosen here, any other is decoded from disk."""
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DatasetError(_("not a folder: {root}").format(root=root))
@@ -133,6 +150,16 @@ def load_image_folder(
         )
 
     done = [0]
+    given = decoded if decoded is not None and decoded.fits(size, channels) else None
+    if given is not None and len(given.rows) == len(entries) and all(e.path in given.rows for e in entries):
+        # Every picture is decoded already: its rows put in the Dataset's order, no copy.
+        order = np.concatenate([train_idx, test_idx])
+        x = _arrange_rows(given.buffer, np.array([given.rows[entries[i].path] for i in order], dtype=np.int64))
+        if progress:
+            progress(len(entries), len(entries))
+        n_train = len(train_idx)
+        x_train, x_test = x[:n_train], x[n_train:]
+        return _dataset(root, x_train, labels[train_idx], x_test, labels[test_idx], class_names, notes, skipped)
 
     def decode_into(indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = np.empty((len(indices), size[1], size[0], channels), dtype=np.uint8)
@@ -142,8 +169,11 @@ def load_image_folder(
         # only a chunk's decoded pictures are held beside the array.
         for start in range(0, len(indices), _CHUNK):
             chunk = [entries[i] for i in indices[start : start + _CHUNK]]
-            decoded = _pool().map(_try_decode, chunk, [size] * len(chunk), [channels] * len(chunk))
-            for e, result in zip(chunk, decoded, strict=True):
+            ready = [given.buffer[given.rows[e.path]] if given and e.path in given.rows else None for e in chunk]
+            missing = [e for e, r in zip(chunk, ready, strict=True) if r is None]
+            fresh = iter(_pool().map(_try_decode, missing, [size] * len(missing), [channels] * len(missing)))
+            results = [next(fresh) if r is None else r for r in ready]
+            for e, result in zip(chunk, results, strict=True):
                 if isinstance(result, Exception):  # truncated or corrupt data only shows when decoding
                     skipped.append(f"{printable(e.path.relative_to(root))} ({_reason(result)})")
                 else:
@@ -157,6 +187,19 @@ def load_image_folder(
 
     x_train, y_train = decode_into(train_idx)
     x_test, y_test = decode_into(test_idx)
+    return _dataset(root, x_train, y_train, x_test, y_test, class_names, notes, skipped)
+
+
+def _dataset(
+    root: Path,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    x_test: np.ndarray,
+    y_test: np.ndarray,
+    class_names: list[str],
+    notes: list[str],
+    skipped: list[str],
+) -> Dataset:
     if skipped:
         files = "; ".join(skipped[:10]) + ("; …" if len(skipped) > 10 else "")
         notes.append(Deferred(N_("skipped {n} unreadable file(s): {files}"), n=len(skipped), files=files))
@@ -171,6 +214,28 @@ def load_image_folder(
         class_names=tuple(class_names),
         notes=tuple(notes),
     )
+
+
+def _arrange_rows(buffer: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """buffer[:n] rearranged in place so that row j holds what row order[j] held (order: a
+    permutation of 0..n-1), following each cycle with one spare row: no second copy."""
+    n = len(order)
+    placed = np.zeros(n, dtype=bool)
+    spare = np.empty_like(buffer[0])
+    for start in range(n):
+        if placed[start]:
+            continue
+        placed[start] = True
+        if order[start] == start:
+            continue
+        spare[...] = buffer[start]
+        j = start
+        while order[j] != start:
+            buffer[j] = buffer[order[j]]
+            j = int(order[j])
+            placed[j] = True
+        buffer[j] = spare
+    return buffer[:n]
 
 
 def _image_files(
@@ -297,8 +362,13 @@ _POOL: list[ThreadPoolExecutor] = []
 
 def _pool() -> ThreadPoolExecutor:
     if not _POOL:
-        _POOL.append(ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1), thread_name_prefix="decode"))
+        _POOL.append(ThreadPoolExecutor(max_workers=decode_workers(), thread_name_prefix="decode"))
     return _POOL[0]
+
+
+def decode_workers() -> int:
+    """Threads that decode pictures: Pillow decodes without the GIL, so a few use every core."""
+    return min(4, os.cpu_count() or 1)
 
 
 def _try_decode(e: _Entry, size: tuple[int, int], channels: int) -> np.ndarray | Exception:

@@ -11,8 +11,11 @@ and renamed into place when complete: nobody ever sees half a set. The pictures 
 uploaded and read back by `load_image_folder`, so a set gives the same Dataset (and the same
 fingerprint: stored runs are reused) as the original folder read from disk.
 
-Every picture goes through the one decoding gate (`lib.data.decode`) twice: its header when it
-arrives (a promised raster format, the pixel budget), then its pixels in the folder loader.
+Every picture goes through the one decoding gate (`lib.data.decode`): its header when it
+arrives (a promised raster format, the pixel budget), then its pixels. Pictures the loader will
+not resize are decoded from the bytes already in memory, on threads as the files arrive
+(`_Arrivals`, `_Decoded`), and handed to the folder loader; any other is decoded by the loader
+from disk. Both decode with the same call, so the Dataset is the same either way.
 """
 
 from __future__ import annotations
@@ -32,9 +35,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import numpy as np
+
 from lib.data import decode
 from lib.data.dataset import Dataset, DatasetError
-from lib.data.folders import MAX_SIDE, load_image_folder
+from lib.data.folders import MAX_SIDE, Predecoded, decode_workers, load_image_folder
 from lib.data.names import clean_name
 from lib.data.paths import data_root, printable
 from lib.data.zip_archive import ArchiveBudget, ZipReader, zip_entries
@@ -263,28 +268,9 @@ def _ingest(
     tmp = place / f"{TMP_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
         tmp.mkdir()
-        headers: dict[Path, decode.ImageHeader] = {}
-        written = _write_pictures(kept, tmp, budget, notes, progress, headers)
         notes[:0] = ignored
-        h = hashlib.blake2b(digest_size=16)
-        for rel, sha in sorted(written.items()):
-            h.update(rel.encode("utf-8", "surrogatepass") + b"\x00" + sha)
-        name = f"{slug}-{h.hexdigest()[:HASH_CHARS]}"
-        final = place / name
-        if (final / MARKER).is_file():  # the same pictures under the same name: that set
-            saved = _read_marker(final)
-            _remember_upload(final, digest)
-            return Ingested(saved, None, True)
-        ds = _load_checked(tmp, name, progress, headers)
-        saved = SavedSet(name, clean_name(title) or slug, len(ds.x_train) + len(ds.x_test), ds.class_names, time.time())
-        _write_marker(tmp, saved, [digest], notes)
-        try:
-            tmp.rename(final)
-        except OSError:
-            if (final / MARKER).is_file():  # another session saved the same set a moment ago
-                return Ingested(_read_marker(final), None, True)
-            raise
-        return Ingested(saved, replace(ds, notes=tuple(notes) + ds.notes), False)
+        pictures = _Decoded(len(kept), budget.max_decoded_bytes)
+        return _save_set(tmp, kept, notes, (slug, title, digest), budget, progress, pictures)
     except OSError as exc:
         raise DatasetError(
             _("the set could not be saved ({exc}); nothing was kept").format(exc=one_line(exc))
@@ -292,6 +278,42 @@ def _ingest(
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _save_set(
+    tmp: Path,
+    kept: list[Incoming],
+    notes: list[str],
+    names: tuple[str, str, str],
+    budget: PictureBudget,
+    progress: Progress | None,
+    pictures: _Decoded,
+) -> Ingested:
+    """The pictures written into `tmp`, read back as a Dataset and renamed into place.
+    names: (slug, the user's title, the upload's digest)."""
+    slug, title, digest = names
+    place = tmp.parent
+    headers: dict[Path, decode.ImageHeader] = {}
+    written = _write_pictures(kept, tmp, budget, notes, progress, headers, pictures)
+    h = hashlib.blake2b(digest_size=16)
+    for rel, sha in sorted(written.items()):
+        h.update(rel.encode("utf-8", "surrogatepass") + b"\x00" + sha)
+    name = f"{slug}-{h.hexdigest()[:HASH_CHARS]}"
+    final = place / name
+    if (final / MARKER).is_file():  # the same pictures under the same name: that set
+        saved = _read_marker(final)
+        _remember_upload(final, digest)
+        return Ingested(saved, None, True)
+    ds = _load_checked(tmp, name, progress, headers, pictures.taken())
+    saved = SavedSet(name, clean_name(title) or slug, len(ds.x_train) + len(ds.x_test), ds.class_names, time.time())
+    _write_marker(tmp, saved, [digest], notes)
+    try:
+        tmp.rename(final)
+    except OSError:
+        if (final / MARKER).is_file():  # another session saved the same set a moment ago
+            return Ingested(_read_marker(final), None, True)
+        raise
+    return Ingested(saved, replace(ds, notes=tuple(notes) + ds.notes), False)
 
 
 def _arrange(items: list[Incoming], budget: PictureBudget, notes: list[str]) -> tuple[list[Incoming], list[str]]:
@@ -356,34 +378,34 @@ def _write_pictures(
     notes: list[str],
     progress: Progress | None,
     headers: dict[Path, decode.ImageHeader],
+    pictures: _Decoded,
 ) -> dict[str, bytes]:
     """Each file read once, checked at the gate, written under tmp; {relative path: sha256}.
-    `headers` gets each written file's header (the folder loader does not read it again).
-    Files are written by one thread beside this loop (creating a file is a syscall, which frees
-    the GIL); all are on disk, or the first error raised, before this returns."""
+    `headers` gets each written file's header (the folder loader does not read it again), and
+    `pictures` its pixels where it could decode them (see _Decoded).
+    Reading, the gate and decoding run on threads a few files ahead of this loop, which decides
+    in the files' order (names, duplicates); files are written by one more thread (creating a
+    file is a syscall, which frees the GIL). All are on disk, or the first error raised, before
+    this returns."""
     written: dict[str, bytes] = {}
     first_of: dict[bytes, str] = {}
     duplicates: list[str] = []
     skipped: list[str] = []
     largest = 0
     folders: set[Path] = set()
-    with _Writer() as writer:
-        for n, item in enumerate(items, 1):
+    with _Writer() as writer, _Arrivals(items, budget.max_pixels) as arrivals:
+        for n, (item, arrived) in enumerate(arrivals, 1):
             parts = tuple(_safe_part(p) for p in item.parts)
             rel = "/".join(parts)
             try:
-                if not all(parts) or any(len(p.encode("utf-8", "surrogatepass")) > 240 for p in parts):
+                if not _storable(parts):
                     raise DatasetError(_("a name that cannot be stored"))
                 if rel in written:
                     raise DatasetError(_("the same name as another file (NFC and NFD spellings?)"))
-                data = item.read()
-                if len(data) > item.size:
-                    raise DatasetError(_("larger than the size its archive declared"))
-                header = check_picture(data, max_pixels=budget.max_pixels)
+                data, header, sha, pixels = arrived.result()
             except (DatasetError, ImageError) as exc:
                 skipped.append(f"{printable(rel)} ({one_line(exc, 100)})")
             else:
-                sha = hashlib.sha256(data).digest()
                 if sha in first_of:
                     duplicates.append(f"{printable(rel)} = {printable(first_of[sha])}")
                 else:
@@ -393,6 +415,7 @@ def _write_pictures(
                         target.parent.mkdir(parents=True, exist_ok=True)
                         folders.add(target.parent)
                     writer.write(target, data)
+                    pictures.put(target, pixels)
                     written[rel] = sha
                     headers[target] = header
                     largest = max(largest, min(header.width * header.height, MAX_SIDE * MAX_SIDE))
@@ -416,6 +439,64 @@ def _write_pictures(
     if not written:
         raise DatasetError(_("none of the files is a picture we read (PNG, JPEG, BMP, GIF, WebP or TIFF)"))
     return written
+
+
+def _storable(parts: tuple[str, ...]) -> bool:
+    return all(parts) and not any(len(p.encode("utf-8", "surrogatepass")) > 240 for p in parts)
+
+
+Arrived = tuple[bytes, decode.ImageHeader, bytes, "np.ndarray | None"]
+
+
+def _arrive(item: Incoming, max_pixels: int) -> Arrived:
+    """One file's bytes, through the gate, hashed, and (within MAX_SIDE) decoded the way the
+    folder loader decodes a picture it does not resize: DatasetError or ImageError when it is
+    not a picture we read. A picture whose pixels cannot be decoded gets None (the folder
+    loader then says why, as for any folder)."""
+    data = item.read()
+    if len(data) > item.size:
+        raise DatasetError(_("larger than the size its archive declared"))
+    header = check_picture(data, max_pixels=max_pixels)
+    sha = hashlib.sha256(data).digest()
+    pixels = None
+    if header.width <= MAX_SIDE and header.height <= MAX_SIDE:
+        with contextlib.suppress(Exception):  # truncated or corrupt data: the loader reports it
+            pixels = decode.decode_to_array(data, header.size, 3 if header.colour else 1)
+    return data, header, sha, pixels
+
+
+class _Arrivals:
+    """(item, future of `_arrive`) in the items' order, the work done by a few threads at most
+    AHEAD files ahead (so only that many files' bytes wait in memory). Items whose names cannot
+    be stored are not read. Leaving early cancels what has not started."""
+
+    AHEAD = 32
+
+    def __init__(self, items: list[Incoming], max_pixels: int) -> None:
+        self._items, self._max_pixels = items, max_pixels
+        self._pool = ThreadPoolExecutor(max_workers=decode_workers(), thread_name_prefix="set-read")
+
+    def __iter__(self):
+        waiting: deque[tuple[Incoming, Future[Arrived]]] = deque()
+        for item in self._items:
+            if len(waiting) >= self.AHEAD:
+                yield waiting.popleft()
+            waiting.append((item, self._submit(item)))
+        while waiting:
+            yield waiting.popleft()
+
+    def _submit(self, item: Incoming) -> Future[Arrived]:
+        if not _storable(tuple(_safe_part(p) for p in item.parts)):
+            done: Future[Arrived] = Future()
+            done.set_exception(DatasetError(_("a name that cannot be stored")))
+            return done
+        return self._pool.submit(_arrive, item, self._max_pixels)
+
+    def __enter__(self) -> _Arrivals:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 class _Writer:
@@ -461,6 +542,42 @@ class _Writer:
             self._pool.shutdown(wait=True)
 
 
+class _Decoded:
+    """The pictures decoded on arrival, in one uint8 buffer of `slots` rows (one per file that
+    may be a picture), all of the first decoded picture's size and channels; a picture of
+    another shape is left to the folder loader. The buffer is made only when its rows fit the
+    set's decoded-memory budget. The loader takes it (`Predecoded`) and, when every picture is
+    in it at the size it chose, arranges the rows in place: the Dataset's arrays are the buffer
+    itself, so the pixels are held once."""
+
+    def __init__(self, slots: int, max_bytes: int) -> None:
+        self._slots, self._max_bytes = slots, max_bytes
+        self._buffer: np.ndarray | None = None
+        self._rows: dict[Path, int] = {}
+        self._refused = False
+
+    def put(self, path: Path, pixels: np.ndarray | None) -> None:
+        if pixels is None or self._refused:
+            return
+        if self._buffer is None:
+            if self._slots * pixels.nbytes > self._max_bytes:
+                self._refused = True
+                return
+            self._buffer = np.empty((self._slots, *pixels.shape), dtype=np.uint8)
+        if pixels.shape != self._buffer.shape[1:]:
+            return
+        row = len(self._rows)
+        self._buffer[row] = pixels
+        self._rows[path] = row
+
+    def taken(self) -> Predecoded | None:
+        """For the folder loader; this object lets go of the buffer."""
+        if self._buffer is None:
+            return None
+        buffer, self._buffer = self._buffer, None
+        return Predecoded(buffer, self._rows)
+
+
 def _write_files(batch: list[tuple[Path, bytes]]) -> None:
     for path, data in batch:
         _write_file(path, data)
@@ -477,13 +594,16 @@ def _write_file(path: Path, data: bytes) -> None:
         os.close(fd)
 
 
-def _load_checked(tmp: Path, name: str, progress: Progress | None, headers: dict) -> Dataset:
+def _load_checked(
+    tmp: Path, name: str, progress: Progress | None, headers: dict, decoded: Predecoded | None
+) -> Dataset:
     """The folder loader on the new set (before anyone can see it), and at least 2 pictures a class."""
     try:
         ds = load_image_folder(
             tmp,
             progress=(lambda d, t: progress("load", d, t)) if progress else None,
             headers=headers,
+            decoded=decoded,
         )
     except DatasetError as exc:
         raise DatasetError(str(exc).replace(str(tmp), name)) from None
