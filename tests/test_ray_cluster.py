@@ -3,13 +3,14 @@ authentication on), started once for the module: what a session sees is what it 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import socket
 import subprocess
 import sys
-import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,6 +26,9 @@ from lib.data.sources import load_digits  # noqa: E402
 from lib.runs.store import RunStore  # noqa: E402
 from lib.runs.workers import DONE, TrainingPool, TrainingWorkerError  # noqa: E402
 from lib.train.settings import TrainSettings  # noqa: E402
+from tests.classroom import trainings_logged  # noqa: E402
+from tests.conftest import start_server, stop_server  # noqa: E402
+from tests.headless import HeadlessSession  # noqa: E402
 from tests.helpers import ROOT  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
@@ -81,37 +85,52 @@ def test_the_cluster_is_two_nodes_on_loopback_with_token_auth(pool):
     assert pool.workers == 2 and pool.executor.kind == "ray"
 
 
-def test_a_class_of_eight_same_settings_then_distinct_seeds(pool, digits, tmp_path):
-    """The class load test on Ray: 8 sessions (threads of one server) press Train at once,
-    first all with the same settings, then with two distinct seeds."""
-    start = threading.Barrier(8)
-    results: dict[int, object] = {}
+def test_a_class_of_eight_same_settings_then_distinct_seeds(cluster, tmp_path):
+    """The class load test on Ray, as on the local executor (tests/test_headless_class.py): a
+    served app whose trainings run on the cluster (EXPLORER_RAY_ADDRESS) and eight sessions over
+    Streamlit's client protocol pressing Train at once, first with the same settings (one
+    training), then with eight distinct seeds (eight trainings, spread over both nodes, each
+    session shown its own complete run, each run naming its node)."""
+    runs = tmp_path / "runs"
+    proc, url, _ = start_server({"EXPLORER_RUNS": str(runs), "EXPLORER_RAY_ADDRESS": cluster[0].address})
 
-    def session(i: int, settings: TrainSettings) -> None:
-        start.wait()
-        results[i] = finish(pool.submit(digits, settings, "digits", tmp_path))
+    async def press_all(sessions: list[HeadlessSession], seeds: list[int]) -> None:
+        for session, seed in zip(sessions, seeds, strict=True):
+            session.set("Seed", seed)
+        await asyncio.gather(*(session.rerun() for session in sessions))
+        for session in sessions:
+            session.press("Train")
+        await asyncio.gather(
+            *(
+                session.rerun("status **complete**", f"· seed {seed} ·", timeout_s=400)
+                for session, seed in zip(sessions, seeds, strict=True)
+            )
+        )
 
-    def round_of(settings_of) -> None:
-        results.clear()
-        threads = [threading.Thread(target=session, args=(i, settings_of(i))) for i in range(8)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(300)
+    async def class_of_eight() -> list[HeadlessSession]:
+        sessions = [HeadlessSession(url, page="train") for _ in range(8)]
+        for session in sessions:
+            await session.connect()
+            assert session.exceptions == [] and "Train" in session.widgets
+            session.set("Model", next(o for o in session.widgets["Model"].proto.options if o.startswith("MLP")))
+            session.set("Epochs", 1)
+        await press_all(sessions, [100] * 8)
+        assert len(folders(runs)) == 1
+        await press_all(sessions, list(range(101, 109)))
+        for session in sessions:
+            await session.close()
+        return sessions
 
-    before = pool.trainings
-    round_of(lambda i: TrainSettings(model="mlp", epochs=1, seed=100))
-    assert len(results) == 8 and len({r.run_id for r in results.values()}) == 1
-    assert pool.trainings - before == 1 and len(folders(tmp_path)) == 1
-    # Then two distinct seeds, each pressed by four sessions: each seed trained once, on both
-    # nodes at once (CI time: two trainings show distinct jobs spread over the nodes as eight did).
-    round_of(lambda i: TrainSettings(model="mlp", epochs=1, seed=101 + i % 2))
-    assert len(results) == 8 and all(r.run_id and not r.loaded for r in results.values())
-    assert len({r.run_id for r in results.values()}) == 2
-    assert pool.trainings - before == 3 and len(folders(tmp_path)) == 3
-    store = RunStore(tmp_path)
-    records = [store.load(r.run_id).record for r in results.values()]
-    assert all(r.status == "complete" for r in records)
+    try:
+        sessions = asyncio.run(class_of_eight())
+    finally:
+        stop_server(proc)
+    output = Path(proc.log_path).read_text()
+    assert all(not s.exceptions and not s.shows("Cannot train") for s in sessions)
+    assert trainings_logged(output) == 9, output[-3000:]  # 1 shared training, then 8
+    store = RunStore(runs)
+    records = [store.load(run_id).record for run_id in folders(runs)]
+    assert len(records) == 9 and all(r.status == "complete" for r in records)
     nodes = {n for r in records for n in r.notes if n.startswith("trained on the Ray node")}
     assert len(nodes) == 2, nodes  # the trainings ran on both nodes; each run names its node
 
