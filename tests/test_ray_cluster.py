@@ -200,6 +200,24 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240, env=dict(os.environ))
 
 
+def test_the_cli_study_trains_its_four_steps_on_ray(pool, cluster, digits, tmp_path):
+    """`study --ray ADDRESS`: the ladder (own CNN, feature extraction, fine-tuning, + augmentation)
+    on a stored digits CNN as backbone, every step trained on the cluster and stored by the CLI,
+    each run naming its node, the table printed."""
+    backbone = finish(pool.submit(digits, TrainSettings(model="cnn", epochs=1, seed=3), "digits", tmp_path))
+    args = ["study", "digits", "--backbone", f"run:{backbone.run_id}", "--epochs", "1", "--store", str(tmp_path)]
+    r = cli(*args, "--ray", cluster[0].address)
+    assert r.returncode == 0, r.stderr[-3000:]
+    for step in ("[1/4] own CNN", "[2/4] feature extraction", "[4/4] fine-tuning + augmentation"):
+        assert step in r.stdout
+    header = next(line for line in r.stdout.splitlines() if line.lstrip().startswith("step"))
+    assert "balanced accuracy" in header and "majority baseline" in header
+    store = RunStore(tmp_path)
+    studied = [store.load(run_id).record for run_id in folders(tmp_path) if run_id != backbone.run_id]
+    assert len(studied) == 4 and all(r.status == "complete" for r in studied)
+    assert all(any(n.startswith("trained on the Ray node 127.0.0.1") for n in r.notes) for r in studied)
+
+
 def test_the_cli_trains_on_a_gpu_node_of_ray_and_stores_the_run_itself(cluster, digits, tmp_path, monkeypatch):
     """`train --ray ADDRESS` with EXPLORER_GPUS_PER_TRAINING=0.5 (one CLI training covers both, as
     CI time asks):
