@@ -131,6 +131,7 @@ def test_a_class_of_eight_same_settings_then_distinct_seeds(cluster, tmp_path):
     store = RunStore(runs)
     records = [store.load(run_id).record for run_id in folders(runs)]
     assert len(records) == 9 and all(r.status == "complete" for r in records)
+    assert {r.dataset.source for r in records} == {"digits"}  # where the data loads from again (report, predict)
     nodes = {n for r in records for n in r.notes if n.startswith("trained on the Ray node")}
     assert len(nodes) == 2, nodes  # the trainings ran on both nodes; each run names its node
 
@@ -215,6 +216,7 @@ def test_the_cli_study_trains_its_four_steps_on_ray(pool, cluster, digits, tmp_p
     store = RunStore(tmp_path)
     studied = [store.load(run_id).record for run_id in folders(tmp_path) if run_id != backbone.run_id]
     assert len(studied) == 4 and all(r.status == "complete" for r in studied)
+    assert {r.dataset.source for r in studied} == {"digits"}
     assert all(any(n.startswith("trained on the Ray node 127.0.0.1") for n in r.notes) for r in studied)
 
 
