@@ -225,6 +225,26 @@ def test_dataset_page_shows_a_folder_of_strips(tmp_path):
         assert {m.label: m.value for m in app.metric}["Image shape"] == f"{size[1]}x{size[0]}x3"
 
 
+def test_train_page_trains_and_shows_its_pictures_of_strips(tmp_path):
+    """The Train page's pictures (the most confident mistakes, a cell's images) of 1x100 strips:
+    no `height and width must be > 0`, the run complete."""
+    from tests.helpers import app_on_page
+
+    folder = make_folder(tmp_path / "strips", {"a": 10, "b": 10}, size=(1, 100))
+    app = app_on_page()
+    app.selectbox(key="source_choice").select("folder").run()
+    app.text_input(key="folder_path").input(str(folder))
+    app.button(key="load_folder").click().run()
+    app.switch_page("pages/train_evaluate.py").run()
+    app.selectbox(key="train_model").select("mlp")
+    app.number_input(key="train_epochs").set_value(1)
+    app.button(key="train_button").click().run()
+    assert not app.exception, [e.value for e in app.exception]
+    # (random strips: the run may well predict one class, which the page warns about)
+    assert any("complete" in s.value for s in [*app.success, *app.warning]), [w.value for w in app.warning]
+    assert len(app.get("image")) > 0  # the pictures are drawn
+
+
 # --- 9: shared links: a fraction the slider cannot show, a path outside the data root ----------
 
 
