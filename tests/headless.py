@@ -119,3 +119,43 @@ class HeadlessSession:
 
     def press(self, label: str) -> None:
         self.states[self.widgets[label].id] = WidgetState(id=self.widgets[label].id, trigger_value=True)
+
+
+def class_rounds(url: str, rounds: list[list[int]], after_round: Any = None) -> list[HeadlessSession]:
+    """A class on the Train page of the app at `url`: one session per seed of the first round,
+    each set to MLP and 1 epoch; each round sets the sessions' seeds, presses Train in all of them
+    at once and reads until every session shows the complete run of its own seed.
+    `after_round(i)` runs between rounds (a test's checks). The sessions are closed at the end."""
+
+    async def press_all(sessions: list[HeadlessSession], seeds: list[int]) -> None:
+        for session, seed in zip(sessions, seeds, strict=True):
+            session.set("Seed", seed)
+        await asyncio.gather(*(session.rerun() for session in sessions))
+        for session in sessions:
+            session.press("Train")
+        await asyncio.gather(
+            *(
+                session.rerun("status **complete**", f"· seed {seed} ·", timeout_s=400)
+                for session, seed in zip(sessions, seeds, strict=True)
+            )
+        )
+
+    async def lesson() -> list[HeadlessSession]:
+        sessions = [HeadlessSession(url, page="train") for _ in rounds[0]]
+        try:
+            for session in sessions:
+                await session.connect()
+                assert session.exceptions == [] and "Train" in session.widgets, session.exceptions
+                mlp = next(o for o in session.widgets["Model"].proto.options if o.startswith("MLP"))
+                session.set("Model", mlp)
+                session.set("Epochs", 1)
+            for i, seeds in enumerate(rounds):
+                await press_all(sessions, seeds)
+                if after_round is not None:
+                    after_round(i)
+        finally:
+            for session in sessions:
+                await session.close()
+        return sessions
+
+    return asyncio.run(lesson())

@@ -3,7 +3,6 @@ authentication on), started once for the module: what a session sees is what it 
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import socket
@@ -28,7 +27,7 @@ from lib.runs.workers import DONE, TrainingPool, TrainingWorkerError  # noqa: E4
 from lib.train.settings import TrainSettings  # noqa: E402
 from tests.classroom import trainings_logged  # noqa: E402
 from tests.conftest import start_server, stop_server  # noqa: E402
-from tests.headless import HeadlessSession  # noqa: E402
+from tests.headless import class_rounds  # noqa: E402
 from tests.helpers import ROOT  # noqa: E402
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
@@ -94,35 +93,11 @@ def test_a_class_of_eight_same_settings_then_distinct_seeds(cluster, tmp_path):
     runs = tmp_path / "runs"
     proc, url, _ = start_server({"EXPLORER_RUNS": str(runs), "EXPLORER_RAY_ADDRESS": cluster[0].address})
 
-    async def press_all(sessions: list[HeadlessSession], seeds: list[int]) -> None:
-        for session, seed in zip(sessions, seeds, strict=True):
-            session.set("Seed", seed)
-        await asyncio.gather(*(session.rerun() for session in sessions))
-        for session in sessions:
-            session.press("Train")
-        await asyncio.gather(
-            *(
-                session.rerun("status **complete**", f"· seed {seed} ·", timeout_s=400)
-                for session, seed in zip(sessions, seeds, strict=True)
-            )
-        )
-
-    async def class_of_eight() -> list[HeadlessSession]:
-        sessions = [HeadlessSession(url, page="train") for _ in range(8)]
-        for session in sessions:
-            await session.connect()
-            assert session.exceptions == [] and "Train" in session.widgets
-            session.set("Model", next(o for o in session.widgets["Model"].proto.options if o.startswith("MLP")))
-            session.set("Epochs", 1)
-        await press_all(sessions, [100] * 8)
-        assert len(folders(runs)) == 1
-        await press_all(sessions, list(range(101, 109)))
-        for session in sessions:
-            await session.close()
-        return sessions
+    def after(i: int) -> None:
+        assert len(folders(runs)) == (1, 9)[i]
 
     try:
-        sessions = asyncio.run(class_of_eight())
+        sessions = class_rounds(url, [[100] * 8, list(range(101, 109))], after)
     finally:
         stop_server(proc)
     output = Path(proc.log_path).read_text()
