@@ -43,9 +43,21 @@ _STYLE = """
 </style>
 """
 
+# Always on, presenting or not: an element's toolbar (fullscreen, download, ...) shows 16 px above
+# the element on hover or after a click, and a chart first in a tab covered the tab labels above it.
+# The first block of a tab panel that has such a toolbar moves down by the toolbar's overlap.
+_BASE_STYLE = """
+<style>
+  .stApp [data-testid="stTabs"] [role="tabpanel"] > [data-testid="stVerticalBlock"]
+    > :first-child:has([data-testid="stElementToolbar"]) { margin-top: 2rem; }
+</style>
+"""
+
 
 def present_toggle_ui() -> bool:
-    """The sidebar switch; its state lives in the URL as well as the session."""
+    """The sidebar switch; its state lives in the URL as well as the session. Also places the
+    app's own constant style for every page (_BASE_STYLE, and _STYLE while presenting)."""
+    st.html(_BASE_STYLE)
     if state.PRESENT not in st.session_state:
         st.session_state[state.PRESENT] = st.query_params.get("present") == "1"
     on = st.sidebar.toggle(
