@@ -3,6 +3,7 @@ main figure first. Kept in the URL (?present=1), so a reload or a shared link ke
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -96,14 +97,15 @@ def dataframe(
     data: pd.DataFrame,
     where: Any = None,
     *,
-    fmt: str | dict[str, str] | None = None,
+    fmt: str | dict[str, str | Callable[[Any], str]] | None = None,
     headers: dict[str, str] | None = None,
     **dataframe_kwargs: Any,
 ) -> Any:
     """A table: `where.dataframe(...)`, or while presenting `where.table(...)`. Streamlit's dataframe
     is drawn on a canvas, whose ~13 px text no CSS reaches; an HTML table takes the room's size and
-    wraps a long header instead of cutting it. `fmt`: Styler formats; `headers`: shorter column
-    labels ({column: label}), over the translated headers of lib.ui.table_labels."""
+    wraps a long header instead of cutting it. `fmt`: Styler formats (a format string, or a function
+    of the value); `headers`: shorter column labels ({column: label}), over the translated headers
+    of lib.ui.table_labels."""
     where = where if where is not None else st
     headers = {**column_labels(data), **(headers or {})}  # in the session's language
     if isinstance(fmt, dict):  # formats of the columns this table has
