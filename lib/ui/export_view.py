@@ -14,7 +14,8 @@ from lib.ui.text import md
 
 
 def _points(change: float) -> str:
-    """A change of a share in percentage points: 0.95 -> 0.928 is "-2.2" (the header says pp)."""
+    """A change of a share in percentage points: 0.95 -> 0.928 is "-2.2". The unit is said under
+    the table: in each cell or in the header it widened the grid past 1024 px."""
     return f"{change * 100:+.1f}"
 
 
@@ -52,10 +53,10 @@ TABLE_HEADERS = {
 CLASS_HEADERS = {
     "recall (Keras)": N_("recall Keras"),
     "recall (LiteRT)": N_("recall LiteRT"),
-    "recall change": N_("Δ recall (pp)"),
+    "recall change": N_("Δ recall"),
     "precision (Keras)": N_("precision Keras"),
     "precision (LiteRT)": N_("precision LiteRT"),
-    "precision change": N_("Δ precision (pp)"),
+    "precision change": N_("Δ precision"),
 }
 
 
@@ -114,6 +115,7 @@ def export_ui(run: StoredRun, ds: Dataset) -> None:
     present.dataframe(
         table, fmt=CLASS_FORMAT, headers=_shown(CLASS_HEADERS), hide_index=True, width="stretch", key="export_classes"
     )
+    st.caption(_("Δ: the exported file minus the Keras model, in percentage points."))
     st.download_button(
         _("Download {file}").format(file=export.tflite_name(chosen.quantize)),
         lambda: chosen.tflite.read_bytes(),
