@@ -426,6 +426,7 @@ def test_train_page_legend_strokes_plot_height_export_units_and_toolbars(browser
     page.wait_for_function(CHARTS_DRAWN_JS, timeout=60_000)
     drawn = page.evaluate(PER_CLASS_JS)
     assert drawn is not None, "no per-class chart drawn"
+    page.locator("[data-testid='stVegaLiteChart']:visible").first.scroll_into_view_if_needed()
     page.screenshot(path=str(SHOTS / f"train_per_class_legend_{suffix}.png"))
     assert drawn["plot"] >= 220, f"the plot is {drawn['plot']} px tall"
     entries = {e["label"]: e for e in drawn["entries"]}
