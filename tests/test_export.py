@@ -242,8 +242,11 @@ def test_the_html_report_holds_the_export_table_when_exports_exist(stored, digit
     lesson = export.lesson(export.per_class_table(run, done), done)
     assert lesson.replace("'", "&#x27;") in html
     table = export.comparison_table(run, export.list_exports(run))
-    for accuracy in table["accuracy"]:
-        assert f"<td>{accuracy:.3f}</td>" in html
+    for accuracy in table["accuracy"]:  # shares in percent, as on the page
+        assert f"<td>{accuracy:.1%}</td>" in html
+    per_class = export.per_class_table(run, done)
+    assert "<th>recall change (pp)</th>" in html
+    assert f"<td>{per_class['recall (LiteRT)'][0]:.1%}</td><td>{per_class['recall change'][0] * 100:+.1f}</td>" in html
 
 
 def test_a_model_the_converter_refuses_is_one_line_naming_the_layer_and_why():
