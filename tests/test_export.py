@@ -115,7 +115,12 @@ def test_cli_export_and_report_print_the_table(stored, capsys):
     )
     out = capsys.readouterr().out
     assert "LiteRT dynamic range" in out and "Keras model.keras" in out and "ms per image" in out
-    assert "costs" in out and "recall change" in out
+    assert "costs" in out and "recall change (pp)" in out
+    # the page's units: shares in percent, changes in percentage points
+    keras = next(line for line in out.splitlines() if line.strip().startswith("Keras model.keras"))
+    assert re.search(r"\d\.\d% +\d+\.\d% +100\.0%", keras), keras
+    first = next(line for line in out.splitlines() if line.split()[:1] == ["0"])
+    assert re.fullmatch(r"0( +\d+\.\d%){2} +[+-]\d+\.\d( +\d+\.\d%){2} +[+-]\d+\.\d", first.strip()), first
     assert cli.main(["report", run.run_id, "--store", str(store.root)]) == 0
     report = capsys.readouterr().out
     assert "exports (LiteRT, run back on the test split):" in report and "LiteRT dynamic range" in report

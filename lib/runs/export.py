@@ -367,6 +367,27 @@ def per_class_table(run: StoredRun, export: Export) -> pd.DataFrame:
     )
 
 
+def as_text(table: pd.DataFrame) -> pd.DataFrame:
+    """A comparison_table or per_class_table as the page writes it, for printing: every share in
+    percent, a change of a share in percentage points (its column named "... (pp)"), n/a where a
+    value is missing (an empty split)."""
+
+    def spec(column: str) -> str | None:
+        if column.endswith("change"):
+            return "+.1f"  # of the change times 100
+        if column in ("accuracy", "balanced accuracy", "agreement") or column.startswith(("recall", "precision")):
+            return ".1%"
+        return {"file size (KB)": ",.1f", "ms per image": ".2f"}.get(column)
+
+    shown = table.copy()
+    for column in shown.columns:
+        fmt = spec(column)
+        if fmt is not None:
+            scale = 100 if column.endswith("change") else 1
+            shown[column] = [format(v * scale, fmt) if np.isfinite(v) else "n/a" for v in shown[column]]
+    return shown.rename(columns={c: f"{c} (pp)" for c in shown.columns if c.endswith("change")})
+
+
 def costliest_class(table: pd.DataFrame) -> tuple[str, float, str]:
     """(class, change, which metric) where quantization costs most: the largest drop in
     recall or precision (recall first on ties)."""
