@@ -16,6 +16,9 @@ from lib.i18n import N_, _
 CATEGORICAL = "tableau10"
 MAX_LINES = 10  # per-class lines beyond this: the page offers a class selector instead
 SPLIT_DASH = {"train": [1, 0], "validation": [6, 3]}  # solid vs dashed
+DASHES = [[1, 0], [5, 3]]  # per-class lines: exact solid, batch-averaged dashed
+DASH_SYMBOL_SIZE = 900  # a 30 px stroke in the dash legend: two whole dashes
+PER_CLASS_PLOT_HEIGHT = 260  # px of plot, readable on a projector
 SPLIT_SHAPE = {"train": "circle", "validation": "square"}
 SPLIT_COLOUR = ("#1f77b4", "#d62728")  # train, validation
 LEGEND = {"orient": "bottom", "columns": 5, "labelLimit": 0, "titleLimit": 0, "symbolLimit": 0}
@@ -200,25 +203,32 @@ def per_class_chart(
             "class:N", sort=order, title=_title("class", "class"), scale=alt.Scale(scheme=CATEGORICAL), legend=_legend()
         ),
     )
-    lines = base.mark_line(point=True, strokeWidth=2.5).encode(
+    tooltip = ["epoch:Q", "class:N", "how:N", alt.Tooltip(f"{metric}:Q", format=".3f")]
+    # The lines carry the dash legend; their points are a layer of their own. A line mark with
+    # point=True gave its legend the points' symbols (black fill, transparent stroke): the legend's
+    # strokes were drawn invisible, two entries without a mark.
+    lines = base.mark_line(strokeWidth=2.5).encode(
         strokeDash=alt.StrokeDash(
             "how:N",
             sort=hows,
-            scale=alt.Scale(domain=hows, range=[[1, 0], [5, 3]][: len(hows)]),
+            scale=alt.Scale(domain=hows, range=DASHES[: len(hows)]),
             # its own row (two bottom legends overflow at 16 px), drawn as solid and dashed strokes
+            # long enough to show the dash (a stroke symbol is sqrt(symbolSize) px long)
             legend=_legend(
                 title=None,
                 columns=1,
                 orient="top",
                 symbolType="stroke",
+                symbolSize=DASH_SYMBOL_SIZE,
                 symbolStrokeWidth=2.5,
                 symbolStrokeColor="#444",
                 **_shown_labels(hows),
             ),
         ),
         detail="how:N",
-        tooltip=["epoch:Q", "class:N", "how:N", alt.Tooltip(f"{metric}:Q", format=".3f")],
+        tooltip=tooltip,
     )
+    points = base.mark_point(filled=True, size=40, opacity=1).encode(detail="how:N", tooltip=tooltip)
     last = data[data["how"] == hows[0]].sort_values("epoch").groupby("class", as_index=False).last()
     labels = (
         alt.Chart(last)
@@ -230,8 +240,11 @@ def per_class_chart(
             color=alt.Color("class:N", sort=order, scale=alt.Scale(scheme=CATEGORICAL), legend=None),
         )
     )
-    # Tall enough for its plot: Streamlit fits legends above and below into the chart's height.
-    return alt.layer(lines, labels).properties(height=420)
+    # The height is the plot's own (fit-x): legends, title and axis are added around it, so a
+    # projector's 16 px legends do not squeeze the plot (at 1024x768 it was ~90 px of 420).
+    return alt.layer(lines, points, labels).properties(
+        height=PER_CLASS_PLOT_HEIGHT, autosize=alt.AutoSizeParams(type="fit-x", contains="padding")
+    )
 
 
 def confusion_heatmap(table: pd.DataFrame, how: str | None, title: str | None = None) -> alt.LayerChart:

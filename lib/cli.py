@@ -498,10 +498,10 @@ def cmd_export(args: argparse.Namespace) -> None:
     if done.representative:
         print(f"int8 calibrated on {done.representative} of the run's training images (never the test split)")
     print()
-    print(export.comparison_table(run, [done]).round(4).to_string(index=False))
+    print(export.as_text(export.comparison_table(run, [done])).to_string(index=False))
     table = export.per_class_table(run, done)
     print()
-    print(table.round(3).to_string(index=False))
+    print(export.as_text(table).to_string(index=False))
     print()
     print(export.lesson(table, done))
 
@@ -514,7 +514,7 @@ def _print_exports(run) -> None:
     if found:
         print()
         print("exports (LiteRT, run back on the test split):")
-        print(export.comparison_table(run, found).round(4).to_string(index=False))
+        print(export.as_text(export.comparison_table(run, found)).to_string(index=False))
 
 
 def cmd_predict(args: argparse.Namespace) -> None:

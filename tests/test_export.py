@@ -6,8 +6,10 @@ and leaves nothing half-written; the run itself is untouched."""
 from __future__ import annotations
 
 import hashlib
+import re
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from lib import cli
@@ -19,6 +21,7 @@ from lib.runs.store import RunStore
 from lib.runs.train_or_load import train_or_load
 from lib.train.settings import TrainSettings
 from lib.train.training import split_validation
+from lib.ui import state
 
 pytestmark = pytest.mark.slow
 
@@ -91,15 +94,18 @@ def test_per_class_table_and_lesson_name_the_class_that_loses_most(stored, digit
     assert name == table["class"][int(column.to_numpy().argmin())]
     sentence = export.lesson(table, done)
     assert (f"class '{name}'" in sentence) if change < 0 else ("costs no class anything" in sentence)
-    # A drop of 0.022 in a rate is written as 2.2 percentage points, never as "2.2%".
+    # A drop of 0.022 in a rate is written as 2.2 percentage points, never as "2.2%"; the rates
+    # themselves in percent, as the page's tables show them.
     worse = table.copy()  # one class loses 0.022 of its recall, nothing else changes
     worse[["recall change", "precision change"]] = 0.0
     worse.loc[3, "recall (LiteRT)"] = worse.loc[3, "recall (Keras)"] - 0.022
     worse.loc[3, "recall change"] = -0.022
     sentence = export.lesson(worse, done)
     assert f"class '{worse['class'][3]}'" in sentence and "-2.2 percentage points" in sentence, sentence
-    assert "%" not in sentence
-    assert f"from {worse.loc[3, 'recall (Keras)']:.3f}" in sentence
+    assert "2.2%" not in sentence
+    assert f"from {worse.loc[3, 'recall (Keras)']:.1%} in the Keras model to {worse.loc[3, 'recall (LiteRT)']:.1%}" in (
+        sentence
+    )
 
 
 def test_cli_export_and_report_print_the_table(stored, capsys):
@@ -109,10 +115,35 @@ def test_cli_export_and_report_print_the_table(stored, capsys):
     )
     out = capsys.readouterr().out
     assert "LiteRT dynamic range" in out and "Keras model.keras" in out and "ms per image" in out
-    assert "costs" in out and "recall change" in out
+    assert "costs" in out and "recall change (pp)" in out
+    # the page's units: shares in percent, changes in percentage points
+    keras = next(line for line in out.splitlines() if line.strip().startswith("Keras model.keras"))
+    assert re.search(r"\d\.\d% +\d+\.\d% +100\.0%", keras), keras
+    first = next(line for line in out.splitlines() if line.split()[:1] == ["0"])
+    assert re.fullmatch(r"0( +\d+\.\d%){2} +[+-]\d+\.\d( +\d+\.\d%){2} +[+-]\d+\.\d", first.strip()), first
     assert cli.main(["report", run.run_id, "--store", str(store.root)]) == 0
     report = capsys.readouterr().out
     assert "exports (LiteRT, run back on the test split):" in report and "LiteRT dynamic range" in report
+
+
+def test_the_float32_export_is_named_float32_and_an_export_stored_as_model_none_still_reads(stored, capsys, tmp_path):
+    """`--quantize none` writes model_float32.*, not model_none.* (the option's value is not what
+    the file holds); an export written under the old name is listed, downloads under the new name,
+    and the next float32 export replaces it."""
+    store, run = stored
+    assert cli.main(["export", run.run_id, "--store", str(store.root), "--out", str(tmp_path)]) == 0
+    assert f"written {tmp_path / 'model_float32.tflite'} (" in capsys.readouterr().out
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"model_float32.{k}" for k in ("json", "npz", "tflite")]
+    assert export.tflite_name("none") == "model_float32.tflite"
+    for path in list(tmp_path.iterdir()):  # as an export written before the rename stored it
+        path.rename(tmp_path / path.name.replace("float32", "none"))
+    (old,) = export.list_exports(run, tmp_path)
+    assert old.quantize == "none" and old.title == "LiteRT float32" and old.tflite.name == "model_none.tflite"
+    assert old.y_prob.shape == run.y_prob.shape
+    again = export.export_run(run, load_digits(), "none", tmp_path)
+    assert again.tflite.name == "model_float32.tflite"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"model_float32.{k}" for k in ("json", "npz", "tflite")]
+    assert [e.tflite.name for e in export.list_exports(run, tmp_path)] == ["model_float32.tflite"]
 
 
 def test_an_unwritable_export_folder_is_one_line_and_the_run_is_untouched(stored, digits, tmp_path, capsys):
@@ -130,7 +161,7 @@ def test_an_unwritable_export_folder_is_one_line_and_the_run_is_untouched(stored
 
 def test_an_export_that_fails_half_way_leaves_nothing_listed_as_complete(stored, digits, tmp_path):
     _, run = stored
-    (tmp_path / "model_none.npz").mkdir()  # the predictions cannot be renamed into place
+    (tmp_path / "model_float32.npz").mkdir()  # the predictions cannot be renamed into place
     with pytest.raises(StoreError, match="cannot write the export"):
         export.export_run(run, digits, "none", tmp_path)
     assert export.list_exports(run, tmp_path) == []
@@ -150,7 +181,15 @@ def test_a_missing_or_damaged_model_file_is_one_line(stored, digits, tmp_path):
     copy.model_path.unlink()
     with pytest.raises(StoreError, match="model.keras is missing"):
         export.export_run(copy, digits, "none")
-    assert not (copy_store.root / export.EXPORTS / run.run_id / "model_none.json").exists()
+    assert not (copy_store.root / export.EXPORTS / run.run_id / "model_float32.json").exists()
+
+
+def _cells(element) -> pd.DataFrame | None:
+    """A formatted table's cells as the browser gets them: its Styler's display values (text)."""
+    from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
+
+    shown = element.proto.arrow_data.styler.display_values
+    return convert_arrow_bytes_to_pandas_df(shown) if shown else None
 
 
 def test_the_page_draws_the_export_table_and_the_lesson(digits):
@@ -173,6 +212,28 @@ def test_the_page_draws_the_export_table_and_the_lesson(digits):
     np.testing.assert_allclose(classes["recall change"], export.per_class_table(run, done)["recall change"])
     lesson = export.lesson(export.per_class_table(run, done), done)
     assert any(lesson in m.value for m in at.markdown)
+    # As drawn (the cells' text Streamlit sends), plain and presenting: every share in percent, every
+    # change of a share in percentage points, the file named by what it holds.
+    for presenting in (False, True):
+        at.session_state[state.PRESENT] = presenting
+        at.run()
+        assert not at.exception, at.exception
+        tables = [t for t in map(_cells, at.table if presenting else at.dataframe) if t is not None]
+        models = next(t for t in tables if "agreement" in t.columns)
+        classes = next(t for t in tables if {"recall change", "Δ recall"} & set(t.columns))
+        shares = [c for c in models.columns if c not in ("model", "file size (KB)", "ms per image", "KB", "ms/image")]
+        shares += [c for c in classes.columns if c != "class" and "Δ" not in c and "change" not in c]
+        changes = [c for c in classes.columns if "Δ" in c or "change" in c]
+        assert len(shares) == 3 + 4 and len(changes) == 2, (list(models.columns), list(classes.columns))
+        for table in (models, classes):
+            for column in table.columns:
+                for text in table[column]:
+                    if column in shares:
+                        assert re.fullmatch(r"\d{1,3}\.\d%", text), (presenting, column, text)
+                    elif column in changes:
+                        assert re.fullmatch(r"[+-]\d{1,3}\.\d", text), (presenting, column, text)
+        assert any("in percentage points" in c.value for c in at.caption)  # the changes' unit
+    assert any(b.label == "Download model_int8.tflite" for b in at.get("download_button"))
 
 
 def test_the_html_report_holds_the_export_table_when_exports_exist(stored, digits):
@@ -186,8 +247,11 @@ def test_the_html_report_holds_the_export_table_when_exports_exist(stored, digit
     lesson = export.lesson(export.per_class_table(run, done), done)
     assert lesson.replace("'", "&#x27;") in html
     table = export.comparison_table(run, export.list_exports(run))
-    for accuracy in table["accuracy"]:
-        assert f"<td>{accuracy:.3f}</td>" in html
+    for accuracy in table["accuracy"]:  # shares in percent, as on the page
+        assert f"<td>{accuracy:.1%}</td>" in html
+    per_class = export.per_class_table(run, done)
+    assert "<th>recall change (pp)</th>" in html
+    assert f"<td>{per_class['recall (LiteRT)'][0]:.1%}</td><td>{per_class['recall change'][0] * 100:+.1f}</td>" in html
 
 
 def test_a_model_the_converter_refuses_is_one_line_naming_the_layer_and_why():

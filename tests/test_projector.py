@@ -367,3 +367,101 @@ def test_pressing_train_shows_progress_without_scrolling(browser, served_with_ru
     trains = page.get_by_text("epoch 1/", exact=False).or_(page.get_by_text("trained 3 epochs", exact=False))
     expect(trains.first).to_be_visible()
     page.close()  # nobody watches it any more: the training stops within one batch (no need to wait for it)
+
+
+# The "Per class over epochs" chart as drawn: its plot's height, each legend entry's symbol (stroke,
+# dash, width) and the dash of every line the plot draws.
+PER_CLASS_JS = """() => {
+  const chart = [...document.querySelectorAll('[data-testid="stVegaLiteChart"]')]
+    .find(c => c.getClientRects().length && c.closest('[hidden]') === null
+               && (c.querySelector('svg .role-title-text') || {}).textContent?.includes('per class'));
+  if (!chart) return null;
+  const svg = chart.querySelector('svg');
+  const view = svg.querySelector('g.role-frame.root > g > path.background');
+  const entries = [...svg.querySelectorAll('g.role-legend-symbol')].map(symbol => {
+    const path = symbol.querySelector('path'), label = symbol.parentElement.querySelector('.role-legend-label text');
+    const box = path.getBoundingClientRect();
+    return {label: label ? label.textContent.trim() : '', stroke: path.getAttribute('stroke'),
+            dash: path.getAttribute('stroke-dasharray'), width: box.width};
+  });
+  const lines = [...svg.querySelectorAll('g.mark-line.role-mark path')].map(p => p.getAttribute('stroke-dasharray'));
+  return {plot: view ? view.getBoundingClientRect().height : 0, entries, lines};
+}"""
+
+# Element toolbars (fullscreen, download, ...) that show, and the tab buttons each one covers.
+TOOLBAR_JS = """() => {
+  const overlap = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+  const tabs = [...document.querySelectorAll('[role="tab"]')].filter(t => t.getClientRects().length);
+  const bars = [...document.querySelectorAll('[data-testid="stElementToolbar"]')]
+    .filter(b => b.getClientRects().length && parseFloat(getComputedStyle(b).opacity) > 0.05);
+  return {shown: bars.length, covered: bars.flatMap(b => tabs.filter(t => overlap(b.getBoundingClientRect(),
+    t.getBoundingClientRect())).map(t => t.textContent.trim()))};
+}"""
+
+# A table's header and its cells' text, for the drawn HTML tables (presenting) whose header holds `column`.
+TABLE_JS = """(column) => [...document.querySelectorAll('[data-testid="stTable"] table')]
+  .filter(t => [...t.querySelectorAll('thead th')].some(th => th.textContent.trim() === column))
+  .map(t => ({head: [...t.querySelectorAll('thead th')].map(th => th.textContent.trim()),
+              rows: [...t.querySelectorAll('tbody tr')].map(r => [...r.querySelectorAll('th, td')]
+                .map(c => c.textContent.trim()))}))"""
+
+
+@pytest.mark.parametrize("presenting", [False, True], ids=["plain", "present"])
+def test_train_page_legend_strokes_plot_height_export_units_and_toolbars(browser, served_with_runs, presenting):
+    """At 1024x768, as drawn: the "Per class over epochs" legend shows solid and dashed strokes (the
+    dashes its lines have) and its plot is readable from the back of a room; after a click on a chart
+    its toolbar covers no tab label; the export tables show every share in percent."""
+    from lib import charts
+
+    _export_done(served_with_runs)
+    suffix = "1024x768" + ("_present" if presenting else "")
+    SHOTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 1024, "height": 768})
+    page.set_default_timeout(120_000)
+    page.goto(f"{served_with_runs['url']}/train" + ("?present=1" if presenting else ""))
+    expect(page.get_by_role("heading", name=PAGES["train"])).to_be_visible()
+    _idle(page)
+    page.get_by_role("tab", name="Per class over epochs", exact=True).click()
+    page.wait_for_timeout(250)
+    page.wait_for_function(CHARTS_DRAWN_JS, timeout=60_000)
+    drawn = page.evaluate(PER_CLASS_JS)
+    assert drawn is not None, "no per-class chart drawn"
+    page.locator("[data-testid='stVegaLiteChart']:visible").first.scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / f"train_per_class_legend_{suffix}.png"))
+    assert drawn["plot"] >= 220, f"the plot is {drawn['plot']} px tall"
+    entries = {e["label"]: e for e in drawn["entries"]}
+    for name in (charts.EXACT, charts.BATCH_AVERAGED):  # the stored runs record batch-averaged metrics
+        entry = entries.get(name)
+        assert entry, f"no legend entry {name!r} among {list(entries)}"
+        assert entry["stroke"] not in (None, "none", "transparent"), f"{name}: no stroke drawn ({entry})"
+        assert entry["dash"] in drawn["lines"], f"{name}: its dash {entry['dash']} is no line's {set(drawn['lines'])}"
+        assert entry["width"] >= 20, f"{name}: a {entry['width']} px sample"
+    assert entries[charts.EXACT]["dash"] != entries[charts.BATCH_AVERAGED]["dash"]
+    for tab in ("Training curves", "Per class over epochs"):
+        page.get_by_role("tab", name=tab, exact=True).click()
+        page.wait_for_timeout(250)
+        page.wait_for_function(CHARTS_DRAWN_JS, timeout=60_000)
+        page.locator("[data-testid='stMain']").evaluate("el => el.scrollTo(0, 0)")
+        shown = page.locator("[data-testid='stVegaLiteChart']:visible")
+        for i in range(shown.count()):
+            shown.nth(i).click()  # its toolbar shows, as after a teacher's click
+            page.wait_for_timeout(400)
+            bars = page.evaluate(TOOLBAR_JS)
+            name = f"train_toolbar_{tab.lower().replace(' ', '_')}_{i}_{suffix}.png"
+            page.screenshot(path=str(SHOTS / name))
+            assert bars["shown"], f"{tab}: no toolbar shown after a click on chart {i}"
+            assert not bars["covered"], f"{tab}: chart {i}'s toolbar covers the tabs {bars['covered']}"
+    if presenting:  # HTML tables (a canvas table's text is not in the page; AppTest reads its cells)
+        (models,) = page.evaluate(TABLE_JS, "agreement")
+        (classes,) = page.evaluate(TABLE_JS, "Δ recall")
+        page.get_by_text("Per class, for", exact=True).scroll_into_view_if_needed()
+        page.screenshot(path=str(SHOTS / f"train_export_units_{suffix}.png"))
+        for table, shares in ((models, {"accuracy", "balanced", "agreement"}), (classes, None)):
+            for row in table["rows"]:
+                for head, text in zip(table["head"], row, strict=True):
+                    if head in (shares or {h for h in table["head"] if h != "class" and not h.startswith("Δ")}):
+                        assert re.fullmatch(r"\d{1,3}\.\d%", text), (head, text)
+                    elif head.startswith("Δ"):
+                        assert re.fullmatch(r"[+-]\d{1,3}\.\d", text), (head, text)
+    assert page.locator("[data-testid='stException']").count() == 0
+    page.close()

@@ -9,8 +9,10 @@ precision, agreement and milliseconds per image on this machine.
 Full-integer int8 calibrates its activation ranges on representative images from the run's
 TRAINING images (the subset training used; never the test split, which stays held out).
 
-Files: `<folder>/model_<quantize>.tflite`, `model_<quantize>.npz` (the test probabilities)
-and `model_<quantize>.json` (sizes, timings), written as temporary files and renamed into
+Files: `<folder>/model_<kind>.tflite`, `model_<kind>.npz` (the test probabilities) and
+`model_<kind>.json` (sizes, timings), the kind being what the file holds (float32, float16,
+dynamic, int8; FILE_KINDS); exports written before float32 had its name (`model_none.*`) are
+still read, and replaced by the next float32 export. Written as temporary files and renamed into
 place, the JSON last: an interrupted export leaves nothing that is listed as complete. The
 default folder is `<store>/.exports/<run_id>/`, outside the run folder: the run is untouched.
 """
@@ -48,6 +50,9 @@ TITLES = {
     "dynamic": "LiteRT dynamic range",
     "int8": "LiteRT int8",
 }
+# The files' names say what they hold: --quantize none is a float32 file, never "model_none".
+FILE_KINDS = {"none": "float32", "float16": "float16", "dynamic": "dynamic", "int8": "int8"}
+OLD_FILE_KINDS = {"none": "none"}  # names of exports written before; read, replaced on the next export
 REPRESENTATIVE_IMAGES = 200  # TensorFlow's guide: "around 100-500 samples" calibrate int8
 KERAS_TIMED_IMAGES = 200
 EXPORTS = ".exports"
@@ -191,8 +196,23 @@ def keras_ms_per_image(model: Any, x: np.ndarray) -> float:
     return (time.perf_counter() - start) * 1000 / max(len(x), 1)
 
 
-def _names(quantize: str) -> dict[str, str]:
-    return {kind: f"model_{quantize}.{kind}" for kind in ("tflite", "npz", "json")}
+def _names(quantize: str, file_kind: str | None = None) -> dict[str, str]:
+    file_kind = file_kind or FILE_KINDS[quantize]
+    return {kind: f"model_{file_kind}.{kind}" for kind in ("tflite", "npz", "json")}
+
+
+def tflite_name(quantize: str) -> str:
+    """The .tflite file's name for a quantization: model_float32.tflite for "none"."""
+    return _names(quantize)["tflite"]
+
+
+def _stored_names(folder: Path, quantize: str) -> dict[str, str] | None:
+    """The names of the stored export of `quantize` in `folder` (its JSON exists): today's, else an
+    older export's; None when there is none."""
+    for file_kind in (FILE_KINDS[quantize], OLD_FILE_KINDS.get(quantize)):
+        if file_kind is not None and (folder / _names(quantize, file_kind)["json"]).is_file():
+            return _names(quantize, file_kind)
+    return None
 
 
 def export_run(run: StoredRun, ds: Dataset, quantize: str = "none", folder: Path | None = None) -> Export:
@@ -242,15 +262,20 @@ def _check_writable(folder: Path) -> None:
 def _write(folder: Path, quantize: str, content: bytes, y_prob: np.ndarray, meta: dict) -> None:
     """Temporary files first, renamed into place, the JSON (the 'complete' mark) last."""
     names = _names(quantize)
+    old = _names(quantize, OLD_FILE_KINDS[quantize]) if quantize in OLD_FILE_KINDS else {}
     tag = f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}-"
     tmp = {kind: folder / f"{tag}{name}" for kind, name in names.items()}
     try:
-        (folder / names["json"]).unlink(missing_ok=True)  # an older export stops counting as complete now
+        for json_name in (names["json"], old.get("json")):  # an older export stops counting as complete now
+            if json_name:
+                (folder / json_name).unlink(missing_ok=True)
         tmp["tflite"].write_bytes(content)
         np.savez(tmp["npz"], y_prob=y_prob.astype(np.float32))
         tmp["json"].write_text(json.dumps(meta, indent=2))
         for kind in ("tflite", "npz", "json"):
             os.replace(tmp[kind], folder / names[kind])
+        for name in old.values():  # an export under the older name is replaced by this one
+            (folder / name).unlink(missing_ok=True)
     except OSError as exc:
         raise StoreError(f"cannot write the export to {folder}: {exc.strerror or exc}") from None
     finally:
@@ -259,7 +284,7 @@ def _write(folder: Path, quantize: str, content: bytes, y_prob: np.ndarray, meta
 
 
 def load_export(folder: Path, quantize: str) -> Export:
-    names = _names(quantize)
+    names = _stored_names(folder, quantize) or _names(quantize)
     try:
         meta = json.loads((folder / names["json"]).read_text())
         with np.load(folder / names["npz"], allow_pickle=False) as f:
@@ -289,7 +314,7 @@ def list_exports(run: StoredRun, folder: Path | None = None) -> list[Export]:
     folder = Path(folder) if folder is not None else default_folder(run.path.parent, run.run_id)
     found = []
     for quantize in QUANTIZATIONS:
-        if (folder / _names(quantize)["json"]).is_file():
+        if _stored_names(folder, quantize) is not None:
             try:
                 export = load_export(folder, quantize)
             except StoreError:
@@ -342,6 +367,27 @@ def per_class_table(run: StoredRun, export: Export) -> pd.DataFrame:
     )
 
 
+def as_text(table: pd.DataFrame) -> pd.DataFrame:
+    """A comparison_table or per_class_table as the page writes it, for printing: every share in
+    percent, a change of a share in percentage points (its column named "... (pp)"), n/a where a
+    value is missing (an empty split)."""
+
+    def spec(column: str) -> str | None:
+        if column.endswith("change"):
+            return "+.1f"  # of the change times 100
+        if column in ("accuracy", "balanced accuracy", "agreement") or column.startswith(("recall", "precision")):
+            return ".1%"
+        return {"file size (KB)": ",.1f", "ms per image": ".2f"}.get(column)
+
+    shown = table.copy()
+    for column in shown.columns:
+        fmt = spec(column)
+        if fmt is not None:
+            scale = 100 if column.endswith("change") else 1
+            shown[column] = [format(v * scale, fmt) if np.isfinite(v) else "n/a" for v in shown[column]]
+    return shown.rename(columns={c: f"{c} (pp)" for c in shown.columns if c.endswith("change")})
+
+
 def costliest_class(table: pd.DataFrame) -> tuple[str, float, str]:
     """(class, change, which metric) where quantization costs most: the largest drop in
     recall or precision (recall first on ties)."""
@@ -362,7 +408,7 @@ def lesson(table: pd.DataFrame, export: Export) -> str:
             title=export.title
         )
     row = table[table["class"] == name].iloc[0]
-    # A change of a rate is in percentage points, not per cent: 0.95 -> 0.928 is -2.2 points.
+    # A change of a rate is in percentage points, not per cent: 95.0% -> 92.8% is -2.2 points.
     sentence = (
         _(
             "{title} costs class '{name}' the most: its recall goes from {keras} in the Keras model to {litert} "
@@ -377,7 +423,7 @@ def lesson(table: pd.DataFrame, export: Export) -> str:
     return sentence.format(
         title=export.title,
         name=name,
-        keras=f"{row[f'{metric} (Keras)']:.3f}",
-        litert=f"{row[f'{metric} (LiteRT)']:.3f}",
+        keras=f"{row[f'{metric} (Keras)']:.1%}",  # a rate in percent, as the page's tables show it
+        litert=f"{row[f'{metric} (LiteRT)']:.1%}",
         change=f"{change * 100:+.1f}",
     )

@@ -112,8 +112,8 @@ def export_html(run: Any) -> list[str]:
             table,
             {
                 "file size (KB)": ",.1f",
-                "accuracy": ".3f",
-                "balanced accuracy": ".3f",
+                "accuracy": ".1%",  # every share in percent, as the page and the lesson write them
+                "balanced accuracy": ".1%",
                 "agreement": ".1%",
                 "ms per image": ".2f",
             },
@@ -122,14 +122,14 @@ def export_html(run: Any) -> list[str]:
     ]
     for done in found:
         per_class = export.per_class_table(run, done)
+        changes = [c for c in per_class.columns if c.endswith("change")]
+        # a change of a share in percentage points, said in its column's name
+        shown = per_class.set_index("class").assign(**{c: per_class[c].to_numpy() * 100 for c in changes})
+        shown = shown.rename(columns={c: f"{c} (pp)" for c in changes})
         parts += [
             f"<h3>{_e(done.title)}: per class</h3>",
             f"<p><b>{_e(export.lesson(per_class, done))}</b></p>",
-            _table(
-                per_class.set_index("class"),
-                {c: ("+.3f" if c.endswith("change") else ".3f") for c in per_class.columns[1:]},
-                "class",
-            ),
+            _table(shown, {c: ("+.1f" if c.endswith("(pp)") else ".1%") for c in shown.columns}, "class"),
         ]
     return parts
 

@@ -12,15 +12,24 @@ from lib.runs.store import StoredRun
 from lib.ui import present
 from lib.ui.text import md
 
+
+def _points(change: float) -> str:
+    """A change of a share in percentage points: 0.95 -> 0.928 is "-2.2". The unit is said under
+    the table: in each cell or in the header it widened the grid past 1024 px."""
+    return f"{change * 100:+.1f}"
+
+
+# Every share in percent, like the rest of the page (fractions beside percentages read as
+# different things); a change of a share in percentage points.
 TABLE_FORMAT = {
     "file size (KB)": "{:,.1f}",
-    "accuracy": "{:.3f}",
-    "balanced accuracy": "{:.3f}",
+    "accuracy": "{:.1%}",
+    "balanced accuracy": "{:.1%}",
     "agreement": "{:.1%}",
     "ms per image": "{:.2f}",
 }
 CLASS_FORMAT = {
-    column: ("{:+.3f}" if column.endswith("change") else "{:.3f}")
+    column: (_points if column.endswith("change") else "{:.1%}")
     for column in (
         "recall (Keras)",
         "recall (LiteRT)",
@@ -106,9 +115,10 @@ def export_ui(run: StoredRun, ds: Dataset) -> None:
     present.dataframe(
         table, fmt=CLASS_FORMAT, headers=_shown(CLASS_HEADERS), hide_index=True, width="stretch", key="export_classes"
     )
+    st.caption(_("Δ: the exported file minus the Keras model, in percentage points."))
     st.download_button(
-        _("Download {file}").format(file=chosen.tflite.name),
+        _("Download {file}").format(file=export.tflite_name(chosen.quantize)),
         lambda: chosen.tflite.read_bytes(),
-        f"{run.run_id}_{chosen.tflite.name}",
+        f"{run.run_id}_{export.tflite_name(chosen.quantize)}",  # by what it holds, also one stored as model_none
         key="export_download",
     )

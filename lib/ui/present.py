@@ -3,6 +3,7 @@ main figure first. Kept in the URL (?present=1), so a reload or a shared link ke
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -43,9 +44,21 @@ _STYLE = """
 </style>
 """
 
+# Always on, presenting or not: an element's toolbar (fullscreen, download, ...) shows 16 px above
+# the element on hover or after a click, and a chart first in a tab covered the tab labels above it.
+# The first block of a tab panel that has such a toolbar moves down by the toolbar's overlap.
+_BASE_STYLE = """
+<style>
+  .stApp [data-testid="stTabs"] [role="tabpanel"] > [data-testid="stVerticalBlock"]
+    > :first-child:has([data-testid="stElementToolbar"]) { margin-top: 2rem; }
+</style>
+"""
+
 
 def present_toggle_ui() -> bool:
-    """The sidebar switch; its state lives in the URL as well as the session."""
+    """The sidebar switch; its state lives in the URL as well as the session. Also places the
+    app's own constant style for every page (_BASE_STYLE, and _STYLE while presenting)."""
+    st.html(_BASE_STYLE)
     if state.PRESENT not in st.session_state:
         st.session_state[state.PRESENT] = st.query_params.get("present") == "1"
     on = st.sidebar.toggle(
@@ -84,14 +97,15 @@ def dataframe(
     data: pd.DataFrame,
     where: Any = None,
     *,
-    fmt: str | dict[str, str] | None = None,
+    fmt: str | dict[str, str | Callable[[Any], str]] | None = None,
     headers: dict[str, str] | None = None,
     **dataframe_kwargs: Any,
 ) -> Any:
     """A table: `where.dataframe(...)`, or while presenting `where.table(...)`. Streamlit's dataframe
     is drawn on a canvas, whose ~13 px text no CSS reaches; an HTML table takes the room's size and
-    wraps a long header instead of cutting it. `fmt`: Styler formats; `headers`: shorter column
-    labels ({column: label}), over the translated headers of lib.ui.table_labels."""
+    wraps a long header instead of cutting it. `fmt`: Styler formats (a format string, or a function
+    of the value); `headers`: shorter column labels ({column: label}), over the translated headers
+    of lib.ui.table_labels."""
     where = where if where is not None else st
     headers = {**column_labels(data), **(headers or {})}  # in the session's language
     if isinstance(fmt, dict):  # formats of the columns this table has
