@@ -141,6 +141,14 @@ CHECK_JS = (
     const title = titleText ? ([...titleText.querySelectorAll('tspan')].map(t => t.textContent).join(' ')
       || titleText.textContent) : 'chart';
     const box = svg.getBoundingClientRect();
+    if (presenting) {
+      for (const t of svg.querySelectorAll('text')) {
+        const px = parseFloat(getComputedStyle(t).fontSize);
+        if (t.textContent.trim() && px < %(min)s) {
+          bad.push(`${title}: text "${t.textContent.slice(0, 20)}" is ${px}px`); break;
+        }
+      }
+    }
     // what shows of the chart: its own element and every ancestor that clips (Streamlit's frame)
     let frame = chart.getBoundingClientRect();
     frame = {left: Math.max(box.left, frame.left), right: Math.min(box.right, frame.right),
