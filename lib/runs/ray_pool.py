@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from lib.data.dataset import Dataset
-from lib.errors import ExplorerError, SettingsError, StoreError, one_line, os_reason
+from lib.errors import ExplorerError, SettingsError, StoreError, one_line, os_reason, portable_line
+from lib.i18n import N_, Deferred
 from lib.runs.config import RunConfig, baseline_of
 from lib.runs.executor import BATCH_EVERY_S, Finished, JobEvents, JobSpec, TrainingWorkerError
 from lib.runs.local_pool import raise_named
@@ -222,7 +223,7 @@ def train_on_node(job: dict, ds: Dataset, backbone: bytes | None, board: Any) ->
             message = f"{result.message}; {time.perf_counter() - t0:.1f} s on the node"
             events.put(("done", packed, result, result.status, message))
         except ExplorerError as exc:
-            events.put(("error", type(exc).__name__, one_line(exc)))
+            events.put(("error", type(exc).__name__, portable_line(exc)))
         except BaseException as exc:
             events.put(("error", "TrainingWorkerError", one_line(exc, with_type=True)))
 
@@ -355,7 +356,9 @@ class RayLane:
         packed_backbone = None
         if backbone is not None and backbone.is_run:
             if store.status_of(backbone.name) != "complete":
-                raise StoreError(f"run {backbone.name} cannot be a backbone: it is not a complete run in the store")
+                raise StoreError(
+                    N_("run {run_id} cannot be a backbone: it is not a complete run in the store"), run_id=backbone.name
+                )
             packed_backbone = ray.put(store.pack(backbone.name))
         # a GPU node may have left since the pool was made
         check_gpus(ex.resources["num_gpus"], ray.cluster_resources().get("GPU", 0.0), ex.address)
@@ -388,17 +391,21 @@ class RayLane:
                     return Finished(self._store(store, config.run_id, packed, result), status, text)
                 elif kind == "error":
                     raise_named(report[1], report[2])
-            raise TrainingWorkerError("the Ray task ended without a result")
+            raise TrainingWorkerError(Deferred(N_("the Ray task ended without a result")))
         except ExplorerError:
             raise
         except ray.exceptions.TaskCancelledError:
             raise TrainingWorkerError(
-                f"the training did not stop within {STOP_BACKSTOP_S:.0f} s of Stop and was cancelled; nothing stored"
+                N_("the training did not stop within {seconds} s of Stop and was cancelled; nothing stored"),
+                seconds=f"{STOP_BACKSTOP_S:.0f}",
             ) from None
         except ray.exceptions.RayError as exc:
             raise TrainingWorkerError(
-                f"the Ray worker or node training it ended unexpectedly ({type(exc).__name__}); "
-                "nothing of it was stored. Press Train to train it again"
+                N_(
+                    "the Ray worker or node training it ended unexpectedly ({error}); "
+                    "nothing of it was stored. Press Train to train it again"
+                ),
+                error=type(exc).__name__,
             ) from None
         finally:
             with self._lock:
