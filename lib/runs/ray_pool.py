@@ -63,7 +63,9 @@ def _float_env(name: str, default: float) -> float:
     except ValueError:
         value = -1.0
     if value < 0:
-        raise SettingsError(f"{name} must be a number of at least 0 (fractions allowed), not '{text}'")
+        raise SettingsError(
+            N_("{name} must be a number of at least 0 (fractions allowed), not '{text}'"), name=name, text=text
+        )
     return value
 
 
@@ -76,13 +78,17 @@ def probe(address: str) -> None:
     retries for minutes and writes its C++ warnings to the terminal."""
     host, colon, port = address.removeprefix("ray://").rpartition(":")
     if not colon or not host or not port.isdigit():
-        raise SettingsError(f"the Ray address must be host:port of the cluster's head or 'local', not '{address}'")
+        raise SettingsError(
+            N_("the Ray address must be host:port of the cluster's head or 'local', not '{address}'"), address=address
+        )
     try:
         with socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT_S):
             pass
     except OSError as exc:
         raise TrainingWorkerError(
-            f"cannot reach the Ray cluster at {address}: no Ray head answers there ({os_reason(exc)})"
+            N_("cannot reach the Ray cluster at {address}: no Ray head answers there ({reason})"),
+            address=address,
+            reason=os_reason(exc),
         ) from None
 
 
@@ -114,7 +120,9 @@ def connect(address: str) -> Any:
             ray.init(address=address, **options)
     except Exception as exc:  # ConnectionError, a refused token, a version mismatch: one line
         reason = one_line(exc, with_type=True)
-        raise TrainingWorkerError(f"cannot reach the Ray cluster at {address}: {reason}") from None
+        raise TrainingWorkerError(
+            N_("cannot reach the Ray cluster at {address}: {reason}"), address=address, reason=reason
+        ) from None
     return ray
 
 
@@ -148,8 +156,13 @@ def check_gpus(wanted: float, cluster_has: float, address: str) -> None:
     """A task asking for more GPU than the cluster has would wait for one forever: say so instead."""
     if wanted and cluster_has < wanted:
         raise SettingsError(
-            f"each training asks for {wanted:g} GPU (EXPLORER_GPUS_PER_TRAINING), but the Ray cluster at "
-            f"{address} has {cluster_has:g} GPU now: add a node with a GPU, or set EXPLORER_GPUS_PER_TRAINING=0"
+            N_(
+                "each training asks for {wanted} GPU (EXPLORER_GPUS_PER_TRAINING), but the Ray cluster at "
+                "{address} has {has} GPU now: add a node with a GPU, or set EXPLORER_GPUS_PER_TRAINING=0"
+            ),
+            wanted=f"{wanted:g}",
+            address=address,
+            has=f"{cluster_has:g}",
         )
 
 

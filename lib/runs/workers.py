@@ -72,7 +72,7 @@ def workers_from_env() -> int | None:
     except ValueError:
         n = 0
     if n < 1:
-        raise SettingsError(f"EXPLORER_TRAIN_WORKERS must be a whole number of at least 1, not '{text}'")
+        raise SettingsError(N_("EXPLORER_TRAIN_WORKERS must be a whole number of at least 1, not '{text}'"), text=text)
     return n
 
 
