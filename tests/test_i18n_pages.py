@@ -177,3 +177,17 @@ def test_the_augmentation_presets_and_preview_captions_in_korean():
     english = r"(?<![\w`])(rot|dx|dy|shear|bright|no change|[hv]\u2011flip|zoom\u2011[xy]|ch\u2011shift)(?![\w`])"
     left = [t for t in texts if re.search(english, t)]
     assert not left, left[:5]
+
+
+def test_switching_the_language_beside_an_empty_uploader_raises_nothing():
+    """The switch sets every choice again (lib/ui/lang.py); an uploader of several files holds []
+    before any file and refuses a value set through session state: it is left alone."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=240)
+    at.run()
+    at.selectbox(key="source_choice").set_value("images").run()
+    assert not at.exception, at.exception
+    at.selectbox(key="lang").set_value("ko").run()
+    assert not at.exception, at.exception
+    assert [t.value for t in at.title] == ["1 · 데이터셋"]

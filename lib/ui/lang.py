@@ -54,13 +54,18 @@ def _browser_locale() -> str | None:
 def _is_choice(value: object) -> bool:
     """A value a choice widget (radio, select, multiselect, segmented control) can hold: codes and
     numbers, or a list of them. Bools (buttons, checkboxes), uploads and selections are left alone:
-    buttons and uploaders refuse a value set through session state, and none of them shows a label."""
+    buttons and uploaders refuse a value set through session state, and none of them shows a label;
+    so is an empty list (an uploader of several files holds [] before any file)."""
     scalar = (str, int, float)
     if isinstance(value, bool):
         return False
     if isinstance(value, scalar):
         return True
-    return isinstance(value, (list, tuple)) and all(isinstance(v, scalar) and not isinstance(v, bool) for v in value)
+    return (
+        isinstance(value, (list, tuple))
+        and len(value) > 0
+        and all(isinstance(v, scalar) and not isinstance(v, bool) for v in value)
+    )
 
 
 def _relabel_choices() -> None:
