@@ -85,9 +85,10 @@ def message_of(exc: BaseException) -> str:
 
 def portable_line(exc: BaseException) -> str:
     """`one_line(exc)` to send to another process: the `Deferred` itself when the message is one
-    (in the worker it is the English sentence; the reader's session translates it)."""
+    line (in the worker it is the English sentence; the reader's session translates it, and its
+    one_line shortens the translation, not the English)."""
     message = message_of(exc)
-    if isinstance(message, (Deferred, Joined)) and one_line(exc) == str(message):
+    if isinstance(message, (Deferred, Joined)) and "\n" not in message:
         return message
     return one_line(exc)
 
