@@ -160,8 +160,8 @@ class Joined(str):
 def shown(text: str) -> str:
     """`text` in the calling session's language when it is a `Deferred` (or `Joined`), else as it is
     (a note read back from a stored JSON file is plain English)."""
-    if isinstance(text, Deferred):
-        return gettext(text.msgid).format(**text.params)
+    if isinstance(text, Deferred):  # a value may be a Deferred itself (an error that wraps another's)
+        return gettext(text.msgid).format(**{k: shown(v) if isinstance(v, str) else v for k, v in text.params.items()})
     if isinstance(text, Joined):
         return text.separator.join(shown(p) for p in text.parts)
     return text

@@ -58,6 +58,7 @@ def page_body() -> None:
             st.selectbox(
                 _("Preset"),
                 [*augment.PRESETS, augment.CUSTOM],
+                format_func=lambda name: _(augment.PRESET_TITLES.get(name, name)),
                 key="aug_preset",
                 on_change=_apply_preset,
                 help=_("Fills in the controls below; it says 'custom' once they match no preset."),

@@ -204,6 +204,65 @@ def test_an_explorer_error_from_lib_data_speaks_the_callers_language(tmp_path):
         load_npz(bad)
 
 
+def _raised(call) -> Exception:
+    from lib.errors import ExplorerError
+
+    with pytest.raises(ExplorerError) as info:
+        call()
+    return info.value
+
+
+def test_errors_of_runs_train_evaluate_and_augment_are_english_as_raised_and_korean_where_shown(tmp_path):
+    """The English sentence is the exception (logs, stored notes, the English tests); one_line, the
+    way every page shows an error, gives it in the reader's language, with its values kept. A worker
+    raises in another process with no session: the report it sends back (pickled) keeps the message,
+    so the reader's session still shows it in Korean."""
+    import pickle
+
+    from lib.augment import settings as augment
+    from lib.errors import one_line, portable_line
+    from lib.evaluate import explain
+    from lib.runs.store import RunStore
+    from lib.train.settings import TrainSettings
+
+    cases = {
+        "not JSON": _raised(lambda: augment.from_json("{")),
+        "rotation_range cannot be negative": _raised(lambda: augment.check({"rotation_range": -5})),
+        "no run nope in": _raised(lambda: RunStore(tmp_path).load("nope")),
+        "unknown model 'nope': choose": _raised(lambda: TrainSettings(model="nope").check()),
+        "unknown method 'nope': choose": _raised(lambda: explain.gradcam(None, None, method="nope")),
+    }
+    korean = {
+        "not JSON": "JSON이 아닙니다",
+        "rotation_range cannot be negative": "rotation_range은(는) 음수일 수 없습니다 (-5)",
+        "no run nope in": "학습 결과 nope이(가) 없습니다",
+        "unknown model 'nope': choose": "알 수 없는 모델 'nope'",
+        "unknown method 'nope': choose": "알 수 없는 방법 'nope'",
+    }
+    for english, exc in cases.items():
+        assert english in str(exc) and one_line(exc) == str(exc)
+        report = pickle.loads(pickle.dumps((type(exc), portable_line(exc))))  # as a worker sends it
+        travelled = report[0](report[1])
+        assert str(travelled) == str(exc)
+        with i18n.using("ko"):
+            assert korean[english] in one_line(exc), one_line(exc)
+            assert one_line(travelled) == one_line(exc)
+
+
+def test_augmentation_captions_and_preset_names_in_the_readers_language():
+    from lib.augment import settings as augment
+    from lib.augment.preview import describe_params
+
+    drawn = {"theta": 5.0, "tx": 1.25, "flip_horizontal": True, "brightness": 1.1}
+    assert describe_params(drawn) == "rot +5°, dx +1.2px, h\u2011flip, bright ×1.10"
+    assert describe_params({}) == "no change"
+    with i18n.using("ko"):
+        assert describe_params(drawn) == "회전 +5°, 좌우 +1.2px, 좌우\u00a0반전, 밝기 ×1.10"
+        assert describe_params({}) == "변화 없음"
+        assert i18n._(augment.PRESET_TITLES[augment.DEFAULT_PRESET]) == "튜토리얼: 회전 10, 이동 0.1, 뒤집기"
+    assert set(augment.PRESET_TITLES) == {*augment.PRESETS, augment.CUSTOM}  # every preset has its title
+
+
 def test_a_runs_stored_notes_are_shown_in_korean_with_their_values():
     """Notes come back from a run's JSON as plain English: the known ones are shown translated,
     their values kept; the most specific template wins; an unknown note stays as stored."""

@@ -139,3 +139,50 @@ def test_four_korean_page_bodies_on_the_projector_show_no_english_sentence(chrom
             SHOTS.mkdir(exist_ok=True)
             page.screenshot(path=str(SHOTS / f"lang_ko_body_{path}_1024x768_present.png"))
         browser.close()
+
+
+def _checked_split(page) -> list[str]:
+    """The Dataset page's Split radio: the labels of its checked options, as the browser draws them."""
+    radio = page.get_by_test_id("stRadio").filter(has=page.locator("input[type=radio]")).first
+    return radio.evaluate(
+        "(el) => [...el.querySelectorAll('input[type=radio]')]"
+        ".filter((i) => i.checked).map((i) => i.closest('label').innerText.trim())"
+    )
+
+
+def _switch_language(page, name: str) -> None:
+    page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").filter(has_text="Language · 언어").click()
+    page.get_by_role("option", name=name, exact=True).click()
+    wait_idle(page)
+
+
+def test_switching_the_language_keeps_the_split_radio_checked(chromium_path, served_app):
+    """Radio and select values travel as their shown labels: after a switch the browser must be told
+    the value in the new language, or the Split radio shows no option checked (and a select a stale label)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = _browser(p, chromium_path)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(60_000)
+        page.goto(f"{served_app}/data?lang=en")
+        expect(page.get_by_test_id("stMain").get_by_role("heading", name="1 · Dataset")).to_be_visible()
+        wait_idle(page)
+        assert _checked_split(page) == ["train"]
+        page.get_by_test_id("stRadio").get_by_text("test", exact=True).click()
+        wait_idle(page)
+        assert _checked_split(page) == ["test"]
+        _switch_language(page, "한국어")
+        expect(page.get_by_test_id("stMain").get_by_role("heading", name="1 · 데이터셋")).to_be_visible()
+        wait_idle(page)
+        assert_no_exception(page)
+        assert _checked_split(page) == ["테스트"]
+        # a select whose option is translated shows it in the new language too
+        class_box = page.get_by_test_id("stMain").get_by_role("combobox", name="클래스").last
+        expect(class_box).to_have_value("모든 클래스")
+        _switch_language(page, "English")
+        expect(page.get_by_test_id("stMain").get_by_role("heading", name="1 · Dataset")).to_be_visible()
+        wait_idle(page)
+        assert _checked_split(page) == ["test"]
+        expect(page.get_by_test_id("stMain").get_by_role("combobox", name="Class").last).to_have_value("all classes")
+        browser.close()

@@ -156,3 +156,38 @@ def test_train_and_evaluate_in_korean_shows_no_english_sentence(digits_runs, mon
     names = tuple(RunStore(root).load(run_id).record.display_name for run_id in ids)
     english = _english_in(at, ("digits", *names))
     assert not english, english[:10]
+
+
+def test_the_augmentation_presets_and_preview_captions_in_korean():
+    """The preset box shows the presets' Korean titles (the value stays the preset's code) and each
+    augmented image's caption says in Korean how it moved ("회전 +7°, 좌우 반전", not "rot +7°, h-flip")."""
+    import re
+
+    from lib.augment import settings as augment
+
+    at = _open("pages/augmentation.py", "ko")
+    preset = at.selectbox(key="aug_preset")
+    assert preset.value == augment.DEFAULT_PRESET
+    with i18n.using("ko"):
+        assert at.selectbox(key="aug_preset").options[:3] == ["없음", "약하게", "강하게"]
+        assert "튜토리얼: 회전 10, 이동 0.1, 뒤집기" in at.selectbox(key="aug_preset").options
+    texts = page_texts(at.main)
+    assert any(t.startswith("회전 ") for t in texts), texts[-20:]
+    # the English caption words (with their non-breaking hyphens), not `horizontal_flip` in a help text
+    english = r"(?<![\w`])(rot|dx|dy|shear|bright|no change|[hv]\u2011flip|zoom\u2011[xy]|ch\u2011shift)(?![\w`])"
+    left = [t for t in texts if re.search(english, t)]
+    assert not left, left[:5]
+
+
+def test_switching_the_language_beside_an_empty_uploader_raises_nothing():
+    """The switch sets every choice again (lib/ui/lang.py); an uploader of several files holds []
+    before any file and refuses a value set through session state: it is left alone."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=240)
+    at.run()
+    at.selectbox(key="source_choice").set_value("images").run()
+    assert not at.exception, at.exception
+    at.selectbox(key="lang").set_value("ko").run()
+    assert not at.exception, at.exception
+    assert [t.value for t in at.title] == ["1 · 데이터셋"]

@@ -473,3 +473,49 @@ def test_train_page_legend_strokes_plot_height_export_units_and_toolbars(browser
                         assert re.fullmatch(r"[+-]\d{1,3}\.\d", text), (head, text)
     assert page.locator("[data-testid='stException']").count() == 0
     page.close()
+
+
+DRAWN_MARKS_JS = """() => [...document.querySelectorAll(
+    '[data-testid="stVegaLiteChart"] svg [role="graphics-symbol"][aria-label]')]
+  .filter(m => !m.closest('.role-legend, .role-axis')).map(m => '; ' + m.getAttribute('aria-label') + ';')"""
+
+
+def _but_translated_legends(page, found: list[str]) -> list[str]:
+    """`found` without the legend entries that lib.charts shows translated (`_shown_labels`: the
+    legend says 학습, the data and so the marks keep "train"): such an entry is drawn when a mark
+    carries its English value."""
+    from lib import charts, i18n
+
+    values = (*charts.SPLIT_NAMES, charts.EXACT, charts.BATCH_AVERAGED, *charts.METRIC_NAMES.values())
+    english = {i18n.translations("ko").gettext(v): v for v in values}
+    drawn = page.evaluate(DRAWN_MARKS_JS)
+    kept = []
+    for problem in found:
+        entry = re.search(r'legend entry "(.+)" has no drawn mark', problem)
+        value = english.get(entry.group(1)) if entry else None
+        if value is None or not any(f": {value};" in mark for mark in drawn):
+            kept.append(problem)
+    return kept
+
+
+KEEPS_WORDS_JS = """() => [...document.querySelectorAll('[data-testid=stMain] [data-testid=stMarkdownContainer] p')]
+  .every((p) => getComputedStyle(p).wordBreak === 'keep-all')"""
+
+
+@pytest.mark.parametrize("width,height", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+def test_the_korean_dataset_page_reads_on_a_projector(browser, served_app, width, height):
+    """The Dataset page in Korean, presenting, sidebar open: Hangul labels, captions, metrics and
+    options are neither cut nor broken inside a word (the same checks as every English page; the
+    Dataset page needs no stored run, so the session's plain server serves it)."""
+    SHOTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.set_default_timeout(120_000)
+    page.goto(f"{served_app}/data?present=1&lang=ko")
+    expect(page.get_by_role("heading", name="1 · 데이터셋")).to_be_visible()
+    _idle(page)
+    page.wait_for_function(KEEPS_WORDS_JS, timeout=60_000)  # the Korean style arrives with the sidebar
+    assert page.locator("[data-testid='stException']").count() == 0
+    page.screenshot(path=str(SHOTS / f"data_ko_{width}x{height}_present.png"))
+    found = _but_translated_legends(page, page.evaluate(CHECK_JS, True))
+    page.close()
+    assert not found, found

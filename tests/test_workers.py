@@ -9,9 +9,10 @@ import time
 
 import pytest
 
+from lib import i18n
 from lib.data.dataset import Dataset
 from lib.data.sources import load_digits
-from lib.errors import SettingsError
+from lib.errors import SettingsError, one_line
 from lib.runs.store import RunStore
 from lib.runs.workers import CANCELLED, DONE, QUEUED, TrainingPool, TrainingWorkerError, default_workers
 from lib.train.settings import TrainSettings
@@ -152,8 +153,11 @@ def test_errors_cross_the_process_boundary_with_their_class(pool1, tmp_path):
         ("a", "b"),
     )
     handle = pool1.submit(one_each, QUICK, "tiny", tmp_path)
-    with pytest.raises(SettingsError, match="validation split is empty"):
+    with pytest.raises(SettingsError, match="validation split is empty") as info:
         finish(handle)
+    # raised in the worker (English, no session), shown in a Korean reader's language
+    with i18n.using("ko"):
+        assert one_line(info.value).startswith("검증 데이터가 비어 있습니다"), one_line(info.value)
 
 
 def test_workers_are_reused_replaced_after_their_quota_and_when_killed(digits, tmp_path):

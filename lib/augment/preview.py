@@ -8,20 +8,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from lib.i18n import N_, _
+
 # get_random_transform keys worth showing, with short labels. The labels say how the image moved:
 # the generator's tx (drawn from height_shift_range) moves it sideways, ty (width_shift_range) up
-# and down (keras-team/keras#17398).
+# and down (keras-team/keras#17398). Labels are catalogue messages, translated where a caption is
+# made (`_()` at call time: the page's session language).
 _PARAM_LABELS = {
-    "theta": ("rot", "{:+.0f}°"),
-    "tx": ("dx", "{:+.1f}px"),
-    "ty": ("dy", "{:+.1f}px"),
-    "shear": ("shear", "{:+.0f}°"),
-    "zx": ("zoom\u2011y", "{:.2f}"),
-    "zy": ("zoom\u2011x", "{:.2f}"),
-    "flip_horizontal": ("h\u2011flip", ""),  # a non-breaking hyphen: never "h-" / "flip"
-    "flip_vertical": ("v\u2011flip", ""),
-    "channel_shift_intensity": ("ch\u2011shift", "{:+.0f}"),
-    "brightness": ("bright", "×{:.2f}"),
+    "theta": (N_("rot"), "{:+.0f}°"),
+    "tx": (N_("dx"), "{:+.1f}px"),
+    "ty": (N_("dy"), "{:+.1f}px"),
+    "shear": (N_("shear"), "{:+.0f}°"),
+    "zx": (N_("zoom\u2011y"), "{:.2f}"),
+    "zy": (N_("zoom\u2011x"), "{:.2f}"),
+    "flip_horizontal": (N_("h\u2011flip"), ""),  # a non-breaking hyphen: never "h-" / "flip"
+    "flip_vertical": (N_("v\u2011flip"), ""),
+    "channel_shift_intensity": (N_("ch\u2011shift"), "{:+.0f}"),
+    "brightness": (N_("bright"), "×{:.2f}"),
 }
 
 
@@ -61,8 +64,8 @@ def describe_params(p: dict) -> str:
         text = fmt.format(float(value)) if fmt else ""
         if fmt and text.lstrip("+-×").strip("0.px°") == "":  # rounds to zero in its format: no change shown
             continue
-        parts.append(f"{label} {text}" if text else label)
-    return ", ".join(parts) or "no change"
+        parts.append(f"{_(label)} {text}" if text else _(label))
+    return ", ".join(parts) or _("no change")
 
 
 def to_display(x: np.ndarray, stretch: bool, value_range: tuple[float, float] = (0.0, 255.0)) -> np.ndarray:

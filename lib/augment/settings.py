@@ -190,6 +190,16 @@ PRESETS: dict[str, AugmentConfig] = {
 # The Augmentation page opens on the tutorial's own settings: they visibly move the images.
 DEFAULT_PRESET = "tutorial: rotate 10, shift 0.1, flip"
 CUSTOM = "custom"  # what the preset box says once the controls match no preset
+# What the preset box shows (the names above are codes: run names, the CLI's --augment, URLs).
+PRESET_TITLES: dict[str, str] = {
+    "none": N_("none"),
+    "mild": N_("mild"),
+    "strong": N_("strong"),
+    "tutorial: rotate 10, shift 0.1, flip, samplewise": N_("tutorial: rotate 10, shift 0.1, flip, samplewise"),
+    "tutorial: rotate 30, shift 0.2, zoom 0.2, flip": N_("tutorial: rotate 30, shift 0.2, zoom 0.2, flip"),
+    "tutorial: rotate 10, shift 0.1, flip": N_("tutorial: rotate 10, shift 0.1, flip"),
+    CUSTOM: N_("custom"),
+}
 
 
 def preset(name: str) -> AugmentConfig:
@@ -227,22 +237,31 @@ def validate(config: AugmentConfig) -> dict[str, str]:
     problems: dict[str, str] = {}
     unknown = set(config) - set(PARAM_BY_NAME)
     for name in sorted(unknown):
-        problems[name] = f"unknown setting '{name}'"
+        problems[name] = Deferred(N_("unknown setting '{name}'"), name=name)
     for p in PARAMS:
         value = config.get(p.name, p.default)
         if p.kind in ("int", "float"):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                problems[p.name] = f"{p.name} must be a number, got {value!r}"
+                problems[p.name] = Deferred(N_("{name} must be a number, got {value}"), name=p.name, value=repr(value))
             elif p.kind == "int" and value != int(value):
-                problems[p.name] = f"{p.name} must be a whole number of degrees"
+                problems[p.name] = Deferred(N_("{name} must be a whole number of degrees"), name=p.name)
             elif value < p.low:  # type: ignore[operator]
-                problems[p.name] = f"{p.name} cannot be negative ({value:g}): it is a range [-x, x]"
+                problems[p.name] = Deferred(
+                    N_("{name} cannot be negative ({value}): it is a range [-x, x]"), name=p.name, value=f"{value:g}"
+                )
             elif value > p.high:  # type: ignore[operator]
-                problems[p.name] = f"{p.name} must be at most {p.high:g}, got {value:g}"
+                problems[p.name] = Deferred(
+                    N_("{name} must be at most {high}, got {value}"),
+                    name=p.name,
+                    high=f"{p.high:g}",
+                    value=f"{value:g}",
+                )
         elif p.kind == "bool" and not isinstance(value, bool):
-            problems[p.name] = f"{p.name} must be true or false"
+            problems[p.name] = Deferred(N_("{name} must be true or false"), name=p.name)
         elif p.kind == "choice" and value not in p.choices:
-            problems[p.name] = f"{p.name} must be one of {', '.join(p.choices)}"
+            problems[p.name] = Deferred(
+                N_("{name} must be one of {choices}"), name=p.name, choices=", ".join(p.choices)
+            )
         elif (
             p.kind == "rescale"
             and value is not None
@@ -250,11 +269,16 @@ def validate(config: AugmentConfig) -> dict[str, str]:
                 isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0
             )
         ):
-            problems[p.name] = "rescale must be a positive number or none"
+            problems[p.name] = Deferred(N_("rescale must be a positive number or none"))
         elif p.kind == "rescale" and value is not None and value > RESCALE_MAX:
-            problems[p.name] = (
-                f"rescale {value:g} multiplies every pixel (up to {255 * value:g}); it scales pixels down, "
-                f"so use at most {RESCALE_MAX:g} (1/255 maps 0..255 to 0..1)"
+            problems[p.name] = Deferred(
+                N_(
+                    "rescale {value} multiplies every pixel (up to {top}); it scales pixels down, "
+                    "so use at most {most} (1/255 maps 0..255 to 0..1)"
+                ),
+                value=f"{value:g}",
+                top=f"{255 * value:g}",
+                most=f"{RESCALE_MAX:g}",
             )
         elif p.kind == "range" and value is not None:
             if not (
@@ -262,16 +286,20 @@ def validate(config: AugmentConfig) -> dict[str, str]:
                 and len(value) == 2
                 and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
             ):
-                problems[p.name] = "brightness_range must be two numbers [low, high] or none"
+                problems[p.name] = Deferred(N_("brightness_range must be two numbers [low, high] or none"))
             elif not all(math.isfinite(v) for v in value):
-                problems[p.name] = "brightness_range must be finite numbers (no NaN or infinity)"
+                problems[p.name] = Deferred(N_("brightness_range must be finite numbers (no NaN or infinity)"))
             elif value[0] < 0 or value[1] < 0:
-                problems[p.name] = "brightness factors cannot be negative"
+                problems[p.name] = Deferred(N_("brightness factors cannot be negative"))
             elif value[0] > value[1]:
-                problems[p.name] = f"brightness min {value[0]:g} is greater than max {value[1]:g}"
+                problems[p.name] = Deferred(
+                    N_("brightness min {low} is greater than max {high}"), low=f"{value[0]:g}", high=f"{value[1]:g}"
+                )
             elif value[1] > p.high:  # type: ignore[operator]
-                problems[p.name] = (
-                    f"brightness factor {value[1]:g} is above {p.high:g}: it would turn almost every pixel white"
+                problems[p.name] = Deferred(
+                    N_("brightness factor {value} is above {high}: it would turn almost every pixel white"),
+                    value=f"{value[1]:g}",
+                    high=f"{p.high:g}",
                 )
     return problems
 
@@ -327,13 +355,13 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     for key, value in pairs:
         if key in seen:
-            raise SettingsError(f"'{key}' appears twice in the JSON; keep one value")
+            raise SettingsError(N_("'{key}' appears twice in the JSON; keep one value"), key=key)
         seen[key] = value
     return seen
 
 
 def _no_constant(name: str) -> Any:
-    raise SettingsError(f"{name} is not a number JSON allows (strict JSON has no NaN or Infinity)")
+    raise SettingsError(N_("{name} is not a number JSON allows (strict JSON has no NaN or Infinity)"), name=name)
 
 
 MAX_JSON_CHARS = 1 << 20  # a settings file is a few hundred characters
@@ -341,17 +369,17 @@ MAX_JSON_CHARS = 1 << 20  # a settings file is a few hundred characters
 
 def from_json(text: str) -> AugmentConfig:
     if len(text) > MAX_JSON_CHARS:
-        raise SettingsError(f"the settings file is {len(text):,} characters; settings take a few hundred")
+        raise SettingsError(N_("the settings file is {n} characters; settings take a few hundred"), n=f"{len(text):,}")
     try:
         data = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
-        raise SettingsError(f"not JSON: {exc.msg} (line {exc.lineno})") from None
+        raise SettingsError(N_("not JSON: {reason} (line {line})"), reason=exc.msg, line=exc.lineno) from None
     except RecursionError:
-        raise SettingsError("the JSON is nested too deeply to be settings") from None
+        raise SettingsError(Deferred(N_("the JSON is nested too deeply to be settings"))) from None
     if isinstance(data, dict) and "image_data_generator" in data:
         data = data["image_data_generator"]
     if not isinstance(data, dict):
-        raise SettingsError("expected a JSON object of ImageDataGenerator settings")
+        raise SettingsError(Deferred(N_("expected a JSON object of ImageDataGenerator settings")))
     return check(data)
 
 
@@ -372,7 +400,7 @@ def make_generator(config: AugmentConfig, x_fit: np.ndarray | None = None) -> An
     gen = generator_class()(**non_defaults(config))
     if needs_fit(config):
         if x_fit is None:
-            raise SettingsError("featurewise centring/normalization needs the training images (fit)")
+            raise SettingsError(Deferred(N_("featurewise centring/normalization needs the training images (fit)")))
         gen.fit(x_fit.astype(np.float32))
     return gen
 
@@ -455,7 +483,9 @@ def layer_specs(
         layers.append(("RandomRotation", {"factor": full["rotation_range"] / 360, **fill}))
     if full["width_shift_range"] or full["height_shift_range"]:
         if image_shape is None:
-            raise SettingsError("the shift layers need the image size (shifts are fractions of it, or pixels)")
+            raise SettingsError(
+                Deferred(N_("the shift layers need the image size (shifts are fractions of it, or pixels)"))
+            )
         h, w = int(image_shape[0]), int(image_shape[1])
         # ImageDataGenerator swaps its shift axes (keras-team/keras#17398): width_shift_range moves
         # images up and down (sized by the width), height_shift_range left and right. The layer does
@@ -587,7 +617,7 @@ def build_layers(
         layer = getattr(keras.layers, name)(**kwargs)
         if name == "Normalization":
             if x_fit is None:
-                raise SettingsError("Normalization needs the training images to adapt()")
+                raise SettingsError(Deferred(N_("Normalization needs the training images to adapt()")))
             # Adapted on what it receives: images after the Rescaling layer before it.
             layer.adapt(x_fit.astype(np.float32) * (rescale if rescale is not None else 1.0))
         layers.append(layer)

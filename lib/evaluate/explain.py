@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from lib.errors import SettingsError
+from lib.i18n import N_, Deferred
 from lib.tf_import import import_keras
 
 CONV_TYPES = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose")
@@ -181,12 +182,14 @@ def gradcam(
     the predicted one): method "hirescam" (gradient x activation per position, the default)
     or "gradcam" (classic: the gradient averaged over space weighs each channel)."""
     if method not in CAM_METHODS:
-        raise SettingsError(f"unknown method '{method}': choose {', '.join(CAM_METHODS)}")
+        raise SettingsError(
+            N_("unknown method '{method}': choose {choices}"), method=method, choices=", ".join(CAM_METHODS)
+        )
     import tensorflow as tf
 
     conv = _pick(model, layer)
     if conv is None:
-        raise SettingsError("this model has no convolutional layer: use saliency (gradient x input)")
+        raise SettingsError(Deferred(N_("this model has no convolutional layer: use saliency (gradient x input)")))
     parts = _parts(model, conv)
     x = tf.convert_to_tensor(np.asarray(x, np.float32))
     with tf.GradientTape() as tape:
@@ -237,7 +240,7 @@ def _pick(model: Any, layer: ConvLayer | str | None) -> ConvLayer | None:
     for c in layers:
         if layer in (c.name, c.label):
             return c
-    raise SettingsError(f"no convolutional layer '{layer}' in this model")
+    raise SettingsError(N_("no convolutional layer '{layer}' in this model"), layer=layer)
 
 
 def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = 0.45) -> np.ndarray:

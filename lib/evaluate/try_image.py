@@ -79,7 +79,9 @@ def evaluation_generator(run: Any, ds: Dataset | None = None) -> Any:
     x_fit = None
     if augment.needs_fit(config):
         if ds is None:
-            raise SettingsError("this run standardizes with training-set statistics: the dataset is needed")
+            raise SettingsError(
+                Deferred(N_("this run standardizes with training-set statistics: the dataset is needed"))
+            )
         from lib.train.training import split_validation
 
         train_idx, _ = split_validation(ds, settings.validation_split, settings.seed)

@@ -18,6 +18,7 @@ from lib.data.dataset import Dataset
 from lib.data.names import MAX_NAME, NAME_PUNCTUATION, clean_name, nfc  # noqa: F401 (imported from here by others)
 from lib.data.stats import majority_baseline
 from lib.errors import StoreError, one_line
+from lib.i18n import N_
 from lib.train.models import MODEL_KINDS
 from lib.train.settings import TrainSettings
 from lib.train.transfer import BackboneRef
@@ -233,7 +234,9 @@ class RunRecord:
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             missing = f"missing {exc}" if isinstance(exc, KeyError) else one_line(exc)
-            raise StoreError(f"{folder_name or 'run'}: config.json is not a run record ({missing})") from None
+            raise StoreError(
+                N_("{folder}: config.json is not a run record ({reason})"), folder=folder_name or "run", reason=missing
+            ) from None
 
 
 def auto_name(config: RunConfig) -> str:

@@ -35,7 +35,7 @@ import pandas as pd
 from lib.data.dataset import Dataset
 from lib.errors import ExportError, StoreError, one_line
 from lib.evaluate import metrics
-from lib.i18n import N_, _
+from lib.i18n import N_, Deferred, _
 from lib.runs.store import StoredRun
 
 QUANTIZATIONS = {  # shown through _() (the page's selectbox); the codes are the CLI's --quantize values
@@ -135,7 +135,11 @@ def convert(model: Any, quantize: str, representative: np.ndarray | None = None)
     """The whole Keras model as a .tflite flatbuffer (through a SavedModel). ExportError with
     one line naming the layer and the reason when the converter refuses it."""
     if quantize not in QUANTIZATIONS:
-        raise ExportError(f"unknown quantization '{quantize}': choose {', '.join(QUANTIZATIONS)}")
+        raise ExportError(
+            N_("unknown quantization '{quantize}': choose {choices}"),
+            quantize=quantize,
+            choices=", ".join(QUANTIZATIONS),
+        )
     from lib.tf_import import import_keras
 
     import_keras()
@@ -151,7 +155,9 @@ def convert(model: Any, quantize: str, representative: np.ndarray | None = None)
                 converter.target_spec.supported_types = [tf.float16]
             if quantize == "int8":
                 if representative is None or len(representative) == 0:
-                    raise ExportError("int8 needs representative training images: the run's training split is empty")
+                    raise ExportError(
+                        Deferred(N_("int8 needs representative training images: the run's training split is empty"))
+                    )
 
                 def images():
                     for i in range(len(representative)):
@@ -163,7 +169,11 @@ def convert(model: Any, quantize: str, representative: np.ndarray | None = None)
         except ExportError:
             raise
         except Exception as exc:
-            raise ExportError(f"cannot convert to LiteRT ({quantize}): {describe_failure(str(exc))}") from None
+            raise ExportError(
+                N_("cannot convert to LiteRT ({quantize}): {reason}"),
+                quantize=quantize,
+                reason=describe_failure(str(exc)),
+            ) from None
 
 
 def run_tflite(content: bytes, x: np.ndarray) -> tuple[np.ndarray, float]:
@@ -173,7 +183,7 @@ def run_tflite(content: bytes, x: np.ndarray) -> tuple[np.ndarray, float]:
     interpreter.allocate_tensors()
     inp, out = interpreter.get_input_details()[0], interpreter.get_output_details()[0]
     if inp["dtype"] != np.uint8:
-        raise ExportError(f"the exported model takes {np.dtype(inp['dtype']).name}, not uint8 images")
+        raise ExportError(N_("the exported model takes {dtype}, not uint8 images"), dtype=np.dtype(inp["dtype"]).name)
     results = np.zeros((len(x), int(out["shape"][-1])), np.float32)
     start = time.perf_counter()
     for i in range(len(x)):
@@ -220,11 +230,17 @@ def export_run(run: StoredRun, ds: Dataset, quantize: str = "none", folder: Path
     from lib.runs import whole
 
     if ds.fingerprint != run.record.dataset.fingerprint:
-        raise ExportError(f"the data set is not the one run {run.run_id} was trained on: its test split is needed")
+        raise ExportError(
+            N_("the data set is not the one run {run_id} was trained on: its test split is needed"), run_id=run.run_id
+        )
     if quantize not in QUANTIZATIONS:
-        raise ExportError(f"unknown quantization '{quantize}': choose {', '.join(QUANTIZATIONS)}")
+        raise ExportError(
+            N_("unknown quantization '{quantize}': choose {choices}"),
+            quantize=quantize,
+            choices=", ".join(QUANTIZATIONS),
+        )
     if run.path is None:
-        raise ExportError("this run could not be stored: there is no model file to export")
+        raise ExportError(Deferred(N_("this run could not be stored: there is no model file to export")))
     folder = Path(folder) if folder is not None else default_folder(run.path.parent, run.run_id)
     _check_writable(folder)
     model = whole.whole_model_of(run, ds)
@@ -256,7 +272,9 @@ def _check_writable(folder: Path) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise StoreError(f"cannot write the export to {folder}: {exc.strerror or exc}") from None
+        raise StoreError(
+            N_("cannot write the export to {folder}: {reason}"), folder=folder, reason=exc.strerror or exc
+        ) from None
 
 
 def _write(folder: Path, quantize: str, content: bytes, y_prob: np.ndarray, meta: dict) -> None:
@@ -277,7 +295,9 @@ def _write(folder: Path, quantize: str, content: bytes, y_prob: np.ndarray, meta
         for name in old.values():  # an export under the older name is replaced by this one
             (folder / name).unlink(missing_ok=True)
     except OSError as exc:
-        raise StoreError(f"cannot write the export to {folder}: {exc.strerror or exc}") from None
+        raise StoreError(
+            N_("cannot write the export to {folder}: {reason}"), folder=folder, reason=exc.strerror or exc
+        ) from None
     finally:
         for path in tmp.values():
             path.unlink(missing_ok=True)
@@ -291,9 +311,14 @@ def load_export(folder: Path, quantize: str) -> Export:
             y_prob = f["y_prob"]
         size = (folder / names["tflite"]).stat().st_size
     except (OSError, ValueError, KeyError) as exc:
-        raise StoreError(f"the {quantize} export in {folder} cannot be read ({one_line(exc, 100)})") from None
+        raise StoreError(
+            N_("the {quantize} export in {folder} cannot be read ({reason})"),
+            quantize=quantize,
+            folder=folder,
+            reason=one_line(exc, 100),
+        ) from None
     if size != int(meta.get("bytes", -1)):
-        raise StoreError(f"the {quantize} export in {folder} is incomplete")
+        raise StoreError(N_("the {quantize} export in {folder} is incomplete"), quantize=quantize, folder=folder)
     return Export(
         quantize,
         folder / names["tflite"],

@@ -31,7 +31,8 @@ import numpy as np
 
 from lib import errors
 from lib.data.dataset import Dataset
-from lib.errors import ExplorerError, one_line
+from lib.errors import ExplorerError, one_line, portable_line
+from lib.i18n import N_
 from lib.runs.executor import BATCH_EVERY_S, Finished, JobEvents, JobSpec, TrainingWorkerError, strip_result
 
 ORPHAN_CHECK_S = 1.0  # an idle worker checks this often whether the server is still there
@@ -138,7 +139,7 @@ def _worker_main(inbox: Any, outbox: Any, stop: Any) -> None:
                 status, message = "complete", "loaded from the store"
             outbox.put(("done", job_id, (strip_result(outcome), status, message)))
         except ExplorerError as exc:
-            outbox.put(("error", job_id, (type(exc).__name__, one_line(exc))))
+            outbox.put(("error", job_id, (type(exc).__name__, portable_line(exc))))
         except Exception as exc:
             outbox.put(("error", job_id, ("TrainingWorkerError", one_line(exc, with_type=True))))
 
@@ -247,7 +248,9 @@ class LocalLane:
                 if not self.process.is_alive():
                     code = self.process.exitcode
                     self.close()
-                    raise TrainingWorkerError(f"the training worker ended unexpectedly (exit code {code})") from None
+                    raise TrainingWorkerError(
+                        N_("the training worker ended unexpectedly (exit code {code})"), code=code
+                    ) from None
                 continue
             if kind == "ready":
                 self._ready = True

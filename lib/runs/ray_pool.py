@@ -40,7 +40,8 @@ from pathlib import Path
 from typing import Any
 
 from lib.data.dataset import Dataset
-from lib.errors import ExplorerError, SettingsError, StoreError, one_line, os_reason
+from lib.errors import ExplorerError, SettingsError, StoreError, one_line, os_reason, portable_line
+from lib.i18n import N_, Deferred
 from lib.runs.config import RunConfig, baseline_of
 from lib.runs.executor import BATCH_EVERY_S, Finished, JobEvents, JobSpec, TrainingWorkerError
 from lib.runs.local_pool import raise_named
@@ -62,7 +63,9 @@ def _float_env(name: str, default: float) -> float:
     except ValueError:
         value = -1.0
     if value < 0:
-        raise SettingsError(f"{name} must be a number of at least 0 (fractions allowed), not '{text}'")
+        raise SettingsError(
+            N_("{name} must be a number of at least 0 (fractions allowed), not '{text}'"), name=name, text=text
+        )
     return value
 
 
@@ -75,13 +78,17 @@ def probe(address: str) -> None:
     retries for minutes and writes its C++ warnings to the terminal."""
     host, colon, port = address.removeprefix("ray://").rpartition(":")
     if not colon or not host or not port.isdigit():
-        raise SettingsError(f"the Ray address must be host:port of the cluster's head or 'local', not '{address}'")
+        raise SettingsError(
+            N_("the Ray address must be host:port of the cluster's head or 'local', not '{address}'"), address=address
+        )
     try:
         with socket.create_connection((host, int(port)), timeout=PROBE_TIMEOUT_S):
             pass
     except OSError as exc:
         raise TrainingWorkerError(
-            f"cannot reach the Ray cluster at {address}: no Ray head answers there ({os_reason(exc)})"
+            N_("cannot reach the Ray cluster at {address}: no Ray head answers there ({reason})"),
+            address=address,
+            reason=os_reason(exc),
         ) from None
 
 
@@ -113,7 +120,9 @@ def connect(address: str) -> Any:
             ray.init(address=address, **options)
     except Exception as exc:  # ConnectionError, a refused token, a version mismatch: one line
         reason = one_line(exc, with_type=True)
-        raise TrainingWorkerError(f"cannot reach the Ray cluster at {address}: {reason}") from None
+        raise TrainingWorkerError(
+            N_("cannot reach the Ray cluster at {address}: {reason}"), address=address, reason=reason
+        ) from None
     return ray
 
 
@@ -147,8 +156,13 @@ def check_gpus(wanted: float, cluster_has: float, address: str) -> None:
     """A task asking for more GPU than the cluster has would wait for one forever: say so instead."""
     if wanted and cluster_has < wanted:
         raise SettingsError(
-            f"each training asks for {wanted:g} GPU (EXPLORER_GPUS_PER_TRAINING), but the Ray cluster at "
-            f"{address} has {cluster_has:g} GPU now: add a node with a GPU, or set EXPLORER_GPUS_PER_TRAINING=0"
+            N_(
+                "each training asks for {wanted} GPU (EXPLORER_GPUS_PER_TRAINING), but the Ray cluster at "
+                "{address} has {has} GPU now: add a node with a GPU, or set EXPLORER_GPUS_PER_TRAINING=0"
+            ),
+            wanted=f"{wanted:g}",
+            address=address,
+            has=f"{cluster_has:g}",
         )
 
 
@@ -222,7 +236,7 @@ def train_on_node(job: dict, ds: Dataset, backbone: bytes | None, board: Any) ->
             message = f"{result.message}; {time.perf_counter() - t0:.1f} s on the node"
             events.put(("done", packed, result, result.status, message))
         except ExplorerError as exc:
-            events.put(("error", type(exc).__name__, one_line(exc)))
+            events.put(("error", type(exc).__name__, portable_line(exc)))
         except BaseException as exc:
             events.put(("error", "TrainingWorkerError", one_line(exc, with_type=True)))
 
@@ -355,7 +369,9 @@ class RayLane:
         packed_backbone = None
         if backbone is not None and backbone.is_run:
             if store.status_of(backbone.name) != "complete":
-                raise StoreError(f"run {backbone.name} cannot be a backbone: it is not a complete run in the store")
+                raise StoreError(
+                    N_("run {run_id} cannot be a backbone: it is not a complete run in the store"), run_id=backbone.name
+                )
             packed_backbone = ray.put(store.pack(backbone.name))
         # a GPU node may have left since the pool was made
         check_gpus(ex.resources["num_gpus"], ray.cluster_resources().get("GPU", 0.0), ex.address)
@@ -388,17 +404,21 @@ class RayLane:
                     return Finished(self._store(store, config.run_id, packed, result), status, text)
                 elif kind == "error":
                     raise_named(report[1], report[2])
-            raise TrainingWorkerError("the Ray task ended without a result")
+            raise TrainingWorkerError(Deferred(N_("the Ray task ended without a result")))
         except ExplorerError:
             raise
         except ray.exceptions.TaskCancelledError:
             raise TrainingWorkerError(
-                f"the training did not stop within {STOP_BACKSTOP_S:.0f} s of Stop and was cancelled; nothing stored"
+                N_("the training did not stop within {seconds} s of Stop and was cancelled; nothing stored"),
+                seconds=f"{STOP_BACKSTOP_S:.0f}",
             ) from None
         except ray.exceptions.RayError as exc:
             raise TrainingWorkerError(
-                f"the Ray worker or node training it ended unexpectedly ({type(exc).__name__}); "
-                "nothing of it was stored. Press Train to train it again"
+                N_(
+                    "the Ray worker or node training it ended unexpectedly ({error}); "
+                    "nothing of it was stored. Press Train to train it again"
+                ),
+                error=type(exc).__name__,
             ) from None
         finally:
             with self._lock:

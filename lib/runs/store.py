@@ -32,6 +32,7 @@ import pandas as pd
 
 from lib.data.paths import printable
 from lib.errors import StoreError, one_line, os_reason
+from lib.i18n import N_
 from lib.runs.config import RecordedBaseline, RunConfig, RunRecord, clean_name
 from lib.train.settings import TrainSettings
 
@@ -94,11 +95,15 @@ class StoredRun:
         from lib.tf_import import import_keras
 
         if self.path is None or not self.model_path.is_file():
-            raise StoreError(f"run {self.run_id}: model.keras is missing")
+            raise StoreError(N_("run {run_id}: model.keras is missing"), run_id=self.run_id)
         try:
             return import_keras().saving.load_model(self.model_path, safe_mode=True)
         except Exception as exc:
-            raise StoreError(f"run {self.run_id}: model.keras cannot be loaded ({one_line(exc, 120)})") from None
+            raise StoreError(
+                N_("run {run_id}: model.keras cannot be loaded ({reason})"),
+                run_id=self.run_id,
+                reason=one_line(exc, 120),
+            ) from None
 
     def load_model(self) -> Any:
         """The classifier that takes this run's standardized images (what Try it, the traps and
@@ -269,7 +274,9 @@ class RunStore:
             os.replace(tmp / "config.json.part", tmp / "config.json")
             self._move_into_place(tmp, run_id)
         except OSError as exc:
-            raise StoreError(f"cannot write the run to {printable(self.root)}: {os_reason(exc)}") from None
+            raise StoreError(
+                N_("cannot write the run to {root}: {reason}"), root=printable(self.root), reason=os_reason(exc)
+            ) from None
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -278,7 +285,7 @@ class RunStore:
     def _temporary_folder(self, run_id: str) -> Path:
         """A hidden folder name of this process, where a run is written before it is renamed into place."""
         if self.root.exists() and not self.root.is_dir():
-            raise StoreError(f"cannot write the run: the store {self.root} is a file, not a folder")
+            raise StoreError(N_("cannot write the run: the store {root} is a file, not a folder"), root=self.root)
         return self.root / f"{TMP_PREFIX}{run_id}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
     def pack(self, run_id: str) -> bytes:
@@ -299,10 +306,14 @@ class RunStore:
                 members = [m for m in tar.getmembers() if m.isfile() or m.isdir()]
                 tar.extractall(tmp, members=members, filter="data")
             if not (tmp / "config.json").is_file():
-                raise StoreError(f"the run {run_id} that came back has no config.json: not stored")
+                raise StoreError(N_("the run {run_id} that came back has no config.json: not stored"), run_id=run_id)
             self._move_into_place(tmp, run_id)
         except (OSError, tarfile.TarError) as exc:
-            raise StoreError(f"cannot write the run to {self.root}: {getattr(exc, 'strerror', None) or exc}") from None
+            raise StoreError(
+                N_("cannot write the run to {root}: {reason}"),
+                root=self.root,
+                reason=getattr(exc, "strerror", None) or exc,
+            ) from None
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -349,10 +360,10 @@ class RunStore:
     def load(self, run_id: str) -> StoredRun:
         folder = self.path(run_id)
         if not folder.is_dir():
-            raise StoreError(f"no run {run_id} in {self.root}")
+            raise StoreError(N_("no run {run_id} in {root}"), run_id=run_id, root=self.root)
         problems = self.problems(run_id)
         if problems:
-            raise StoreError(f"run {run_id} is incomplete: {'; '.join(problems)}")
+            raise StoreError(N_("run {run_id} is incomplete: {problems}"), run_id=run_id, problems="; ".join(problems))
         try:
             record = RunRecord.from_dict(json.loads((folder / "config.json").read_text()), run_id)
             history = pd.read_csv(folder / "history.csv")
@@ -363,9 +374,11 @@ class RunStore:
         except StoreError:
             raise
         except Exception as exc:  # truncated or edited files
-            raise StoreError(f"run {run_id} cannot be read ({one_line(exc, 120, with_type=True)})") from None
+            raise StoreError(
+                N_("run {run_id} cannot be read ({reason})"), run_id=run_id, reason=one_line(exc, 120, with_type=True)
+            ) from None
         if y_prob.shape != (len(y_true), len(names)):
-            raise StoreError(f"run {run_id}: test predictions do not match the class names")
+            raise StoreError(N_("run {run_id}: test predictions do not match the class names"), run_id=run_id)
         return StoredRun(run_id, folder, record, history, confusions, y_true, y_prob, names)
 
     def list_runs(self) -> tuple[list[RunRecord], list[str]]:

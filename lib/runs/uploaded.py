@@ -20,6 +20,7 @@ from lib.data.dataset import Dataset
 from lib.data.paths import printable
 from lib.errors import ModelFileError, StoreError, one_line
 from lib.evaluate.try_image import UPLOADED_SCALES
+from lib.i18n import N_, Deferred, Joined
 from lib.runs.config import RunConfig, UploadedModel, baseline_of
 from lib.runs.store import RunStore
 from lib.tf_import import import_keras
@@ -33,7 +34,7 @@ INPUT_SCALES = UPLOADED_SCALES
 def load_user_model(data: bytes, filename: str) -> Any:
     suffix = Path(filename).suffix.lower()
     if suffix not in (".keras", ".h5"):
-        raise ModelFileError(f"{filename}: expected a .keras (or legacy .h5) model file")
+        raise ModelFileError(N_("{file}: expected a .keras (or legacy .h5) model file"), file=filename)
     if suffix == ".keras":
         check_keras_archive(data, filename)  # before Keras decompresses anything
     check_model_file(data, filename)  # declared weights and architecture, before Keras builds it
@@ -47,14 +48,19 @@ def load_user_model(data: bytes, filename: str) -> Any:
             text = str(exc)
             if "Lambda" in text or "safe_mode" in text or "unsafe" in text.lower():
                 raise ModelFileError(
-                    f"{filename} was refused: it holds a Lambda layer with code, and loading it "
-                    "would run that code (safe_mode)"
+                    N_(
+                        "{file} was refused: it holds a Lambda layer with code, and loading it "
+                        "would run that code (safe_mode)"
+                    ),
+                    file=filename,
                 ) from None
-            raise ModelFileError(f"{filename} cannot be loaded: {one_line(exc, 160)}") from None
+            raise ModelFileError(
+                N_("{file} cannot be loaded: {reason}"), file=filename, reason=one_line(exc, 160)
+            ) from None
 
 
 def _classes(n: int) -> str:
-    return f"{n} class" if n == 1 else f"{n} classes"
+    return Deferred(N_("{n} class"), n=n) if n == 1 else Deferred(N_("{n} classes"), n=n)
 
 
 def _output_activation(model: Any) -> str | None:
@@ -76,30 +82,57 @@ def fit_problems(model: Any, ds: Dataset) -> list[str]:
     problems = []
     inputs = getattr(model, "inputs", None) or []
     if len(inputs) != 1:
-        return [f"the model has {len(inputs)} inputs; an image classifier has one"]
+        return [Deferred(N_("the model has {n} inputs; an image classifier has one"), n=len(inputs))]
     expected = tuple(inputs[0].shape[1:])
     got = ds.image_shape
     if len(expected) != 3:
-        problems.append(f"the model takes inputs of shape {expected}, not images (height, width, channels)")
+        problems.append(
+            Deferred(
+                N_("the model takes inputs of shape {shape}, not images (height, width, channels)"), shape=expected
+            )
+        )
     elif expected[-1] is not None and expected[-1] != got[-1] and (expected[-1], got[-1]) != (3, 1):
-        problems.append(f"the model takes images with {expected[-1]} channel(s), the dataset has {got[-1]}")
+        problems.append(
+            Deferred(
+                N_("the model takes images with {c} channel(s), the dataset has {got}"), c=expected[-1], got=got[-1]
+            )
+        )
     outputs = model.outputs
     k = ds.num_classes
     if len(outputs) != 1:
-        problems.append(f"the model has {len(outputs)} outputs; a classifier here has one, of shape (None, K)")
+        problems.append(
+            Deferred(N_("the model has {n} outputs; a classifier here has one, of shape (None, K)"), n=len(outputs))
+        )
     elif len(outputs[0].shape) != 2:
         problems.append(
-            f"the model's output has shape {tuple(outputs[0].shape)}; a classifier gives one row of "
-            f"{k} class scores per image, shape (None, {k})"
+            Deferred(
+                N_(
+                    "the model's output has shape {shape}; a classifier gives one row of "
+                    "{k} class scores per image, shape (None, {k})"
+                ),
+                shape=tuple(outputs[0].shape),
+                k=k,
+            )
         )
     elif outputs[0].shape[-1] == 1 and k == 2:
         pass  # one sigmoid unit for two classes: read as [1 - p, p]
     elif outputs[0].shape[-1] != k:
-        problems.append(f"the model predicts {_classes(outputs[0].shape[-1])}, the dataset has {_classes(k)}")
+        problems.append(
+            Deferred(
+                N_("the model predicts {predicted}, the dataset has {classes}"),
+                predicted=_classes(outputs[0].shape[-1]),
+                classes=_classes(k),
+            )
+        )
     elif k > 1 and _output_activation(model) == "sigmoid":
         problems.append(
-            f"the model ends in {k} sigmoid units: a multi-label model (each class judged on its own, "
-            "several can be true at once); a classifier here picks one class per image (softmax)"
+            Deferred(
+                N_(
+                    "the model ends in {k} sigmoid units: a multi-label model (each class judged on its own, "
+                    "several can be true at once); a classifier here picks one class per image (softmax)"
+                ),
+                k=k,
+            )
         )
     return problems
 
@@ -109,10 +142,14 @@ def checked_probabilities(out: np.ndarray, n: int, k: int) -> tuple[np.ndarray, 
     they have another shape or hold NaN/infinite values (never stored with a made-up accuracy)."""
     notes: list[str] = []
     if out.shape != (n, k):
-        raise ModelFileError(f"the model's predictions have shape {out.shape}; expected ({n}, {k})")
+        raise ModelFileError(
+            N_("the model's predictions have shape {shape}; expected ({n}, {k})"), shape=out.shape, n=n, k=k
+        )
     if not np.isfinite(out).all():
         bad = int((~np.isfinite(out)).any(axis=1).sum())
-        raise ModelFileError(f"the model predicts NaN or infinite values for {bad} of {n} test images: not stored")
+        raise ModelFileError(
+            N_("the model predicts NaN or infinite values for {bad} of {n} test images: not stored"), bad=bad, n=n
+        )
     if out.min() < 0 or not np.allclose(out.sum(1), 1, atol=1e-3):
         out = np.exp(out - out.max(1, keepdims=True))
         out /= out.sum(1, keepdims=True)
@@ -173,9 +210,11 @@ def evaluate_upload(
 
     problems = fit_problems(model, ds)
     if problems:
-        raise ModelFileError("; ".join(problems))
+        raise ModelFileError(Joined("; ", problems))
     if input_scale not in INPUT_SCALES:
-        raise ModelFileError(f"unknown input scale '{input_scale}': choose {', '.join(INPUT_SCALES)}")
+        raise ModelFileError(
+            N_("unknown input scale '{scale}': choose {choices}"), scale=input_scale, choices=", ".join(INPUT_SCALES)
+        )
     start = time.perf_counter()
     scale, offset = INPUT_SCALES[input_scale]
     steps = Standardization(rescale=scale if (scale, offset) != (1.0, 0.0) else None, offset=offset)
@@ -191,7 +230,9 @@ def evaluate_upload(
     except ModelFileError:
         raise
     except Exception as exc:  # e.g. a kernel larger than the image: Keras/TensorFlow raise many types
-        raise ModelFileError(f"the model cannot predict on this dataset's images: {one_line(exc, 160)}") from None
+        raise ModelFileError(
+            N_("the model cannot predict on this dataset's images: {reason}"), reason=one_line(exc, 160)
+        ) from None
     out, _ = checked_probabilities(out, len(ds.x_test), k)
     notes = [f"uploaded {printable(filename)}; test images scaled to {input_scale}", *notes, *prob_notes]
     digest = hashlib.sha256(data).hexdigest()[:16]

@@ -21,7 +21,7 @@ from typing import Any
 from lib.data.dataset import Dataset
 from lib.errors import StoreError, one_line
 from lib.evaluate import try_image
-from lib.i18n import _
+from lib.i18n import N_, _
 from lib.runs.store import StoredRun
 from lib.train import whole_model
 
@@ -68,7 +68,9 @@ def _steps(run: StoredRun, ds: Dataset | None) -> whole_model.Standardization:
     try:
         return standardization_of(run, ds)
     except Exception as exc:  # featurewise statistics without the run's data set
-        raise StoreError(f"run {run.run_id} was stored before whole models: {one_line(exc, 160)}") from None
+        raise StoreError(
+            N_("run {run_id} was stored before whole models: {reason}"), run_id=run.run_id, reason=one_line(exc, 160)
+        ) from None
 
 
 def old_run_sentence(run: StoredRun) -> str:
@@ -84,7 +86,7 @@ def whole_model_bytes(run: StoredRun, ds: Dataset | None = None) -> tuple[bytes,
     """(the .keras file a user downloads, a sentence on what it expects). A whole stored file
     goes out as it is; an older one is made whole when it can be, else as stored, said so."""
     if run.path is None or not run.model_path.is_file():
-        raise StoreError(f"run {run.run_id}: model.keras is missing")
+        raise StoreError(N_("run {run_id}: model.keras is missing"), run_id=run.run_id)
     if not needs_making_whole(run):
         return run.model_path.read_bytes(), whole_model.expects(run.record.dataset.image_shape, run.class_names)
     stored = run.load_stored_model()  # a damaged file: StoreError, one line

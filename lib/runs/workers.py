@@ -28,8 +28,8 @@ import numpy as np
 
 from lib import errors
 from lib.data.dataset import Dataset
-from lib.errors import ExplorerError, SettingsError, one_line
-from lib.i18n import _
+from lib.errors import ExplorerError, SettingsError, one_line, portable_line
+from lib.i18n import N_, Deferred, _
 from lib.runs.config import RunConfig
 from lib.runs.executor import Executor, JobSpec, Lane, TrainingWorkerError, describe_where
 from lib.runs.train_or_load import Outcome
@@ -72,7 +72,7 @@ def workers_from_env() -> int | None:
     except ValueError:
         n = 0
     if n < 1:
-        raise SettingsError(f"EXPLORER_TRAIN_WORKERS must be a whole number of at least 1, not '{text}'")
+        raise SettingsError(N_("EXPLORER_TRAIN_WORKERS must be a whole number of at least 1, not '{text}'"), text=text)
     return n
 
 
@@ -203,7 +203,7 @@ class JobHandle:
         data cannot support), TrainingWorkerError when the worker died, and nothing else."""
         job = self._job
         if job.state == CANCELLED:
-            raise TrainingWorkerError("the training was cancelled before it started")
+            raise TrainingWorkerError(Deferred(N_("the training was cancelled before it started")))
         if job.state != DONE:
             raise RuntimeError("the job has not ended yet: wait() first")
         if job.error is not None:
@@ -260,7 +260,7 @@ class _Slot:
                 try:
                     finished = self.lane.run(job.spec, _Events(self.pool, job))
                 except ExplorerError as exc:
-                    self.pool._finish(job, error=(type(exc).__name__, one_line(exc)))
+                    self.pool._finish(job, error=(type(exc).__name__, portable_line(exc)))
                 except Exception as exc:  # never lose a job silently: end it with the reason
                     self.pool._finish(job, error=("TrainingWorkerError", one_line(exc, with_type=True)))
                     self.lane.close()
@@ -320,7 +320,7 @@ class TrainingPool:
         key = (str(Path(root).resolve()), run_id)
         with self._lock:
             if self._closed:
-                raise TrainingWorkerError("the training pool is shut down")
+                raise TrainingWorkerError(Deferred(N_("the training pool is shut down")))
             job = self._active.get(key)
             if job is not None and not job.stop_requested:  # a stopping job is not joined: a new one starts
                 job.handles += 1

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lib.errors import SettingsError
+from lib.i18n import N_
 from lib.tf_import import import_keras
 
 DEVICES = {
@@ -53,8 +54,12 @@ class Placement:
         n = len(self.devices) if self.strategy is not None else 1
         if batch_size % n:
             raise SettingsError(
-                f"with {n} devices the batch size must be a multiple of {n} (each device takes an equal "
-                f"share of every batch): {batch_size} is not"
+                N_(
+                    "with {n} devices the batch size must be a multiple of {n} (each device takes an equal "
+                    "share of every batch): {batch_size} is not"
+                ),
+                n=n,
+                batch_size=batch_size,
             )
 
 
@@ -72,7 +77,9 @@ def local_devices() -> tuple[list[str], list[str]]:
 def placement(devices: str = "one") -> Placement:
     """Where to train: "one" the default device, "all" every local device, mirrored."""
     if devices not in DEVICES:
-        raise SettingsError(f"unknown devices '{devices}': choose {', '.join(DEVICES)}")
+        raise SettingsError(
+            N_("unknown devices '{devices}': choose {choices}"), devices=devices, choices=", ".join(DEVICES)
+        )
     gpus, cpus = local_devices()
     default = f"GPU ({gpus[0]})" if gpus else "CPU"
     if devices == "one":

@@ -28,6 +28,7 @@ from typing import Any
 
 from lib.data.paths import printable
 from lib.errors import ModelFileError, one_line
+from lib.i18n import N_, Deferred
 
 # 50 M float32 weights are 200 MB. The largest model the explorer itself trains (VGG16 without
 # its ImageNet head plus the tutorial's Flatten + 128/64/32 head) has about 18 M.
@@ -64,7 +65,9 @@ def check_keras_archive(data: bytes | Path, filename: str) -> None:
         with zipfile.ZipFile(_opened(data)) as zf:
             infos = zf.infolist()
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise ModelFileError(f"{shown} cannot be loaded: not a .keras (zip) file ({one_line(exc, 120)})") from None
+        raise ModelFileError(
+            N_("{file} cannot be loaded: not a .keras (zip) file ({reason})"), file=shown, reason=one_line(exc, 120)
+        ) from None
     total = 0
     for info in infos:
         size = info.file_size
@@ -72,15 +75,27 @@ def check_keras_archive(data: bytes | Path, filename: str) -> None:
         name = printable(info.filename)
         if info.filename.endswith(".json") and size > KERAS_JSON_MAX_BYTES:
             raise ModelFileError(
-                f"{shown} was refused: its {name} declares {size / 1e6:,.0f} MB (a model's JSON is kilobytes)"
+                N_("{file} was refused: its {name} declares {mb} MB (a model's JSON is kilobytes)"),
+                file=shown,
+                name=name,
+                mb=f"{size / 1e6:,.0f}",
             )
         if size > KERAS_FREE_BYTES and size > KERAS_MAX_RATIO * max(info.compress_size, 1):
             raise ModelFileError(
-                f"{shown} was refused: {name} expands from {info.compress_size / 1e6:,.1f} MB to "
-                f"{size / 1e6:,.0f} MB (over {KERAS_MAX_RATIO}:1), a likely decompression bomb"
+                N_(
+                    "{file} was refused: {name} expands from {stored} MB to {mb} MB (over {ratio}:1), "
+                    "a likely decompression bomb"
+                ),
+                file=shown,
+                name=name,
+                stored=f"{info.compress_size / 1e6:,.1f}",
+                mb=f"{size / 1e6:,.0f}",
+                ratio=KERAS_MAX_RATIO,
             )
     if total > KERAS_TOTAL_MAX_BYTES:
-        raise ModelFileError(f"{shown} was refused: it declares {total / 1e9:,.1f} GB uncompressed")
+        raise ModelFileError(
+            N_("{file} was refused: it declares {gb} GB uncompressed"), file=shown, gb=f"{total / 1e9:,.1f}"
+        )
 
 
 def check_model_file(data: bytes | Path, filename: str) -> None:
@@ -100,12 +115,19 @@ def check_model_file(data: bytes | Path, filename: str) -> None:
         return  # a Lambda layer: Keras' safe_mode refuses the file with its own reason
     except Exception as exc:
         raise ModelFileError(
-            f"{shown} was refused: its architecture cannot be checked before loading ({one_line(exc, 120)})"
+            N_("{file} was refused: its architecture cannot be checked before loading ({reason})"),
+            file=shown,
+            reason=one_line(exc, 120),
         ) from None
     if params > MAX_PARAMS:
         raise ModelFileError(
-            f"{shown} was refused: its architecture declares {params:,} weights, more than the "
-            f"{MAX_PARAMS:,} this explorer loads"
+            N_(
+                "{file} was refused: its architecture declares {params} weights, more than the {most} "
+                "this explorer loads"
+            ),
+            file=shown,
+            params=f"{params:,}",
+            most=f"{MAX_PARAMS:,}",
         )
 
 
@@ -129,9 +151,11 @@ def _keras_config(data: bytes | Path, shown: str) -> dict | None:
         with zipfile.ZipFile(_opened(data)) as zf:
             raw = zf.read("config.json")  # its size was checked from the zip directory already
     except KeyError:
-        raise ModelFileError(f"{shown} cannot be loaded: it has no config.json") from None
+        raise ModelFileError(N_("{file} cannot be loaded: it has no config.json"), file=shown) from None
     except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-        raise ModelFileError(f"{shown} cannot be loaded: not a .keras (zip) file ({one_line(exc, 120)})") from None
+        raise ModelFileError(
+            N_("{file} cannot be loaded: not a .keras (zip) file ({reason})"), file=shown, reason=one_line(exc, 120)
+        ) from None
     return _json(raw, shown)
 
 
@@ -139,9 +163,11 @@ def _json(raw: bytes | str, shown: str) -> dict:
     try:
         config = json.loads(raw)
     except (ValueError, RecursionError) as exc:
-        raise ModelFileError(f"{shown} cannot be loaded: its config is not JSON ({one_line(exc, 80)})") from None
+        raise ModelFileError(
+            N_("{file} cannot be loaded: its config is not JSON ({reason})"), file=shown, reason=one_line(exc, 80)
+        ) from None
     if not isinstance(config, dict):
-        raise ModelFileError(f"{shown} cannot be loaded: its config is not a model")
+        raise ModelFileError(N_("{file} cannot be loaded: its config is not a model"), file=shown)
     return config
 
 
@@ -157,16 +183,29 @@ def _check_h5(data: bytes | Path, shown: str) -> dict | None:
                 stored = ds.id.get_storage_size()
                 if size > H5_FREE_BYTES and size > H5_MAX_RATIO * max(stored, 1):
                     raise ModelFileError(
-                        f"{shown} was refused: {printable(name)} expands from {stored / 1e6:,.1f} MB to "
-                        f"{size / 1e6:,.0f} MB (over {H5_MAX_RATIO}:1), a likely decompression bomb"
+                        N_(
+                            "{file} was refused: {name} expands from {stored} MB to {mb} MB (over {ratio}:1), "
+                            "a likely decompression bomb"
+                        ),
+                        file=shown,
+                        name=printable(name),
+                        stored=f"{stored / 1e6:,.1f}",
+                        mb=f"{size / 1e6:,.0f}",
+                        ratio=H5_MAX_RATIO,
                     )
                 if total > H5_TOTAL_MAX_BYTES:
-                    raise ModelFileError(f"{shown} was refused: its weights declare more than {total / 1e9:,.1f} GB")
+                    raise ModelFileError(
+                        N_("{file} was refused: its weights declare more than {gb} GB"),
+                        file=shown,
+                        gb=f"{total / 1e9:,.1f}",
+                    )
             raw = f.attrs.get("model_config")
     except ModelFileError:
         raise
     except Exception as exc:  # not HDF5, damaged metadata
-        raise ModelFileError(f"{shown} cannot be loaded: not an HDF5 model file ({one_line(exc, 120)})") from None
+        raise ModelFileError(
+            N_("{file} cannot be loaded: not an HDF5 model file ({reason})"), file=shown, reason=one_line(exc, 120)
+        ) from None
     if raw is None:
         return None
     if isinstance(raw, bytes):
@@ -212,7 +251,7 @@ def _sequential(layers: list[dict], input_shapes: list[Shape] | None) -> tuple[i
             continue
         shape = shape or declared
         if shape is None:
-            raise ModelFileError("a layer's input shape is not declared")
+            raise ModelFileError(Deferred(N_("a layer's input shape is not declared")))
         params, outs = _layer(layer, [shape])
         total += params
         shape = outs[0]
@@ -280,7 +319,7 @@ def _shape_of(ref: tuple[str, int, int, Shape | None], outputs: dict[str, list[l
         return outputs[name][node][tensor]
     except (KeyError, IndexError):
         if declared is None:
-            raise ModelFileError(f"layer {printable(name)} is used before it is defined") from None
+            raise ModelFileError(N_("layer {name} is used before it is defined"), name=printable(name)) from None
         return declared
 
 
@@ -414,14 +453,16 @@ def _output_shapes(layer: dict, input_shapes: list[Shape]) -> list[Shape]:
     # Only Keras' own layer classes, made from their settings; no build_config: no weights.
     cls = getattr(keras.layers, str(layer.get("class_name")), None)
     if not (isinstance(cls, type) and issubclass(cls, keras.layers.Layer)):
-        raise ModelFileError(f"unknown layer {printable(str(layer.get('class_name')))}")
+        raise ModelFileError(N_("unknown layer {name}"), name=printable(str(layer.get("class_name"))))
     obj = cls.from_config(dict(layer.get("config") or {}))
     arg: Any = input_shapes[0] if len(input_shapes) == 1 else list(input_shapes)
     try:
         out = obj.compute_output_shape(arg)
     except NotImplementedError:
         if _weights(layer.get("class_name"), layer.get("config") or {}, input_shapes) > MAX_PARAMS:
-            raise ModelFileError(f"layer {printable(str(layer.get('class_name')))} is too large") from None
+            raise ModelFileError(
+                N_("layer {name} is too large"), name=printable(str(layer.get("class_name")))
+            ) from None
         tensors = [keras.KerasTensor(s) for s in input_shapes]
         result = obj(tensors[0] if len(tensors) == 1 else tensors)
         out = [tuple(t.shape) for t in (result if isinstance(result, (list, tuple)) else [result])]

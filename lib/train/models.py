@@ -84,7 +84,7 @@ def build_model(kind: str, input_shape: tuple[int, int, int], num_classes: int, 
     `clear_session()` in another thread (another session training) can reset halfway through
     a build, giving "The name 'conv2d' is used 2 times in the model"."""
     if kind not in MODEL_KINDS:
-        raise SettingsError(f"unknown model '{kind}': choose {', '.join(MODEL_KINDS)}")
+        raise SettingsError(N_("unknown model '{model}': choose {choices}"), model=kind, choices=", ".join(MODEL_KINDS))
     keras = import_keras()
     keras.utils.set_random_seed(seed)  # same seed, same initial weights
     inputs = keras.Input(shape=input_shape, name="image")
@@ -97,7 +97,9 @@ def compile_model(model: Any, optimizer: str = "adam", learning_rate: float = 1e
     keras = import_keras()
     optimizers = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD, "rmsprop": keras.optimizers.RMSprop}
     if optimizer not in optimizers:
-        raise SettingsError(f"unknown optimizer '{optimizer}': choose {', '.join(optimizers)}")
+        raise SettingsError(
+            N_("unknown optimizer '{optimizer}': choose {choices}"), optimizer=optimizer, choices=", ".join(optimizers)
+        )
     model.compile(
         optimizer=optimizers[optimizer](learning_rate=learning_rate),
         loss="sparse_categorical_crossentropy",  # integer labels 0..K-1, never one-hot

@@ -14,6 +14,7 @@ from typing import Any
 
 from lib.augment import settings as augment
 from lib.errors import SettingsError
+from lib.i18n import N_, Deferred
 from lib.train.models import MODEL_KINDS
 from lib.train.transfer import BACKBONE_INPUTS, BACKBONES, HEADS, MODES, BackboneRef
 
@@ -67,40 +68,61 @@ class TrainSettings:
 
     def check(self) -> TrainSettings:
         if self.model not in MODEL_KINDS and self.backbone is None:
-            raise SettingsError(f"unknown model '{self.model}': choose {', '.join([*MODEL_KINDS, *BACKBONES])}")
+            raise SettingsError(
+                N_("unknown model '{model}': choose {choices}"),
+                model=self.model,
+                choices=", ".join([*MODEL_KINDS, *BACKBONES]),
+            )
         if not isinstance(self.mixed_precision, bool):
-            raise SettingsError("mixed precision is on (true) or off (false)")
+            raise SettingsError(Deferred(N_("mixed precision is on (true) or off (false)")))
         for name, (low, high) in INT_RANGES.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-                raise SettingsError(f"{name.replace('_', ' ')} must be a whole number from {low:,} to {high:,}")
+                raise SettingsError(
+                    N_("{name} must be a whole number from {low} to {high}"),
+                    name=name.replace("_", " "),
+                    low=f"{low:,}",
+                    high=f"{high:,}",
+                )
         if not (isinstance(self.validation_split, (int, float)) and 0 < self.validation_split < 0.9):
-            raise SettingsError("validation split must be between 0 and 0.9")
+            raise SettingsError(Deferred(N_("validation split must be between 0 and 0.9")))
         if not (
             isinstance(self.learning_rate, (int, float))
             and math.isfinite(self.learning_rate)
             and 0 < self.learning_rate <= MAX_LEARNING_RATE
         ):
-            raise SettingsError(f"learning rate must be a number above 0 and at most {MAX_LEARNING_RATE:g}")
+            raise SettingsError(
+                N_("learning rate must be a number above 0 and at most {most}"), most=f"{MAX_LEARNING_RATE:g}"
+            )
         if self.augment is not None:
             augment.check(self.augment)
         if self.is_transfer:
             if self.transfer not in MODES:
-                raise SettingsError(f"unknown transfer mode '{self.transfer}': choose {', '.join(MODES)}")
+                raise SettingsError(
+                    N_("unknown transfer mode '{mode}': choose {choices}"), mode=self.transfer, choices=", ".join(MODES)
+                )
             if self.unfreeze < 0:
-                raise SettingsError("unfreeze must be 0 or more layers")
+                raise SettingsError(Deferred(N_("unfreeze must be 0 or more layers")))
             if self.head not in HEADS:
-                raise SettingsError(f"unknown head '{self.head}': choose {', '.join(HEADS)}")
+                raise SettingsError(
+                    N_("unknown head '{head}': choose {choices}"), head=self.head, choices=", ".join(HEADS)
+                )
             if self.backbone_input not in BACKBONE_INPUTS:
                 raise SettingsError(
-                    f"unknown backbone input '{self.backbone_input}': choose {', '.join(BACKBONE_INPUTS)}"
+                    N_("unknown backbone input '{input}': choose {choices}"),
+                    input=self.backbone_input,
+                    choices=", ".join(BACKBONE_INPUTS),
                 )
             if self.augment is not None and any(
                 k != "rescale" for k in augment.non_defaults(self.augment) if k in augment.NORMALIZATION
             ):
                 raise SettingsError(
-                    "a pretrained backbone expects pixels in 0..1 and applies its own preprocess_input: "
-                    "turn off centring/normalization in the augmentation settings"
+                    Deferred(
+                        N_(
+                            "a pretrained backbone expects pixels in 0..1 and applies its own preprocess_input: "
+                            "turn off centring/normalization in the augmentation settings"
+                        )
+                    )
                 )
         return self
 

@@ -22,6 +22,7 @@ import pandas as pd
 from lib.augment import settings as augment
 from lib.data.dataset import Dataset, stratified_split
 from lib.errors import SettingsError, one_line
+from lib.i18n import N_, Deferred
 from lib.tf_import import import_keras
 from lib.train import accelerators
 from lib.train.models import build_model, compile_model
@@ -97,8 +98,12 @@ def _prepare(ds: Dataset, settings: TrainSettings) -> _Prepared:
         # Every class with 2 or more training images gives validation at least one, whatever
         # the fraction: a larger split cannot help, only more images can.
         raise SettingsError(
-            "the validation split is empty: every class has only one training image; "
-            "add at least one more image per class"
+            Deferred(
+                N_(
+                    "the validation split is empty: every class has only one training image; "
+                    "add at least one more image per class"
+                )
+            )
         )
     config, notes = augment.training_config(settings.augment)
     random = augment.has_random_transforms(config)

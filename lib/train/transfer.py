@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from lib.data.paths import guard, printable
-from lib.errors import DatasetError, ModelFileError, StoreError, TransferError, one_line
+from lib.errors import DatasetError, ModelFileError, StoreError, TransferError, message_of, one_line
 from lib.i18n import N_
 from lib.tf_import import import_keras
 from lib.train.model_budget import check_keras_archive, check_model_file
@@ -120,9 +120,13 @@ def _keras_backbone(kind: str, size: int, weights: str, pooling: str | None = "a
             return ctor("imagenet"), BackboneInfo(kind, True, "imagenet", (size, size, 3))
         except Exception as exc:
             raise TransferError(
-                f"ImageNet weights for {kind} are not in the Keras cache (~/.keras/models) and could not be "
-                f"downloaded (offline?): choose weights 'none' (random, not pretrained) or a local weights file "
-                f"[{one_line(exc, 100)}]"
+                N_(
+                    "ImageNet weights for {kind} are not in the Keras cache (~/.keras/models) and could not be "
+                    "downloaded (offline?): choose weights 'none' (random, not pretrained) or a local weights file "
+                    "[{reason}]"
+                ),
+                kind=kind,
+                reason=one_line(exc, 100),
             ) from None
     path = weights_file(weights)
     check_weights_file(path)
@@ -131,7 +135,10 @@ def _keras_backbone(kind: str, size: int, weights: str, pooling: str | None = "a
         model.load_weights(path)
     except Exception as exc:
         raise TransferError(
-            f"{printable(path.name)} does not fit {kind} without its top: {one_line(exc, 120)}"
+            N_("{file} does not fit {kind} without its top: {reason}"),
+            file=printable(path.name),
+            kind=kind,
+            reason=one_line(exc, 120),
         ) from None
     return model, BackboneInfo(kind, True, f"file {printable(path.name)}", (size, size, 3))
 
@@ -142,7 +149,7 @@ def weights_file(weights: str) -> Path:
     try:
         return guard(weights, kind="file")
     except DatasetError as exc:
-        raise TransferError(f"weights file: {exc}") from None
+        raise TransferError(N_("weights file: {reason}"), reason=message_of(exc)) from None
 
 
 def check_weights_file(path: Path) -> None:
@@ -155,26 +162,34 @@ def check_weights_file(path: Path) -> None:
         if suffix in (".keras", ".h5"):
             check_model_file(path, path.name)
     except ModelFileError as exc:
-        raise TransferError(f"weights file: {exc}") from None
+        raise TransferError(N_("weights file: {reason}"), reason=message_of(exc)) from None
 
 
 def _run_backbone(run_id: str, store: RunBackbones | None) -> tuple[Any, BackboneInfo]:
     """The stored model without its softmax head: everything up to the layer before it."""
     keras = import_keras()
     if store is None:
-        raise TransferError(f"run {run_id} cannot be a backbone here: no run store was given")
+        raise TransferError(N_("run {run_id} cannot be a backbone here: no run store was given"), run_id=run_id)
     try:
         run = store.load(run_id)
         old = run.load_model()
     except StoreError as exc:
-        raise TransferError(one_line(exc)) from None
+        raise TransferError(message_of(exc)) from None
     if run.status != "complete":
-        raise TransferError(f"run {run_id} is {run.status}, not a finished run: train it to the end first")
+        raise TransferError(
+            N_("run {run_id} is {status}, not a finished run: train it to the end first"),
+            run_id=run_id,
+            status=run.status,
+        )
     standardized = run.settings.input_standardization()
     if standardized is not None:
         raise TransferError(
-            f"run {run_id} was trained on standardized images ({standardized}); as a backbone it would get "
-            "plain 0..1 pixels, which it never saw: choose a run trained without centring or normalization"
+            N_(
+                "run {run_id} was trained on standardized images ({standardized}); as a backbone it would get "
+                "plain 0..1 pixels, which it never saw: choose a run trained without centring or normalization"
+            ),
+            run_id=run_id,
+            standardized=standardized,
         )
     features = keras.Model(old.inputs, old.layers[-2].output, name=f"run_{run_id}")
     shape = tuple(int(d) for d in old.inputs[0].shape[1:])
@@ -240,14 +255,14 @@ def build_transfer_model(
     keras = import_keras()
     layers = keras.layers
     if mode not in MODES:
-        raise TransferError(f"unknown transfer mode '{mode}': choose {', '.join(MODES)}")
+        raise TransferError(N_("unknown transfer mode '{mode}': choose {choices}"), mode=mode, choices=", ".join(MODES))
     if head not in HEADS or backbone_input not in BACKBONE_INPUTS:
-        raise TransferError(f"unknown head '{head}' or backbone input '{backbone_input}'")
+        raise TransferError(N_("unknown head '{head}' or backbone input '{input}'"), head=head, input=backbone_input)
     keras.utils.set_random_seed(seed)
     h, w, c = input_shape
     ref = BackboneRef.parse(backbone) if isinstance(backbone, str) else backbone
     if ref is None:
-        raise TransferError(f"unknown backbone '{backbone}'")
+        raise TransferError(N_("unknown backbone '{backbone}'"), backbone=backbone)
     kind = str(ref)
     if ref.is_run:
         backbone, info = _run_backbone(ref.name, store)
@@ -266,7 +281,7 @@ def build_transfer_model(
             x = conv(x)
             conv.set_weights([np.array([0.299, 0.587, 0.114], np.float32).reshape(1, 1, 3, 1)])
         else:
-            raise TransferError(f"cannot adapt {c} channels to the backbone's {bc}")
+            raise TransferError(N_("cannot adapt {c} channels to the backbone's {bc}"), c=c, bc=bc)
     if (h, w) != (bh, bw):
         x = layers.Resizing(bh, bw, name=f"resize_to_{bh}x{bw}")(x)
     if backbone_input == "raw":  # as the tutorial: 0..255 pixels straight into the backbone

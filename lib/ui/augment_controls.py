@@ -11,7 +11,7 @@ from typing import Any
 import streamlit as st
 
 from lib.augment.settings import PARAMS, Param, check, validate
-from lib.i18n import N_, _
+from lib.i18n import N_, _, shown
 from lib.ui.text import md
 
 GROUP_TITLES = {
@@ -81,7 +81,7 @@ def controls_ui() -> tuple[dict[str, Any], dict[str, str]]:
     problems = validate(raw)
     for name, message in problems.items():
         if name in slots:
-            slots[name].error(md(message))  # next to the control it is about
+            slots[name].error(md(shown(message)))  # next to the control it is about
     return raw, problems
 
 

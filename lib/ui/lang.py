@@ -51,10 +51,42 @@ def _browser_locale() -> str | None:
         return None
 
 
+def _is_choice(value: object) -> bool:
+    """A value a choice widget (radio, select, multiselect, segmented control) can hold: codes and
+    numbers, or a list of them. Bools (buttons, checkboxes), uploads and selections are left alone:
+    buttons and uploaders refuse a value set through session state, and none of them shows a label;
+    so is an empty list (an uploader of several files holds [] before any file)."""
+    scalar = (str, int, float)
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, scalar):
+        return True
+    return (
+        isinstance(value, (list, tuple))
+        and len(value) > 0
+        and all(isinstance(v, scalar) and not isinstance(v, bool) for v in value)
+    )
+
+
+def _relabel_choices() -> None:
+    """The switch's on_change: every choice set again to the value it holds.
+
+    Streamlit keeps a radio's or a select's value in the browser as the label it shows
+    (format_func's text). After a switch the labels are new, the old label matches no option, and
+    the browser draws the radio with nothing checked (the server still reads the right code). A
+    value set through session state is sent to the browser with the new run, as the new label.
+    """
+    for key in list(st.session_state):
+        if key != KEY and _is_choice(value := st.session_state[key]):
+            st.session_state[key] = value
+
+
 def language_ui() -> str:
     """The sidebar switch. Its label is in both languages, so it can be found in either."""
     init_language()
-    code = st.sidebar.selectbox("Language · 언어", list(i18n.LANGUAGES), format_func=i18n.LANGUAGES.get, key=KEY)
+    code = st.sidebar.selectbox(
+        "Language · 언어", list(i18n.LANGUAGES), format_func=i18n.LANGUAGES.get, key=KEY, on_change=_relabel_choices
+    )
     browser = i18n.code_for(_browser_locale())
     if code != browser or code != i18n.DEFAULT:  # the URL says it when the browser alone would not
         # written on every run, not only on change: a sidebar link drops the query string while
