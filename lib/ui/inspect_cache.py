@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from lib import i18n
 from lib.data.dataset import Dataset
 from lib.i18n import _
 from lib.ui import cache
@@ -73,12 +74,14 @@ def projection(root: str, run_id: str, ds: Dataset, method: str) -> tuple[pd.Dat
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
-def _report(root: str, run_id: str, stamp: float, fingerprint: str, _ds: Dataset) -> str:
+def _report(root: str, run_id: str, stamp: float, fingerprint: str, lang: str, _ds: Dataset) -> str:
     from lib.runs.report_html import build_report
 
-    return build_report(cache.stored_run(root, run_id), _ds.x_test)
+    # The language is part of the key: the cache is shared by sessions of every language.
+    return build_report(cache.stored_run(root, run_id), _ds.x_test, lang=lang)
 
 
 def report(root: str, run_id: str, ds: Dataset) -> str:
+    """The run's HTML report in the calling session's language, built once per run and language."""
     with st.spinner(_("Writing the HTML report…")):
-        return _report(root, run_id, _stamp(root, run_id), ds.fingerprint, ds)
+        return _report(root, run_id, _stamp(root, run_id), ds.fingerprint, i18n.language(), ds)

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from lib import charts
+from lib import charts, i18n
 from lib.data.dataset import Dataset
 from lib.errors import ExplorerError, one_line
 from lib.evaluate import curves, explain, metrics, try_image
@@ -392,14 +392,15 @@ def report_ui(run: StoredRun, ds: Dataset, root: str) -> None:
         )
     )
     reports: dict = st.session_state.setdefault(state.REPORTS, {})
+    built = (run.run_id, i18n.language())  # a language switch asks for the report in the new language
     if st.button(_("Build the HTML report"), key="report_build"):
-        reports[run.run_id] = inspect_cache.report(root, run.run_id, ds)
-    if run.run_id in reports:
+        reports[built] = inspect_cache.report(root, run.run_id, ds)
+    if built in reports:
         st.download_button(
             _("Download report (.html)"),
-            reports[run.run_id].encode("utf-8"),
+            reports[built].encode("utf-8"),
             f"report_{run.run_id}.html",
             "text/html",
             key="report_download",
         )
-        st.caption(_("{size} kB, self-contained.").format(size=f"{len(reports[run.run_id]) / 1024:.0f}"))
+        st.caption(_("{size} kB, self-contained.").format(size=f"{len(reports[built]) / 1024:.0f}"))

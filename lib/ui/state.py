@@ -18,7 +18,7 @@ STUDY_JOB = "study_job"  # the JobHandle of the study step this session's script
 UNSAVED_RUN = "unsaved_run"  # a StoredRun kept in memory when the store could not be written
 INSPECT_RUN = "inspect_run"  # run id shown on Look inside (also the Run selectbox key)
 TSNE_DONE = "tsne_done"  # {run_id: True} once t-SNE was asked for (its result is cached by run id)
-REPORTS = "html_reports"  # {run_id: HTML text} built on request on Look inside
+REPORTS = "html_reports"  # {(run_id, language): HTML text} built on request on Look inside
 PRESENT = "present"  # the "Present (projector)" switch (also ?present=1 in the URL)
 IMAGES_SET = "images_set"  # the saved set of your own pictures chosen in the sidebar (also its selectbox key)
 IMAGES_INGESTED = "images_ingested"  # {upload digest: DatasetSpec}: the same upload is not read twice
