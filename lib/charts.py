@@ -43,6 +43,10 @@ def _legend(**overrides) -> alt.Legend:
     return alt.Legend(**{**LEGEND, **overrides})
 
 
+# The texts _title is given, marked for the catalogue (it is called with variables).
+_FIELD_TITLES = (N_("epoch"), N_("class"))
+
+
 def _title(text: str, field: str | None = None):
     """An axis or legend title in the reader's language. Where the title is the field's own name
     (Vega-Lite's default), the English spec keeps it unset, as it was."""
@@ -400,7 +404,7 @@ def roc_chart(curves: pd.DataFrame, aucs: pd.DataFrame) -> alt.LayerChart:
         .encode(
             x=alt.X("fpr:Q", title=_("false positive rate"), scale=alt.Scale(domain=[0, 1])),
             y=alt.Y("tpr:Q", title=_("true positive rate (recall)"), scale=alt.Scale(domain=[0, 1])),
-            color=alt.Color("class:N", sort=order, legend=alt.Legend(labelLimit=120)),
+            color=alt.Color("class:N", sort=order, title=_title("class", "class"), legend=alt.Legend(labelLimit=120)),
             tooltip=[
                 "class:N",
                 alt.Tooltip("auc:Q", format=".3f", title="AUC"),
@@ -424,7 +428,12 @@ def pr_chart(curves: pd.DataFrame, aps: pd.DataFrame) -> alt.Chart:
         .encode(
             x=alt.X("recall:Q", title=_title("recall", "recall"), scale=alt.Scale(domain=[0, 1])),
             y=alt.Y("precision:Q", title=_title("precision", "precision"), scale=alt.Scale(domain=[0, 1])),
-            color=alt.Color("class:N", sort=list(dict.fromkeys(curves["class"])), legend=alt.Legend(labelLimit=120)),
+            color=alt.Color(
+                "class:N",
+                sort=list(dict.fromkeys(curves["class"])),
+                title=_title("class", "class"),
+                legend=alt.Legend(labelLimit=120),
+            ),
             order="recall:Q",
             tooltip=[
                 "class:N",

@@ -176,10 +176,10 @@ def test_a_korean_reports_export_section_is_korean_too(stored):
     done = export.export_run(run, ds, "float16")  # the default folder, which the report reads
     page = build_report(run, ds.x_test, lang="ko")
     assert "<h2>내보낸 모델 (LiteRT, 테스트 데이터에서 다시 실행)</h2>" in page
-    assert f"<h3>{done.title}: 클래스별</h3>" in page and "<th>재현율 변화</th>" in page
+    assert f"<h3>{done.title}: 클래스별</h3>" in page and "<th>재현율 변화 (%p)</th>" in page
     with i18n.using("ko"):
         lesson = export.lesson(export.per_class_table(run, done), done)
     assert HANGUL.search(lesson) and lesson.replace("'", "&#x27;") in page
     assert english_in(page, run) == []
     english = build_report(run, ds.x_test, lang="en")
-    assert "<h2>Exports (LiteRT, run back on the test split)</h2>" in english and "<th>recall change</th>" in english
+    assert "<h2>Exports (LiteRT, run back on the test split)</h2>" in english and "<th>recall change (pp)</th>" in english

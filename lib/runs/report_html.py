@@ -147,12 +147,20 @@ def _table(df: pd.DataFrame, formats: dict[str, str] | None = None, index_title:
     """Headers through label(); row labels as the DataFrame has them (the caller translates its own)."""
     formats = formats or {}
     title = label(index_title) if index_title else ""
-    head = f'<th class="l">{_e(title)}</th>' + "".join(f"<th>{_e(label(c))}</th>" for c in df.columns)
+    head = f'<th class="l">{_e(title)}</th>' + "".join(f"<th>{_e(_header(c))}</th>" for c in df.columns)
     rows = []
     for idx, row in df.iterrows():
         cells = "".join(f"<td>{_e(_fmt(v, formats.get(c, '')))}</td>" for c, v in row.items())
         rows.append(f'<tr><th class="l">{_e(idx)}</th>{cells}</tr>')
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _header(column: str) -> str:
+    """A column's shown name; a change in percentage points keeps its unit after the translated name."""
+    if column.endswith(" (pp)"):
+        unit = _("(pp)")  # percentage points
+        return label(column[: -len(" (pp)")]) + " " + unit
+    return label(column)
 
 
 def confusion_html(cm: np.ndarray, class_names) -> str:
