@@ -28,6 +28,7 @@ from lib.runs.study import (
 )
 from lib.train.transfer import BACKBONES, BackboneRef
 from lib.ui import cache, pooled, present, state
+from lib.ui.compare_views import runs_table_ui
 from lib.ui.table_labels import STATUS, header
 from lib.ui.text import md
 
@@ -226,15 +227,7 @@ shown_table = table.assign(
     augmentation=[_(ON_OFF.get(v, v)) for v in table["augmentation"]],
     **({"study step": [_(v) if v else v for v in table["study step"]]} if "study step" in table else {}),
 )
-if present.presenting():  # the room's table holds the headline columns; every column is one click away
-    key_columns = [
-        c for c in ("name", "study step", "accuracy", "balanced accuracy", "macro F1", "status") if c in table
-    ]
-    present.dataframe(shown_table[key_columns], fmt=numbers, hide_index=True)
-    with st.expander(_("Every column (run id, settings, F1 per class)")):
-        present.dataframe(shown_table, fmt={**numbers, "seconds": "{:.1f}"}, hide_index=True)
-else:
-    present.dataframe(shown_table, fmt={**numbers, "seconds": "{:.1f}"}, hide_index=True, width="stretch")
+runs_table_ui(shown_table, {**numbers, "seconds": "{:.1f}"})  # readable at 1024 px, Present on or off
 st.caption(_("Test-set figures. Stopped or failed runs are listed with their status: they are not finished models."))
 
 # --- Two runs side by side ---------------------------------------------------------------------------

@@ -86,17 +86,19 @@ def dataframe(
     *,
     fmt: str | dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
+    html: bool = False,
     **dataframe_kwargs: Any,
 ) -> Any:
     """A table: `where.dataframe(...)`, or while presenting `where.table(...)`. Streamlit's dataframe
     is drawn on a canvas, whose ~13 px text no CSS reaches; an HTML table takes the room's size and
     wraps a long header instead of cutting it. `fmt`: Styler formats; `headers`: shorter column
-    labels ({column: label}), over the translated headers of lib.ui.table_labels."""
+    labels ({column: label}), over the translated headers of lib.ui.table_labels. `html`: an HTML
+    table in both modes (its cells wrap, so a long run name shows whole at 1024 px)."""
     where = where if where is not None else st
     headers = {**column_labels(data), **(headers or {})}  # in the session's language
     if isinstance(fmt, dict):  # formats of the columns this table has
         fmt = {k: v for k, v in fmt.items() if k in data.columns}
-    if presenting():
+    if presenting() or html:
         shown = data.rename(columns=headers)
         if data.index.name is not None and "_index" in headers:
             shown = shown.rename_axis(headers["_index"])
