@@ -146,6 +146,30 @@ def test_runs_table_by_setting_has_one_row_per_column_and_a_few_runs_a_table(two
     assert compare.by_setting(table.iloc[:0]) == []
 
 
+def test_study_weights_box_says_why_it_is_disabled_and_that_is_what_training_does(two_runs, monkeypatch):
+    """A backbone from a stored run: the Weights box is greyed out, and the caption under it says why.
+    The sentence is true: the run's own layers come with the weights they learned, whatever Weights says."""
+    from lib.train.transfer import build_transfer_model
+
+    store, (_, cnn_run) = two_runs
+    monkeypatch.setenv("EXPLORER_RUNS", str(store.root))
+    at = app_on_page("pages/compare.py")
+    reason = "a backbone from a stored run keeps the weights it learned in that run"
+    assert at.selectbox(key="study_backbone").value.startswith("run:")  # the newest run of this data set
+    assert at.selectbox(key="study_weights").disabled
+    assert any(reason in c.value for c in at.caption)
+    assert all(o.startswith(("run ", "VGG16", "MobileNetV2")) for o in at.selectbox(key="study_backbone").options)
+    at.selectbox(key="study_backbone").set_value("mobilenetv2").run()
+    assert not at.selectbox(key="study_weights").disabled and not any(reason in c.value for c in at.caption)
+    trained = cnn_run.load_model()
+    for weights in ("imagenet", "none"):
+        model, _ = build_transfer_model(f"run:{cnn_run.run_id}", (8, 8, 1), 10, weights=weights, store=store)
+        backbone = model.get_layer(f"run_{cnn_run.run_id}")
+        for layer in trained.layers[:-1]:
+            for mine, theirs in zip(backbone.get_layer(layer.name).get_weights(), layer.get_weights(), strict=True):
+                np.testing.assert_array_equal(mine, theirs)
+
+
 def test_study_never_defaults_to_a_backbone_of_another_data_set(two_runs):
     store, (mlp_run, cnn_run) = two_runs
     records, _ = store.list_runs()
