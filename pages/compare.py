@@ -10,7 +10,7 @@ from lib.errors import StoreError, one_line
 from lib.evaluate import metrics
 from lib.i18n import N_, _
 from lib.runs.compare import difference, f1_deltas, runs_table, validation_curves
-from lib.runs.config import can_be_backbone
+from lib.runs.config import RunRecord, can_be_backbone
 from lib.runs.store import RunStore
 from lib.runs.study import (
     DIFFERENCES,
@@ -28,6 +28,7 @@ from lib.runs.study import (
 )
 from lib.train.transfer import BACKBONES, BackboneRef
 from lib.ui import cache, pooled, present, state
+from lib.ui.compare_views import runs_table_ui
 from lib.ui.table_labels import STATUS, header
 from lib.ui.text import md
 
@@ -72,27 +73,22 @@ with st.expander(_("Run the study: own CNN vs feature extraction vs fine-tuning 
     # Runs of this data set first (the newest is the default), then keras.applications, then other data sets.
     same = [r for r in lendable if r.dataset.fingerprint == ds.fingerprint]
     other = [r for r in lendable if r.dataset.fingerprint != ds.fingerprint]
+
+    # Short labels: the box shows its whole value at 1024 px (an auto name already starts with the model).
+    def run_label(r: RunRecord, text: str) -> str:
+        model = "" if r.display_name.startswith(r.model) else f" ({r.model})"
+        return text.format(name=f"{r.display_name}{model}", data=r.dataset.label)
+
     choices = {
-        **{
-            str(BackboneRef.of_run(r.run_id)): _("backbone from run {name} ({model} on this data set)").format(
-                name=r.display_name, model=r.model
-            )
-            for r in same
-        },
-        **BACKBONES,
-        **{
-            str(BackboneRef.of_run(r.run_id)): _(
-                "backbone from run {name} ({model} on ANOTHER data set: {data})"
-            ).format(name=r.display_name, model=r.model, data=r.dataset.label)
-            for r in other
-        },
+        **{str(BackboneRef.of_run(r.run_id)): run_label(r, _("run {name}")) for r in same},
+        **{code: _(text) for code, text in BACKBONES.items()},
+        **{str(BackboneRef.of_run(r.run_id)): run_label(r, _("run {name} · ANOTHER data set: {data}")) for r in other},
     }
     default = default_backbone(configs, ds)
-    c = st.columns(4)
-    backbone = c[0].selectbox(
+    backbone = st.selectbox(  # a row of its own: in a quarter of the page its value was cut
         _("Backbone"),
         list(choices),
-        format_func=lambda code: _(choices[code]),
+        format_func=choices.get,
         key="study_backbone",
         index=list(choices).index(default),
         disabled=follow,
@@ -100,16 +96,25 @@ with st.expander(_("Run the study: own CNN vs feature extraction vs fine-tuning 
     )
     if follow:
         backbone = "vgg16"
-    weights = c[1].selectbox(
+    from_run = BackboneRef.parse(backbone).is_run
+    c = st.columns(3)
+    weights = c[0].selectbox(
         _("Weights"),
         ["imagenet", "none"],
         key="study_weights",
         format_func=lambda code: _("none (random weights)") if code == "none" else code,
-        disabled=BackboneRef.parse(backbone).is_run,
+        disabled=from_run,
         help=_("'none' = random weights: the backbone is NOT pretrained."),
     )
-    epochs = c[2].number_input(_("Epochs each"), 1, 100, 5, key="study_epochs")
-    seed = c[3].number_input(_("Seed"), 0, 10_000, 0, key="study_seed")
+    epochs = c[1].number_input(_("Epochs each"), 1, 100, 5, key="study_epochs")
+    seed = c[2].number_input(_("Seed"), 0, 10_000, 0, key="study_seed")
+    if from_run:  # why Weights is greyed out (lib.train.transfer: a run's layers come with their weights)
+        st.caption(
+            _(
+                "Weights: a backbone from a stored run keeps the weights it learned in that run; ImageNet or "
+                "random weights are for VGG16 and MobileNetV2."
+            )
+        )
     if follow:
         steps = tutorial_ladder(weights, int(epochs), int(seed))
     else:
@@ -226,15 +231,7 @@ shown_table = table.assign(
     augmentation=[_(ON_OFF.get(v, v)) for v in table["augmentation"]],
     **({"study step": [_(v) if v else v for v in table["study step"]]} if "study step" in table else {}),
 )
-if present.presenting():  # the room's table holds the headline columns; every column is one click away
-    key_columns = [
-        c for c in ("name", "study step", "accuracy", "balanced accuracy", "macro F1", "status") if c in table
-    ]
-    present.dataframe(shown_table[key_columns], fmt=numbers, hide_index=True)
-    with st.expander(_("Every column (run id, settings, F1 per class)")):
-        present.dataframe(shown_table, fmt={**numbers, "seconds": "{:.1f}"}, hide_index=True)
-else:
-    present.dataframe(shown_table, fmt={**numbers, "seconds": "{:.1f}"}, hide_index=True, width="stretch")
+runs_table_ui(shown_table, {**numbers, "seconds": "{:.1f}"})  # readable at 1024 px, Present on or off
 st.caption(_("Test-set figures. Stopped or failed runs are listed with their status: they are not finished models."))
 
 # --- Two runs side by side ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from lib.data.sources import DatasetSpec, load_dataset, load_digits
@@ -117,11 +118,56 @@ def test_compare_page_shows_table_and_side_by_side(two_runs, monkeypatch):
     monkeypatch.setenv("EXPLORER_RUNS", str(store.root))
     at = app_on_page("pages/compare.py")
     assert any("2 stored run(s)" in s.value for s in at.subheader)
-    table = next(d.value for d in at.dataframe if "macro F1" in d.value.columns)
-    assert set(table["run"]) == {r.run_id for r in runs}
+    # HTML tables in both modes: the headline columns by run, and every column by setting (3 runs a table)
+    tables = [t.value for t in at.table]
+    table = next(t for t in tables if "macro F1" in t.columns)
+    assert set(table["name"]) == {r.record.display_name for r in runs}
+    by_setting = next(t for t in tables if "run" in t.index)
+    assert set(by_setting.loc["run"]) == {r.run_id for r in runs}
+    assert not at.dataframe  # no canvas table: it cut a run name longer than its column
     assert len(at.get("vega_lite_chart") or at.get("arrow_vega_lite_chart")) >= 4
     at.selectbox(key="compare_a").select(runs[0].run_id).run()
     assert not at.exception
+
+
+def test_runs_table_by_setting_has_one_row_per_column_and_a_few_runs_a_table(two_runs):
+    store, runs = two_runs
+    table = compare.runs_table(runs)
+    assert [p.shape[1] for p in compare.by_setting(table)] == [2]
+    assert list(compare.by_setting(table)[0].columns) == list(table["name"])
+    table["name"] = "same name"  # two runs named alike
+    pieces = compare.by_setting(table, {"accuracy": "{:.1%}"}, per_table=1)
+    assert [p.shape[1] for p in pieces] == [1, 1]
+    side = pd.concat(pieces, axis=1)
+    assert list(side.index) == [c for c in table.columns if c != "name"]  # every column but the name
+    assert list(side.columns) == [f"same name · {r[:6]}" for r in table["run"]]  # the start of the id
+    assert list(side.loc["accuracy"]) == [f"{a:.1%}" for a in table["accuracy"]]
+    assert list(side.loc["run"]) == list(table["run"])
+    assert compare.by_setting(table.iloc[:0]) == []
+
+
+def test_study_weights_box_says_why_it_is_disabled_and_that_is_what_training_does(two_runs, monkeypatch):
+    """A backbone from a stored run: the Weights box is greyed out, and the caption under it says why.
+    The sentence is true: the run's own layers come with the weights they learned, whatever Weights says."""
+    from lib.train.transfer import build_transfer_model
+
+    store, (_, cnn_run) = two_runs
+    monkeypatch.setenv("EXPLORER_RUNS", str(store.root))
+    at = app_on_page("pages/compare.py")
+    reason = "a backbone from a stored run keeps the weights it learned in that run"
+    assert at.selectbox(key="study_backbone").value.startswith("run:")  # the newest run of this data set
+    assert at.selectbox(key="study_weights").disabled
+    assert any(reason in c.value for c in at.caption)
+    assert all(o.startswith(("run ", "VGG16", "MobileNetV2")) for o in at.selectbox(key="study_backbone").options)
+    at.selectbox(key="study_backbone").set_value("mobilenetv2").run()
+    assert not at.selectbox(key="study_weights").disabled and not any(reason in c.value for c in at.caption)
+    trained = cnn_run.load_model()
+    for weights in ("imagenet", "none"):
+        model, _ = build_transfer_model(f"run:{cnn_run.run_id}", (8, 8, 1), 10, weights=weights, store=store)
+        backbone = model.get_layer(f"run_{cnn_run.run_id}")
+        for layer in trained.layers[:-1]:
+            for mine, theirs in zip(backbone.get_layer(layer.name).get_weights(), layer.get_weights(), strict=True):
+                np.testing.assert_array_equal(mine, theirs)
 
 
 def test_study_never_defaults_to_a_backbone_of_another_data_set(two_runs):

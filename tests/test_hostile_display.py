@@ -92,6 +92,31 @@ def test_class_names_are_escaped_on_every_page(tmp_path):
     assert seen_escaped  # the names are shown, escaped, not dropped
 
 
+@pytest.mark.parametrize("presenting", [False, True], ids=["plain", "present"])
+def test_html_tables_show_class_names_as_text(tmp_path, presenting):
+    """st.table renders its headers and cells as Markdown: Compare's tables (HTML in both modes) and,
+    while presenting, every table show "F1 <class name>" escaped."""
+    from lib.ui import state
+
+    path = hostile_npz(tmp_path / "hostile.npz")
+    _train_a_run(path)
+    at = app_on_page()
+    at.session_state[state.PRESENT] = presenting
+    _load_in_sidebar(at, path)
+    texts: list[str] = []
+    for page in ("pages/train_evaluate.py", "pages/compare.py"):
+        at.switch_page(page).run()
+        assert not at.exception, at.exception
+        for table in at.table:
+            frame = table.value
+            texts += [str(v) for v in (*frame.columns, *frame.index, *frame.to_numpy().ravel())]
+    assert texts, "no HTML table"
+    for text in texts:
+        assert "![" not in text.replace("\\![", ""), text
+        assert "**bold**" not in text, text
+    assert any(md(f"F1 {NAMES[0]}") in text for text in texts)  # shown, escaped, not dropped
+
+
 def test_no_request_leaves_for_a_markdown_image_in_a_class_name(tmp_path, chromium_path):
     from playwright.sync_api import expect, sync_playwright
 

@@ -182,4 +182,6 @@ def test_a_korean_reports_export_section_is_korean_too(stored):
     assert HANGUL.search(lesson) and lesson.replace("'", "&#x27;") in page
     assert english_in(page, run) == []
     english = build_report(run, ds.x_test, lang="en")
-    assert "<h2>Exports (LiteRT, run back on the test split)</h2>" in english and "<th>recall change (pp)</th>" in english
+    assert (
+        "<h2>Exports (LiteRT, run back on the test split)</h2>" in english and "<th>recall change (pp)</th>" in english
+    )

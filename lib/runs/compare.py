@@ -50,6 +50,34 @@ def runs_table(runs: list[StoredRun]) -> pd.DataFrame:
     return table[first + [c for c in table.columns if c not in first]]
 
 
+def by_setting(table: pd.DataFrame, fmt: dict[str, str] | None = None, *, per_table: int = 3) -> list[pd.DataFrame]:
+    """The runs table on its side, for a narrow page: one row per column (a setting or a figure),
+    one column per run headed by its name, `per_table` runs to a table. Its 20-odd columns side by
+    side scrolled sideways at 1024 px; three runs' values side by side fit. Cells are text,
+    formatted by `fmt` ({column: format}); when two runs share a name the start of the id tells
+    their columns apart."""
+    if table.empty:
+        return []
+    names = [str(n) for n in table["name"]]
+    if len(set(names)) < len(names):
+        names = [f"{n} · {str(r)[:6]}" for n, r in zip(names, table["run"], strict=True)]
+    fmt = fmt or {}
+
+    def cell(column: str, value: object) -> str:
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return "n/a"
+        return fmt[column].format(value) if column in fmt else str(value)
+
+    side = pd.DataFrame(
+        {
+            name: [cell(c, row[c]) for c in table.columns if c != "name"]
+            for name, (_, row) in zip(names, table.iterrows(), strict=True)
+        },
+        index=[c for c in table.columns if c != "name"],
+    )
+    return [side.iloc[:, i : i + per_table] for i in range(0, side.shape[1], per_table)]
+
+
 def difference(run_a: StoredRun, run_b: StoredRun, how: str | None = "true") -> np.ndarray:
     """B minus A, each normalized the same way (rows by default): where B gains or loses."""
     return metrics.normalize(run_b.test_confusion, how) - metrics.normalize(run_a.test_confusion, how)

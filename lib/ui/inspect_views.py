@@ -174,9 +174,18 @@ def layer_ui(model: Any, run: StoredRun) -> tuple[explain.ConvLayer | None, str]
 
 
 def explanation_row(
-    model: Any, image: np.ndarray, x: np.ndarray, picked: tuple, names: list[str], true: int | None, run_key: tuple
+    model: Any,
+    image: np.ndarray,
+    x: np.ndarray,
+    picked: tuple,
+    names: list[str],
+    true: int | None,
+    run_key: tuple,
+    *,
+    grid_key: str,
 ) -> None:
-    """The image, and the heatmap overlays for the predicted class and the true class."""
+    """The image, and the heatmap overlays for the predicted class and the true class, in the
+    container keyed `grid_key`."""
     layer, method = picked
 
     def explained(class_index: int | None) -> explain.Explanation:  # once per run, input, class, layer and method
@@ -191,21 +200,27 @@ def explanation_row(
     except Exception as exc:  # e.g. an uploaded model whose last layer is not Dense
         st.info(_("No explanation for this model: {reason}").format(reason=md(one_line(exc))))
         return
-    # Always 5 columns, each picture 140 px (at most its column): one size whether one or two classes are
-    # shown, and when a projector's narrow page wraps the row (a "stretch" picture grew to the whole row).
-    cols = st.columns(5)
-    cols[0].image(display(image), width=140, caption=_("image"))
+    # Always 5 columns, each picture as wide as its column: one size whether one or two classes are shown.
+    # A fixed 140 px ran past a 1024 px page's narrow columns, one picture over the next; while presenting
+    # the row never wraps (a wrapped picture grew to the whole row). The space above keeps each picture's
+    # fullscreen button, which Streamlit draws above its top right corner, off the box or caption above.
+    st.space("small")
+    with present.image_grid(grid_key):
+        cols = st.columns(5)
+    cols[0].image(display(image), width="stretch", caption=_("image"))
     for j, (kind, e) in enumerate(wanted):
         over = explain.overlay(image, e.heatmap)
         shown = _("predicted: {name}") if kind == "predicted" else _("true: {name}")
-        cols[1 + 2 * j].image(for_display(over, 140), width=140, caption=shown.format(name=md(names[e.class_index])))
+        cols[1 + 2 * j].image(
+            for_display(over, 140), width="stretch", caption=shown.format(name=md(names[e.class_index]))
+        )
         p = f"{e.probability:.1%}"
         heat_caption = (
             _("{method} · p={p}").format(method=e.method, p=p)
             if e.heatmap.max() > 0
             else _("{method} · p={p} · no positive evidence").format(method=e.method, p=p)
         )
-        cols[2 + 2 * j].image(for_display(explain.heat_image(e.heatmap), 140), width=140, caption=heat_caption)
+        cols[2 + 2 * j].image(for_display(explain.heat_image(e.heatmap), 140), width="stretch", caption=heat_caption)
     if true is not None and true == pred.class_index:
         st.caption(_("Predicted correctly: the true class's map is the predicted class's map."))
     st.caption(
@@ -222,7 +237,9 @@ def where_ui(run: StoredRun, ds: Dataset, model: Any, preprocess: Callable, trie
     else:
         x = try_image.model_input(tried["steps"])
         st.caption(md(tried["label"]))
-        explanation_row(model, tried["image"], x, picked, names, tried["true"], cache.run_key(run))
+        explanation_row(
+            model, tried["image"], x, picked, names, tried["true"], cache.run_key(run), grid_key="where_tried"
+        )
     st.markdown(_("**A most-confident mistake from the test set**"))
     if len(run.y_prob) != len(ds.x_test):
         st.caption(_("The current dataset's test split differs from this run's."))
@@ -245,7 +262,9 @@ def where_ui(run: StoredRun, ds: Dataset, model: Any, preprocess: Callable, trie
         key=run_key("cam_mistake", run.run_id),
     )
     x = preprocess(ds.x_test[i : i + 1])
-    explanation_row(model, ds.x_test[i], x, picked, names, int(run.y_true[i]), cache.run_key(run))
+    explanation_row(
+        model, ds.x_test[i], x, picked, names, int(run.y_true[i]), cache.run_key(run), grid_key="where_mistake"
+    )
 
 
 @st.fragment  # the tab's own controls rerun only the tab

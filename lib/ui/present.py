@@ -13,6 +13,7 @@ from lib import charts
 from lib.i18n import _
 from lib.ui import state
 from lib.ui.table_labels import column_labels
+from lib.ui.text import md
 
 # Our own constant CSS (never user text): larger type for the room, and nothing cut at 1024x768
 # with the sidebar open (about 650 px of page): columns wrap before their labels would be cut,
@@ -93,29 +94,44 @@ def code(text: str, *, label: str | None = None, language: str = "python") -> No
         st.code(text, language=language)
 
 
+def _as_text(value: Any) -> Any:
+    """A string as Markdown that shows exactly its text; a number stays a number (for `fmt`)."""
+    return md(value) if isinstance(value, str) else value
+
+
 def dataframe(
     data: pd.DataFrame,
     where: Any = None,
     *,
     fmt: str | dict[str, str | Callable[[Any], str]] | None = None,
     headers: dict[str, str] | None = None,
+    html: bool = False,
     **dataframe_kwargs: Any,
 ) -> Any:
     """A table: `where.dataframe(...)`, or while presenting `where.table(...)`. Streamlit's dataframe
     is drawn on a canvas, whose ~13 px text no CSS reaches; an HTML table takes the room's size and
     wraps a long header instead of cutting it. `fmt`: Styler formats (a format string, or a function
     of the value); `headers`: shorter column labels ({column: label}), over the translated headers
-    of lib.ui.table_labels."""
+    of lib.ui.table_labels. `html`: an HTML table in both modes (its cells wrap, so a long run name
+    shows whole at 1024 px)."""
     where = where if where is not None else st
     headers = {**column_labels(data), **(headers or {})}  # in the session's language
     if isinstance(fmt, dict):  # formats of the columns this table has
         fmt = {k: v for k, v in fmt.items() if k in data.columns}
-    if presenting():
-        shown = data.rename(columns=headers)
+    if presenting() or html:
+        # st.table reads headers and text cells as Markdown: a class name ("F1 ![x](http://...)") or
+        # a run name stays text (lib.ui.text.md), as everywhere else.
+        safe = {c: md(headers.get(str(c), c)) for c in data.columns}
+        shown = data.rename(columns=safe)
+        for i, column in enumerate(shown.columns):
+            if not pd.api.types.is_numeric_dtype(shown.iloc[:, i]):
+                shown[column] = shown.iloc[:, i].map(_as_text)
+        if not pd.api.types.is_numeric_dtype(shown.index):
+            shown.index = shown.index.map(_as_text)
         if data.index.name is not None and "_index" in headers:
-            shown = shown.rename_axis(headers["_index"])
+            shown = shown.rename_axis(md(headers["_index"]))
         if isinstance(fmt, dict):
-            fmt = {headers.get(k, k): v for k, v in fmt.items()}
+            fmt = {safe.get(k, k): v for k, v in fmt.items()}
         return where.table(
             shown.style.format(fmt, na_rep="n/a") if fmt is not None else shown,
             hide_index=dataframe_kwargs.get("hide_index"),
