@@ -3,10 +3,12 @@ curves per class and a map of what it learned, and hand out a report. Never trai
 
 import streamlit as st
 
+from lib.errors import one_line
 from lib.i18n import _
 from lib.runs.store import RunStore, StoreError
 from lib.ui import cache, inspect_cache, inspect_views, present, state
 from lib.ui.table_labels import STATUS
+from lib.ui.text import md
 
 st.title(_("5 · Look inside"))
 ds = cache.current_dataset()
@@ -34,7 +36,7 @@ try:
     model = cache.run_model(root, run_id)
     preprocess = inspect_cache.preprocessor(root, run_id, ds)
 except StoreError as exc:
-    st.error(str(exc))
+    st.error(md(one_line(exc)))  # in the reader's language, shown as text
     st.stop()
 if run.status != "complete":
     st.warning(_("This run is {status}: a partly trained model.").format(status=_(STATUS.get(run.status, run.status))))
