@@ -212,3 +212,29 @@ def test_mixed_precision_switch_trains_a_separate_16_bit_run(page):
         record.settings.mixed_precision
         and not RunStore(default_root()).load(float32_run).record.settings.mixed_precision
     )
+
+
+def test_switching_runs_rebuilds_the_views_that_depend_on_the_run(run_store):
+    """The validation matrix's epoch slider is rebuilt from the run shown (a 3-epoch run at epoch 3,
+    then a 2-epoch run: its own last epoch, no error); a chosen cell of the matrix is kept, as the
+    two runs of one data set have the same classes."""
+    from lib.data.sources import load_digits
+    from lib.runs.train_or_load import train_or_load
+    from lib.train.settings import TrainSettings
+
+    store, ds = RunStore(run_store), load_digits()
+    three = train_or_load(ds, TrainSettings(model="mlp", epochs=3), "digits", store).run_id
+    two = train_or_load(ds, TrainSettings(model="mlp", epochs=2, seed=1), "digits", store).run_id
+    at = app_on_page("pages/train_evaluate.py")
+
+    def run_to_show():
+        return next(s for s in at.selectbox if s.label == "Run to show")
+
+    run_to_show().set_value(three).run()
+    assert (at.slider(key="val_cm_epoch").value, at.slider(key="val_cm_epoch").max) == (3, 3)
+    at.selectbox(key="cell_true").set_value(5).run()
+    run_to_show().set_value(two).run()
+    assert not at.exception, at.exception
+    assert (at.slider(key="val_cm_epoch").value, at.slider(key="val_cm_epoch").max) == (2, 2)
+    assert at.selectbox(key="cell_true").value == 5
+    assert any(f"Run id `{two}`" in c.value for c in at.caption)
