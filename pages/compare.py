@@ -249,16 +249,15 @@ a_id = c1.selectbox(_("Run A"), mine, index=1 if len(mine) > 1 else 0, format_fu
 b_id = c2.selectbox(_("Run B"), mine, index=0, format_func=label.get, key="compare_b")
 run_a, run_b = by_id[a_id], by_id[b_id]
 names = list(ds.class_names)
-# Presenting: one matrix under the other, each at full width (side by side, their numbers overlapped).
-m1, m2 = (st.container(), st.container()) if present.presenting() else (c1, c2)
-for col, run, title in ((m1, run_a, "A"), (m2, run_b, "B")):
+# One matrix under the other, each at full width: side by side at 1024 px, their numbers overlapped
+# (the projector test checks the printed numbers as drawn).
+for col, run, title in ((st.container(), run_a, "A"), (st.container(), run_b, "B")):
     table = metrics.confusion_table(run.test_confusion, names, "true")
     cache.altair_chart(
         col, charts.confusion_heatmap, table, "true", _("{run}: normalized by true class").format(run=title)
     )
-c1, c2 = (st.container(), st.container()) if present.presenting() else st.columns(2)
-cache.altair_chart(c1, charts.difference_heatmap, difference(run_a, run_b, "true"), names)
-cache.altair_chart(c2, charts.f1_delta_chart, f1_deltas(run_a, run_b), width="stretch")
+cache.altair_chart(st, charts.difference_heatmap, difference(run_a, run_b, "true"), names)
+cache.altair_chart(st, charts.f1_delta_chart, f1_deltas(run_a, run_b), width="stretch")
 curves = validation_curves([run_a, run_b])
 if not curves.empty:
     key = (cache.run_key(run_a), cache.run_key(run_b))

@@ -167,6 +167,14 @@ CHECK_JS = (
       const text = t.textContent.trim();
       if (text.endsWith('…')) bad.push(`${title}: text cut by the chart: "${text.slice(0, 60)}"`);
     }
+    // A heatmap's printed numbers (text marks over rect cells) never run into each other.
+    if (svg.querySelector('g.mark-rect.role-mark')) {
+      const boxes = [...svg.querySelectorAll('g.mark-text.role-mark text')].filter(t => t.textContent.trim())
+        .map(t => t.getBoundingClientRect());
+      const hit = boxes.some((a, i) => boxes.slice(i + 1).some(b => a.left < b.right - 0.5 && b.left < a.right - 0.5
+        && a.top < b.bottom - 0.5 && b.top < a.bottom - 0.5));
+      if (hit) bad.push(`${title}: printed numbers overlap`);
+    }
     const drawn = [...svg.querySelectorAll('[role="graphics-symbol"][aria-label]')]
       .filter(m => !m.closest('.role-legend, .role-axis')).map(m => '; ' + m.getAttribute('aria-label') + ';');
     for (const legend of svg.querySelectorAll('g.role-legend')) {
