@@ -1,11 +1,11 @@
 """In front of a class: every page and every tab at projector sizes, sidebar open, Present on
 and off, read as the room reads it.
 
-It fails on text that is cut or broken mid-word, on a headline number (st.metric) smaller than
-its label, on chart text under 14 px while presenting, on a chart legend outside its chart, and
-on a legend entry that no drawn mark carries (read from the Vega view's SVG: every mark's
-aria-label names the values it draws). One server, two stored runs and one browser serve every
-case. Screenshots of every page and tab go to tests/screenshots/ (ignored by git):
+It fails on text that is cut or broken mid-word (a canvas table's headers and values too), on a
+headline number (st.metric) smaller than its label, on chart text under 14 px while presenting, on
+a chart legend outside its chart, and on a legend entry that no drawn mark carries (read from the
+Vega view's SVG: every mark's aria-label names the values it draws). One server, two stored runs
+and one browser serve every case. Screenshots of every page and tab go to tests/screenshots/ (ignored by git):
 `<page>[_<tab>]_<size>[_present].png` is what the room sees.
 """
 
@@ -119,6 +119,47 @@ CHECK_JS = (
       if (visible(cell) && cell.textContent.trim() && px < %(table)s) {
         bad.push(`table text "${cell.textContent.trim().slice(0, 20)}" is ${px}px`); break;
       }
+    }
+  }
+  // Canvas tables (st.dataframe: glide-data-grid), not presenting: every column inside the grid's width and
+  // every header and value narrower than its column. The canvas holds no text to measure, so the columns
+  // as the grid lays them out (title, width) and its cells' shown text are read from the grid's React props,
+  // and the text is measured with a 2D context in the grid's own fonts, as the grid sizes its columns.
+  if (!presenting) {
+    const ctx = document.createElement('canvas').getContext('2d');
+    const textWidth = (font, text) => { ctx.font = font; return ctx.measureText(text).width; };
+    for (const frame of document.querySelectorAll('[data-testid="stDataFrame"]')) {
+      const canvas = frame.querySelector('canvas');
+      if (!visible(frame) || !canvas) continue;
+      const fiber = Object.keys(canvas).find(k => k.startsWith('__reactFiber'));
+      let grid = null;
+      for (let f = fiber && canvas[fiber], up = 0; f && up < 30 && !grid; f = f.return, up++) {
+        const p = f.memoizedProps;
+        if (p && Array.isArray(p.columns) && p.theme && typeof p.getCellContent === 'function') grid = p;
+      }
+      if (!grid) { bad.push('a canvas table whose columns cannot be read: ' + frame.innerText.slice(0, 40)); continue; }
+      const heads = grid.columns.map(col => col.title), name = heads.join(' | ').slice(0, 50);
+      const pad = grid.theme.cellHorizontalPadding, scroller = frame.querySelector('.dvn-scroller');
+      const shown = scroller ? scroller.clientWidth : canvas.clientWidth;
+      let right = 0;
+      grid.columns.forEach((col, c) => {
+        right += col.width;
+        const head = textWidth(grid.theme.headerFontFull, col.title) + 2 * pad
+          + (col.icon ? grid.theme.headerIconSize + pad : 0);
+        if (head > col.width + 0.5)
+          bad.push(`table ${name}: header "${col.title}" cut (needs ${Math.ceil(head)} px, has ${col.width})`);
+        else if (right > shown + 1)
+          bad.push(`table ${name}: header "${col.title}" cut by the table's edge (ends at ${right} px of ${shown})`);
+        for (let r = 0; r < Math.min(grid.rows, 50); r++) {
+          const cell = grid.getCellContent([c, r]);
+          const text = String(cell.displayData ?? cell.data ?? '');
+          const need = textWidth(grid.theme.baseFontFull, text) + 2 * pad;
+          if (need > col.width + 0.5) {
+            bad.push(`table ${name}: "${text.slice(0, 30)}" cut in "${col.title}" (needs ${Math.ceil(need)} px)`);
+            break;
+          }
+        }
+      });
     }
   }
   // 2. A headline number is larger than its label.

@@ -58,6 +58,13 @@ CLASS_HEADERS = {
     "precision (LiteRT)": N_("precision LiteRT"),
     "precision change": N_("Δ precision"),
 }
+# On the canvas grid (not presenting) each change is "Δ" after its two columns: with "Δ precision" the
+# seven headers needed 579 px and the grid has 562 at 1024x768 with the sidebar open, so the last one
+# was cut ("Δ precisio…"). The HTML table while presenting wraps its headers and keeps the longer ones.
+GRID_HEADERS = {
+    "recall change": N_("Δ"),
+    "precision change": N_("Δ"),
+}
 
 
 def _shown(headers: dict[str, str]) -> dict[str, str]:
@@ -113,9 +120,15 @@ def export_ui(run: StoredRun, ds: Dataset) -> None:
     table = export.per_class_table(run, chosen)
     st.markdown(f"**{md(export.lesson(table, chosen))}**")
     present.dataframe(
-        table, fmt=CLASS_FORMAT, headers=_shown(CLASS_HEADERS), hide_index=True, width="stretch", key="export_classes"
+        table,
+        fmt=CLASS_FORMAT,
+        headers=_shown(CLASS_HEADERS),
+        column_config=_shown(GRID_HEADERS),  # the canvas grid only
+        hide_index=True,
+        width="stretch",
+        key="export_classes",
     )
-    st.caption(_("Δ: the exported file minus the Keras model, in percentage points."))
+    st.caption(_("Δ: the exported file minus the Keras model (the two columns before it), in percentage points."))
     st.download_button(
         _("Download {file}").format(file=export.tflite_name(chosen.quantize)),
         lambda: chosen.tflite.read_bytes(),
