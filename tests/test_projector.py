@@ -481,6 +481,11 @@ def test_train_page_legend_strokes_plot_height_export_units_and_toolbars(browser
     page.get_by_role("tab", name="Per class over epochs", exact=True).click()
     page.wait_for_timeout(250)
     page.wait_for_function(CHARTS_DRAWN_JS, timeout=60_000)
+    try:  # the tab's fragment may draw its chart a moment after the others
+        page.wait_for_function(PER_CLASS_JS, timeout=60_000)
+    except Exception:
+        page.screenshot(path=str(SHOTS / f"train_per_class_missing_{'present' if presenting else 'plain'}.png"))
+        raise
     drawn = page.evaluate(PER_CLASS_JS)
     assert drawn is not None, "no per-class chart drawn"
     page.locator("[data-testid='stVegaLiteChart']:visible").first.scroll_into_view_if_needed()
