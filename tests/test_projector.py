@@ -208,6 +208,15 @@ CHECK_JS = (
       const text = t.textContent.trim();
       if (text.endsWith('…')) bad.push(`${title}: text cut by the chart: "${text.slice(0, 60)}"`);
     }
+    // An epoch axis counts whole epochs ("1", "2"; it once read "1.000000").
+    for (const axis of svg.querySelectorAll('g.role-axis')) {
+      const name = (axis.querySelector('.role-axis-title text') || {}).textContent || '';
+      if (!/^(epoch|에포크)$/.test(name.trim())) continue;
+      for (const t of axis.querySelectorAll('.role-axis-label text'))
+        if (!/^[0-9]+$/.test(t.textContent.trim())) {
+          bad.push(`${title}: epoch axis label "${t.textContent}"`); break;
+        }
+    }
     // A heatmap's printed numbers (text marks over rect cells) never run into each other.
     if (svg.querySelector('g.mark-rect.role-mark')) {
       const boxes = [...svg.querySelectorAll('g.mark-text.role-mark text')].filter(t => t.textContent.trim())
@@ -360,6 +369,9 @@ def test_every_page_and_tab_reads_on_a_projector(browser, served_with_runs, widt
         if presenting:  # the switch survives the sidebar link
             assert re.search(r"[?&]present=1", page.url), page.url
         assert page.locator("[data-testid='stException']").count() == 0, path
+        if path == "augment":  # the main figure first: the preview starts on the first screen
+            top = page.locator("[data-testid='stImage'] img").first.bounding_box()["y"]
+            assert top < height, f"Augmentation's preview starts at y={top}, below the fold"
         for tab in TABS.get(path, [None]):
             name = path
             if tab is not None:
