@@ -478,3 +478,30 @@ def test_a_built_in_set_or_a_folder_not_made_here_offers_no_delete(data_root):
     assert not [b for b in at.button if b.key == "images_delete"]
     assert "no saved set named" in " ".join(e.value for e in at.sidebar.error)
     assert stranger.is_dir()
+
+
+def test_every_page_works_on_a_saved_set(tmp_path, monkeypatch):
+    """A set of your images, named in the URL as a shared link names it, on all five pages (a run
+    trained on it for Compare and Look inside): each page draws without an error and says which set
+    is in use."""
+    from streamlit.testing.v1 import AppTest
+
+    from lib.runs.store import RunStore
+    from lib.runs.train_or_load import train_or_load
+    from lib.train.settings import TrainSettings
+    from tests.helpers import ROOT
+
+    got = ps.ingest_files(three_classes(6), "Pets for every page")
+    monkeypatch.setenv("EXPLORER_RUNS", str(tmp_path / "runs"))
+    spec = DatasetSpec("images", got.saved.name)
+    train_or_load(load_dataset(spec), TrainSettings(model="mlp", epochs=1), spec.label, RunStore(tmp_path / "runs"))
+    for page in ("pages/dataset.py", "pages/augmentation.py", "pages/train_evaluate.py", "pages/compare.py",
+                 "pages/inspect.py"):  # fmt: skip
+        at = AppTest.from_file(str(ROOT / "streamlit_app.py"), default_timeout=180)
+        for key, value in params_for(spec, None, None).items():
+            at.query_params[key] = value
+        at.run()
+        at.switch_page(page).run()
+        assert not at.exception, (page, [e.value for e in at.exception])
+        shown = " ".join(m.value for m in at.markdown)
+        assert "Pets for every page" in shown or got.saved.name in shown, (page, shown[:300])
