@@ -170,19 +170,21 @@ def test_a_data_set_larger_than_one_message_goes_through_the_object_store_once(p
     assert big.fingerprint not in pool.executor._data  # let go after the last job
 
 
-def cli(*args: str) -> subprocess.CompletedProcess:
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """The CLI as a user runs it, with this module's token and loopback settings in its environment."""
     command = [sys.executable, "-m", "lib.cli", *args]
-    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240, env=dict(os.environ))
+    return subprocess.run(
+        command, cwd=ROOT, capture_output=True, text=True, timeout=240, env={**os.environ, **(env or {})}
+    )
 
 
 def test_the_cli_study_trains_its_four_steps_on_ray(pool, cluster, digits, tmp_path):
-    """`study --ray ADDRESS`: the ladder (own CNN, feature extraction, fine-tuning, + augmentation)
-    on a stored digits CNN as backbone, every step trained on the cluster and stored by the CLI,
-    each run naming its node, the table printed."""
+    """`study` with EXPLORER_RAY_ADDRESS (what `--ray ADDRESS` overrides): the ladder (own CNN,
+    feature extraction, fine-tuning, + augmentation) on a stored digits CNN as backbone, every step
+    trained on the cluster and stored by the CLI, each run naming its node, the table printed."""
     backbone = finish(pool.submit(digits, TrainSettings(model="cnn", epochs=1, seed=3), "digits", tmp_path))
     args = ["study", "digits", "--backbone", f"run:{backbone.run_id}", "--epochs", "1", "--store", str(tmp_path)]
-    r = cli(*args, "--ray", cluster[0].address)
+    r = cli(*args, env={"EXPLORER_RAY_ADDRESS": cluster[0].address})  # the CLI reads it as the app does
     assert r.returncode == 0, r.stderr[-3000:]
     for step in ("[1/4] own CNN", "[2/4] feature extraction", "[4/4] fine-tuning + augmentation"):
         assert step in r.stdout
