@@ -234,6 +234,13 @@ def test_the_page_draws_the_export_table_and_the_lesson(digits):
                         assert re.fullmatch(r"[+-]\d{1,3}\.\d", text), (presenting, column, text)
         assert any("in percentage points" in c.value for c in at.caption)  # the changes' unit
     assert any(b.label == "Download model_int8.tflite" for b in at.get("download_button"))
+    # A second export: its per-class table, lesson and download are the ones shown next.
+    at.session_state[state.PRESENT] = False
+    at.selectbox(key="export_quantize").select("float16").run()
+    at.button(key="export_button").click().run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="export_per_class").value == "float16"
+    assert any(b.label == "Download model_float16.tflite" for b in at.get("download_button"))
 
 
 def test_the_html_report_holds_the_export_table_when_exports_exist(stored, digits):

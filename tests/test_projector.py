@@ -537,9 +537,28 @@ def test_train_page_legend_strokes_plot_height_export_units_and_toolbars(browser
                         assert re.fullmatch(r"\d{1,3}\.\d%", text), (head, text)
                     elif head.startswith("Δ"):
                         assert re.fullmatch(r"[+-]\d{1,3}\.\d", text), (head, text)
+    # The stored cnn's settings (2 epochs): the main button says "Load from store", whole, on one line.
+    page.locator("[data-testid='stMain']").evaluate("el => el.scrollTo(0, 0)")
+    epochs = page.get_by_role("spinbutton", name="Epochs")
+    if presenting:  # the settings are folded while presenting
+        page.get_by_test_id("stExpander").filter(has_text="Training settings").locator("summary").click()
+    epochs.fill("2")
+    epochs.press("Enter")
+    _idle(page)
+    load = page.get_by_role("button", name="Load from store", exact=True)
+    expect(load).to_be_visible()
+    page.screenshot(path=str(SHOTS / f"train_load_from_store_{suffix}.png"))
+    problems = [p for p in page.evaluate(CHECK_JS, presenting) if "Load from" in p]
+    assert not problems, problems
+    lines = load.evaluate(LINES_JS)
+    assert lines == 1, f"'Load from store' takes {lines} lines"
     assert page.locator("[data-testid='stException']").count() == 0
     page.close()
 
+
+# How many lines a button's text takes (its height over its line height).
+LINES_JS = """b => { const p = b.querySelector('p');
+  return Math.round(p.getBoundingClientRect().height / parseFloat(getComputedStyle(p).lineHeight)); }"""
 
 DRAWN_MARKS_JS = """() => [...document.querySelectorAll(
     '[data-testid="stVegaLiteChart"] svg [role="graphics-symbol"][aria-label]')]

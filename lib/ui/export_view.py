@@ -98,6 +98,7 @@ def export_ui(run: StoredRun, ds: Dataset) -> None:
             try:
                 with st.spinner(_("Converting and running the file on the test split…")):
                     export.export_run(run, ds, quantize)
+                st.session_state["export_per_class"] = quantize  # the lesson of the file just made
             except ExplorerError as exc:
                 st.error(md(one_line(exc)))
     found = export.list_exports(run)
