@@ -51,7 +51,9 @@ CHECK_JS = (
   const sel = ['[data-testid="stWidgetLabel"] p', 'button p', '[data-testid="stMetricValue"] div',
                '[data-testid="stMetricLabel"] p', '[role="tab"] p', '[data-testid="stSidebarNav"] span',
                '[data-testid="stCheckbox"] p', '[data-testid="stRadio"] p', '[data-testid="stCaptionContainer"] p',
-               '[data-testid="stImageCaption"]', '[data-testid="stHeading"] h1', '[data-testid="stHeading"] h3'];
+               '[data-testid="stImageCaption"]', '[data-testid="stHeading"] h1', '[data-testid="stHeading"] h3',
+               // a table's column headers (not those naming runs, which may break anywhere on purpose)
+               '[data-testid="stTable"] thead th:not([class*="st-key-runs_by_setting"] *)'];
   for (const el of document.querySelectorAll(sel.join(','))) {
     if (!visible(el) || el.getBoundingClientRect().width === 0) continue;
     const text = el.textContent.trim();
