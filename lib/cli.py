@@ -28,9 +28,69 @@ from lib.errors import DatasetError, ExplorerError, StoreError, one_line, os_rea
 PRINTED_MATRIX_MAX_CLASSES = 30
 
 
+def _english() -> bool:
+    return i18n.language() == i18n.DEFAULT
+
+
+def _note(note: str) -> str:
+    """A stored note or status message in the reader's language (a known template, values kept)."""
+    from lib.ui.run_notes import shown_note  # pure text, no Streamlit
+
+    return note if _english() else shown_note(note)
+
+
+def _header(column: object) -> str:
+    """A printed table's header in the reader's language; a change in percentage points keeps its unit."""
+    from lib.ui.table_labels import label
+
+    text = str(column)
+    if text.endswith(" (pp)"):
+        return i18n._("{name} (pp)").format(name=label(text[: -len(" (pp)")]))
+    return label(text)
+
+
+def _printed(table: pd.DataFrame, *, index: bool = True, own_rows: Sequence[str] = ()) -> str:
+    """`table.to_string()` as the CLI prints it: in English the DataFrame as it is (tests read it); in
+    another language the headers (and `own_rows`, our row labels such as "macro avg") translated for
+    display only, Hangul counted as two columns wide so the columns line up."""
+    if _english():
+        return table.to_string(index=index)
+    shown = table.rename(columns=_header)
+    if own_rows:
+        shown = shown.rename(index={row: _header(row) for row in own_rows})
+    if shown.index.name is not None:
+        shown.index.name = _header(shown.index.name)
+    with pd.option_context("display.unicode.east_asian_width", True):
+        return shown.to_string(index=index)
+
+
+def _error_line(message: str) -> str:
+    return i18n._("error: {message}").format(message=message)
+
+
+class _Formatter(argparse.HelpFormatter):
+    def add_usage(self, usage, actions, groups, prefix=None) -> None:
+        super().add_usage(usage, actions, groups, i18n._("usage: ") if prefix is None else prefix)
+
+
 class _Parser(argparse.ArgumentParser):
+    """argparse with the CLI's one-line errors, and argparse's own words in help (usage, the section
+    titles, -h) in the reader's language: argparse translates them through the process-wide gettext
+    domain, which knows nothing of --lang. The English words are argparse's own."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        add_help = kwargs.pop("add_help", True)
+        super().__init__(*args, add_help=False, **kwargs)
+        self._positionals.title = i18n._("positional arguments")  # argparse has no public setter
+        self._optionals.title = i18n._("options")
+        if add_help:
+            self.add_argument(
+                "-h", "--help", action="help", default=argparse.SUPPRESS, help=i18n._("show this help message and exit")
+            )
+
     def error(self, message: str) -> None:  # argparse's own usage errors: same one-line contract
-        self.exit(2, f"error: {message}\n")
+        self.exit(2, _error_line(message) + "\n")
 
 
 def _add_accelerator_options(parser: argparse.ArgumentParser) -> None:
@@ -39,15 +99,19 @@ def _add_accelerator_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--mixed-precision",
         action="store_true",
-        help=f"layers compute in 16 bits ({MIXED_POLICIES['gpu']} on a GPU, {MIXED_POLICIES['cpu']} on a CPU), "
-        "weights and the softmax stay float32; a different run from the float32 one",
+        help=i18n._(
+            "layers compute in 16 bits ({gpu} on a GPU, {cpu} on a CPU), weights and the softmax stay float32; "
+            "a different run from the float32 one"
+        ).format(gpu=MIXED_POLICIES["gpu"], cpu=MIXED_POLICIES["cpu"]),
     )
     parser.add_argument(
         "--devices",
         default="one",
         choices=list(DEVICES),
-        help="one: the default device (a GPU when TensorFlow sees one); all: every local GPU with "
-        "MirroredStrategy (without GPUs, the logical CPUs EXPLORER_LOGICAL_CPUS made)",
+        help=i18n._(
+            "one: the default device (a GPU when TensorFlow sees one); all: every local GPU with "
+            "MirroredStrategy (without GPUs, the logical CPUs EXPLORER_LOGICAL_CPUS made)"
+        ),
     )
 
 
@@ -56,8 +120,10 @@ def _add_ray_option(parser: argparse.ArgumentParser) -> None:
         "--ray",
         metavar="ADDRESS",
         default=None,
-        help="train on a Ray cluster: host:port of its head, or 'local' (default: $EXPLORER_RAY_ADDRESS; "
-        "unset: in this process)",
+        help=i18n._(
+            "train on a Ray cluster: host:port of its head, or 'local' (default: $EXPLORER_RAY_ADDRESS; "
+            "unset: in this process)"
+        ),
     )
 
 
@@ -99,25 +165,27 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", required=True)
     inspect = sub.add_parser("inspect", help=i18n._("print a dataset's summary and class counts"))
-    inspect.add_argument("dataset", help=f"{', '.join(NAMED)}, a folder path or an .npz path")
+    inspect.add_argument(
+        "dataset", help=i18n._("{names}, a folder path or an .npz path").format(names=", ".join(NAMED))
+    )
 
     train = sub.add_parser("train", help=i18n._("train a model (or load the identical run from the store)"))
-    train.add_argument("dataset", help="as for inspect")
+    train.add_argument("dataset", help=i18n._("as for inspect"))
     train.add_argument(
         "--model",
         default="cnn",
         type=_model_kind,
-        help="mlp, cnn, deep_cnn, vgg16, mobilenetv2 or run:<run_id> (a stored run as backbone)",
+        help=i18n._("mlp, cnn, deep_cnn, vgg16, mobilenetv2 or run:<run_id> (a stored run as backbone)"),
     )
     train.add_argument("--transfer", default="feature_extraction", choices=["feature_extraction", "fine_tune"])
     train.add_argument(
         "--unfreeze",
         type=_whole(*INT_RANGES["unfreeze"]),
         default=0,
-        help="fine_tune: the backbone's last N weighted layers train (BatchNormalization stays frozen)",
+        help=i18n._("fine_tune: the backbone's last N weighted layers train (BatchNormalization stays frozen)"),
     )
     train.add_argument(
-        "--weights", default="imagenet", help="imagenet, none (random, not pretrained) or a weights file"
+        "--weights", default="imagenet", help=i18n._("imagenet, none (random, not pretrained) or a weights file")
     )
     train.add_argument("--epochs", type=_whole(*INT_RANGES["epochs"]), default=5)
     train.add_argument("--batch-size", type=_whole(*INT_RANGES["batch_size"]), default=32)
@@ -129,9 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.2,
     )
     train.add_argument("--seed", type=_whole(*INT_RANGES["seed"]), default=0)
-    train.add_argument("--augment", metavar="FILE.json", help="ImageDataGenerator settings from the Augmentation page")
-    train.add_argument("--store", default=None, help="run store folder (default: runs/ or $EXPLORER_RUNS)")
-    train.add_argument("--name", default="", help="a name people can say (default: made from the settings)")
+    train.add_argument(
+        "--augment", metavar="FILE.json", help=i18n._("ImageDataGenerator settings from the Augmentation page")
+    )
+    train.add_argument("--store", default=None, help=i18n._("run store folder (default: runs/ or $EXPLORER_RUNS)"))
+    train.add_argument("--name", default="", help=i18n._("a name people can say (default: made from the settings)"))
     _add_accelerator_options(train)
     _add_ray_option(train)
 
@@ -141,22 +211,26 @@ def build_parser() -> argparse.ArgumentParser:
             "the transfer-learning ladder: own CNN, feature extraction, fine-tuning, fine-tuning + augmentation"
         ),
     )
-    study.add_argument("dataset", help="as for inspect")
-    study.add_argument("--backbone", default="mobilenetv2", type=_model_kind, help="vgg16, mobilenetv2 or run:<run_id>")
+    study.add_argument("dataset", help=i18n._("as for inspect"))
     study.add_argument(
-        "--weights", default="imagenet", help="imagenet, none (random, not pretrained) or a weights file"
+        "--backbone", default="mobilenetv2", type=_model_kind, help=i18n._("vgg16, mobilenetv2 or run:<run_id>")
+    )
+    study.add_argument(
+        "--weights", default="imagenet", help=i18n._("imagenet, none (random, not pretrained) or a weights file")
     )
     study.add_argument(
         "--epochs",
         type=_whole(*INT_RANGES["epochs"]),
         default=None,
-        help="each step (default 5; 50 with --follow-tutorial)",
+        help=i18n._("each step (default 5; 50 with --follow-tutorial)"),
     )
     study.add_argument("--unfreeze", type=_whole(*INT_RANGES["unfreeze"]), default=4)
     study.add_argument(
         "--follow-tutorial",
         action="store_true",
-        help="the three-animals tutorial's ladder exactly as written (VGG16, nothing frozen, block5_conv3 only)",
+        help=i18n._(
+            "the three-animals tutorial's ladder exactly as written (VGG16, nothing frozen, block5_conv3 only)"
+        ),
     )
     study.add_argument("--seed", type=_whole(*INT_RANGES["seed"]), default=0)
     study.add_argument("--store", default=None)
@@ -166,28 +240,42 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help=i18n._("print a stored run's test report and confusion matrix"))
     report.add_argument("run_id")
     report.add_argument("--store", default=None)
-    report.add_argument("--html", metavar="OUT.html", help="also write a self-contained HTML report (opens offline)")
-    report.add_argument("--data", default=None, help="the run's dataset, when it has moved (default: where it was)")
+    report.add_argument(
+        "--html", metavar="OUT.html", help=i18n._("also write a self-contained HTML report (opens offline)")
+    )
+    report.add_argument(
+        "--data", default=None, help=i18n._("the run's dataset, when it has moved (default: where it was)")
+    )
 
-    export = sub.add_parser("export", help="export a stored run as a LiteRT .tflite file, checked on the test split")
+    export = sub.add_parser(
+        "export", help=i18n._("export a stored run as a LiteRT .tflite file, checked on the test split")
+    )
     export.add_argument("run_id")
-    export.add_argument("--format", default="tflite", choices=["tflite"], help="tflite (LiteRT)")
+    export.add_argument("--format", default="tflite", choices=["tflite"], help=i18n._("tflite (LiteRT)"))
     export.add_argument(
         "--quantize",
         default="none",
         choices=["none", "float16", "dynamic", "int8"],
-        help="none (float32), float16 weights, dynamic range (int8 weights) or full integer int8 "
-        "(calibrated on the run's training images)",
+        help=i18n._(
+            "none (float32), float16 weights, dynamic range (int8 weights) or full integer int8 "
+            "(calibrated on the run's training images)"
+        ),
     )
-    export.add_argument("--out", default=None, help="folder for the files (default: <store>/.exports/<run_id>/)")
+    export.add_argument(
+        "--out", default=None, help=i18n._("folder for the files (default: <store>/.exports/<run_id>/)")
+    )
     export.add_argument("--store", default=None)
 
     predict = sub.add_parser("predict", help=i18n._("classify one image with a stored run (top-k class probabilities)"))
     predict.add_argument("run_id")
-    predict.add_argument("image", help="an image file (PNG, JPEG, ...)")
-    predict.add_argument("--top", type=_whole(1, 1_000_000), default=3, help="how many classes to print (default 3)")
+    predict.add_argument("image", help=i18n._("an image file (PNG, JPEG, ...)"))
+    predict.add_argument(
+        "--top", type=_whole(1, 1_000_000), default=3, help=i18n._("how many classes to print (default 3)")
+    )
     predict.add_argument("--store", default=None)
-    predict.add_argument("--data", default=None, help="the run's dataset, when it has moved (default: where it was)")
+    predict.add_argument(
+        "--data", default=None, help=i18n._("the run's dataset, when it has moved (default: where it was)")
+    )
     return parser
 
 
@@ -200,7 +288,11 @@ def _whole(low: int, high: int):
         except ValueError:
             value = None
         if value is None or not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"must be a whole number from {low:,} to {high:,}, not {text!r}")
+            raise argparse.ArgumentTypeError(
+                i18n._("must be a whole number from {low} to {high}, not {text}").format(
+                    low=f"{low:,}", high=f"{high:,}", text=repr(text)
+                )
+            )
         return value
 
     return parse
@@ -217,9 +309,13 @@ def _number(low: float, high: float, *, low_open: bool = False, high_open: bool 
         above = value > low if low_open else value >= low
         below = value < high if high_open else value <= high
         if not (math.isfinite(value) and above and below):
-            lower = f"above {low:g}" if low_open else f"at least {low:g}"
-            upper = f"below {high:g}" if high_open else f"at most {high:g}"
-            raise argparse.ArgumentTypeError(f"must be a number {lower} and {upper}, not {text!r}")
+            sentence = {  # whole sentences, so that a translation can order them its own way
+                (True, True): i18n._("must be a number above {low} and below {high}, not {text}"),
+                (True, False): i18n._("must be a number above {low} and at most {high}, not {text}"),
+                (False, True): i18n._("must be a number at least {low} and below {high}, not {text}"),
+                (False, False): i18n._("must be a number at least {low} and at most {high}, not {text}"),
+            }[low_open, high_open]
+            raise argparse.ArgumentTypeError(sentence.format(low=f"{low:g}", high=f"{high:g}", text=repr(text)))
         return value
 
     return parse
@@ -231,7 +327,7 @@ def _model_kind(text: str) -> str:
 
     if text in MODEL_KINDS or BackboneRef.parse(text) is not None:
         return text
-    raise argparse.ArgumentTypeError(f"unknown model '{text}'")
+    raise argparse.ArgumentTypeError(i18n._("unknown model '{name}'").format(name=text))
 
 
 def _store(path: str | None):
@@ -243,35 +339,55 @@ def _store(path: str | None):
 def _print_report(run) -> None:
     from lib.evaluate import metrics
     from lib.evaluate.collapse import check_collapse
+    from lib.ui.table_labels import STATUS, label
 
+    _ = i18n._
     r = run.record
     cm = run.test_confusion
-    mode = f" · {r.config.mode_text()}" if r.config.backbone is not None or r.config.is_uploaded else ""
+    mode = ""
+    if r.config.backbone is not None or r.config.is_uploaded:
+        if _english():
+            mode = f" · {r.config.mode_text()}"
+        else:
+            from lib.runs.report_html import mode_text  # the same words, in the reader's language
+
+            mode = f" · {mode_text(r.config)}"
+    status = _(STATUS[run.status]) if run.status in STATUS else run.status
     print(
-        f"run {r.display_name} (id {run.run_id}) · {r.model}{mode} · {r.dataset.label} · status {run.status} · "
-        f"{r.epochs_done} epochs"
+        _("run {name} (id {run_id}) · {model}{mode} · {dataset} · status {status} · {epochs} epochs").format(
+            name=r.display_name,
+            run_id=run.run_id,
+            model=r.model,
+            mode=mode,
+            dataset=r.dataset.label,
+            status=status,
+            epochs=r.epochs_done,
+        )
     )
     for note in r.notes:
-        print(f"note: {note}")
+        print(_("note: {note}").format(note=_note(note)))
     print()
-    print(metrics.report(cm, run.class_names).round(3).to_string())
+    report = metrics.report(cm, run.class_names).round(3)
+    print(_printed(report, own_rows=list(report.index[len(run.class_names) :])))  # accuracy, macro avg, ...
     s = metrics.summary(cm, r.baseline.class_index) if r.baseline else metrics.summary(cm, None)
     print()
-    print("  ".join(f"{name}: {value:.3f}" for name, value in s.items() if value == value))  # NaN: not recorded
+    print("  ".join(f"{label(name)}: {value:.3f}" for name, value in s.items() if value == value))  # NaN: not recorded
     if r.baseline is None:
-        print("majority baseline: not recorded (this run was stored before runs recorded it)")
+        print(_("majority baseline: not recorded (this run was stored before runs recorded it)"))
     if run.status == "complete" and not r.config.is_uploaded:
         collapse = check_collapse(cm, r.baseline.accuracy if r.baseline else None, r.settings, run.class_names)
         if collapse is not None:
-            print(f"warning: {collapse.sentence()}")
+            print(_("warning: {warning}").format(warning=collapse.sentence()))
     print()
     if len(run.class_names) > PRINTED_MATRIX_MAX_CLASSES:  # K x K cells: 10,000 classes would be 10^8
         print(
-            f"confusion matrix not printed: {len(run.class_names):,} classes (printed for at most "
-            f"{PRINTED_MATRIX_MAX_CLASSES}); it follows from test_predictions.npz (y_true, y_prob) and the app shows it"
+            _(
+                "confusion matrix not printed: {classes} classes (printed for at most {most}); it follows from "
+                "test_predictions.npz (y_true, y_prob) and the app shows it"
+            ).format(classes=f"{len(run.class_names):,}", most=PRINTED_MATRIX_MAX_CLASSES)
         )
         return
-    print("confusion matrix (rows true, columns predicted):")
+    print(_("confusion matrix (rows true, columns predicted):"))
     print(pd.DataFrame(cm, index=run.class_names, columns=run.class_names).to_string())
 
 
@@ -286,9 +402,11 @@ def cmd_train(args: argparse.Namespace) -> None:
         try:
             augment = from_json(guard(args.augment, kind="file").read_text(encoding="utf-8", errors="replace"))
         except OSError as exc:
-            raise DatasetError(f"cannot read {printable(args.augment)}: {os_reason(exc)}") from None
+            raise DatasetError(
+                i18n.N_("cannot read {path}: {reason}"), path=printable(args.augment), reason=os_reason(exc)
+            ) from None
         except ExplorerError as exc:
-            raise DatasetError(f"{args.augment}: {one_line(exc)}") from None
+            raise DatasetError(i18n.N_("{path}: {problem}"), path=args.augment, problem=one_line(exc)) from None
     spec = parse_spec(args.dataset)
     ds = load_dataset(spec)
     settings = TrainSettings(
@@ -308,9 +426,18 @@ def cmd_train(args: argparse.Namespace) -> None:
     store = _store(args.store)
 
     def progress(row, cm, epoch, epochs):
+        line = i18n._(
+            "epoch {epoch}/{epochs}  loss {loss}  accuracy {accuracy}  val_loss {val_loss}  val_accuracy {val_accuracy}"
+        )
         print(
-            f"epoch {epoch}/{epochs}  loss {row['loss']:.4f}  accuracy {row['accuracy']:.3f}  "
-            f"val_loss {row['val_loss']:.4f}  val_accuracy {row['val_accuracy']:.3f}",
+            line.format(
+                epoch=epoch,
+                epochs=epochs,
+                loss=f"{row['loss']:.4f}",
+                accuracy=f"{row['accuracy']:.3f}",
+                val_loss=f"{row['val_loss']:.4f}",
+                val_accuracy=f"{row['val_accuracy']:.3f}",
+            ),
             flush=True,
         )
 
@@ -331,22 +458,31 @@ def cmd_train(args: argparse.Namespace) -> None:
         record = record_of(
             RunConfig.for_training(ds, settings, spec.label, spec.source), r, ds.class_names, baseline_of(ds), args.name
         )
-        print(f"run not stored ({r.message})")
+        print(i18n._("run not stored ({reason})").format(reason=_note(r.message)))
         print()
         _print_report(
             StoredRun("unsaved", None, record, r.history, r.val_confusions, r.y_test, r.test_prob, ds.class_names)
         )
         sys.stdout.flush()
-        raise StoreError(f"the results above were not saved: {outcome.store_error}")
+        raise StoreError(i18n.N_("the results above were not saved: {problem}"), problem=outcome.store_error)
     run = store.load(outcome.run_id)  # trained elsewhere (Ray), the stored record holds what the result held
-    how = "loaded from the store, not trained again" if outcome.loaded else run.record.message
-    print(f"run id: {outcome.run_id} ({how})")
+    how = i18n._("loaded from the store, not trained again") if outcome.loaded else _note(run.record.message)
+    print(i18n._("run id: {run_id} ({how})").format(run_id=outcome.run_id, how=how))
     for note in () if outcome.loaded else run.record.notes:  # e.g. whether backbone features were cached
-        print(f"note: {note}")
+        print(i18n._("note: {note}").format(note=_note(note)))
     print()
     _print_report(run)
     if not outcome.loaded and run.record.status != "complete":
-        raise ExplorerError(f"run {outcome.run_id} {run.record.status}: {run.record.message}")
+        from lib.ui.run_notes import deferred_note
+        from lib.ui.table_labels import STATUS
+
+        status = run.record.status
+        raise ExplorerError(
+            i18n.N_("run {run_id} {status}: {message}"),
+            run_id=outcome.run_id,
+            status=i18n.Deferred(STATUS[status]) if status in STATUS else status,
+            message=deferred_note(run.record.message),
+        )
 
 
 def cmd_study(args: argparse.Namespace) -> None:
@@ -375,13 +511,18 @@ def cmd_study(args: argparse.Namespace) -> None:
     epochs = steps[0][1].epochs
     split = steps[0][1].validation_split
     ref = BackboneRef.parse(args.backbone)
+    _ = i18n._
     if ref is not None and not ref.is_run and args.weights in ("none", ""):
-        print(f"backbone {args.backbone}: random weights, NOT pretrained")
+        print(_("backbone {backbone}: random weights, NOT pretrained").format(backbone=args.backbone))
     check = check_backbone(args.backbone, ds, store, seed=args.seed, validation_split=split)
     if check.warning:
-        print(f"warning: {check.warning}")
-    print(f"study on {spec.label}: validation split {split:.0%} of the training split, seed {args.seed}, "
-          f"{epochs} epochs each, test set {len(ds.y_test)} images")  # fmt: skip
+        print(_("warning: {warning}").format(warning=check.warning))
+    print(
+        _(
+            "study on {dataset}: validation split {split} of the training split, seed {seed}, {epochs} epochs each, "
+            "test set {images} images"
+        ).format(dataset=spec.label, split=f"{split:.0%}", seed=args.seed, epochs=epochs, images=len(ds.y_test))
+    )
     pool = _ray_pool(args)
     train_step = None
     if pool is not None:
@@ -395,7 +536,7 @@ def cmd_study(args: argparse.Namespace) -> None:
             steps,
             spec.label,
             store,
-            on_step=lambda i, n, name: print(f"[{i + 1}/{n}] {name}", flush=True),
+            on_step=lambda i, n, name: print(f"[{i + 1}/{n}] {_step_name(name)}", flush=True),
             train_step=train_step,
             devices=args.devices,
             source=spec.source,
@@ -406,28 +547,45 @@ def cmd_study(args: argparse.Namespace) -> None:
     rows, failures = [], []
     for name, outcome in results:
         if isinstance(outcome, str) or outcome.run_id is None:
-            failures.append(f"{name}: {outcome if isinstance(outcome, str) else outcome.store_error}")
+            problem = outcome if isinstance(outcome, str) else outcome.store_error
+            failures.append(i18n.Deferred(i18n.N_("{step}: {problem}"), step=i18n.Deferred(name), problem=problem))
         else:
             rows.append((name, store.load(outcome.run_id)))
     print()
     if rows:
         with pd.option_context("display.width", 250, "display.max_columns", None):
-            print(study_table(rows).round(3).to_string(index=False))
+            table = study_table(rows).round(3)
+            if not _english():  # the step names are catalogue entries (LADDER), the run names are names
+                from lib.runs.report_html import mode_text
+
+                table["step"] = [_step_name(step) for step in table["step"]]
+                table["model"] = [f"{run.record.model} · {mode_text(run.record.config)}" for _step, run in rows]
+            print(_printed(table, index=False))
         if args.follow_tutorial:
             print()
-            print(beside_tutorial(dict(rows)).round(3).to_string(index=False))
-            print("\nwhat our default ladder does differently:")
+            beside = beside_tutorial(dict(rows)).round(3)
+            if not _english():
+                beside["step"] = [_step_name(step) for step in beside["step"]]
+            print(_printed(beside, index=False))
+            print()
+            print(_("what our default ladder does differently:"))
             for line in DIFFERENCES:
-                print(f"- {line}")
+                print(f"- {_(line)}")
     if check.note:
-        print(f"note: {check.note}")
+        print(_("note: {note}").format(note=check.note))
     if check.warning:
-        print(f"warning: {check.warning}")
-    print(f"\nstudy took {time.perf_counter() - started:.1f} s")
+        print(_("warning: {warning}").format(warning=check.warning))
+    print()
+    print(_("study took {seconds} s").format(seconds=f"{time.perf_counter() - started:.1f}"))
     for line in failures:
-        print(f"not run: {line}")
+        print(_("not run: {problem}").format(problem=i18n.shown(line)))
     if failures and not rows:
         raise ExplorerError(failures[0])
+
+
+def _step_name(name: str) -> str:
+    """A study step's name as shown ("own CNN", "fine-tuning (last 4)"): the ladder's names translated."""
+    return i18n._(name) if name else name  # a LADDER entry (N_) is in the catalogue; anything else stays
 
 
 def _run_dataset(run, needed: bool, given: str | None = None):
@@ -450,20 +608,36 @@ def _run_dataset(run, needed: bool, given: str | None = None):
             spec = DatasetSpec(ref.label)
         if spec is None:
             raise DatasetError(
-                f"run {run.run_id} does not record where its data ({ref.label}) can be loaded from: "
-                "give it with --data PATH"
+                i18n.N_(
+                    "run {run_id} does not record where its data ({dataset}) can be loaded from: give it with {option}"
+                ),
+                run_id=run.run_id,
+                dataset=ref.label,
+                option="--data PATH",
             )
     try:
         ds = load_dataset(spec)
     except DatasetError as exc:
         raise DatasetError(
-            f"the data run {run.run_id} was trained on cannot be loaded from {spec.path or spec.kind} "
-            f"(moved or deleted?): {one_line(exc)}; give it with --data PATH"
+            i18n.N_(
+                "the data run {run_id} was trained on cannot be loaded from {place} (moved or deleted?): {problem}; "
+                "give it with {option}"
+            ),
+            run_id=run.run_id,
+            place=spec.path or spec.kind,
+            problem=one_line(exc),
+            option="--data PATH",
         ) from None
     if ds.fingerprint != ref.fingerprint:
         raise DatasetError(
-            f"the data at {spec.path or spec.kind} has changed since run {run.run_id} was trained on it "
-            f"(fingerprint {ref.fingerprint[:12]} then, {ds.fingerprint[:12]} now)"
+            i18n.N_(
+                "the data at {place} has changed since run {run_id} was trained on it "
+                "(fingerprint {then} then, {now} now)"
+            ),
+            place=spec.path or spec.kind,
+            run_id=run.run_id,
+            then=ref.fingerprint[:12],
+            now=ds.fingerprint[:12],
         )
     return ds
 
@@ -479,12 +653,15 @@ def cmd_report(args: argparse.Namespace) -> None:
             ds = _run_dataset(run, True, args.data)
         except DatasetError as exc:
             ds = None
-            print(f"note: mistakes are shown without images ({exc})")
+            print(i18n._("note: mistakes are shown without images ({problem})").format(problem=one_line(exc, 1000)))
         try:
             Path(args.html).write_text(build_report(run, ds.x_test if ds else None), encoding="utf-8")
         except OSError as exc:
-            raise StoreError(f"cannot write {printable(args.html)}: {os_reason(exc)}") from None
-        print(f"\nHTML report written to {args.html}")
+            raise StoreError(
+                i18n.N_("cannot write {path}: {reason}"), path=printable(args.html), reason=os_reason(exc)
+            ) from None
+        print()
+        print(i18n._("HTML report written to {path}").format(path=args.html))
 
 
 def cmd_export(args: argparse.Namespace) -> None:
@@ -493,15 +670,28 @@ def cmd_export(args: argparse.Namespace) -> None:
     run = _store(args.store).load(args.run_id)
     ds = _run_dataset(run, True)
     done = export.export_run(run, ds, args.quantize, Path(args.out) if args.out else None)
-    print(f"run {run.record.display_name} (id {run.run_id}) · {done.title} · {done.runtime}")
-    print(f"written {done.tflite} ({done.bytes:,} bytes); it takes uint8 images 0..255, like the whole model.keras")
+    _ = i18n._
+    print(
+        _("run {name} (id {run_id}) · {title} · {runtime}").format(
+            name=run.record.display_name, run_id=run.run_id, title=done.title, runtime=done.runtime
+        )
+    )
+    print(
+        _("written {file} ({size} bytes); it takes uint8 images 0..255, like the whole model.keras").format(
+            file=done.tflite, size=f"{done.bytes:,}"
+        )
+    )
     if done.representative:
-        print(f"int8 calibrated on {done.representative} of the run's training images (never the test split)")
+        print(
+            _("int8 calibrated on {n} of the run's training images (never the test split)").format(
+                n=done.representative
+            )
+        )
     print()
-    print(export.as_text(export.comparison_table(run, [done])).to_string(index=False))
+    print(_printed(export.as_text(export.comparison_table(run, [done])), index=False))
     table = export.per_class_table(run, done)
     print()
-    print(export.as_text(table).to_string(index=False))
+    print(_printed(export.as_text(table), index=False))
     print()
     print(export.lesson(table, done))
 
@@ -513,8 +703,8 @@ def _print_exports(run) -> None:
     found = export.list_exports(run)
     if found:
         print()
-        print("exports (LiteRT, run back on the test split):")
-        print(export.as_text(export.comparison_table(run, found)).to_string(index=False))
+        print(i18n._("exports (LiteRT, run back on the test split):"))
+        print(_printed(export.as_text(export.comparison_table(run, found)), index=False))
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
@@ -527,31 +717,49 @@ def cmd_predict(args: argparse.Namespace) -> None:
     try:
         path = guard(args.image, kind="file")
     except DatasetError as exc:
-        raise ImageError(f"cannot read the image: {one_line(exc)}") from None
+        raise ImageError(i18n.N_("cannot read the image: {problem}"), problem=one_line(exc)) from None
     run = _store(args.store).load(args.run_id)
     try:  # the one picture gate: promised formats only, pixel budget from the header
         picture = decode.open_image(path, max_pixels=try_image.MAX_PIXELS)
     except ExplorerError as exc:
-        raise ImageError(f"{args.image}: {one_line(exc)}") from None
+        raise ImageError(i18n.N_("{path}: {problem}"), path=args.image, problem=one_line(exc)) from None
     uploaded = run.record.config.is_uploaded
     ds = _run_dataset(run, not uploaded and needs_fit(training_config(run.settings.augment)[0]), args.data)
     shape = tuple(run.record.dataset.image_shape)
     steps = try_image.to_dataset_image(picture, shape)
     prob = try_image.predict_image(run.load_model(), try_image.evaluation_preprocessor(run, ds), steps[-1].image)
     table = try_image.probabilities_table(prob, run.class_names).head(args.top)
-    print(f"run {run.record.display_name} (id {run.run_id}) · {run.record.model} · {Path(args.image).name}")
+    print(
+        i18n._("run {name} (id {run_id}) · {model} · {file}").format(
+            name=run.record.display_name, run_id=run.run_id, model=run.record.model, file=Path(args.image).name
+        )
+    )
     for _, row in table.iterrows():
         print(f"{row['rank']:>3}. {row['class']}  {row['probability']:.4f}")
 
 
 def cmd_inspect(args: argparse.Namespace) -> None:
     ds = load_dataset(parse_spec(args.dataset))
-    for key, value in stats.summary(ds).items():
-        print(f"{key:>12}: {value}")
-    for note in ds.notes:
-        print(f"{'note':>12}: {note}")
+    from lib.ui.table_labels import label
+
+    summary = stats.summary(ds)
+    if _english():
+        for key, value in summary.items():
+            print(f"{key:>12}: {value}")
+        for note in ds.notes:
+            print(f"{'note':>12}: {note}")
+    else:  # labels translated; right-aligned by their width on a terminal (a Hangul letter is two columns)
+        shown = {label(key): value for key, value in summary.items()}
+        shown_notes = [i18n.shown(note) for note in ds.notes]
+        keys = [*shown, *([i18n._("note")] if ds.notes else [])]
+        width = max(_columns(k) for k in keys)
+        for key, value in shown.items():
+            print(f"{' ' * (width - _columns(key))}{key}: {value}")
+        for note in shown_notes:
+            key = i18n._("note")
+            print(f"{' ' * (width - _columns(key))}{key}: {note}")
     print()
-    print(stats.class_counts(ds).to_string(index=False))
+    print(_printed(stats.class_counts(ds), index=False))
     print()
     baseline = stats.majority_baseline(ds)
     print(baseline.sentence())
@@ -563,6 +771,13 @@ def cmd_inspect(args: argparse.Namespace) -> None:
         )
     dupes = stats.duplicates_across_splits(ds)
     print(i18n._("leakage: {count} test image(s) are exact copies of training images").format(count=len(dupes)))
+
+
+def _columns(text: str) -> int:
+    """Terminal columns `text` takes: a wide (East Asian) character takes two."""
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 COMMANDS = {
@@ -613,10 +828,10 @@ def _main(argv: Sequence[str] | None) -> int:
     try:
         COMMANDS[args.command](args)
     except ExplorerError as exc:
-        print(f"error: {one_line(exc, 1000)}", file=sys.stderr)
+        print(_error_line(one_line(exc, 1000)), file=sys.stderr)
         return 2
     except (OSError, MemoryError) as exc:
-        print(f"error: {one_line(exc, with_type=True)}", file=sys.stderr)
+        print(_error_line(one_line(exc, with_type=True)), file=sys.stderr)
         return 2
     return 0
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lib.i18n import N_, Deferred, _, shown
 from lib.train.settings import TrainSettings
 
 MARGIN = 0.02  # "no better than the baseline": at most 2 points above it
@@ -16,34 +17,37 @@ ONE_CLASS_SHARE = 0.9  # "nearly every image": 90 % of the predictions or more
 
 @dataclass(frozen=True)
 class Collapse:
-    seen: tuple[str, ...]  # what shows the model did not learn
+    seen: tuple[str, ...]  # what shows the model did not learn (Deferred: English as strings)
     causes: tuple[str, ...]  # likely causes, from the run's settings
 
     def sentence(self) -> str:
-        return (
-            "This model has not learned the task: "
-            + "; ".join(self.seen)
-            + ". Likely causes: "
-            + "; ".join(self.causes)
-            + "."
+        """The warning in the caller's language (English: the sentence it always was)."""
+        return _("This model has not learned the task: {seen}. Likely causes: {causes}.").format(
+            seen="; ".join(shown(s) for s in self.seen), causes="; ".join(shown(c) for c in self.causes)
         )
 
 
 def likely_causes(settings: TrainSettings | None) -> tuple[str, ...]:
     if settings is None:
-        return ("the learning rate", "too few epochs")
+        return (Deferred(N_("the learning rate")), Deferred(N_("too few epochs")))
     causes = []
     lr = settings.learning_rate
     if lr >= 0.1:
-        causes.append(f"learning rate {lr:g} is large: the weights jump past any minimum (try 0.001)")
+        causes.append(
+            Deferred(N_("learning rate {lr} is large: the weights jump past any minimum (try 0.001)"), lr=f"{lr:g}")
+        )
     else:
-        causes.append(f"the learning rate ({lr:g}): too large stalls the loss, too small barely moves it")
+        causes.append(
+            Deferred(N_("the learning rate ({lr}): too large stalls the loss, too small barely moves it"), lr=f"{lr:g}")
+        )
     if settings.epochs <= 3:
-        causes.append(f"too few epochs ({settings.epochs})")
+        causes.append(Deferred(N_("too few epochs ({n})"), n=settings.epochs))
     else:
-        causes.append(f"the number of epochs ({settings.epochs})")
+        causes.append(Deferred(N_("the number of epochs ({n})"), n=settings.epochs))
     if settings.is_transfer and not settings.pretrained and settings.transfer == "feature_extraction":
-        causes.append("a frozen backbone with random weights (NOT pretrained): its features carry no information")
+        causes.append(
+            Deferred(N_("a frozen backbone with random weights (NOT pretrained): its features carry no information"))
+        )
     return tuple(causes)
 
 
@@ -62,13 +66,28 @@ def check_collapse(
     accuracy = float(np.trace(cm) / total)
     known = baseline_accuracy is not None and baseline_accuracy == baseline_accuracy  # NaN: not recorded
     if known and accuracy <= baseline_accuracy + MARGIN:
-        seen.append(f"test accuracy {accuracy:.1%} is no better than the majority baseline {baseline_accuracy:.1%}")
+        seen.append(
+            Deferred(
+                N_("test accuracy {accuracy} is no better than the majority baseline {baseline}"),
+                accuracy=f"{accuracy:.1%}",
+                baseline=f"{baseline_accuracy:.1%}",
+            )
+        )
     predicted = cm.sum(axis=0)
     top = int(predicted.argmax())
     share = float(predicted[top] / total)
     if share >= ONE_CLASS_SHARE:
-        name = f"'{class_names[top]}' (class {top})" if class_names is not None else f"class {top}"
-        seen.append(f"it predicts {name} for {share:.0%} of the test images")
+        share_text = f"{share:.0%}"
+        seen.append(
+            Deferred(
+                N_("it predicts '{name}' (class {index}) for {share} of the test images"),
+                name=class_names[top],
+                index=top,
+                share=share_text,
+            )
+            if class_names is not None
+            else Deferred(N_("it predicts class {index} for {share} of the test images"), index=top, share=share_text)
+        )
     if not seen:
         return None
     return Collapse(tuple(seen), likely_causes(settings))

@@ -29,7 +29,7 @@ from lib.i18n import N_, _
 
 # Pure text tables shared with the pages (no Streamlit in them), so the report says the same words.
 from lib.ui.run_notes import shown_note
-from lib.ui.table_labels import STATUS, header
+from lib.ui.table_labels import STATUS, label
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1100px;color:#222;
@@ -55,41 +55,12 @@ def _p(text: str, css: str = "") -> str:
     return (f'<p class="{css}">' if css else "<p>") + _e(text) + "</p>"
 
 
-# Row labels and headers of the report's own tables (the DataFrames keep these English names).
-LABELS: dict[str, str] = {
-    "source": N_("source"),
-    "image shape": N_("image shape"),
-    "classes": N_("classes"),
-    "fingerprint": N_("fingerprint"),
-    "positives": N_("positives"),
-    "auc": N_("auc"),  # the report has always printed it lowercase (the pages say "AUC")
-    "file size (KB)": N_("file size (KB)"),
-    "ms per image": N_("ms per image"),
-    "recall (Keras)": N_("recall (Keras)"),
-    "recall (LiteRT)": N_("recall (LiteRT)"),
-    "recall change": N_("recall change"),
-    "precision (Keras)": N_("precision (Keras)"),
-    "precision (LiteRT)": N_("precision (LiteRT)"),
-    "precision change": N_("precision change"),
-    # scikit-learn's summary rows of the classification report
-    "accuracy": N_("accuracy"),
-    "macro avg": N_("macro avg"),
-    "weighted avg": N_("weighted avg"),
-}
 # How the model was made (RunConfig.mode_text's words, one piece at a time).
 TRANSFER_MODES: dict[str, str] = {
     "feature_extraction": N_("feature extraction"),
     "fine_tune": N_("fine tune"),
     "train_all": N_("everything trains"),
 }
-
-
-def label(text: Any) -> str:
-    """A header or row label as shown: ours translated, anything else (a class name) as it is."""
-    key = str(text)
-    if key in LABELS:
-        return _(LABELS[key])
-    return header(key)
 
 
 def mode_text(config: Any) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import re
 
-from lib.i18n import N_, _, shown
+from lib.i18n import N_, Deferred, _, shown
 
 # The English notes as lib/augment, lib/train and lib/runs write them ({name}: a value kept as is).
 TEMPLATES = (
@@ -54,4 +54,14 @@ def shown_note(note: str) -> str:
         match = pattern.fullmatch(note)
         if match:
             return _(template).format(**match.groupdict())
+    return note
+
+
+def deferred_note(note: str) -> str:
+    """`note` as a `Deferred` text when it is one of TEMPLATES (an error raised with it then shows it in
+    the reader's language), else as it is. As a string it is the note itself."""
+    for pattern, template in _patterns():
+        match = pattern.fullmatch(note)
+        if match:
+            return Deferred(template, **match.groupdict())
     return note

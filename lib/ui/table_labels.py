@@ -92,6 +92,41 @@ def column_labels(table: pd.DataFrame) -> dict[str, str]:
     return config
 
 
+# Row labels and headers of the HTML report's and the CLI's printed tables (the DataFrames keep these
+# English names).
+LABELS: dict[str, str] = {
+    "source": N_("source"),
+    "image shape": N_("image shape"),
+    "classes": N_("classes"),
+    "train images": N_("train images"),  # `inspect`'s summary lines
+    "channels": N_("channels"),
+    "pixel range": N_("pixel range"),
+    "fingerprint": N_("fingerprint"),
+    "positives": N_("positives"),
+    "auc": N_("auc"),  # the report has always printed it lowercase (the pages say "AUC")
+    "file size (KB)": N_("file size (KB)"),
+    "ms per image": N_("ms per image"),
+    "recall (Keras)": N_("recall (Keras)"),
+    "recall (LiteRT)": N_("recall (LiteRT)"),
+    "recall change": N_("recall change"),
+    "precision (Keras)": N_("precision (Keras)"),
+    "precision (LiteRT)": N_("precision (LiteRT)"),
+    "precision change": N_("precision change"),
+    # scikit-learn's summary rows of the classification report
+    "accuracy": N_("accuracy"),
+    "macro avg": N_("macro avg"),
+    "weighted avg": N_("weighted avg"),
+}
+
+
+def label(text: object) -> str:
+    """A header or row label as shown: ours translated, anything else (a class name) as it is."""
+    key = str(text)
+    if key in LABELS:
+        return _(LABELS[key])
+    return header(key)
+
+
 # A run's status as shown (the stored value stays the code).
 STATUS: dict[str, str] = {
     "complete": N_("complete"),
