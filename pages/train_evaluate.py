@@ -219,7 +219,7 @@ run_name = box["actions"].text_input(
 )
 with contextlib.suppress(ExplorerError):  # a wrong EXPLORER_TRAIN_WORKERS is reported on Train
     cache.training_pool()  # the first visit starts the workers: they import TensorFlow while settings are chosen
-b1, b2, b3 = box["actions"].columns([2, 1, 4])  # "Load from store" whole at 1024 px  # "Load from store" whole at 1024 px
+b1, b2, b3 = box["actions"].columns([2, 1, 4])  # "Load from store" whole at 1024 px
 train_clicked = b1.button(_("Load from store") if stored else _("Train"), type="primary", key="train_button")
 note_slot = b3.empty()  # the note beside the button; the progress takes its place while training
 note_slot.caption(
