@@ -47,6 +47,14 @@ def _legend(**overrides) -> alt.Legend:
 _FIELD_TITLES = (N_("epoch"), N_("class"))
 
 
+def _epoch_axis(epochs) -> alt.Axis:
+    """Whole epochs, never "1.000000" nor "1 2 2 3 3": up to 20 epochs each one is a tick (Vega's
+    tickMinStep alone still put ticks at halves in some renderers, formatted as repeated numbers)."""
+    seen = sorted({int(e) for e in epochs})
+    values = seen if 0 < len(seen) <= 20 else alt.Undefined
+    return alt.Axis(tickMinStep=1, format="d", values=values)
+
+
 def _title(text: str, field: str | None = None):
     """An axis or legend title in the reader's language. Where the title is the field's own name
     (Vega-Lite's default), the English spec keeps it unset, as it was."""
@@ -151,8 +159,7 @@ def curves_chart(history: pd.DataFrame, metric: str) -> alt.LayerChart:
     # legends into one (train sorts before validation by itself).
     colour = alt.Scale(range=list(SPLIT_COLOUR))
     base = alt.Chart(long).encode(
-        # whole epochs, never "1.000000"
-        x=alt.X("epoch:Q", title=_title("epoch", "epoch"), axis=alt.Axis(tickMinStep=1, format="d")),
+        x=alt.X("epoch:Q", title=_title("epoch", "epoch"), axis=_epoch_axis(long["epoch"])),
         y=alt.Y(f"{metric}:Q", title=_title(METRIC_NAMES.get(metric, metric), metric), scale=alt.Scale(zero=False)),
         tooltip=["epoch:Q", "split:N", alt.Tooltip(f"{metric}:Q", format=".4f")],
     )
@@ -201,7 +208,7 @@ def per_class_chart(
     title = _(PER_CLASS_TITLES[metric]) if metric in PER_CLASS_TITLES else f"{metric} per class"
     base = alt.Chart(data, title=title).encode(
         # whole epochs, never "1.000000"
-        x=alt.X("epoch:Q", title=_title("epoch", "epoch"), axis=alt.Axis(tickMinStep=1, format="d")),
+        x=alt.X("epoch:Q", title=_title("epoch", "epoch"), axis=_epoch_axis(data["epoch"])),
         y=alt.Y(f"{metric}:Q", title=_title(metric, metric), scale=alt.Scale(domain=[0, 1])),
         color=alt.Color(
             "class:N", sort=order, title=_title("class", "class"), scale=alt.Scale(scheme=CATEGORICAL), legend=_legend()
@@ -359,7 +366,7 @@ def runs_curves_chart(table: pd.DataFrame, metric: str = "val_accuracy") -> alt.
         .mark_line(point=True, strokeWidth=2.5)
         .encode(
             # whole epochs, never "1.000000"
-            x=alt.X("epoch:Q", title=_title("epoch", "epoch"), axis=alt.Axis(tickMinStep=1, format="d")),
+            x=alt.X("epoch:Q", title=_title("epoch", "epoch"), axis=_epoch_axis(table["epoch"])),
             y=alt.Y(f"{metric}:Q", title=_title(METRIC_NAMES.get(metric, metric), metric), scale=alt.Scale(zero=False)),
             color=alt.Color("run:N", scale=alt.Scale(scheme=CATEGORICAL), legend=_legend(columns=1)),
             shape=alt.Shape("run:N", legend=None),

@@ -80,3 +80,38 @@ def test_per_class_dash_legend_draws_the_lines_strokes_and_the_plot_is_readable(
         x0, x1 = (float(v) for v in re.fullmatch(r"M(-?[\d.]+),0L(-?[\d.]+),0", path.get("d")).groups())
         assert x1 - x0 >= 2 * sum(dashes[-1]), path.get("d")
     assert _plot_height(svg) >= 220
+
+
+def _axis_labels(svg: ET.Element, title: str) -> list[str]:
+    """The tick labels of the axis titled `title`, as drawn."""
+    for axis in svg.iter(f"{SVG}g"):
+        if "role-axis" not in _classes(axis):
+            continue
+        titles = [g for g in axis.iter(f"{SVG}g") if "role-axis-title" in _classes(g)]
+        if titles and "".join(titles[0].itertext()).strip() == title:
+            labels = [g for g in axis.iter(f"{SVG}g") if "role-axis-label" in _classes(g)]
+            return ["".join(t.itertext()).strip() for t in labels[0].iter(f"{SVG}text")] if labels else []
+    return []
+
+
+@pytest.mark.parametrize("epochs", [1, 2, 3, 7, 30])
+def test_epoch_axes_count_each_epoch_once(epochs):
+    """The curves (as the HTML report draws them, at the room's size), per-class and Compare's
+    curves: every tick a whole epoch, none twice ("1 2 2 3 3" was drawn for 3 epochs)."""
+    history = pd.DataFrame({"epoch": range(1, epochs + 1)})
+    for col in ("loss", "val_loss", "val_recall_0", "val_recall_1"):
+        history[col] = [0.5 + 0.01 * e for e in range(epochs)]
+    runs = pd.DataFrame({"epoch": list(history["epoch"]) * 2, "run": ["a"] * epochs + ["b"] * epochs,
+                         "val_accuracy": [0.5] * (2 * epochs)})  # fmt: skip
+    drawn = {
+        "curves": charts.for_room(charts.curves_chart(history, "loss")),
+        "per class": charts.per_class_chart(history, ["a", "b"], [0, 1], "recall"),
+        "runs": charts.runs_curves_chart(runs),
+    }
+    for name, chart in drawn.items():
+        labels = _axis_labels(_svg(chart), "epoch")
+        assert labels, f"{name}: no epoch axis drawn"
+        assert all(re.fullmatch(r"\d+", t) for t in labels), (name, labels)
+        assert len(labels) == len(set(labels)), (name, labels)
+        if epochs <= 20:  # epochs only (Vega may hide every other label where they would touch)
+            assert {int(t) for t in labels} <= set(range(1, epochs + 1)), (name, labels)
