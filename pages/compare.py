@@ -257,6 +257,12 @@ for col, run, title in ((st.container(), run_a, "A"), (st.container(), run_b, "B
         col, charts.confusion_heatmap, table, "true", _("{run}: normalized by true class").format(run=title)
     )
 cache.altair_chart(st, charts.difference_heatmap, difference(run_a, run_b, "true"), names)
+st.caption(
+    _(
+        "Blue: B puts a larger share of that true class in the cell than A, red: a smaller one. On the "
+        "diagonal blue is better (more right); off the diagonal blue is worse (more mistakes)."
+    )
+)
 cache.altair_chart(st, charts.f1_delta_chart, f1_deltas(run_a, run_b), width="stretch")
 curves = validation_curves([run_a, run_b])
 if not curves.empty:

@@ -115,3 +115,46 @@ def test_epoch_axes_count_each_epoch_once(epochs):
         assert len(labels) == len(set(labels)), (name, labels)
         if epochs <= 20:  # epochs only (Vega may hide every other label where they would touch)
             assert {int(t) for t in labels} <= set(range(1, epochs + 1)), (name, labels)
+
+
+def _fill(svg: ET.Element, aria: str) -> tuple[int, int, int]:
+    """The fill (r, g, b) of the heatmap cell whose aria-label holds `aria`."""
+    for path in svg.iter(f"{SVG}path"):
+        if aria in (path.get("aria-label") or ""):
+            h = (path.get("fill") or "").lstrip("#")
+            if len(h) == 6:
+                return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
+            return tuple(int(v) for v in re.findall(r"\d+", path.get("fill") or ""))[:3]  # rgb(...)
+    raise AssertionError(f"no cell {aria!r}")
+
+
+def test_the_difference_heatmap_draws_a_gain_blue_and_a_loss_red():
+    """What Compare's caption says: B's larger share of a true class in a cell is blue, a smaller one
+    red, as drawn (the diagonal cell 'a → a' gains, the mistake 'a → b' loses)."""
+    import numpy as np
+
+    diff = np.array([[0.2, -0.2], [0.0, 0.0]])  # B gets 20 points more of class a right
+    svg = _svg(charts.difference_heatmap(diff, ["a", "b"]))
+    gain, loss = _fill(svg, "predicted: a; true: a;"), _fill(svg, "predicted: b; true: a;")
+    assert gain[2] > gain[0] and loss[0] > loss[2], (gain, loss)
+
+
+def test_reliability_bars_below_the_diagonal_are_overconfident_above_underconfident():
+    """Look inside's caption, as drawn: a model sure (0.9) and right half the time draws its bar
+    below the diagonal; one unsure (0.55 on 2 classes) and always right draws it above."""
+    import numpy as np
+
+    from lib.evaluate import curves
+
+    y_true = np.array([0, 1] * 50)
+    for p, right, below in ((0.9, [True, False] * 50, True), (0.55, [True] * 100, False)):
+        pred = np.where(right, y_true, 1 - y_true)
+        y_prob = np.zeros((100, 2))
+        y_prob[np.arange(100), pred], y_prob[np.arange(100), 1 - pred] = p, 1 - p
+        table, ece = curves.reliability(y_true, y_prob)
+        svg = _svg(charts.reliability_chart(table, ece))
+        bars = [b for b in svg.iter(f"{SVG}path") if b.get("aria-roledescription") == "bar"]
+        (bar,) = [b for b in bars if "accuracy" in (b.get("aria-label") or "")]
+        accuracy = float(re.search(r"accuracy: ([0-9.]+)", bar.get("aria-label")).group(1))
+        confidence = float(re.search(r"mean confidence: ([0-9.]+)", bar.get("aria-label")).group(1))
+        assert (accuracy < confidence) is below, (p, accuracy, confidence)

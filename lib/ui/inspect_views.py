@@ -295,7 +295,8 @@ def curves_ui(run: StoredRun) -> None:
     c2.caption(
         _(
             "Top-label confidence (the largest probability) in 10 equal-width bins; "
-            "ECE = Σ |accuracy − confidence| × images in the bin / all images. Bars below the diagonal: overconfident."
+            "ECE = Σ |accuracy − confidence| × images in the bin / all images. Bars below the diagonal: "
+            "overconfident (right less often than it is sure); above it: underconfident (right more often)."
         )
     )
     filled = rel[rel["count"] > 0].assign(
