@@ -608,6 +608,12 @@ def test_the_korean_dataset_page_reads_on_a_projector(browser, served_app, width
     assert not found, found
 
 
+def _digits_fingerprint() -> str:
+    from lib.data.sources import load_digits
+
+    return load_digits().fingerprint
+
+
 @pytest.fixture(scope="module")
 def long_named_run(served_with_runs, tmp_path_factory):
     """A third run whose name (made from its settings) is as long as the tutorial ladder's: a stored
@@ -624,7 +630,12 @@ def long_named_run(served_with_runs, tmp_path_factory):
     store = served_with_runs["store"]
     augment = tmp_path_factory.mktemp("augment") / "tutorial.json"
     augment.write_text(to_json(preset(TUTORIAL_AUGMENT)), encoding="utf-8")
-    backbone = next(r for r in RunStore(store).list_runs()[0] if r.model == "cnn").run_id
+    # the module's own complete cnn on plain digits (other tests stop cnn runs on digits made imbalanced)
+    backbone = next(
+        r
+        for r in RunStore(store).list_runs()[0]
+        if r.model == "cnn" and r.status == "complete" and r.dataset.fingerprint == _digits_fingerprint()
+    ).run_id
     args = ["--model", f"run:{backbone}", "--transfer", "fine_tune", "--unfreeze", "1", "--augment", str(augment)]
     job = _train(store, *args, "--epochs", "1")
     _, err = job.communicate(timeout=300)
