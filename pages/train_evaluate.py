@@ -2,6 +2,7 @@
 confusion matrix and report, and see the images behind each number."""
 
 import contextlib
+from collections import Counter
 
 import pandas as pd
 import streamlit as st
@@ -47,12 +48,15 @@ WEIGHT_CHOICES = {
 # --- Settings ------------------------------------------------------------------------------
 with box["settings"], st.expander(_("Training settings")) if present.presenting() else st.container(border=True):
     c = st.columns([2, 1, 1])  # the model's name is long: room for it on a projector
+    lenders = [r for r in stored_runs if can_be_backbone(r)]
+    said = Counter(r.display_name for r in lenders)  # two runs named alike: the id's start tells them apart
     backbone_runs = {
-        str(BackboneRef.of_run(r.run_id)): _("backbone from run {run_id} ({model} on {dataset})").format(
-            run_id=r.run_id, model=r.model, dataset=r.dataset.label
+        str(BackboneRef.of_run(r.run_id)): _("backbone from run {run} ({model} on {dataset})").format(
+            run=r.display_name if said[r.display_name] == 1 else f"{r.display_name} · {r.run_id[:6]}",
+            model=r.model,
+            dataset=r.dataset.label,
         )
-        for r in stored_runs
-        if can_be_backbone(r)
+        for r in lenders
     }
     # kind titles and backbone labels are N_ texts, translated here; a run's label is already shown text
     choices = {

@@ -112,6 +112,8 @@ def test_transfer_learning_controls_offline_message_and_run_backbone(page, offli
     page.button(key="train_button").click().run()
     first = page.session_state[state.CURRENT_RUN]
     page.run()
+    box = page.selectbox(key="train_model")  # the run is offered by its name, not its id
+    assert box.format_func(f"run:{first}") == "backbone from run mlp · 1 ep · no aug · seed 0 (mlp on digits)"
     page.selectbox(key="train_model").select(f"run:{first}").run()
     page.radio(key="train_transfer").set_value("fine_tune").run()
     page.button(key="train_button").click().run()
