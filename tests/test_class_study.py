@@ -34,9 +34,7 @@ def test_three_sessions_run_a_one_epoch_study_at_once_through_the_pool(chromium_
             wait_idle(page)
             # the box names the run as people say it (#21), not by its id
             name = RunStore(runs).load(backbone.run_id).record.display_name
-            expect(page.get_by_role("combobox", name="Backbone")).to_have_value(
-                f"backbone from run {name} (cnn on this data set)"
-            )
+            expect(page.get_by_role("combobox", name="Backbone")).to_have_value(f"run {name}")  # "run cnn · 1 ep …"
             set_number(page, "Epochs each", 1)
             wait_idle(page)
         for page in room.pages:
