@@ -189,7 +189,7 @@ def test_korean_page_bodies_and_tabs_on_the_projector_show_no_english_sentence(c
                     where = f"{path}_{tab.lower().replace(' ', '_')}"
                 if tab == "Evaluation traps":  # the first trap run on the model: its table and lesson
                     main.get_by_role("button", name=korean("Run it on this model")).click()
-                    expect(main.get_by_text("해결이 아닌 것:", exact=False)).to_be_visible()
+                    expect(main.get_by_test_id("stCode").filter(has_text="# Fix 1")).to_be_visible()
                 english = _english_in_main(page, where, keep)
                 assert heading in page.evaluate(MAIN_TEXT)
                 if english:
