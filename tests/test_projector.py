@@ -600,6 +600,7 @@ def test_every_korean_page_and_tab_reads_on_a_projector(browser, served_with_run
                 page.wait_for_timeout(250)
                 page.wait_for_function(CHARTS_DRAWN_JS, timeout=60_000)
                 name = f"{path}_{tab.lower().replace(' ', '_')}"
+                page.get_by_role("tablist").first.evaluate("el => el.scrollIntoView()")  # the tab's own content
             page.screenshot(path=str(SHOTS / f"{name}_ko_{suffix}.png"))  # what the room sees
             found = _but_translated_legends(page, page.evaluate(CHECK_JS, True))
             if found:
