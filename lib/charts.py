@@ -48,7 +48,7 @@ def _legend(**overrides) -> alt.Legend:
 
 
 # The texts _title is given, marked for the catalogue (it is called with variables).
-_FIELD_TITLES = (N_("epoch"), N_("class"))
+_FIELD_TITLES = (N_("epoch"), N_("class"), N_("metric"), N_("probability"), N_("result"))
 
 
 def _title(text: str, field: str | None = None):
@@ -463,7 +463,12 @@ def threshold_chart(table: pd.DataFrame, threshold: float) -> alt.Chart:
         )
         .mark_bar()
         .encode(
-            x=alt.X("class:N", sort=list(table["class"]), axis=alt.Axis(labelOverlap=False, labelAngle=0)),
+            x=alt.X(
+                "class:N",
+                sort=list(table["class"]),
+                title=_title("class", "class"),
+                axis=alt.Axis(labelOverlap=False, labelAngle=0),
+            ),
             xOffset=alt.XOffset("metric:N", sort=list(RATE_NAMES)),
             y=alt.Y(
                 "value:Q", title=_title("value", "value"), scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")

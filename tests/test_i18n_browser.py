@@ -126,6 +126,13 @@ TABLE_TEXTS = """() => [...document.querySelectorAll('[data-testid=stMain] [data
   .filter((c) => c.getClientRects().length).map((c) => c.innerText.trim())"""
 
 
+# The titles a chart draws (its own, its axes', its legends'), of the charts shown.
+CHART_TITLES = """() => [...document.querySelectorAll('[data-testid=stMain] [data-testid=stVegaLiteChart] svg')]
+  .filter((svg) => svg.getClientRects().length)
+  .flatMap((svg) => [...svg.querySelectorAll('.role-title-text, .role-axis-title text, .role-legend-title text')])
+  .map((t) => t.textContent.trim())"""
+
+
 PARAGRAPHS_KEEP_WORDS = """() => {
   const texts = [...document.querySelectorAll('[data-testid=stMain] [data-testid=stMarkdownContainer] p')];
   return texts.length > 0 && texts.every((p) => getComputedStyle(p).wordBreak === 'keep-all');
@@ -164,15 +171,18 @@ def _english_in_main(page, where: str, keep: tuple[str, ...]) -> list[str]:
     assert_no_exception(page)
     SHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SHOTS / f"lang_ko_body_{where}_1024x768_present.png"))
-    cells = [c for c in page.evaluate(TABLE_TEXTS) if re.fullmatch(r"[a-z]+(?: [a-z]+)*", c) and c not in keep]
-    return english_runs(page.evaluate(MAIN_TEXT), keep=keep) + [f"table: {c}" for c in cells]
+    words = re.compile(r"[a-z]+(?: [a-z]+)*")  # lowercase English words only: no name, number or code
+    cells = [c for c in page.evaluate(TABLE_TEXTS) if words.fullmatch(c) and c not in keep]
+    titles = [t for t in page.evaluate(CHART_TITLES) if words.fullmatch(t) and t not in keep]
+    english = english_runs(page.evaluate(MAIN_TEXT), keep=keep)
+    return english + [f"table: {c}" for c in cells] + [f"chart title: {t}" for t in titles]
 
 
 def test_korean_page_bodies_and_tabs_on_the_projector_show_no_english_sentence(chromium_path, served_with_a_run):
     """All five pages in Korean at 1024x768 with Present on, a stored run shown: in the main area of
     each page, of every tab of Train & Evaluate (with a trap run and the LiteRT export box) and of Look
     inside, no run of three lowercase English words (tests/english_text.py) and no table header or
-    cell in lowercase English words."""
+    cell, chart title, axis title or legend title in lowercase English words."""
     from playwright.sync_api import sync_playwright
 
     korean = i18n.translations("ko").gettext
