@@ -36,6 +36,10 @@ BATCH_AVERAGED = N_("batch-averaged (as a Keras metric function)")
 SPLIT_NAMES = (N_("train"), N_("validation"), N_("test"))
 METRIC_NAMES = {"loss": N_("loss"), "accuracy": N_("accuracy"), "val_accuracy": N_("val_accuracy")}
 PER_CLASS_TITLES = {"precision": N_("precision per class"), "recall": N_("recall per class"), "f1": N_("f1 per class")}
+RESULT_NAMES = (N_("right"), N_("wrong"))  # the map of what it learned: each test image's prediction
+RATE_NAMES = (N_("precision"), N_("recall"))
+# Every data value a legend may show translated (tests accept a translated entry drawn by its English value).
+LEGEND_VALUES = (*SPLIT_NAMES, EXACT, BATCH_AVERAGED, *METRIC_NAMES.values(), *RESULT_NAMES, *RATE_NAMES)
 CURVES_TITLES = {"loss": N_("loss: train vs validation"), "accuracy": N_("accuracy: train vs validation")}
 
 
@@ -44,7 +48,7 @@ def _legend(**overrides) -> alt.Legend:
 
 
 # The texts _title is given, marked for the catalogue (it is called with variables).
-_FIELD_TITLES = (N_("epoch"), N_("class"))
+_FIELD_TITLES = (N_("epoch"), N_("class"), N_("metric"), N_("probability"), N_("result"))
 
 
 def _epoch_axis(epochs) -> alt.Axis:
@@ -466,16 +470,21 @@ def threshold_chart(table: pd.DataFrame, threshold: float) -> alt.Chart:
         )
         .mark_bar()
         .encode(
-            x=alt.X("class:N", sort=list(table["class"]), axis=alt.Axis(labelOverlap=False, labelAngle=0)),
-            xOffset=alt.XOffset("metric:N", sort=["precision", "recall"]),
+            x=alt.X(
+                "class:N",
+                sort=list(table["class"]),
+                title=_title("class", "class"),
+                axis=alt.Axis(labelOverlap=False, labelAngle=0),
+            ),
+            xOffset=alt.XOffset("metric:N", sort=list(RATE_NAMES)),
             y=alt.Y(
                 "value:Q", title=_title("value", "value"), scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%")
             ),
             color=alt.Color(
                 "metric:N",
-                sort=["precision", "recall"],
+                sort=list(RATE_NAMES),
                 title=_title("metric", "metric"),
-                legend=_legend_or_default(["precision", "recall"]),
+                legend=_legend_or_default(RATE_NAMES),
             ),
             tooltip=["class:N", "metric:N", alt.Tooltip("value:Q", format=".1%")],
         )
@@ -538,10 +547,10 @@ def embedding_chart(
             ),
             shape=alt.Shape(
                 "result:N",
-                sort=["right", "wrong"],
+                sort=list(RESULT_NAMES),
                 title=_title("result", "result"),
                 scale=alt.Scale(range=["circle", "cross"]),
-                legend=_legend_or_default([N_("right"), N_("wrong")]),
+                legend=_legend_or_default(RESULT_NAMES),
             ),
             tooltip=tooltip,
         )

@@ -124,7 +124,9 @@ st.caption(
         "and standardization (subtract the mean, divide by the std of the training split)."
     )
 )
-present.dataframe(pixel_table, hide_index=True, width="stretch")
+# the split and channel names as the reader says them (the table keeps the English values)
+shown_pixels = pixel_table.assign(split=pixel_table["split"].map(_), channel=pixel_table["channel"].map(_))
+present.dataframe(shown_pixels, hide_index=True, width="stretch")
 
 # --- Leakage -------------------------------------------------------------------------
 st.subheader(_("Leakage check"))

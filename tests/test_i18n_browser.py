@@ -4,12 +4,19 @@ tests/screenshots/lang_*.png at 1024x768 and 1280x720, Present on and off)."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import CHROMIUM_ARGS
+from lib import i18n
+from tests.conftest import CHROMIUM_ARGS, start_server, stop_server
 from tests.english_text import english_runs
+from tests.helpers import ROOT
 from tests.test_browser import assert_no_exception, wait_idle
 
 SHOTS = Path(__file__).resolve().parent / "screenshots"
@@ -87,13 +94,19 @@ def test_korean_sidebar_as_the_room_sees_it(chromium_path, served_app):
         browser.close()
 
 
-# The four translated page bodies and the Korean heading each one draws when its run is done.
+# Every page and the Korean heading it draws, and the tabs each one shows a stored run in (their
+# English names: the test clicks them by their Korean ones).
 KOREAN_BODIES = (
     ("data", "1 · 데이터셋"),
     ("augment", "2 · 데이터 증강"),
+    ("train", "3 · 학습과 평가"),
     ("runs", "4 · 학습 결과 비교"),
     ("inside", "5 · 모델 들여다보기"),
 )
+TABS = {
+    "train": ("Test evaluation", "Training curves", "Per class over epochs", "Evaluation traps", "Show code"),
+    "inside": ("Try it", "Where it looks", "Curves per class", "Map of what it learned", "Report"),
+}
 # The main area's text as the room reads it, without code blocks (code stays code) and charts
 # (lib/charts draws its own titles; translated with that module).
 MAIN_TEXT = """() => {
@@ -107,38 +120,103 @@ MAIN_TEXT = """() => {
 }"""
 
 
+# Table headers and cells as drawn (presenting, tables are HTML): a one-word English header ("positives")
+# or value ("train") is no sentence, but it is English all the same.
+TABLE_TEXTS = """() => [...document.querySelectorAll('[data-testid=stMain] [data-testid=stTable] :is(th, td)')]
+  .filter((c) => c.getClientRects().length).map((c) => c.innerText.trim())"""
+
+
+# The titles a chart draws (its own, its axes', its legends'), of the charts shown.
+CHART_TITLES = """() => [...document.querySelectorAll('[data-testid=stMain] [data-testid=stVegaLiteChart] svg')]
+  .filter((svg) => svg.getClientRects().length)
+  .flatMap((svg) => [...svg.querySelectorAll('.role-title-text, .role-axis-title text, .role-legend-title text')])
+  .map((t) => t.textContent.trim())"""
+
+
 PARAGRAPHS_KEEP_WORDS = """() => {
   const texts = [...document.querySelectorAll('[data-testid=stMain] [data-testid=stMarkdownContainer] p')];
   return texts.length > 0 && texts.every((p) => getComputedStyle(p).wordBreak === 'keep-all');
 }"""
 
 
-def test_four_korean_page_bodies_on_the_projector_show_no_english_sentence(chromium_path, served_app):
-    """Dataset, Augmentation, Compare runs and Look inside in Korean at 1024x768 with Present on:
-    no run of three lowercase English words in the main area (tests/english_text.py)."""
+@pytest.fixture(scope="module")
+def served_with_a_run(tmp_path_factory) -> Iterator[dict]:
+    """A server whose store holds one trained run (a small CNN on digits, 2 epochs: curves per epoch,
+    Where it looks' maps) with a LiteRT export (the export box's tables): every evaluation tab has
+    something to say."""
+    from lib.runs.store import RunStore
+
+    store = tmp_path_factory.mktemp("ko-runs")
+    for args in (["train", "digits", "--model", "cnn", "--epochs", "2"], None):
+        if args is None:  # then export the run just trained
+            args = ["export", RunStore(store).list_runs()[0][0].run_id]
+        done = subprocess.run(
+            [sys.executable, "-m", "lib.cli", *args, "--store", str(store)],
+            cwd=ROOT, capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-1000:]
+    (run,) = RunStore(store).list_runs()[0]
+    proc, url, _ = start_server({"EXPLORER_RUNS": str(store)})
+    try:
+        yield {"url": url, "run_name": run.display_name}
+    finally:
+        stop_server(proc)
+
+
+def _english_in_main(page, where: str, keep: tuple[str, ...]) -> list[str]:
+    """The English word runs of the main area as drawn now, and a screenshot of it."""
+    wait_idle(page)
+    # widgets whose code is still loading are drawn as skeletons: their labels are not there yet
+    expect(page.get_by_test_id("stSkeleton")).to_have_count(0)
+    assert_no_exception(page)
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"lang_ko_body_{where}_1024x768_present.png"))
+    words = re.compile(r"[a-z]+(?: [a-z]+)*")  # lowercase English words only: no name, number or code
+    cells = [c for c in page.evaluate(TABLE_TEXTS) if words.fullmatch(c) and c not in keep]
+    titles = [t for t in page.evaluate(CHART_TITLES) if words.fullmatch(t) and t not in keep]
+    english = english_runs(page.evaluate(MAIN_TEXT), keep=keep)
+    return english + [f"table: {c}" for c in cells] + [f"chart title: {t}" for t in titles]
+
+
+def test_korean_page_bodies_and_tabs_on_the_projector_show_no_english_sentence(chromium_path, served_with_a_run):
+    """All five pages in Korean at 1024x768 with Present on, a stored run shown: in the main area of
+    each page, of every tab of Train & Evaluate (with a trap run and the LiteRT export box) and of Look
+    inside, no run of three lowercase English words (tests/english_text.py) and no table header or
+    cell, chart title, axis title or legend title in lowercase English words."""
     from playwright.sync_api import sync_playwright
 
+    korean = i18n.translations("ko").gettext
+    keep = ("digits", served_with_a_run["run_name"])
+    found: dict[str, list[str]] = {}
     with sync_playwright() as p:
         browser = _browser(p, chromium_path)
         page = browser.new_page(viewport={"width": 1024, "height": 768})
-        page.set_default_timeout(60_000)
+        page.set_default_timeout(120_000)
         for path, heading in KOREAN_BODIES:
-            page.goto(f"{served_app}/{path}?present=1&lang=ko")
-            expect(page.get_by_test_id("stMain").get_by_role("heading", name=heading)).to_be_visible()
+            page.goto(f"{served_with_a_run['url']}/{path}?present=1&lang=ko")
+            main = page.get_by_test_id("stMain")
+            expect(main.get_by_role("heading", name=heading)).to_be_visible(timeout=180_000)
             wait_idle(page)
-            # widgets whose code is still loading are drawn as skeletons: their labels are not there yet
-            expect(page.get_by_test_id("stSkeleton")).to_have_count(0)
-            assert_no_exception(page)
             # Korean words stay whole at a line's end, in the page's own paragraphs too (Streamlit
             # gives them word-break: break-word); waited for: the style arrives with the sidebar.
             page.wait_for_function(PARAGRAPHS_KEEP_WORDS, timeout=30_000)
-            text = page.evaluate(MAIN_TEXT)
-            assert heading in text
-            english = english_runs(text, keep=("digits",))
-            assert not english, (path, english[:10])
-            SHOTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(SHOTS / f"lang_ko_body_{path}_1024x768_present.png"))
+            for tab in TABS.get(path, (None,)):
+                where = path
+                if tab is not None:
+                    main.get_by_role("tab", name=korean(tab), exact=True).click()
+                    page.wait_for_timeout(300)
+                    where = f"{path}_{tab.lower().replace(' ', '_')}"
+                if tab == "Evaluation traps":  # the first trap run on the model: its table and lesson
+                    main.get_by_role("button", name=korean("Run it on this model")).click()
+                    expect(main.get_by_test_id("stCode").filter(has_text="# Fix 1")).to_be_visible()
+                english = _english_in_main(page, where, keep)
+                assert heading in page.evaluate(MAIN_TEXT)
+                if english:
+                    found[where] = english[:10]
+            if path == "train":  # the export box below the tabs: its tables of the stored export
+                expect(main.get_by_text(korean("Per class, for"), exact=True)).to_be_visible()
         browser.close()
+    assert not found, found
 
 
 def _checked_split(page) -> list[str]:

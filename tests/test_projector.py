@@ -573,8 +573,7 @@ def _but_translated_legends(page, found: list[str]) -> list[str]:
     carries its English value."""
     from lib import charts, i18n
 
-    values = (*charts.SPLIT_NAMES, charts.EXACT, charts.BATCH_AVERAGED, *charts.METRIC_NAMES.values())
-    english = {i18n.translations("ko").gettext(v): v for v in values}
+    english = {i18n.translations("ko").gettext(v): v for v in charts.LEGEND_VALUES}
     drawn = page.evaluate(DRAWN_MARKS_JS)
     kept = []
     for problem in found:
@@ -590,22 +589,48 @@ KEEPS_WORDS_JS = """() => [...document.querySelectorAll('[data-testid=stMain] [d
 
 
 @pytest.mark.parametrize("width,height", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
-def test_the_korean_dataset_page_reads_on_a_projector(browser, served_app, width, height):
-    """The Dataset page in Korean, presenting, sidebar open: Hangul labels, captions, metrics and
-    options are neither cut nor broken inside a word (the same checks as every English page; the
-    Dataset page needs no stored run, so the session's plain server serves it)."""
+def test_every_korean_page_and_tab_reads_on_a_projector(browser, served_with_runs, width, height):
+    """Every page and tab in Korean, presenting, sidebar open, the stored runs shown: Hangul labels,
+    captions, metrics, tabs, options and tables are neither cut nor broken inside a word (the same
+    checks as every English page; Present off is left to the English pass: Korean adds only its words)."""
+    from lib import i18n
+
+    korean = i18n.translations("ko").gettext
     SHOTS.mkdir(exist_ok=True)
+    url = served_with_runs["url"]
+    suffix = f"{width}x{height}_present"
+    problems: dict[str, list[str]] = {}
     page = browser.new_page(viewport={"width": width, "height": height})
     page.set_default_timeout(120_000)
-    page.goto(f"{served_app}/data?present=1&lang=ko")
-    expect(page.get_by_role("heading", name="1 · 데이터셋")).to_be_visible()
+    page.goto(f"{url}/data?lang=ko&present=1")
+    expect(page.get_by_role("heading", name=korean(PAGES["data"]))).to_be_visible()
     _idle(page)
     page.wait_for_function(KEEPS_WORDS_JS, timeout=60_000)  # the Korean style arrives with the sidebar
-    assert page.locator("[data-testid='stException']").count() == 0
-    page.screenshot(path=str(SHOTS / f"data_ko_{width}x{height}_present.png"))
-    found = _but_translated_legends(page, page.evaluate(CHECK_JS, True))
+    for path, title in PAGES.items():
+        if path == "train":
+            _export_done(served_with_runs)
+        page.get_by_test_id("stSidebarNav").get_by_text(korean(title)).click()  # as a teacher moves on
+        expect(page.get_by_role("heading", name=korean(title))).to_be_visible()
+        _idle(page)
+        assert re.search(r"[?&]lang=ko", page.url) and re.search(r"[?&]present=1", page.url), page.url
+        assert page.locator("[data-testid='stException']").count() == 0, path
+        for tab in TABS.get(path, [None]):
+            name = path
+            if tab is not None:
+                page.get_by_role("tab", name=korean(tab), exact=True).click()
+                page.wait_for_timeout(250)
+                page.wait_for_function(CHARTS_DRAWN_JS, timeout=60_000)
+                name = f"{path}_{tab.lower().replace(' ', '_')}"
+                page.get_by_role("tablist").first.evaluate("el => el.scrollIntoView()")  # the tab's own content
+            page.screenshot(path=str(SHOTS / f"{name}_ko_{suffix}.png"))  # what the room sees
+            found = _but_translated_legends(page, page.evaluate(CHECK_JS, True))
+            if found:
+                problems[name] = found
+        if path == "train":  # the LiteRT export's tables, below the tabs
+            page.get_by_text(korean("Per class, for"), exact=True).scroll_into_view_if_needed()
+            page.screenshot(path=str(SHOTS / f"train_export_ko_{suffix}.png"))
     page.close()
-    assert not found, found
+    assert not problems, problems
 
 
 def _digits_fingerprint() -> str:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from lib.data.dataset import Dataset
-from lib.i18n import _
+from lib.i18n import N_, _
 
 # Largest/smallest class count ratio above which accuracy alone is called misleading.
 IMBALANCE_WARN_RATIO = 1.5
@@ -123,7 +123,8 @@ def channel_histograms(x: np.ndarray) -> np.ndarray:
 
 
 def _channel_name(c: int, channels: int) -> str:
-    return "gray" if channels == 1 else "RGB"[c] if channels == 3 else str(c)
+    # the data keep this English name (CLI, report); a page shows it translated
+    return N_("gray") if channels == 1 else "RGB"[c] if channels == 3 else str(c)
 
 
 def duplicates_across_splits(ds: Dataset) -> pd.DataFrame:

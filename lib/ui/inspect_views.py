@@ -55,7 +55,7 @@ def steps_ui(steps: list[try_image.Step]) -> None:
         col.image(display(step.image), width=110)
         col.caption(
             f"**{i + 1}. {md(shown(step.name))}**  \n{'x'.join(str(d) for d in step.shape)} · {step.image.dtype}  \n"
-            f"min {step.low:.4g} · max {step.high:.4g}"
+            + _("min {low} · max {high}").format(low=f"{step.low:.4g}", high=f"{step.high:.4g}")
         )
         if step.note:
             col.caption(md(shown(step.note)))

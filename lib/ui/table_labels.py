@@ -49,6 +49,7 @@ HEADERS: dict[str, str] = {
     "auc": N_("AUC"),
     "average precision": N_("average precision"),
     "prevalence": N_("prevalence"),
+    "positives": N_("positives"),  # test images of the class (one-vs-rest positives)
     "precision": N_("precision"),
     "recall": N_("recall"),
     "predicted": N_("predicted"),
