@@ -53,7 +53,9 @@ CHECK_JS = (
                '[data-testid="stCheckbox"] p', '[data-testid="stRadio"] p', '[data-testid="stCaptionContainer"] p',
                '[data-testid="stImageCaption"]', '[data-testid="stHeading"] h1', '[data-testid="stHeading"] h3',
                // a table's column headers (not those naming runs, which may break anywhere on purpose)
-               '[data-testid="stTable"] thead th:not([class*="st-key-runs_by_setting"] *)'];
+               '[data-testid="stTable"] thead th:not([class*="st-key-runs_by_setting"] *)',
+               // and Compare's headline figures and statuses (its names may break anywhere)
+               '[class*="st-key-runs_key_columns"] [data-testid="stTable"] td:not(.col0)'];
   for (const el of document.querySelectorAll(sel.join(','))) {
     if (!visible(el) || el.getBoundingClientRect().width === 0) continue;
     const text = el.textContent.trim();
