@@ -6,6 +6,7 @@ and leaves nothing half-written; the run itself is untouched."""
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 
 import numpy as np
@@ -166,6 +167,23 @@ def test_an_export_that_fails_half_way_leaves_nothing_listed_as_complete(stored,
         export.export_run(run, digits, "none", tmp_path)
     assert export.list_exports(run, tmp_path) == []
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".tmp-")]  # no temporary file left
+
+
+def test_an_export_killed_half_way_leaves_files_the_next_export_removes(stored, digits, tmp_path):
+    """A killed export's temporary files (its pid gone) are removed by the next export into that
+    folder; a live process's are left alone (it may be exporting now)."""
+    import subprocess
+    import sys
+
+    _, run = stored
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = tmp_path / f".tmp-{int(gone.stdout)}-0badc0de-model_int8.tflite"
+    alive = tmp_path / f".tmp-{os.getppid()}-0badc0de-model_int8.tflite"
+    for path in (dead, alive):
+        path.write_bytes(b"half a file")
+    export.export_run(run, digits, "none", tmp_path)
+    assert not dead.exists() and alive.exists()
+    assert [e.quantize for e in export.list_exports(run, tmp_path)] == ["none"]
 
 
 def test_a_missing_or_damaged_model_file_is_one_line(stored, digits, tmp_path):

@@ -36,7 +36,7 @@ from lib.data.dataset import Dataset
 from lib.errors import ExportError, StoreError, one_line
 from lib.evaluate import metrics
 from lib.i18n import N_, Deferred, _
-from lib.runs.store import StoredRun
+from lib.runs.store import StoredRun, pid_alive
 
 QUANTIZATIONS = {  # shown through _() (the page's selectbox); the codes are the CLI's --quantize values
     "none": N_("float32 (no quantization)"),
@@ -277,8 +277,18 @@ def _check_writable(folder: Path) -> None:
         ) from None
 
 
+def _clean_stale_parts(folder: Path) -> None:
+    """Temporary files an export killed half-way left (`.tmp-<pid>-...`), removed once that
+    process is gone (never those of an export still running, in this or another process)."""
+    for entry in folder.glob(".tmp-*"):
+        pid = entry.name.split("-")[1]
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)) and entry.is_file():
+            entry.unlink(missing_ok=True)
+
+
 def _write(folder: Path, quantize: str, content: bytes, y_prob: np.ndarray, meta: dict) -> None:
     """Temporary files first, renamed into place, the JSON (the 'complete' mark) last."""
+    _clean_stale_parts(folder)
     names = _names(quantize)
     old = _names(quantize, OLD_FILE_KINDS[quantize]) if quantize in OLD_FILE_KINDS else {}
     tag = f".tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}-"

@@ -173,7 +173,8 @@ STALE_WITHOUT_PID_S = 6 * 3600
 _cleaned: set[str] = set()
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this machine with that pid is alive (a temporary's owner)."""
     if pid <= 0:
         return False
     try:
@@ -196,7 +197,7 @@ def _owner_pid(name: str) -> int | None:
 
 def _stale(path: Path, pid: int | None, now: float) -> bool:
     if pid is not None:
-        return pid != os.getpid() and not _pid_alive(pid)
+        return pid != os.getpid() and not pid_alive(pid)
     try:
         return now - path.stat().st_mtime > STALE_WITHOUT_PID_S
     except OSError:
