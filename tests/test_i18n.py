@@ -75,6 +75,11 @@ def test_translations_use_the_tutorials_vocabulary():
         "미세 조정"
         in ko["the transfer-learning ladder: own CNN, feature extraction, fine-tuning, fine-tuning + augmentation"]
     )
+    assert (
+        ko["Transfer"] == "전이 학습"
+        and "특성 추출"
+        in ko["the transfer-learning ladder: own CNN, feature extraction, fine-tuning, fine-tuning + augmentation"]
+    )
 
 
 def test_language_codes_from_locales_and_the_environment():
@@ -247,6 +252,32 @@ def test_errors_of_runs_train_evaluate_and_augment_are_english_as_raised_and_kor
         with i18n.using("ko"):
             assert korean[english] in one_line(exc), one_line(exc)
             assert one_line(travelled) == one_line(exc)
+
+
+def test_a_workers_long_error_travels_whole_and_reads_in_korean():
+    """The ImageNet-weights error is over 200 characters: sent back from a worker it is the whole
+    message (its Deferred), which the reader's session shows in Korean (it once came back as cut
+    English)."""
+    import pickle
+
+    from lib.errors import TransferError, one_line, portable_line
+
+    raised = TransferError(  # as lib/train/transfer.py raises it offline
+        i18n.N_(
+            "ImageNet weights for {kind} are not in the Keras cache (~/.keras/models) and could not be "
+            "downloaded (offline?): choose weights 'none' (random, not pretrained) or a local weights file "
+            "[{reason}]"
+        ),
+        kind="vgg16",
+        reason="URL fetch failure on https://storage.googleapis.com/tensorflow/keras-applications/vgg16",
+    )
+    assert len(str(raised)) > 200
+    kind, line = pickle.loads(pickle.dumps((type(raised), portable_line(raised))))
+    travelled = kind(line)
+    assert str(travelled) == str(raised)
+    with i18n.using("ko"):
+        shown = one_line(travelled)
+    assert "ImageNet" in shown and "Keras" in shown and re.search("[가-힣]", shown), shown
 
 
 def test_augmentation_captions_and_preset_names_in_the_readers_language():

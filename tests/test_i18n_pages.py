@@ -191,3 +191,12 @@ def test_switching_the_language_beside_an_empty_uploader_raises_nothing():
     at.selectbox(key="lang").set_value("ko").run()
     assert not at.exception, at.exception
     assert [t.value for t in at.title] == ["1 · 데이터셋"]
+
+
+@pytest.mark.parametrize("page", ["pages/dataset.py", "pages/augmentation.py"])
+def test_code_shown_to_copy_is_the_same_code_in_korean(page):
+    """Code stays code: the loading and ImageDataGenerator/Keras layers snippets a Korean page shows
+    are the English page's, character for character."""
+    english = [c.value for c in _open(page, "en").code]
+    korean = [c.value for c in _open(page, "ko").code]
+    assert english and korean == english
