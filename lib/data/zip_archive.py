@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import stat
 import struct
+import threading
 import unicodedata
 import zipfile
 from dataclasses import dataclass
@@ -121,12 +122,15 @@ class ZipReader:
 
     def __init__(self, data: bytes) -> None:
         self._zf = zipfile.ZipFile(io.BytesIO(data))
+        # Members are read from several threads (lib.data.picture_sets); ZipFile's count of open
+        # members is not thread-safe, so one read at a time (the gate and decoding stay parallel).
+        self._lock = threading.Lock()
 
     def read(self, entry: ZipEntry) -> bytes:
         if entry.info.flag_bits & _ENCRYPTED_FLAG:
             raise DatasetError(_("encrypted (a password is needed)"))
         try:
-            with self._zf.open(entry.info) as fh:
+            with self._lock, self._zf.open(entry.info) as fh:
                 return fh.read(entry.info.file_size + 1)
         except Exception as exc:  # BadZipFile (CRC, header mismatch), zlib.error, NotImplementedError, ...
             raise DatasetError(_("cannot be unpacked ({exc})").format(exc=one_line(exc, 100))) from None
