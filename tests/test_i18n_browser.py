@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from lib import i18n
@@ -137,6 +138,10 @@ PARAGRAPHS_KEEP_WORDS = """() => {
   const texts = [...document.querySelectorAll('[data-testid=stMain] [data-testid=stMarkdownContainer] p')];
   return texts.length > 0 && texts.every((p) => getComputedStyle(p).wordBreak === 'keep-all');
 }"""
+# The paragraphs that would break a Korean word (for the failure's message).
+PARAGRAPHS_BREAKING_WORDS = """() => [...document.querySelectorAll('[data-testid=stMain] [data-testid=stMarkdownContainer] p')]
+  .filter((p) => getComputedStyle(p).wordBreak !== 'keep-all')
+  .map((p) => getComputedStyle(p).wordBreak + ': ' + p.innerText.slice(0, 60))"""
 
 
 @pytest.fixture(scope="module")
@@ -199,7 +204,10 @@ def test_korean_page_bodies_and_tabs_on_the_projector_show_no_english_sentence(c
             wait_idle(page)
             # Korean words stay whole at a line's end, in the page's own paragraphs too (Streamlit
             # gives them word-break: break-word); waited for: the style arrives with the sidebar.
-            page.wait_for_function(PARAGRAPHS_KEEP_WORDS, timeout=30_000)
+            try:
+                page.wait_for_function(PARAGRAPHS_KEEP_WORDS, timeout=30_000)
+            except PlaywrightTimeout:
+                raise AssertionError(f"{path}: {page.evaluate(PARAGRAPHS_BREAKING_WORDS)}") from None
             for tab in TABS.get(path, (None,)):
                 where = path
                 if tab is not None:

@@ -18,14 +18,15 @@ KEY_COLUMNS = ("name", "study step", "accuracy", "balanced accuracy", "macro F1"
 # Our own constant CSS: a run id or a long name breaks inside the word rather than push its table
 # wider than the page (an HTML table grows to its longest word): the headline table's names, and
 # the by-setting tables' cells and headers (run names). Not the headline table's headers and
-# figures ("accura/cy", "comple/te" at 1024 px) nor the row labels (settings' names).
+# figures ("accura/cy", "comple/te" at 1024 px) nor the row labels (settings' names); keep-all, not
+# normal, so a Korean header ("균형 정확도") breaks between its words too.
 _WRAP = """<style>
   .stApp [class*="st-key-runs_key_columns"] [data-testid="stTable"] :is(td.col0, td.col0 *),
   .stApp [class*="st-key-runs_by_setting"] [data-testid="stTable"] :is(td, td *),
   .stApp [class*="st-key-runs_by_setting"] [data-testid="stTable"] :is(th.col_heading, th.col_heading *) {
     white-space: normal !important; overflow-wrap: anywhere !important; }
   .stApp [class*="st-key-runs_key_columns"] [data-testid="stTable"] :is(th.col_heading, th.col_heading *) {
-    overflow-wrap: normal !important; word-break: normal !important; }
+    overflow-wrap: normal !important; word-break: keep-all !important; }
 </style>"""
 
 
