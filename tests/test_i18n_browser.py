@@ -139,7 +139,8 @@ PARAGRAPHS_KEEP_WORDS = """() => {
   return texts.length > 0 && texts.every((p) => getComputedStyle(p).wordBreak === 'keep-all');
 }"""
 # The paragraphs that would break a Korean word (for the failure's message).
-PARAGRAPHS_BREAKING_WORDS = """() => [...document.querySelectorAll('[data-testid=stMain] [data-testid=stMarkdownContainer] p')]
+PARAGRAPHS_BREAKING_WORDS = """() =>
+  [...document.querySelectorAll('[data-testid=stMain] [data-testid=stMarkdownContainer] p')]
   .filter((p) => getComputedStyle(p).wordBreak !== 'keep-all')
   .map((p) => getComputedStyle(p).wordBreak + ': ' + p.innerText.slice(0, 60))"""
 
