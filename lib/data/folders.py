@@ -49,11 +49,16 @@ class Predecoded:
     given it: when every picture is in it at the size and channels chosen, its rows are
     rearranged in place and become the Dataset's arrays."""
 
-    buffer: np.ndarray
+    buffer: np.ndarray | None
     rows: dict[Path, int]
 
-    def fits(self, size: tuple[int, int], channels: int) -> bool:
-        return self.buffer.shape[1:] == (size[1], size[0], channels)
+    def take(self, size: tuple[int, int], channels: int, paths: list[Path]) -> np.ndarray | None:
+        """The buffer when it holds exactly `paths` at this size and channels, else None; either
+        way this object lets go of it (a buffer not used is freed before the loader decodes)."""
+        buffer, self.buffer = self.buffer, None
+        if buffer is None or buffer.shape[1:] != (size[1], size[0], channels) or len(self.rows) != len(paths):
+            return None
+        return buffer if all(p in self.rows for p in paths) else None
 
 
 def load_image_folder(
@@ -150,11 +155,11 @@ def load_image_folder(
         )
 
     done = [0]
-    given = decoded if decoded is not None and decoded.fits(size, channels) else None
-    if given is not None and len(given.rows) == len(entries) and all(e.path in given.rows for e in entries):
+    given = decoded.take(size, channels, [e.path for e in entries]) if decoded is not None else None
+    if given is not None:
         # Every picture is decoded already: its rows put in the Dataset's order, no copy.
         order = np.concatenate([train_idx, test_idx])
-        x = _arrange_rows(given.buffer, np.array([given.rows[entries[i].path] for i in order], dtype=np.int64))
+        x = _arrange_rows(given, np.array([decoded.rows[entries[i].path] for i in order], dtype=np.int64))
         if progress:
             progress(len(entries), len(entries))
         n_train = len(train_idx)
@@ -169,10 +174,7 @@ def load_image_folder(
         # only a chunk's decoded pictures are held beside the array.
         for start in range(0, len(indices), _CHUNK):
             chunk = [entries[i] for i in indices[start : start + _CHUNK]]
-            ready = [given.buffer[given.rows[e.path]] if given and e.path in given.rows else None for e in chunk]
-            missing = [e for e, r in zip(chunk, ready, strict=True) if r is None]
-            fresh = iter(_pool().map(_try_decode, missing, [size] * len(missing), [channels] * len(missing)))
-            results = [next(fresh) if r is None else r for r in ready]
+            results = _pool().map(_try_decode, chunk, [size] * len(chunk), [channels] * len(chunk))
             for e, result in zip(chunk, results, strict=True):
                 if isinstance(result, Exception):  # truncated or corrupt data only shows when decoding
                     skipped.append(f"{printable(e.path.relative_to(root))} ({_reason(result)})")

@@ -398,7 +398,7 @@ def _write_pictures(
             parts = tuple(_safe_part(p) for p in item.parts)
             rel = "/".join(parts)
             try:
-                if not _storable(parts):
+                if arrived is None:  # not read (_Arrivals)
                     raise DatasetError(_("a name that cannot be stored"))
                 if rel in written:
                     raise DatasetError(_("the same name as another file (NFC and NFD spellings?)"))
@@ -460,7 +460,7 @@ def _arrive(item: Incoming, max_pixels: int) -> Arrived:
     sha = hashlib.sha256(data).digest()
     pixels = None
     if header.width <= MAX_SIDE and header.height <= MAX_SIDE:
-        with contextlib.suppress(Exception):  # truncated or corrupt data: the loader reports it
+        with contextlib.suppress(ImageError, OSError, ValueError):  # truncated or corrupt: the loader says why
             pixels = decode.decode_to_array(data, header.size, 3 if header.colour else 1)
     return data, header, sha, pixels
 
@@ -477,7 +477,7 @@ class _Arrivals:
         self._pool = ThreadPoolExecutor(max_workers=decode_workers(), thread_name_prefix="set-read")
 
     def __iter__(self):
-        waiting: deque[tuple[Incoming, Future[Arrived]]] = deque()
+        waiting: deque[tuple[Incoming, Future[Arrived] | None]] = deque()
         for item in self._items:
             if len(waiting) >= self.AHEAD:
                 yield waiting.popleft()
@@ -485,11 +485,9 @@ class _Arrivals:
         while waiting:
             yield waiting.popleft()
 
-    def _submit(self, item: Incoming) -> Future[Arrived]:
+    def _submit(self, item: Incoming) -> Future[Arrived] | None:
         if not _storable(tuple(_safe_part(p) for p in item.parts)):
-            done: Future[Arrived] = Future()
-            done.set_exception(DatasetError(_("a name that cannot be stored")))
-            return done
+            return None  # the caller says why; the file is not read
         return self._pool.submit(_arrive, item, self._max_pixels)
 
     def __enter__(self) -> _Arrivals:
@@ -544,11 +542,12 @@ class _Writer:
 
 class _Decoded:
     """The pictures decoded on arrival, in one uint8 buffer of `slots` rows (one per file that
-    may be a picture), all of the first decoded picture's size and channels; a picture of
-    another shape is left to the folder loader. The buffer is made only when its rows fit the
-    set's decoded-memory budget. The loader takes it (`Predecoded`) and, when every picture is
-    in it at the size it chose, arranges the rows in place: the Dataset's arrays are the buffer
-    itself, so the pixels are held once."""
+    may be a picture), all of the first decoded picture's size and channels. The buffer is made
+    only when its rows fit the set's decoded-memory budget, and let go at the first picture of
+    another shape or one not decoded (the folder loader then decodes the set from disk): it is
+    never held beside a second copy of the pixels. The loader takes it (`Predecoded`) and, when
+    every picture is in it at the size it chose, arranges the rows in place: the Dataset's
+    arrays are the buffer itself, so the pixels are held once."""
 
     def __init__(self, slots: int, max_bytes: int) -> None:
         self._slots, self._max_bytes = slots, max_bytes
@@ -557,14 +556,12 @@ class _Decoded:
         self._refused = False
 
     def put(self, path: Path, pixels: np.ndarray | None) -> None:
-        if pixels is None or self._refused:
+        if self._refused:
             return
-        if self._buffer is None:
-            if self._slots * pixels.nbytes > self._max_bytes:
-                self._refused = True
-                return
+        if pixels is not None and self._buffer is None and self._slots * pixels.nbytes <= self._max_bytes:
             self._buffer = np.empty((self._slots, *pixels.shape), dtype=np.uint8)
-        if pixels.shape != self._buffer.shape[1:]:
+        if pixels is None or self._buffer is None or pixels.shape != self._buffer.shape[1:]:
+            self._refused, self._buffer, self._rows = True, None, {}
             return
         row = len(self._rows)
         self._buffer[row] = pixels
