@@ -278,3 +278,15 @@ def test_an_uploaded_models_header_says_it_was_evaluated_not_trained_here(tmp_pa
     assert problem == ""
     text = progress_text(store.load(run_id))
     assert text == "trained elsewhere, evaluated here on the test set" and "0/0" not in text
+
+
+def test_a_missing_figure_reads_as_missing_in_the_pages_language(two_runs):
+    """A figure a run lacks (NaN) is "n/a" in English and "없음" in Korean, in the by-setting table."""
+    from lib import i18n
+
+    _, runs = two_runs
+    table = compare.runs_table(runs)
+    table["accuracy"] = float("nan")
+    assert set(pd.concat(compare.by_setting(table), axis=1).loc["accuracy"]) == {"n/a"}
+    with i18n.using("ko"):
+        assert set(pd.concat(compare.by_setting(table), axis=1).loc["accuracy"]) == {"없음"}

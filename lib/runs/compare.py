@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from lib.evaluate import metrics
+from lib.i18n import _
 from lib.runs.store import StoredRun
 
 
@@ -65,7 +66,7 @@ def by_setting(table: pd.DataFrame, fmt: dict[str, str] | None = None, *, per_ta
 
     def cell(column: str, value: object) -> str:
         if value is None or (isinstance(value, float) and np.isnan(value)):
-            return "n/a"
+            return _("n/a")
         return fmt[column].format(value) if column in fmt else str(value)
 
     side = pd.DataFrame(

@@ -419,7 +419,7 @@ def as_text(table: pd.DataFrame) -> pd.DataFrame:
         fmt = spec(column)
         if fmt is not None:
             scale = 100 if column.endswith("change") else 1
-            shown[column] = [format(v * scale, fmt) if np.isfinite(v) else "n/a" for v in shown[column]]
+            shown[column] = [format(v * scale, fmt) if np.isfinite(v) else _("n/a") for v in shown[column]]
     return shown.rename(columns={c: f"{c} (pp)" for c in shown.columns if c.endswith("change")})
 
 

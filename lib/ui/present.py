@@ -133,13 +133,13 @@ def dataframe(
         if isinstance(fmt, dict):
             fmt = {safe.get(k, k): v for k, v in fmt.items()}
         return where.table(
-            shown.style.format(fmt, na_rep="n/a") if fmt is not None else shown,
+            shown.style.format(fmt, na_rep=_("n/a")) if fmt is not None else shown,
             hide_index=dataframe_kwargs.get("hide_index"),
         )
     config: dict[str, Any] = dict(headers)  # a string sets the header a person reads
     config.update(dataframe_kwargs.pop("column_config", None) or {})
     return where.dataframe(
-        data.style.format(fmt, na_rep="n/a") if fmt is not None else data,
+        data.style.format(fmt, na_rep=_("n/a")) if fmt is not None else data,
         column_config=config or None,
         **dataframe_kwargs,
     )
