@@ -105,6 +105,9 @@ def run(size: str = "") -> None:
                     _idle(page)
             page.get_by_test_id("stSidebarNav").get_by_text("2 · Augmentation").click()
             page.get_by_role("heading", name="2 · Augmentation").wait_for()
+            # The page's first run goes on after its heading (it imports TensorFlow for the generator,
+            # ~2 s, and the status widget may not show it): time the controls once its code is drawn.
+            page.locator("code", has_text="rotation_range=").first.wait_for()
             _idle(page)
             times["augment rotation"] = []
             for value in range(11, 31, 2):  # 10 values: the code text shows each one
