@@ -394,8 +394,7 @@ def _write_pictures(
     largest = 0
     folders: set[Path] = set()
     with _Writer() as writer, _Arrivals(items, budget.max_pixels) as arrivals:
-        for n, (item, arrived) in enumerate(arrivals, 1):
-            parts = tuple(_safe_part(p) for p in item.parts)
+        for n, (parts, arrived) in enumerate(arrivals, 1):
             rel = "/".join(parts)
             try:
                 if arrived is None:  # not read (_Arrivals)
@@ -466,9 +465,9 @@ def _arrive(item: Incoming, max_pixels: int) -> Arrived:
 
 
 class _Arrivals:
-    """(item, future of `_arrive`) in the items' order, the work done by a few threads at most
-    AHEAD files ahead (so only that many files' bytes wait in memory). Items whose names cannot
-    be stored are not read. Leaving early cancels what has not started."""
+    """(an item's safe name parts, future of `_arrive`) in the items' order, the work done by a
+    few threads at most AHEAD files ahead (so only that many files' bytes wait in memory). Items
+    whose names cannot be stored are not read (None). Leaving early cancels what has not started."""
 
     AHEAD = 32
 
@@ -477,16 +476,17 @@ class _Arrivals:
         self._pool = ThreadPoolExecutor(max_workers=decode_workers(), thread_name_prefix="set-read")
 
     def __iter__(self):
-        waiting: deque[tuple[Incoming, Future[Arrived] | None]] = deque()
+        waiting: deque[tuple[tuple[str, ...], Future[Arrived] | None]] = deque()
         for item in self._items:
             if len(waiting) >= self.AHEAD:
                 yield waiting.popleft()
-            waiting.append((item, self._submit(item)))
+            parts = tuple(_safe_part(p) for p in item.parts)
+            waiting.append((parts, self._submit(item, parts)))
         while waiting:
             yield waiting.popleft()
 
-    def _submit(self, item: Incoming) -> Future[Arrived] | None:
-        if not _storable(tuple(_safe_part(p) for p in item.parts)):
+    def _submit(self, item: Incoming, parts: tuple[str, ...]) -> Future[Arrived] | None:
+        if not _storable(parts):
             return None  # the caller says why; the file is not read
         return self._pool.submit(_arrive, item, self._max_pixels)
 
