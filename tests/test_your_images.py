@@ -426,6 +426,134 @@ def test_peak_memory_stays_within_twice_the_decoded_size(tmp_path, odd_last):
     assert peak <= 2 * size, (peak, size)
 
 
+# --- a large upload: read, gated and written by worker processes ------------------------------
+
+LINUX_PROC = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+
+
+def grandchildren() -> set[int]:
+    """Processes whose parent is a child of this one: the gate's workers are children of
+    multiprocessing's fork server, itself a child of this process."""
+    parent_of: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                parent_of[int(entry.name)] = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    children = {pid for pid, parent in parent_of.items() if parent == os.getpid()}
+    return {pid for pid, parent in parent_of.items() if parent in children}
+
+
+class Watch:
+    """A progress callback that notes the worker processes alive while the files are read."""
+
+    def __init__(self, kill: bool = False) -> None:
+        self.before, self.seen, self.kill = grandchildren(), set(), kill
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage == "read":
+            workers = grandchildren() - self.before
+            self.seen |= workers
+            if self.kill:
+                for pid in workers:
+                    os.kill(pid, 9)
+
+
+def rotated_jpeg(seed: int) -> bytes:
+    """A 12x12 JPEG stored on its side (EXIF orientation 6): decoding turns it upright."""
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buf = io.BytesIO()
+    Image.fromarray(np.random.default_rng(seed).integers(0, 256, (12, 12, 3), dtype=np.uint8)).save(
+        buf, "JPEG", exif=exif
+    )
+    return buf.getvalue()
+
+
+def hostile_mix(per_class: int) -> list[tuple[str, bytes]]:
+    entries = three_classes(per_class)
+    return entries + [
+        ("cat/turned.jpg", rotated_jpeg(5)),
+        ("cat/evil.png", EPS),
+        ("dog/huge.png", big_header_png(20_000, 20_000)),
+        ("dog/notes.txt", b"hello"),
+        ("hen/copy.png", entries[0][1]),
+    ]
+
+
+def ingest(way: str, entries: list[tuple[str, bytes]], title: str, progress=None):
+    if way == "zip":
+        return ps.ingest_zip(zip_of(entries), title, progress=progress)
+    return ps.ingest_files([(f"photos/{name}", data) for name, data in entries], title, progress=progress)
+
+
+@LINUX_PROC
+@pytest.mark.parametrize("way", ["zip", "folder"])
+@pytest.mark.parametrize("per_class", [4, 70], ids=["here", "in worker processes"])
+def test_an_upload_is_gated_alike_here_and_in_worker_processes(tmp_path, way, per_class):
+    """216 files are read, gated, decoded and written by worker processes, 16 in this process:
+    the same refusals, the same duplicate note, and pictures decoded on arrival that are the
+    folder loader's own (the saved set read back from disk has the same fingerprint)."""
+    watch = Watch()
+    got = ingest(way, hostile_mix(per_class), f"mix {per_class}", watch)
+    assert bool(watch.seen) == (per_class == 70)
+    ds = got.dataset
+    assert len(ds.x_train) + len(ds.x_test) == 3 * per_class + 1
+    refused = next(n for n in ds.notes if "not pictures we read" in n)
+    for part in ("cat/evil.png (not an image in a format we read", "dog/huge.png (too large", "dog/notes.txt ("):
+        assert part in refused
+    assert any("hen/copy.png = cat/0.png" in n for n in ds.notes)
+    assert ds.x_train.base is not None and ds.x_train.base is ds.x_test.base  # decoded on arrival, held once
+    assert load_image_folder(ps.sets_place() / got.saved.name).fingerprint == ds.fingerprint
+    stored = sorted(
+        p.relative_to(ps.sets_place() / got.saved.name).as_posix()
+        for p in (ps.sets_place() / got.saved.name).rglob("*")
+    )
+    assert "cat/evil.png" not in stored and "hen/copy.png" not in stored and ".upload.zip" not in stored
+
+
+@LINUX_PROC
+def test_a_picture_cut_short_read_by_a_worker_is_said_by_the_loader():
+    whole = io.BytesIO()
+    Image.fromarray(np.random.default_rng(3).integers(0, 256, (12, 12, 3), dtype=np.uint8)).save(whole, "JPEG")
+    watch = Watch()
+    got = ps.ingest_zip(zip_of(three_classes(70) + [("dog/cut.jpg", whole.getvalue()[:-40])]), "cut", progress=watch)
+    assert watch.seen
+    assert any("unreadable" in n and "dog/cut.jpg" in n for n in got.dataset.notes)
+    assert len(got.dataset.x_train) + len(got.dataset.x_test) == 210
+    assert load_picture_set_fingerprint(got.saved.name) == got.dataset.fingerprint
+
+
+def load_picture_set_fingerprint(name: str) -> str:
+    return ps.load_picture_set(name).fingerprint
+
+
+@LINUX_PROC
+def test_worker_processes_phrase_refusals_in_the_uploaders_language():
+    from lib import i18n
+
+    watch = Watch()
+    with i18n.using("ko"):
+        got = ps.ingest_zip(zip_of(three_classes(70) + [("cat/evil.png", EPS)]), "korean", progress=watch)
+    assert watch.seen
+    note = next(n for n in got.dataset.notes if "evil.png" in n)
+    with i18n.using("ko"):
+        assert "cat/evil.png (읽을 수 있는 형식의 이미지가 아닙니다" in i18n.shown(note)
+
+
+@LINUX_PROC
+def test_a_worker_process_killed_half_way_is_one_line_and_saves_nothing(data_root):
+    watch = Watch(kill=True)
+    with pytest.raises(
+        DatasetError, match=r"^the pictures could not be read: a worker process stopped .*nothing was kept$"
+    ):
+        ps.ingest_zip(zip_of(three_classes(700)), "killed", progress=watch)
+    assert watch.seen
+    assert not_there(data_root) == []  # no set, no temporary folder
+    assert ps.ingest_zip(zip_of(three_classes(70)), "after").dataset is not None  # the next upload works
+
+
 # --- the Delete button, in the app (Streamlit's AppTest) ---------------------------------------
 
 

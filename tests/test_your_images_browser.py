@@ -47,7 +47,7 @@ def served(tmp_path_factory):
     env = {"EXPLORER_DATA_ROOT": str(root), "EXPLORER_RUNS": str(tmp_path_factory.mktemp("runs"))}
     proc, url, _ = start_server(env)
     try:
-        yield url, photos, archive, root
+        yield url, photos, archive, root, proc
     finally:
         stop_server(proc)
 
@@ -134,7 +134,7 @@ def train_and_see_the_confusion_matrix(page, button: str) -> None:
 
 
 def test_a_folder_and_a_zip_become_data_sets_that_train_and_a_reload_restores(served, browser):
-    url, photos, archive, root = served
+    url, photos, archive, root, _ = served
     page = new_page(browser, url)
     sidebar = choose_your_images(page)
     expect(sidebar.get_by_text("No saved sets yet. Add your pictures below.")).to_be_visible()
@@ -201,7 +201,7 @@ def take_pictures(dialog, n: int, cls: str) -> None:
 
 
 def test_class_by_class_with_the_camera_and_a_second_session_sees_only_finished_sets(served, browser):
-    url, _, _, root = served
+    url, _, _, root, _ = served
     page = new_page(browser, url)
     sidebar = choose_your_images(page)
     expander = open_adding(sidebar)
@@ -252,3 +252,39 @@ def saved_set_options(page, sidebar) -> list[str]:
     options = page.get_by_role("option").all_inner_texts()
     page.keyboard.press("Escape")
     return options
+
+
+def server_children(proc) -> list[str]:
+    """The command lines of the server's child processes."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == proc.pid:
+                    found.append((entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"))
+            except (OSError, IndexError, ValueError):
+                continue
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+def test_a_large_zip_is_read_by_worker_processes_that_never_run_the_page(served, browser):
+    """240 photos: read, gated and written by worker processes forked from multiprocessing's
+    fork server (a child of the server). A worker must not run the page script again (in a
+    Streamlit server __main__ is the page): the server's log shows no page run outside a session."""
+    url, _, _, root, proc = served
+    photos = make_photos(root / "incoming" / "many" / "photos", per_class=80)
+    archive = root / "incoming" / "many.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        for p in sorted(photos.rglob("*.jpg")):
+            zf.write(p, p.relative_to(photos.parent).as_posix())
+    page = new_page(browser, url)
+    sidebar = choose_your_images(page)
+    add_pictures(sidebar, "a ZIP file", "many photos", str(archive))
+    expect(in_use(page)).to_contain_text("many photos-", timeout=120_000)
+    expect(in_use(page)).to_contain_text("3 classes · 192 train · 48 test")
+    wait_idle(page)
+    assert_no_exception(page)
+    assert any("forkserver" in c for c in server_children(proc)), server_children(proc)
+    log = Path(proc.log_path).read_text(errors="replace")
+    assert "ScriptRunContext" not in log and "Traceback" not in log, log[-3000:]

@@ -69,10 +69,27 @@ def read_header(source: Source, *, max_pixels: int = MAX_PIXELS, reducible: bool
     pixel data. Raises ImageError."""
     with _opened(source) as fp, _open(fp) as im:
         _check_size(im, max_pixels, reducible=reducible)
-        w, h = im.size
-        if _orientation(im) in (5, 6, 7, 8):  # stored on its side: decoding turns it upright
-            w, h = h, w
-        return ImageHeader(w, h, im.mode, _format(im), _is_colour(im))
+        return _header(im)
+
+
+def read_picture(
+    source: Source, *, decode_within: int, max_pixels: int = MAX_PIXELS
+) -> tuple[ImageHeader, np.ndarray | None]:
+    """One opening of a picture for both: its header, checked as `read_header(reducible=True)`
+    checks it (ImageError), and, when neither side is over `decode_within`, its pixels exactly
+    as `decode_to_array(source, header.size, 3 if header.colour else 1)` gives them, or None
+    when they cannot be decoded (truncated or corrupt data shows only then)."""
+    with _opened(source) as fp, _open(fp) as im:
+        _check_size(im, max_pixels, reducible=True)
+        header = _header(im)
+        if max(header.size) > decode_within or im.width * im.height > max_pixels:
+            return header, None
+        try:
+            im.load()
+            ImageOps.exif_transpose(im, in_place=True)  # the same pixels as open_image's copy
+            return header, to_array(im, header.size, 3 if header.colour else 1)
+        except Exception:  # the caller decodes again where it can say why
+            return header, None
 
 
 def open_image(
@@ -108,7 +125,9 @@ def to_array(im: Image.Image, size: tuple[int, int] | None, channels: int) -> np
     (width, height) when `size` is given: uint8 (height, width, channels)."""
     try:
         im = on_white(to_8bit(im))
-        im = im.convert("RGB" if channels == 3 else "L")
+        mode = "RGB" if channels == 3 else "L"
+        if im.mode != mode:  # (converting to its own mode would only copy it)
+            im = im.convert(mode)
         if size is not None and im.size != size:
             im = im.resize(size, Image.Resampling.BILINEAR)
         arr = np.asarray(im, dtype=np.uint8)
@@ -218,6 +237,13 @@ def _check_size(im: Image.Image, max_pixels: int, *, reducible: bool) -> None:
         raise ImageError(
             _("too large ({w}x{h} pixels; at most {max_pixels:,})").format(w=w, h=h, max_pixels=max_pixels)
         )
+
+
+def _header(im: Image.Image) -> ImageHeader:
+    w, h = im.size
+    if _orientation(im) in (5, 6, 7, 8):  # stored on its side: decoding turns it upright
+        w, h = h, w
+    return ImageHeader(w, h, im.mode, _format(im), _is_colour(im))
 
 
 def _format(im: Image.Image) -> str:

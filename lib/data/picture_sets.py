@@ -12,10 +12,12 @@ uploaded and read back by `load_image_folder`, so a set gives the same Dataset (
 fingerprint: stored runs are reused) as the original folder read from disk.
 
 Every picture goes through the one decoding gate (`lib.data.decode`): its header when it
-arrives (a promised raster format, the pixel budget), then its pixels. Pictures the loader will
-not resize are decoded from the bytes already in memory, on threads as the files arrive
-(`_Arrivals`, `_Decoded`), and handed to the folder loader; any other is decoded by the loader
-from disk. Both decode with the same call, so the Dataset is the same either way.
+arrives (a promised raster format, the pixel budget), before it is written, then its pixels.
+Pictures the loader will not resize are decoded from the bytes already in memory as the files
+arrive (`_Arrivals`, `_Decoded`) and handed to the folder loader; any other is decoded by the
+loader from disk, the same way, so the Dataset is the same either way. A large upload is read,
+gated, decoded and written by worker processes (`lib.data.gate_processes`: Pillow holds the
+GIL for most of a small picture's work, so threads would only take turns).
 """
 
 from __future__ import annotations
@@ -30,21 +32,22 @@ import time
 import unicodedata
 import uuid
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from lib.data import decode
+from lib.data import decode, gate_processes
 from lib.data.dataset import Dataset, DatasetError
-from lib.data.folders import MAX_SIDE, Predecoded, decode_workers, load_image_folder
+from lib.data.folders import MAX_SIDE, Predecoded, load_image_folder
 from lib.data.names import clean_name
 from lib.data.paths import data_root, printable
-from lib.data.zip_archive import ArchiveBudget, ZipReader, zip_entries
+from lib.data.zip_archive import ArchiveBudget, ZipEntry, ZipReader, zip_entries
 from lib.errors import ImageError, one_line
-from lib.i18n import N_, Deferred, _
+from lib.i18n import N_, Deferred, _, language, using
 
 PLACE = "your-images"  # inside the data root
 MARKER = ".set.json"
@@ -79,6 +82,7 @@ class Incoming:
     size: int
     read: Callable[[], bytes]
     name_repaired: bool = False
+    member: ZipEntry | None = None  # a ZIP's member: a worker process may read it itself
 
 
 @dataclass(frozen=True)
@@ -178,8 +182,8 @@ def ingest_zip(
         return Ingested(known, None, True)
     entries = zip_entries(data, budget.archive)
     with ZipReader(data) as reader:
-        items = [Incoming(e.parts, e.info.file_size, (lambda e=e: reader.read(e)), e.name_repaired) for e in entries]
-        return _ingest(items, title, digest, budget, progress)
+        items = [Incoming(e.parts, e.info.file_size, (lambda e=e: reader.read(e)), e.name_repaired, e) for e in entries]
+        return _ingest(items, title, digest, budget, progress, archive=data)
 
 
 def ingest_files(
@@ -254,8 +258,14 @@ def thumbnail(data: bytes, side: int = 96):
 
 
 def _ingest(
-    items: list[Incoming], title: str, digest: str, budget: PictureBudget, progress: Progress | None
+    items: list[Incoming],
+    title: str,
+    digest: str,
+    budget: PictureBudget,
+    progress: Progress | None,
+    archive: bytes | None = None,
 ) -> Ingested:
+    """archive: the ZIP the items are members of (worker processes read it themselves)."""
     slug = set_title_slug(title)
     notes: list[str] = []
     kept, ignored = _arrange(items, budget, notes)
@@ -270,7 +280,7 @@ def _ingest(
         tmp.mkdir()
         notes[:0] = ignored
         pictures = _Decoded(len(kept), budget.max_decoded_bytes)
-        return _save_set(tmp, kept, notes, (slug, title, digest), budget, progress, pictures)
+        return _save_set(tmp, kept, notes, (slug, title, digest), budget, progress, pictures, archive)
     except OSError as exc:
         raise DatasetError(
             _("the set could not be saved ({exc}); nothing was kept").format(exc=one_line(exc))
@@ -288,13 +298,14 @@ def _save_set(
     budget: PictureBudget,
     progress: Progress | None,
     pictures: _Decoded,
+    archive: bytes | None,
 ) -> Ingested:
     """The pictures written into `tmp`, read back as a Dataset and renamed into place.
     names: (slug, the user's title, the upload's digest)."""
     slug, title, digest = names
     place = tmp.parent
     headers: dict[Path, decode.ImageHeader] = {}
-    written = _write_pictures(kept, tmp, budget, notes, progress, headers, pictures)
+    written = _write_pictures(kept, tmp, budget, notes, progress, headers, pictures, archive)
     h = hashlib.blake2b(digest_size=16)
     for rel, sha in sorted(written.items()):
         h.update(rel.encode("utf-8", "surrogatepass") + b"\x00" + sha)
@@ -379,45 +390,34 @@ def _write_pictures(
     progress: Progress | None,
     headers: dict[Path, decode.ImageHeader],
     pictures: _Decoded,
+    archive: bytes | None,
 ) -> dict[str, bytes]:
     """Each file read once, checked at the gate, written under tmp; {relative path: sha256}.
     `headers` gets each written file's header (the folder loader does not read it again), and
     `pictures` its pixels where it could decode them (see _Decoded).
-    Reading, the gate and decoding run on threads a few files ahead of this loop, which decides
-    in the files' order (names, duplicates); files are written by one more thread (creating a
-    file is a syscall, which frees the GIL). All are on disk, or the first error raised, before
-    this returns."""
+    For a large upload, reading, the gate, decoding and writing run in worker processes a few
+    chunks ahead of this loop (_Arrivals), which decides in the files' order (duplicates). All
+    are on disk, or the first error raised, before this returns."""
     written: dict[str, bytes] = {}
     first_of: dict[bytes, str] = {}
     duplicates: list[str] = []
     skipped: list[str] = []
     largest = 0
-    folders: set[Path] = set()
-    with _Writer() as writer, _Arrivals(items, budget.max_pixels) as arrivals:
-        for n, (parts, arrived) in enumerate(arrivals, 1):
-            rel = "/".join(parts)
-            try:
-                if arrived is None:  # not read (_Arrivals)
-                    raise DatasetError(_("a name that cannot be stored"))
-                if rel in written:
-                    raise DatasetError(_("the same name as another file (NFC and NFD spellings?)"))
-                data, header, sha, pixels = arrived.result()
-            except (DatasetError, ImageError) as exc:
-                skipped.append(f"{printable(rel)} ({one_line(exc, 100)})")
+    with _Arrivals(items, budget.max_pixels, tmp, archive) as arrivals:
+        for n, (rel, target, arrived) in enumerate(arrivals, 1):
+            if not isinstance(arrived, tuple):
+                skipped.append(f"{printable(rel)} ({one_line(arrived, 100)})")
+                continue
+            header, sha, pixels = arrived
+            if sha in first_of:
+                duplicates.append(f"{printable(rel)} = {printable(first_of[sha])}")
+                target.unlink()
             else:
-                if sha in first_of:
-                    duplicates.append(f"{printable(rel)} = {printable(first_of[sha])}")
-                else:
-                    first_of[sha] = rel
-                    target = tmp.joinpath(*parts)
-                    if target.parent not in folders:
-                        target.parent.mkdir(parents=True, exist_ok=True)
-                        folders.add(target.parent)
-                    writer.write(target, data)
-                    pictures.put(target, pixels)
-                    written[rel] = sha
-                    headers[target] = header
-                    largest = max(largest, min(header.width * header.height, MAX_SIDE * MAX_SIDE))
+                first_of[sha] = rel
+                pictures.put(target, pixels)
+                written[rel] = sha
+                headers[target] = header
+                largest = max(largest, min(header.width * header.height, MAX_SIDE * MAX_SIDE))
             if progress and (n % 25 == 0 or n == len(items)):
                 progress("read", n, len(items))
     estimate = len(written) * largest * 3
@@ -444,100 +444,169 @@ def _storable(parts: tuple[str, ...]) -> bool:
     return all(parts) and not any(len(p.encode("utf-8", "surrogatepass")) > 240 for p in parts)
 
 
-Arrived = tuple[bytes, decode.ImageHeader, bytes, "np.ndarray | None"]
+Arrived = tuple[decode.ImageHeader, bytes, "np.ndarray | None"]  # header, sha256, pixels (or None)
+# What _Arrivals gives for a file: it arrived (and is written), or why it was refused (one line).
+Outcome = Arrived | DatasetError | ImageError
 
 
-def _arrive(item: Incoming, max_pixels: int) -> Arrived:
-    """One file's bytes, through the gate, hashed, and (within MAX_SIDE) decoded the way the
-    folder loader decodes a picture it does not resize: DatasetError or ImageError when it is
-    not a picture we read. A picture whose pixels cannot be decoded gets None (the folder
-    loader then says why, as for any folder)."""
-    data = item.read()
-    if len(data) > item.size:
+def _read(item: Incoming) -> bytes:
+    return _within_declared(item.read(), item.size)
+
+
+def _within_declared(data: bytes, size: int) -> bytes:
+    if len(data) > size:
         raise DatasetError(_("larger than the size its archive declared"))
-    header = check_picture(data, max_pixels=max_pixels)
-    sha = hashlib.sha256(data).digest()
-    pixels = None
-    if header.width <= MAX_SIDE and header.height <= MAX_SIDE:
-        with contextlib.suppress(ImageError, OSError, ValueError):  # truncated or corrupt: the loader says why
-            pixels = decode.decode_to_array(data, header.size, 3 if header.colour else 1)
-    return data, header, sha, pixels
+    return data
+
+
+def _take_in(data: bytes, target: str | Path, max_pixels: int) -> Arrived:
+    """A file's bytes through the gate (ImageError when it is not a picture we read), then
+    written at `target` (a new file), hashed, and (within MAX_SIDE) decoded the way the folder
+    loader decodes a picture it does not resize. A picture whose pixels cannot be decoded gets
+    None (the folder loader then says why, as for any folder)."""
+    header, pixels = decode.read_picture(data, decode_within=MAX_SIDE, max_pixels=max_pixels)
+    _write_file(target, data)
+    return header, hashlib.sha256(data).digest(), pixels
+
+
+def _arrive(item: Incoming, target: Path, max_pixels: int) -> Outcome:
+    try:
+        return _take_in(_read(item), target, max_pixels)
+    except (DatasetError, ImageError) as exc:
+        return exc
+
+
+# --- in a worker process (lib.data.gate_processes) -----------------------------------------------
+
+_archives: dict[str, ZipReader] = {}  # the upload's ZIP, opened once by each worker
+
+
+def _take_in_chunk(
+    jobs: list[tuple[bytes | ZipEntry, str]], archive: str | None, max_pixels: int, lang: str
+) -> list[Outcome]:
+    """`_take_in` for each (the file's bytes, or its entry in the ZIP at `archive`; its target),
+    a refusal phrased in the uploader's language."""
+    out: list[Outcome] = []
+    with using(lang):
+        for source, target in jobs:
+            try:
+                if isinstance(source, ZipEntry):
+                    assert archive is not None
+                    reader = _archives.get(archive) or _archives.setdefault(archive, ZipReader(archive))
+                    source = _within_declared(reader.read(source), source.info.file_size)
+                out.append(_take_in(source, target, max_pixels))
+            except (DatasetError, ImageError) as exc:
+                out.append(exc)
+    return out
+
+
+_SENT = object()  # in a chunk: this file went to a worker
 
 
 class _Arrivals:
-    """(an item's safe name parts, future of `_arrive`) in the items' order, the work done by a
-    few threads at most AHEAD files ahead (so only that many files' bytes wait in memory). Items
-    whose names cannot be stored are not read (None). Leaving early cancels what has not started."""
+    """(a file's relative path as stored, its target under `tmp`, its Outcome), in the files'
+    order. A name that cannot be stored, or that an earlier file has (NFC and NFD spellings), is
+    refused here; every other file is read, gated and written at its target.
 
-    AHEAD = 32
+    For a large upload that work runs in worker processes (lib.data.gate_processes), a chunk of
+    files at a time, at most AHEAD chunks a worker sent and not yet handed on, so only their
+    bytes wait in memory. The workers read a ZIP from a copy of it in `tmp` (hidden, deleted on
+    leaving); files uploaded one by one are sent to them. A small upload is handled here
+    (starting workers would cost more than they save). Leaving early cancels what has not
+    started."""
 
-    def __init__(self, items: list[Incoming], max_pixels: int) -> None:
-        self._items, self._max_pixels = items, max_pixels
-        self._pool = ThreadPoolExecutor(max_workers=decode_workers(), thread_name_prefix="set-read")
+    IN_WORKERS_FROM = 200  # files
+    CHUNK_FILES = 64
+    CHUNK_BYTES = 4 << 20
+    AHEAD = 2
 
-    def __iter__(self):
-        waiting: deque[tuple[tuple[str, ...], Future[Arrived] | None]] = deque()
+    def __init__(self, items: list[Incoming], max_pixels: int, tmp: Path, archive: bytes | None) -> None:
+        self._items, self._max_pixels, self._tmp = items, max_pixels, tmp
+        self._lang = language()  # the calling session's: workers phrase refusals in it
+        self._workers = gate_processes.workers()
+        self._pool = None
+        self._archive: Path | None = None
+        if len(items) >= self.IN_WORKERS_FROM and self._workers > 1 and gate_processes.available():
+            if archive is not None:
+                self._archive = tmp / ".upload.zip"  # hidden: the folder loader never reads it
+                _write_file(self._archive, archive)
+            self._pool = gate_processes.start(self._workers)
+
+    def _planned(self) -> Iterator[tuple[Incoming, str, Path | None, Outcome | None]]:
+        """Each item, its relative path, and its target, or why it has none."""
+        planned: set[str] = set()
+        folders: set[Path] = set()
         for item in self._items:
-            if len(waiting) >= self.AHEAD:
-                yield waiting.popleft()
             parts = tuple(_safe_part(p) for p in item.parts)
-            waiting.append((parts, self._submit(item, parts)))
-        while waiting:
-            yield waiting.popleft()
+            rel = "/".join(parts)
+            if not _storable(parts):
+                yield item, rel, None, DatasetError(_("a name that cannot be stored"))
+            elif rel in planned:
+                yield item, rel, None, DatasetError(_("the same name as another file (NFC and NFD spellings?)"))
+            else:
+                planned.add(rel)
+                target = self._tmp.joinpath(*parts)
+                if target.parent not in folders:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    folders.add(target.parent)
+                yield item, rel, target, None
 
-    def _submit(self, item: Incoming, parts: tuple[str, ...]) -> Future[Arrived] | None:
-        if not _storable(parts):
-            return None  # the caller says why; the file is not read
-        return self._pool.submit(_arrive, item, self._max_pixels)
+    def __iter__(self) -> Iterator[tuple[str, Path, Outcome]]:
+        if self._pool is None:
+            for item, rel, target, refused in self._planned():
+                yield rel, target, (refused or _arrive(item, target, self._max_pixels))  # type: ignore[misc]
+            return
+        try:
+            yield from self._through_workers()
+        except BrokenProcessPool as exc:  # a worker was killed (out of memory?) or crashed
+            raise DatasetError(
+                _("the pictures could not be read: a worker process stopped ({exc}); nothing was kept").format(
+                    exc=one_line(exc, 100)
+                )
+            ) from None
+
+    def _through_workers(self) -> Iterator[tuple[str, Path, Outcome]]:
+        waiting: deque[tuple[list, Future]] = deque()
+        chunk: list[tuple[str, Path | None, object]] = []
+        jobs: list[tuple[bytes | ZipEntry, str]] = []
+        size = 0
+        for item, rel, target, refused in self._planned():
+            outcome: object = refused
+            if target is not None:
+                try:
+                    jobs.append((item.member if item.member and self._archive else _read(item), str(target)))
+                    outcome, size = _SENT, size + item.size
+                except DatasetError as exc:
+                    outcome = exc
+            chunk.append((rel, target, outcome))
+            if len(chunk) >= self.CHUNK_FILES or size >= self.CHUNK_BYTES:
+                waiting.append(self._send(chunk, jobs))
+                chunk, jobs, size = [], [], 0
+                while len(waiting) > self.AHEAD * self._workers:
+                    yield from self._received(*waiting.popleft())
+        if chunk:
+            waiting.append(self._send(chunk, jobs))
+        while waiting:
+            yield from self._received(*waiting.popleft())
+
+    def _send(self, chunk: list, jobs: list) -> tuple[list, Future]:
+        assert self._pool is not None
+        archive = str(self._archive) if self._archive else None
+        return chunk, self._pool.submit(_take_in_chunk, jobs, archive, self._max_pixels, self._lang)
+
+    def _received(self, chunk: list, future: Future) -> Iterator[tuple[str, Path, Outcome]]:
+        results = iter(future.result())
+        for rel, target, outcome in chunk:
+            yield rel, target, (next(results) if outcome is _SENT else outcome)
 
     def __enter__(self) -> _Arrivals:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-
-
-class _Writer:
-    """Writes files on one thread beside the caller, a batch at a time (waking a thread per file
-    costs more than the file). At most one batch waits (the memory budget), the first error is
-    raised by a later `write` or on leaving, and leaving waits for every write: nothing is
-    written after the caller moved on."""
-
-    BATCH_FILES = 64
-    BATCH_BYTES = 1 << 20
-
-    def __init__(self) -> None:
-        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="set-writer")
-        self._batch: list[tuple[Path, bytes]] = []
-        self._bytes = 0
-        self._waiting: deque[Future[None]] = deque()
-
-    def write(self, path: Path, data: bytes) -> None:
-        self._batch.append((path, data))
-        self._bytes += len(data)
-        if len(self._batch) >= self.BATCH_FILES or self._bytes >= self.BATCH_BYTES:
-            self._submit()
-
-    def _submit(self) -> None:
-        if self._waiting:
-            self._waiting.popleft().result()
-        self._waiting.append(self._pool.submit(_write_files, self._batch))
-        self._batch, self._bytes = [], 0
-
-    def __enter__(self) -> _Writer:
-        return self
-
-    def __exit__(self, kind: object, *exc: object) -> None:
-        try:
-            if kind is None and self._batch:
-                self._submit()
-            while self._waiting:
-                if kind is None:
-                    self._waiting.popleft().result()
-                else:  # already failing: wait for the writes, keep the first error
-                    self._waiting.popleft().exception()
-        finally:
-            self._pool.shutdown(wait=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._archive is not None:
+            self._archive.unlink(missing_ok=True)
 
 
 class _Decoded:
@@ -575,14 +644,9 @@ class _Decoded:
         return Predecoded(buffer, self._rows)
 
 
-def _write_files(batch: list[tuple[Path, bytes]]) -> None:
-    for path, data in batch:
-        _write_file(path, data)
-
-
-def _write_file(path: Path, data: bytes) -> None:
-    """`path.write_bytes(data)` in three syscalls (no buffered file object around them)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0), 0o666)
+def _write_file(path: str | Path, data: bytes) -> None:
+    """A new file (never one already there) holding `data`, in three syscalls."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666)
     try:
         view = memoryview(data)
         while view:
@@ -632,6 +696,8 @@ def _check_upload_path(path: str) -> None:
 
 def _safe_part(part: str) -> str:
     """One path part as stored: NFC, printable (control characters become '_'), no separators."""
+    if part.isascii() and part.isprintable() and "\\" not in part:
+        return part.strip()  # nothing to change: the common case, once for every part of every file
     part = unicodedata.normalize("NFC", printable(part))
     return "".join("_" if unicodedata.category(ch) == "Cc" or ch in "/\\" else ch for ch in part).strip()
 

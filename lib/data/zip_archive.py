@@ -120,23 +120,32 @@ def zip_entries(data: bytes, budget: ArchiveBudget) -> list[ZipEntry]:
 class ZipReader:
     """Reads members of one ZIP without parsing its directory again for each."""
 
-    def __init__(self, data: bytes) -> None:
-        self._zf = zipfile.ZipFile(io.BytesIO(data))
-        # Members are read from several threads (lib.data.picture_sets); ZipFile's count of open
-        # members is not thread-safe, so one read at a time (the gate and decoding stay parallel).
+    def __init__(self, source: bytes | str) -> None:
+        """source: the ZIP's bytes, or the path of a file holding them (a worker process's copy).
+        Its directory is parsed at the first read (a caller whose workers read needs none)."""
+        self._source = source
+        self._zf: zipfile.ZipFile | None = None
+        # ZipFile's count of open members is not thread-safe: one read at a time.
         self._lock = threading.Lock()
 
     def read(self, entry: ZipEntry) -> bytes:
+        """The member's bytes, at most one more than its directory declares (the caller checks
+        that), or DatasetError with one line."""
         if entry.info.flag_bits & _ENCRYPTED_FLAG:
             raise DatasetError(_("encrypted (a password is needed)"))
         try:
-            with self._lock, self._zf.open(entry.info) as fh:
-                return fh.read(entry.info.file_size + 1)
+            with self._lock:
+                if self._zf is None:
+                    source = self._source
+                    self._zf = zipfile.ZipFile(io.BytesIO(source) if isinstance(source, bytes) else source)
+                with self._zf.open(entry.info) as fh:
+                    return fh.read(entry.info.file_size + 1)
         except Exception as exc:  # BadZipFile (CRC, header mismatch), zlib.error, NotImplementedError, ...
             raise DatasetError(_("cannot be unpacked ({exc})").format(exc=one_line(exc, 100))) from None
 
     def close(self) -> None:
-        self._zf.close()
+        if self._zf is not None:
+            self._zf.close()
 
     def __enter__(self) -> ZipReader:
         return self

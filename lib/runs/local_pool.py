@@ -23,7 +23,6 @@ import shutil
 import tempfile
 import threading
 import time
-from multiprocessing import spawn
 from pathlib import Path
 from typing import Any
 
@@ -34,25 +33,12 @@ from lib.data.dataset import Dataset
 from lib.errors import ExplorerError, one_line, portable_line
 from lib.i18n import N_
 from lib.runs.executor import BATCH_EVERY_S, Finished, JobEvents, JobSpec, TrainingWorkerError, strip_result
+from lib.worker_start import without_main
 
 ORPHAN_CHECK_S = 1.0  # an idle worker checks this often whether the server is still there
-WORKER_NAME = "explorer-train-worker-"
+WORKER_NAME = without_main("explorer-train-worker-")  # lib.worker_start: no page script in a worker
 ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 KEEP_IDLE_SETS = 2  # data sets no job uses now whose files are kept for the next press
-
-
-def _preparation_data(name: str, _original: Any = spawn.get_preparation_data) -> dict[str, Any]:
-    """multiprocessing's spawn re-runs the parent's __main__ in the child. In a Streamlit server
-    __main__ is, while any session's script runs, that page script: a worker would run the page.
-    Our workers need nothing from __main__ (their target is this module's `_worker_main`)."""
-    data = _original(name)
-    if name.startswith(WORKER_NAME):
-        data.pop("init_main_from_path", None)
-        data.pop("init_main_from_name", None)
-    return data
-
-
-spawn.get_preparation_data = _preparation_data
 
 
 def write_dataset(ds: Dataset, folder: Path) -> None:
