@@ -88,6 +88,26 @@ def test_second_run_reads_the_cache_file(backbone_store, shapes, tmp_path, compu
     assert len(computed) == 4 and len(list(tmp_path.glob("*.npz"))) == 2
 
 
+def test_test_probabilities_are_the_whole_models_even_from_a_cache_file_that_lies(backbone_store, shapes, tmp_path):
+    """On the cached path the top's prediction on the cached test features is stored (no second
+    frozen pass), after the whole model predicts a sample of the test images from uint8. A cache
+    file whose test features are not the frozen part's (tampered, or from other code) fails that
+    check: the whole model then predicts every test image, so the stored probabilities stay its own."""
+    from lib.train.whole_model import predict_uint8
+
+    store, run_id = backbone_store
+    settings = TrainSettings(model=f"run:{run_id}", epochs=1)
+    honest = train(shapes, settings, store=store, cache_dir=tmp_path)
+    np.testing.assert_allclose(predict_uint8(honest.model, shapes.x_test), honest.test_prob, atol=1e-5)
+    (path,) = tmp_path.glob("*.npz")
+    with np.load(path) as cached:
+        train_features, test_features = cached["train"], cached["test"]
+    np.savez(path, train=train_features, test=test_features[::-1].copy())  # the right shape, the wrong images
+    lied_to = train(shapes, settings, store=store, cache_dir=tmp_path)
+    assert any("read from the cache" in n for n in lied_to.notes)
+    np.testing.assert_allclose(predict_uint8(lied_to.model, shapes.x_test), lied_to.test_prob, atol=1e-5)
+
+
 def test_random_augmentation_trains_the_plain_way_and_says_so(backbone_store, shapes, tmp_path, computed):
     store, run_id = backbone_store
     settings = TrainSettings(model=f"run:{run_id}", epochs=1, augment=augment.check({"rotation_range": 10}))

@@ -189,6 +189,28 @@ def _use_feature_cache(
     return compile_model(cached.top, settings.optimizer, settings.learning_rate)
 
 
+CHECKED_SAMPLE = 16  # test images the whole model predicts itself when its top gave the rest
+SAME_PROBABILITY = 1e-5  # what "the same" means: the bound a fresh load_model().predict() is held to
+
+
+def _test_probabilities(whole: Any, top: Any | None, data: _Prepared, x_test: np.ndarray, k: int) -> np.ndarray:
+    """The whole model's probabilities for the uint8 test images. When its top was fitted on
+    cached features (`top`), the top's prediction on the cached test features is the whole
+    model's (they are the frozen part's output for those images) without a second pass of the
+    frozen part: a spread sample is predicted by the whole model from uint8 and must agree to
+    SAME_PROBABILITY, else the whole model predicts every image."""
+    if not len(x_test):
+        return np.zeros((0, k), np.float32)
+    if top is not None:
+        prob = np.asarray(top.predict(data.test_data, verbose=0), np.float32)
+        sample = np.unique(np.linspace(0, len(x_test) - 1, min(CHECKED_SAMPLE, len(x_test))).round().astype(int))
+        # Called directly, not through predict(): a first predict() traces the model (about 1 s).
+        own = np.asarray(whole(np.asarray(x_test[sample], np.uint8), training=False), np.float32)
+        if prob.shape == (len(x_test), k) and np.abs(own - prob[sample]).max() <= SAME_PROBABILITY:
+            return prob
+    return predict_uint8(whole, x_test)
+
+
 def train(
     ds: Dataset,
     settings: TrainSettings,
@@ -280,11 +302,11 @@ def _train(
     if status.status == "complete" and done < settings.epochs:
         status.status, status.message = "stopped", f"stopped after {done} of {settings.epochs} epochs"
 
-    # The stored model is whole (uint8 images in, lib.train.whole_model), and the test set is
-    # predicted by that very model from its uint8 images, in dataset order: the model a user
-    # downloads is the model evaluated here.
+    # The stored model is whole (uint8 images in, lib.train.whole_model), and the test
+    # probabilities are that very model's, in dataset order: the model a user downloads is the
+    # model evaluated here.
     whole = make_whole(model, Standardization.of_generator(data.gen))
-    test_prob = predict_uint8(whole, ds.x_test) if len(ds.x_test) else np.zeros((0, k))
+    test_prob = _test_probabilities(whole, fit_model if fit_model is not model else None, data, ds.x_test, k)
     return TrainResult(
         whole,
         pd.DataFrame(validation.rows, columns=history_columns(k)),
