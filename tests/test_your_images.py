@@ -522,11 +522,7 @@ def test_a_picture_cut_short_read_by_a_worker_is_said_by_the_loader():
     assert watch.seen
     assert any("unreadable" in n and "dog/cut.jpg" in n for n in got.dataset.notes)
     assert len(got.dataset.x_train) + len(got.dataset.x_test) == 210
-    assert load_picture_set_fingerprint(got.saved.name) == got.dataset.fingerprint
-
-
-def load_picture_set_fingerprint(name: str) -> str:
-    return ps.load_picture_set(name).fingerprint
+    assert ps.load_picture_set(got.saved.name).fingerprint == got.dataset.fingerprint
 
 
 @LINUX_PROC

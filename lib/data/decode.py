@@ -82,13 +82,11 @@ def read_picture(
     with _opened(source) as fp, _open(fp) as im:
         _check_size(im, max_pixels, reducible=True)
         header = _header(im)
-        if max(header.size) > decode_within or im.width * im.height > max_pixels:
+        if max(header.size) > decode_within:
             return header, None
         try:
-            im.load()
-            ImageOps.exif_transpose(im, in_place=True)  # the same pixels as open_image's copy
-            return header, to_array(im, header.size, 3 if header.colour else 1)
-        except Exception:  # the caller decodes again where it can say why
+            return header, to_array(_upright(im, max_pixels, None), header.size, 3 if header.colour else 1)
+        except ImageError:  # the caller decodes again where it can say why
             return header, None
 
 
@@ -100,15 +98,19 @@ def open_image(
     too large for the budget is decoded at a reduced scale no smaller than that. The pixel
     budget is checked from the header before decoding. Raises ImageError."""
     with _opened(source) as fp, _open(fp) as im:
-        if reduce_to is not None and im.width * im.height > max_pixels and im.format in ("JPEG", "MPO"):
-            im.draft("RGB" if _is_colour(im) else "L", reduce_to)
-        _check_size(im, max_pixels, reducible=False)
-        try:
-            im.load()
-            upright = ImageOps.exif_transpose(im)
-        except Exception as exc:  # truncated or corrupt data only shows when decoding
-            raise ImageError(_decode_reason(exc)) from None
-        return upright
+        return _upright(im, max_pixels, reduce_to)
+
+
+def _upright(im: Image.Image, max_pixels: int, reduce_to: tuple[int, int] | None) -> Image.Image:
+    """An opened picture decoded (reduced first when it may be), EXIF orientation applied."""
+    if reduce_to is not None and im.width * im.height > max_pixels and im.format in ("JPEG", "MPO"):
+        im.draft("RGB" if _is_colour(im) else "L", reduce_to)
+    _check_size(im, max_pixels, reducible=False)
+    try:
+        im.load()
+        return ImageOps.exif_transpose(im)
+    except Exception as exc:  # truncated or corrupt data only shows when decoding
+        raise ImageError(_decode_reason(exc)) from None
 
 
 def decode_to_array(

@@ -369,7 +369,9 @@ def _pool() -> ThreadPoolExecutor:
 
 
 def decode_workers() -> int:
-    """Threads that decode pictures: Pillow decodes without the GIL, so a few use every core."""
+    """Threads (or, for a large upload, processes: lib.data.gate_processes) that decode pictures,
+    one a core, at most 4. Pillow's C decoding and resizing run without the GIL, which pays off for
+    photos; a small picture's work is mostly Python, which threads only take turns at."""
     return min(4, os.cpu_count() or 1)
 
 

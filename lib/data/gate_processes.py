@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing as mp
-import os
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing.context import ForkServerContext, ForkServerProcess
 
+from lib.data.folders import decode_workers
 from lib.worker_start import without_main
 
 START_METHOD = "forkserver"  # POSIX only; elsewhere the gate runs in the calling process
@@ -43,8 +43,8 @@ def available() -> bool:
 
 
 def workers() -> int:
-    """One worker a core (at most 4): the calling process reads and writes the files meanwhile."""
-    return min(4, os.cpu_count() or 1)
+    """One worker a core, as many as the folder loader's decoding threads."""
+    return decode_workers()
 
 
 def start(count: int) -> ProcessPoolExecutor:
