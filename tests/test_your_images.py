@@ -3,6 +3,7 @@ naming, atomic saving, deleting, budgets and hostile archives, all with files th
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import stat
@@ -457,7 +458,8 @@ class Watch:
             self.seen |= workers
             if self.kill:
                 for pid in workers:
-                    os.kill(pid, 9)
+                    with contextlib.suppress(ProcessLookupError):  # gone since /proc was read
+                        os.kill(pid, 9)
 
 
 def rotated_jpeg(seed: int) -> bytes:

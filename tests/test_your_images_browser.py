@@ -286,5 +286,15 @@ def test_a_large_zip_is_read_by_worker_processes_that_never_run_the_page(served,
     wait_idle(page)
     assert_no_exception(page)
     assert any("forkserver" in c for c in server_children(proc)), server_children(proc)
+    # Saved: the name and the uploader start empty, so a name typed for the next set saves nothing.
+    sets = sorted(p.name for p in (root / "your-images").iterdir())
+    expander = open_adding(sidebar)
+    field = expander.get_by_label("Name of the new set")
+    expect(field).to_have_value("")
+    expect(expander.get_by_text("many.zip")).to_have_count(0)
+    field.fill("the next set")
+    field.press("Enter")
+    wait_idle(page)
+    assert sorted(p.name for p in (root / "your-images").iterdir()) == sets
     log = Path(proc.log_path).read_text(errors="replace")
     assert "ScriptRunContext" not in log and "Traceback" not in log, log[-3000:]

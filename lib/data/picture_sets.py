@@ -33,8 +33,6 @@ import unicodedata
 import uuid
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -558,7 +556,7 @@ class _Arrivals:
             return
         try:
             yield from self._through_workers()
-        except BrokenProcessPool as exc:  # a worker was killed (out of memory?) or crashed
+        except gate_processes.WorkerStopped as exc:  # a worker was killed (out of memory?) or crashed
             raise DatasetError(
                 _("the pictures could not be read: a worker process stopped ({exc}); nothing was kept").format(
                     exc=one_line(exc, 100)
@@ -566,7 +564,7 @@ class _Arrivals:
             ) from None
 
     def _through_workers(self) -> Iterator[tuple[str, Path, Outcome]]:
-        waiting: deque[tuple[list, Future]] = deque()
+        waiting: deque[list] = deque()
         chunk: list[tuple[str, Path | None, object]] = []
         jobs: list[tuple[bytes | ZipEntry, str]] = []
         size = 0
@@ -583,19 +581,21 @@ class _Arrivals:
                 waiting.append(self._send(chunk, jobs))
                 chunk, jobs, size = [], [], 0
                 while len(waiting) > self.AHEAD * self._workers:
-                    yield from self._received(*waiting.popleft())
+                    yield from self._received(waiting.popleft())
         if chunk:
             waiting.append(self._send(chunk, jobs))
         while waiting:
-            yield from self._received(*waiting.popleft())
+            yield from self._received(waiting.popleft())
 
-    def _send(self, chunk: list, jobs: list) -> tuple[list, Future]:
+    def _send(self, chunk: list, jobs: list) -> list:
         assert self._pool is not None
         archive = str(self._archive) if self._archive else None
-        return chunk, self._pool.submit(_take_in_chunk, jobs, archive, self._max_pixels, self._lang)
+        self._pool.send(_take_in_chunk, jobs, archive, self._max_pixels, self._lang)
+        return chunk
 
-    def _received(self, chunk: list, future: Future) -> Iterator[tuple[str, Path, Outcome]]:
-        results = iter(future.result())
+    def _received(self, chunk: list) -> Iterator[tuple[str, Path, Outcome]]:
+        assert self._pool is not None
+        results = iter(self._pool.receive())
         for rel, target, outcome in chunk:
             yield rel, target, (next(results) if outcome is _SENT else outcome)
 
@@ -604,7 +604,7 @@ class _Arrivals:
 
     def __exit__(self, *exc: object) -> None:
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool.close()
         if self._archive is not None:
             self._archive.unlink(missing_ok=True)
 

@@ -36,6 +36,8 @@ WAYS = {"folder": N_("a folder"), "zip": N_("a ZIP file"), "classes": N_("class 
 _PENDING = "images_pending"  # (spec, Dataset) saved by this session: used on the next run
 _DELETED = "images_deleted"  # the set this session just deleted: its choice is cleared next run
 _MEMO = "images_memo"  # {upload key: DatasetSpec | one-line failure}: a rerun never reads an upload again
+_UPLOADS = "images_uploads"  # how many uploads this session saved: a new one gets empty uploaders
+_SAVED = "images_saved"  # an upload was saved last run: the name field starts empty again
 
 
 @dataclass(frozen=True)
@@ -95,30 +97,38 @@ def your_images_ui() -> tuple[DatasetSpec | None, Dataset | None]:
 
 
 def _add_ui() -> None:
+    if st.session_state.pop(_SAVED, False):
+        # Saved: the next set starts from an empty name and empty uploaders (a new name typed
+        # over the old one must not save the same upload again under it). Set, not popped: a
+        # value set here is sent to the browser, which otherwise keeps showing the old name.
+        st.session_state["images_title"] = ""
+    uploads = st.session_state.get(_UPLOADS, 0)
     title = st.text_input(_("Name of the new set"), key="images_title", max_chars=40, placeholder=_("my pets"))
     way = st.radio(_("From"), list(WAYS), format_func=lambda code: _(WAYS[code]), key="images_way")
+    slot = st.empty()  # the progress, above the uploader: below it, it is off screen at 1024x768
     if way == "folder":
         files = st.file_uploader(
             _("A folder with one folder per class"),
             accept_multiple_files="directory",
             type=IMAGE_TYPES,
-            key="images_folder",
+            key=f"images_folder_{uploads}",
             help=_("folder/<class>/pictures, or folder/train/<class>/… and folder/test/<class>/…"),
         )
         if files:
             key = ("folder", title, tuple(f.file_id for f in files))
             _ingest_once(
                 key,
+                slot,
                 lambda progress: ingest_files(
                     [(f.name, f.getvalue()) for f in files], title or _top(files), progress=progress
                 ),
             )
     elif way == "zip":
-        upload = st.file_uploader(_("A ZIP of such a folder"), type=["zip"], key="images_zip")
+        upload = st.file_uploader(_("A ZIP of such a folder"), type=["zip"], key=f"images_zip_{uploads}")
         if upload is not None:
             key = ("zip", title, upload.file_id)
             stem = upload.name.rsplit(".", 1)[0]
-            _ingest_once(key, lambda progress: ingest_zip(upload.getvalue(), title or stem, progress=progress))
+            _ingest_once(key, slot, lambda progress: ingest_zip(upload.getvalue(), title or stem, progress=progress))
     else:
         st.caption(_("Type a class name, take pictures of it, then add the next class (at least 2)."))
         if st.button(_("Take pictures class by class…"), key="images_open_classes"):
@@ -131,14 +141,15 @@ def _top(files: list) -> str:
     return first.split("/", 1)[0] if "/" in first else "my images"
 
 
-def _ingest_once(key: tuple, work: Callable[[Callable[[str, int, int], None]], Ingested]) -> None:
-    """Save an upload as a set once (a rerun with the same upload does nothing), with progress."""
+def _ingest_once(key: tuple, slot, work: Callable[[Callable[[str, int, int], None]], Ingested]) -> None:
+    """Save an upload as a set once (a rerun with the same upload does nothing), its progress
+    and a failure shown in `slot`."""
     memo: dict = st.session_state.setdefault(_MEMO, {})
     if key in memo:
         if isinstance(memo[key], str):
-            st.error(md(memo[key]))
+            slot.error(md(memo[key]))
         return
-    bar = st.progress(0.0, text=_("Checking your pictures…"))
+    bar = slot.progress(0.0, text=_("Checking your pictures…"))
 
     def progress(stage: str, done: int, total: int) -> None:
         text = (
@@ -152,13 +163,13 @@ def _ingest_once(key: tuple, work: Callable[[Callable[[str, int, int], None]], I
         result = work(progress)
     except ExplorerError as exc:
         memo[key] = _("Your pictures were not saved: {reason}").format(reason=one_line(exc))
-        st.error(md(memo[key]))
+        slot.error(md(memo[key]))
         return
-    finally:
-        bar.empty()
     spec = DatasetSpec("images", result.saved.name)
     memo[key] = spec
     st.session_state[_PENDING] = (spec, result.dataset)
+    st.session_state[_UPLOADS] = st.session_state.get(_UPLOADS, 0) + 1
+    st.session_state[_SAVED] = True
     st.rerun()
 
 
