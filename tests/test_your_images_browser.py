@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
+from lib.data import gate_processes
 from tests.conftest import CHROMIUM_ARGS, start_server, stop_server
 
 expect.set_options(timeout=60_000)
@@ -268,6 +269,9 @@ def server_children(proc) -> list[str]:
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads processes from /proc")
+@pytest.mark.skipif(
+    not (gate_processes.available() and gate_processes.workers() > 1), reason="worker processes need 2 cores"
+)
 def test_a_large_zip_is_read_by_worker_processes_that_never_run_the_page(served, browser):
     """240 photos: read, gated and written by worker processes forked from multiprocessing's
     fork server (a child of the server). A worker must not run the page script again (in a
