@@ -122,16 +122,6 @@ class Pool:
             with contextlib.suppress(OSError):  # a worker gone: `receive` says so
                 conn.send(task)
 
-    def __enter__(self) -> Pool:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def start(count: int) -> Pool:
-    return Pool(count)
-
 
 def _serve(conn: Connection) -> None:
     """A worker: run the tasks it is sent until its pipe closes."""

@@ -23,6 +23,7 @@ GIL for most of a small picture's work, so threads would only take turns).
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -467,9 +468,10 @@ def _take_in(data: bytes, target: str | Path, max_pixels: int) -> Arrived:
     return header, hashlib.sha256(data).digest(), pixels
 
 
-def _arrive(item: Incoming, target: Path, max_pixels: int) -> Outcome:
+def _arrive(read: Callable[[], bytes], size: int, target: str | Path, max_pixels: int) -> Outcome:
+    """One file read (at most `size` bytes, as declared) and taken in, or why it was refused."""
     try:
-        return _take_in(_read(item), target, max_pixels)
+        return _take_in(_within_declared(read(), size), target, max_pixels)
     except (DatasetError, ImageError) as exc:
         return exc
 
@@ -487,14 +489,12 @@ def _take_in_chunk(
     out: list[Outcome] = []
     with using(lang):
         for source, target in jobs:
-            try:
-                if isinstance(source, ZipEntry):
-                    assert archive is not None
-                    reader = _archives.get(archive) or _archives.setdefault(archive, ZipReader(archive))
-                    source = _within_declared(reader.read(source), source.info.file_size)
-                out.append(_take_in(source, target, max_pixels))
-            except (DatasetError, ImageError) as exc:
-                out.append(exc)
+            if isinstance(source, ZipEntry):
+                assert archive is not None
+                reader = _archives.get(archive) or _archives.setdefault(archive, ZipReader(archive))
+                out.append(_arrive(functools.partial(reader.read, source), source.info.file_size, target, max_pixels))
+            else:
+                out.append(_arrive(lambda data=source: data, len(source), target, max_pixels))
     return out
 
 
@@ -528,7 +528,7 @@ class _Arrivals:
             if archive is not None:
                 self._archive = tmp / ".upload.zip"  # hidden: the folder loader never reads it
                 _write_file(self._archive, archive)
-            self._pool = gate_processes.start(self._workers)
+            self._pool = gate_processes.Pool(self._workers)
 
     def _planned(self) -> Iterator[tuple[Incoming, str, Path | None, Outcome | None]]:
         """Each item, its relative path, and its target, or why it has none."""
@@ -552,7 +552,7 @@ class _Arrivals:
     def __iter__(self) -> Iterator[tuple[str, Path, Outcome]]:
         if self._pool is None:
             for item, rel, target, refused in self._planned():
-                yield rel, target, (refused or _arrive(item, target, self._max_pixels))  # type: ignore[misc]
+                yield rel, target, (refused or _arrive(item.read, item.size, target, self._max_pixels))  # type: ignore[arg-type]
             return
         try:
             yield from self._through_workers()
