@@ -11,6 +11,8 @@ are low, the delta between the two paths is what counts.
     fe_cached_speedup    feature extraction, 5 epochs: plain frozen-backbone fit / cached path
     fe_cached_acc_delta  |test accuracy plain - cached|, same seed
     ft_cached_speedup    fine-tuning the last block (block_16 + Conv_1), 5 epochs: plain / cached
+    frozen_pass_speedup[constants]  the fine-tuning run's frozen part over every image, first call:
+                         Keras predict() / the one graph of constants the cached path runs
 
     fe_cached_speedup[50 epochs, first run]  the tutorial's epochs a step, features computed inside the time
 
@@ -129,8 +131,42 @@ def run() -> None:
                 f"(test accuracy {acc_plain:.3f} plain, {acc_cached:.3f} cached; random weights: chance level)",
                 "goal <= 0.02",
             )
+    frozen_pass(ds, ft)
     tutorial_epochs(ds, fe, what)
     run_backbone_delta()
+
+
+def frozen_pass(ds, ft: TrainSettings) -> None:
+    """The one pass of the frozen part, as the cached path runs it (lib.train.feature_cache.inference:
+    its weights as constants, each BatchNormalization folded into its convolution) against Keras'
+    predict() on the same model, side by side, each timed from its first call (trace included)."""
+    from lib.augment import settings as augment
+    from lib.tf_import import import_keras
+    from lib.train import feature_cache
+    from lib.train.streaming import standardized_batches
+    from lib.train.transfer import build_transfer_model
+
+    import_keras().backend.clear_session()
+    model, _ = build_transfer_model(
+        ft.backbone, ds.image_shape, ds.num_classes, mode=ft.transfer, unfreeze=ft.unfreeze, weights="none", seed=0
+    )
+    frozen = feature_cache.split_model(model, ft).frozen
+    gen = augment.make_generator(augment.training_config(ft.augment)[0])
+    x = np.concatenate([ds.x_train, ds.x_test])
+    t0 = time.perf_counter()
+    keras_out = frozen.predict(standardized_batches(gen, x, batch_size=feature_cache.PREDICT_BATCH), verbose=0)
+    t_keras = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ours = feature_cache.compute(feature_cache.inference(frozen), gen, x, tuple(frozen.output.shape[1:]))
+    t_ours = time.perf_counter() - t0
+    gap = float(np.abs(ours - keras_out).max() / max(float(np.abs(keras_out).max()), 1e-30))
+    report(
+        "frozen_pass_speedup[constants]",
+        t_keras / t_ours,
+        f"x ({t_keras:.1f} s with predict() vs {t_ours:.1f} s as one graph of constants, {len(x)} images, "
+        f"largest difference {gap:.1e} of the features' scale)",
+        "for reference",
+    )
 
 
 def tutorial_epochs(ds, fe: TrainSettings, what: str) -> None:

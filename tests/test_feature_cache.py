@@ -37,9 +37,9 @@ def computed(monkeypatch):
     calls = []
     real = feature_cache.compute
 
-    def spy(frozen, gen, x):
+    def spy(run, gen, x, shape):
         calls.append(len(x))
-        return real(frozen, gen, x)
+        return real(run, gen, x, shape)
 
     monkeypatch.setattr(feature_cache, "compute", spy)
     return calls
@@ -106,6 +106,44 @@ def test_test_probabilities_are_the_whole_models_even_from_a_cache_file_that_lie
     lied_to = train(shapes, settings, store=store, cache_dir=tmp_path)
     assert any("read from the cache" in n for n in lied_to.notes)
     np.testing.assert_allclose(predict_uint8(lied_to.model, shapes.x_test), lied_to.test_prob, atol=1e-5)
+
+
+def test_the_frozen_part_runs_as_one_graph_of_constants_with_predicts_features():
+    """feature_cache.inference: the frozen part with its weights as constants (so TensorFlow can
+    fold each BatchNormalization into its convolution) computes Keras predict()'s features."""
+    from lib.train.streaming import standardized_batches
+
+    keras = import_keras()
+    rng = np.random.default_rng(3)
+    inputs = keras.Input((12, 12, 3))
+    x = keras.layers.Conv2D(6, 3, use_bias=False)(inputs)
+    x = keras.layers.BatchNormalization()(x)
+    x = keras.layers.ReLU(6.0)(x)
+    x = keras.layers.DepthwiseConv2D(3)(x)
+    x = keras.layers.BatchNormalization()(x)
+    frozen = keras.Model(inputs, keras.layers.GlobalAveragePooling2D()(x))
+    for layer in frozen.layers:  # trained-looking statistics, not the initial 0 and 1
+        if isinstance(layer, keras.layers.BatchNormalization):
+            n = layer.gamma.shape[0]
+            layer.set_weights(
+                [rng.uniform(0.5, 1.5, n), rng.normal(0, 0.3, n), rng.normal(0, 0.5, n), rng.uniform(0.2, 2, n)]
+            )
+    images = rng.integers(0, 256, (70, 12, 12, 3), dtype=np.uint8)  # 64 + 6: a last, partial batch
+    gen = augment.make_generator(augment.training_config(None)[0])
+    shape = tuple(frozen.output.shape[1:])
+
+    def keras_features():
+        return frozen.predict(standardized_batches(gen, images, batch_size=feature_cache.PREDICT_BATCH), verbose=0)
+
+    run = feature_cache.inference(frozen)
+    ours, expected = feature_cache.compute(run, gen, images, shape), keras_features()
+    assert ours.shape == (70, *shape) and ours.dtype == np.float32
+    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
+    # Constants taken when it was made: new weights change predict()'s features, not these.
+    frozen.set_weights([w * 2 for w in frozen.get_weights()])
+    assert not np.allclose(keras_features(), expected)
+    np.testing.assert_array_equal(feature_cache.compute(run, gen, images, shape), ours)
+    assert feature_cache.compute(run, gen, images[:0], shape).shape == (0, *shape)
 
 
 def test_random_augmentation_trains_the_plain_way_and_says_so(backbone_store, shapes, tmp_path, computed):
