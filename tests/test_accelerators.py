@@ -152,7 +152,26 @@ MIRRORED = """
     x_val = augment.standardize_batch(gen, ds.x_train[val_idx])
     direct = np.asarray(mirrored.model(x_val, training=False))
     gathered = mirrored.model.predict(standardized_batches(gen, ds.x_train, val_idx, batch_size=64), verbose=0)
+    # Another model mirrored in the same process, as a warm worker's next job (each new strategy
+    # once numbered its collectives from the same key: "Shape mismatch in the collective
+    # instance 100"). It is a transfer run: mirrored, Keras' predict() computes the frozen part's
+    # features (split between the devices), the same as the one graph of constants on one device.
+    from lib.train import feature_cache
+    from lib.train.transfer import build_transfer_model
+    small = ds.with_changes(x_train=ds.x_train[:340], y_train=ds.y_train[:340])
+    fe = TrainSettings(model="mobilenetv2", weights="none", epochs=1, batch_size=34)
+    transfer = train(small, fe, devices="all")
+    with where.scope():
+        backbone_model, _ = build_transfer_model(fe.backbone, ds.image_shape, ds.num_classes, weights="none")
+        frozen = feature_cache.split_model(backbone_model, fe).frozen
+        shape = tuple(frozen.output.shape[1:])
+        features_mirrored = feature_cache.compute(feature_cache.inference(frozen), gen, ds.x_test, shape)
+    features_one = feature_cache.compute(feature_cache.inference(frozen), gen, ds.x_test, shape)
     print(json.dumps({
+        "transfer_status": transfer.status,
+        "transfer_message": transfer.message,
+        "transfer_notes": transfer.notes,
+        "feature_gap": float(np.abs(features_mirrored - features_one).max() / np.abs(features_one).max()),
         "devices": list(where.devices),
         "replicas": where.strategy.num_replicas_in_sync,
         "odd": odd,
@@ -189,6 +208,10 @@ def test_devices_all_mirrors_training_over_two_logical_cpus():
     assert out["order_gap"] < 1e-5
     # Same data, same seed: mirrored training learns as one device does.
     assert out["acc"] > 0.7 and abs(out["acc"] - out["acc_one"]) < 0.1
+    assert out["transfer_status"] == "complete", out["transfer_message"]
+    assert any("computed once" in n for n in out["transfer_notes"])
+    assert any("trained on 2 logical CPU devices" in n for n in out["transfer_notes"])
+    assert out["feature_gap"] < 1e-5
 
 
 @pytest.mark.slow

@@ -22,6 +22,7 @@ the devices are not (the same run on other hardware): a note in the run says whe
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -88,9 +89,7 @@ def placement(devices: str = "one") -> Placement:
     chosen = gpus if gpus else cpus
     if len(chosen) < 2:
         return Placement(None, tuple(chosen), f"trained on the {default}: the only local device, nothing to mirror")
-    import tensorflow as tf
-
-    strategy = tf.distribute.MirroredStrategy(devices=chosen)
+    strategy = _mirrored(tuple(chosen))
     kind = "GPUs" if gpus else "logical CPU devices"
     return Placement(
         strategy,
@@ -98,6 +97,23 @@ def placement(devices: str = "one") -> Placement:
         f"trained on {len(chosen)} {kind} with MirroredStrategy ({', '.join(_short(d) for d in chosen)}): "
         "each batch split between them, gradients averaged; validation metrics computed once on the whole split",
     )
+
+
+_STRATEGIES: dict[tuple[str, ...], Any] = {}
+_STRATEGIES_LOCK = threading.Lock()
+
+
+def _mirrored(devices: tuple[str, ...]) -> Any:
+    """One MirroredStrategy per set of devices for the whole process. Every new strategy numbers
+    its collective operations from the same first key, so a second model trained by a new one
+    in the same process (a warm training worker's next job) met the first model's gradient
+    sizes under that key and failed ("Shape mismatch in the collective instance 100")."""
+    import tensorflow as tf
+
+    with _STRATEGIES_LOCK:
+        if devices not in _STRATEGIES:
+            _STRATEGIES[devices] = tf.distribute.MirroredStrategy(devices=list(devices))
+        return _STRATEGIES[devices]
 
 
 def _short(name: str) -> str:
