@@ -108,12 +108,7 @@ def test_test_probabilities_are_the_whole_models_even_from_a_cache_file_that_lie
     np.testing.assert_allclose(predict_uint8(lied_to.model, shapes.x_test), lied_to.test_prob, atol=1e-5)
 
 
-def test_the_frozen_part_runs_as_one_graph_of_constants_with_predicts_features():
-    """feature_cache.inference: the frozen part with its weights as constants (so TensorFlow can
-    fold each BatchNormalization into its convolution) computes Keras predict()'s features."""
-    from lib.train.streaming import standardized_batches
-
-    keras = import_keras()
+def _frozen_part_with_batchnorm(keras):
     rng = np.random.default_rng(3)
     inputs = keras.Input((12, 12, 3))
     x = keras.layers.Conv2D(6, 3, use_bias=False)(inputs)
@@ -125,25 +120,64 @@ def test_the_frozen_part_runs_as_one_graph_of_constants_with_predicts_features()
     for layer in frozen.layers:  # trained-looking statistics, not the initial 0 and 1
         if isinstance(layer, keras.layers.BatchNormalization):
             n = layer.gamma.shape[0]
-            layer.set_weights(
-                [rng.uniform(0.5, 1.5, n), rng.normal(0, 0.3, n), rng.normal(0, 0.5, n), rng.uniform(0.2, 2, n)]
-            )
+            stats = [rng.uniform(0.5, 1.5, n), rng.normal(0, 0.3, n), rng.normal(0, 0.5, n), rng.uniform(0.2, 2, n)]
+            layer.set_weights(stats)
     images = rng.integers(0, 256, (70, 12, 12, 3), dtype=np.uint8)  # 64 + 6: a last, partial batch
+    return frozen, images
+
+
+@pytest.mark.parametrize("mixed", [False, True], ids=["float32", "mixed precision"])
+def test_the_frozen_part_runs_as_one_graph_of_constants_with_predicts_features(mixed):
+    """feature_cache.inference: the frozen part with its weights as constants (so TensorFlow can
+    fold each BatchNormalization into its convolution) computes Keras predict()'s features."""
+    from lib.train.accelerators import precision
+    from lib.train.streaming import standardized_batches
+
+    keras = import_keras()
+    with precision(mixed):
+        frozen, images = _frozen_part_with_batchnorm(keras)
+        gen = augment.make_generator(augment.training_config(None)[0])
+        shape = tuple(frozen.output.shape[1:])
+
+        def keras_features():
+            batches = standardized_batches(gen, images, batch_size=feature_cache.PREDICT_BATCH)
+            return np.asarray(frozen.predict(batches, verbose=0), np.float32)
+
+        run = feature_cache.inference(frozen)
+        assert run.note == ""
+        ours, expected = feature_cache.compute(run, gen, images, shape), keras_features()
+        assert ours.shape == (70, *shape) and ours.dtype == np.float32
+        tolerance = 1e-2 if mixed else 1e-5  # bfloat16 keeps 8 bits of mantissa
+        np.testing.assert_allclose(ours, expected, rtol=tolerance, atol=tolerance * np.abs(expected).max())
+        # Constants taken when it was made: new weights change predict()'s features, not these.
+        frozen.set_weights([w * 2 for w in frozen.get_weights()])
+        assert not np.allclose(keras_features(), expected)
+        np.testing.assert_array_equal(feature_cache.compute(run, gen, images, shape), ours)
+        assert feature_cache.compute(run, gen, images[:0], shape).shape == (0, *shape)
+
+
+def test_a_frozen_part_that_cannot_become_constants_runs_by_predict_and_the_note_says_why(
+    backbone_store, shapes, tmp_path, monkeypatch
+):
+    from tensorflow.python.framework import convert_to_constants
+
+    from lib.train.streaming import standardized_batches
+
+    def refuse(*args, **kwargs):
+        raise ValueError("GraphDef cannot be larger than 2GB")
+
+    monkeypatch.setattr(convert_to_constants, "convert_variables_to_constants_v2", refuse)
+    frozen, images = _frozen_part_with_batchnorm(import_keras())
     gen = augment.make_generator(augment.training_config(None)[0])
-    shape = tuple(frozen.output.shape[1:])
-
-    def keras_features():
-        return frozen.predict(standardized_batches(gen, images, batch_size=feature_cache.PREDICT_BATCH), verbose=0)
-
     run = feature_cache.inference(frozen)
-    ours, expected = feature_cache.compute(run, gen, images, shape), keras_features()
-    assert ours.shape == (70, *shape) and ours.dtype == np.float32
-    np.testing.assert_allclose(ours, expected, rtol=1e-5, atol=1e-6 * np.abs(expected).max())
-    # Constants taken when it was made: new weights change predict()'s features, not these.
-    frozen.set_weights([w * 2 for w in frozen.get_weights()])
-    assert not np.allclose(keras_features(), expected)
-    np.testing.assert_array_equal(feature_cache.compute(run, gen, images, shape), ours)
-    assert feature_cache.compute(run, gen, images[:0], shape).shape == (0, *shape)
+    assert run.note == "its weights stayed variables: ValueError: GraphDef cannot be larger than 2GB"
+    expected = frozen.predict(standardized_batches(gen, images, batch_size=64), verbose=0)
+    np.testing.assert_array_equal(feature_cache.compute(run, gen, images, tuple(frozen.output.shape[1:])), expected)
+    # A whole run says so in its note, and trains on those features.
+    store, run_id = backbone_store
+    r = train(shapes, TrainSettings(model=f"run:{run_id}", epochs=1), store=store, cache_dir=tmp_path)
+    assert r.status == "complete"
+    assert any("computed once" in n and "(its weights stayed variables: ValueError" in n for n in r.notes)
 
 
 def test_random_augmentation_trains_the_plain_way_and_says_so(backbone_store, shapes, tmp_path, computed):

@@ -203,45 +203,66 @@ def features(
         test,
         (
             f"frozen part's output ({split.cut}) computed once for {len(train) + len(test):,} images "
-            f"in {seconds:.1f} s{kept or f', cached as {key[:12]}'}"
+            f"in {seconds:.1f} s{f' ({run.note})' if run.note else ''}{kept or f', cached as {key[:12]}'}"
         ),
     )
 
 
-def inference(frozen: Any) -> Callable[[Any], np.ndarray]:
-    """The frozen part as a function of a tf.data set of float32 batches: one graph holding its
-    weights as constants. The weights never change while features are computed, and with
-    constants TensorFlow's graph optimizer folds each BatchNormalization into the convolution
-    before it (bench `frozen_pass_speedup[constants]`: MobileNetV2's frozen part on 2 CPU cores),
-    with no Keras predict() to trace. Mirrored over several devices, Keras' predict() runs it,
-    splitting each batch between them."""
+@dataclass
+class Inference:
+    """The frozen part run over a tf.data set of float32 batches: `over(batches, n)` gives the n
+    images' features as one float32 array; `note`: said in the run's notes ("" when all is as usual)."""
+
+    over: Callable[[Any, int], np.ndarray]
+    note: str = ""
+
+
+def inference(frozen: Any) -> Inference:
+    """The frozen part as one graph holding its weights as constants. The weights never change
+    while features are computed, and with constants TensorFlow's graph optimizer folds each
+    BatchNormalization into the convolution before it (bench `frozen_pass_speedup[constants]`:
+    MobileNetV2's frozen part on 2 CPU cores), and Keras' predict() is not traced for it.
+    Mirrored over several devices, predict() runs it, splitting each batch between them."""
     import_keras()
     import tensorflow as tf
 
+    def predicted(batches: Any, n: int) -> np.ndarray:
+        return np.asarray(frozen.predict(batches, verbose=0), np.float32)
+
     if tf.distribute.has_strategy():
-        return lambda batches: np.asarray(frozen.predict(batches, verbose=0), np.float32)
+        return Inference(predicted)
+    if len(frozen.inputs) != 1 or len(frozen.outputs) != 1:  # split_model makes one of each
+        return Inference(predicted, "run by predict(): several inputs or outputs")
     function = tf.function(lambda images: frozen(images, training=False))
     spec = tf.TensorSpec((None, *frozen.inputs[0].shape[1:]), tf.float32)
     try:
         from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
         graph = convert_variables_to_constants_v2(function.get_concrete_function(spec))
-    except Exception:  # e.g. weights over the 2 GB one graph may hold: they stay variables
-        graph = None
+    except Exception as exc:  # e.g. weights over the 2 GB one graph may hold
+        return Inference(predicted, f"its weights stayed variables: {one_line(exc, 80, with_type=True)}")
 
-    def run(batches: Any) -> np.ndarray:
-        out = [graph(batch)[0] if graph is not None else function(batch) for batch in batches]
-        return np.concatenate([np.asarray(features, np.float32) for features in out])
+    def over(batches: Any, n: int) -> np.ndarray:
+        out: np.ndarray | None = None  # filled batch by batch: the features once, plus one batch
+        start = 0
+        for batch in batches:
+            features = graph(batch)[0].numpy()
+            if out is None:
+                out = np.empty((n, *features.shape[1:]), np.float32)
+            out[start : start + len(features)] = features
+            start += len(features)
+        assert out is not None and start == n, (start, n)
+        return out
 
-    return run
+    return Inference(over)
 
 
-def compute(run: Callable[[Any], np.ndarray], gen: Any, x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+def compute(run: Inference, gen: Any, x: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """The frozen part's output (`run`, from inference(); each image's is `shape`) for images x
     (uint8), standardized per batch like training."""
     if len(x) == 0:
         return np.zeros((0, *shape), np.float32)
-    return run(standardized_batches(gen, x, batch_size=PREDICT_BATCH))
+    return run.over(standardized_batches(gen, x, batch_size=PREDICT_BATCH), len(x))
 
 
 def _config_of(gen: Any) -> dict:
