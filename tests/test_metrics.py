@@ -120,3 +120,30 @@ def test_a_difference_of_two_shares_is_drawn_in_percentage_points_and_a_share_in
     )  # fmt: skip
     legend = charts.confusion_heatmap(table, "true").to_dict()["layer"][0]["encoding"]["color"]["legend"]
     assert legend["format"] == ".0%"  # the cells print percent: so does the colour scale
+
+
+@pytest.mark.parametrize("metric", ["precision", "recall"])
+def test_the_batch_gap_box_says_no_difference_when_every_batch_average_is_exact(metric):
+    """A validation split that fits in one batch: each batch average is the exact value, and the box
+    says there is no difference instead of a "Largest difference" between two equal numbers."""
+    from lib import i18n
+    from lib.data.sources import load_digits
+    from lib.train.settings import TrainSettings
+    from lib.train.training import train
+
+    ds = load_digits()
+    few = ds.with_changes(x_train=ds.x_train[:120], y_train=ds.y_train[:120])  # 24 validation images, batch 32
+    run = train(few, TrainSettings(model="mlp", epochs=2, batch_size=32))
+    c, epoch, exact, batch = metrics.largest_batch_gap(run.history, 10, metric)
+    assert exact == batch
+    first = metrics.batch_gap_sentences("cat", metric, epoch, exact, batch)[0]
+    assert first == (
+        f"No difference in this run: at every epoch, each class's batch-averaged {metric} equals its exact one."
+    )
+    with i18n.using("ko"):
+        korean = metrics.batch_gap_sentences("cat", metric, epoch, exact, batch)[0]
+    assert korean.startswith("이 실행에서는 차이가 없습니다")
+    assert ("정밀도" if metric == "precision" else "재현율") in korean
+    # Where the two differ, the box names the largest difference and both numbers.
+    differ = metrics.batch_gap_sentences("cat", metric, 2, 0.9, 0.8)[0]
+    assert differ == f"Largest difference: class 'cat' {metric} at epoch 2: exact 0.900, batch-averaged 0.800."

@@ -213,12 +213,26 @@ def batch_gap_sentences(class_name: str, metric: str, epoch: int, exact: float, 
     # One whole sentence per metric (a translation names the metric in its own words); `_()` at call
     # time: the page's session language, the CLI's --lang, else English.
     numbers = {"name": class_name, "epoch": epoch, "exact": f"{exact:.3f}", "batch": f"{batch:.3f}"}
+    if exact == batch:  # the largest gap is none: no class at any epoch differs (e.g. one validation batch)
+        first = (
+            _("No difference in this run: at every epoch, each class's batch-averaged precision equals its exact one.")
+            if metric == "precision"
+            else _(
+                "No difference in this run: at every epoch, each class's batch-averaged recall equals its exact one."
+            )
+        )
+    elif metric == "precision":
+        first = _(
+            "Largest difference: class '{name}' precision at epoch {epoch}: exact {exact}, batch-averaged {batch}."
+        ).format(**numbers)
+    else:
+        first = _(
+            "Largest difference: class '{name}' recall at epoch {epoch}: exact {exact}, batch-averaged {batch}."
+        ).format(**numbers)
     if metric == "precision":
         t = TUTORIAL_BATCH_PRECISION
         return [
-            _(
-                "Largest difference: class '{name}' precision at epoch {epoch}: exact {exact}, batch-averaged {batch}."
-            ).format(**numbers),
+            first,
             _(
                 "A batch average of precision is not the epoch's precision: it is computed on each batch, and "
                 "every batch counts once, however many images of the class it holds."
@@ -229,9 +243,7 @@ def batch_gap_sentences(class_name: str, metric: str, epoch: int, exact: float, 
             ).format(cls=t["class"], exact=f"{t['exact']:.3f}", batch=f"{t['batch-averaged']:.3f}"),
         ]
     return [
-        _("Largest difference: class '{name}' recall at epoch {epoch}: exact {exact}, batch-averaged {batch}.").format(
-            **numbers
-        ),
+        first,
         _(
             "A batch average of recall is not the epoch's recall: it is computed on each batch, and every "
             "batch counts once, however many images of the class it holds."
