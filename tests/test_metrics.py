@@ -147,3 +147,29 @@ def test_the_batch_gap_box_says_no_difference_when_every_batch_average_is_exact(
     # Where the two differ, the box names the largest difference and both numbers.
     differ = metrics.batch_gap_sentences("cat", metric, 2, 0.9, 0.8)[0]
     assert differ == f"Largest difference: class 'cat' {metric} at epoch 2: exact 0.900, batch-averaged 0.800."
+
+
+@pytest.mark.parametrize("mode", ["fine_tune", "train_all"])
+def test_a_collapsed_run_on_a_random_backbone_names_it_in_every_mode(mode):
+    """Not only feature extraction: a fine-tuned (or wholly trained) backbone with random weights is
+    named as a likely cause, and what the sentence says of a random MobileNetV2 holds: its output,
+    through its frozen BatchNormalization layers, is near 0."""
+    from lib.evaluate.collapse import check_collapse
+    from lib.tf_import import import_keras
+    from lib.train.settings import TrainSettings
+    from lib.train.transfer import build_transfer_model
+
+    one_class = np.zeros((3, 3), int)
+    one_class[:, 0] = 20
+    settings = TrainSettings(model="mobilenetv2", weights="none", transfer=mode, unfreeze=4)
+    text = check_collapse(one_class, 0.33, settings).sentence()
+    assert "a backbone with random weights (NOT pretrained): nothing learned before to transfer" in text
+    pretrained_run = TrainSettings(model="cnn", epochs=5)
+    assert "random weights" not in check_collapse(one_class, 0.33, pretrained_run).sentence()
+    keras = import_keras()
+    model, _ = build_transfer_model(settings.backbone, (32, 32, 3), 3, mode=mode, unfreeze=4, weights="none")
+    backbone = next(layer for layer in model.layers if isinstance(layer, keras.Model))
+    feeding = keras.Model(model.inputs, model.layers[model.layers.index(backbone) - 1].output)
+    images = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3)).astype(np.float32)
+    out = np.asarray(backbone(feeding(images), training=False))
+    assert np.abs(out).max() < 1e-4  # near 0 for images spread over -1..1

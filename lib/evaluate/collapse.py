@@ -48,6 +48,15 @@ def likely_causes(settings: TrainSettings | None) -> tuple[str, ...]:
         causes.append(
             Deferred(N_("a frozen backbone with random weights (NOT pretrained): its features carry no information"))
         )
+    elif settings.is_transfer and not settings.pretrained:  # fine-tuning, or everything trains
+        causes.append(
+            Deferred(
+                N_(
+                    "a backbone with random weights (NOT pretrained): nothing learned before to transfer, and its "
+                    "frozen layers may pass almost no signal (a random MobileNetV2's output is near 0)"
+                )
+            )
+        )
     return tuple(causes)
 
 
