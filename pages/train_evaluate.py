@@ -148,9 +148,9 @@ if BackboneRef.parse(kind) is not None:
             )
         st.caption(
             _(
-                "Inside the model: grayscale to 3 channels, resize to the backbone's input size, then its own "
+                "Inside the model: a grayscale image to 3 channels, resize to the backbone's input size, then its own "
                 "`preprocess_input`. Every BatchNormalization layer of the backbone is frozen (`trainable=False`) "
-                "in both modes, so its moving statistics are not overwritten by small batches of our data: in "
+                "in every mode, so its moving statistics are not overwritten by small batches of our data: in "
                 "Keras 3, calling the backbone with `training=False` alone does not do that during `fit`."
             )
         )
@@ -186,8 +186,8 @@ try:
         transfer_key,
         cache.run_stamp(root, backbone.name) if backbone and backbone.is_run else 0.0,
     )
-except TransferError as exc:
-    box["actions"].error(md(one_line(exc)))
+except TransferError as exc:  # our own message, its reason already bounded: shown whole
+    box["actions"].error(md(one_line(exc, 500)))
     st.stop()
 if backbone_table is not None and settings.transfer == "fine_tune":
     n_layers = int((backbone_table["type"] != "BatchNormalization").sum())

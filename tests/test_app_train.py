@@ -103,7 +103,8 @@ def test_unwritable_store_keeps_results_on_screen(page, tmp_path, monkeypatch):
 
 def test_transfer_learning_controls_offline_message_and_run_backbone(page, offline):
     page.selectbox(key="train_model").select("vgg16").run()
-    assert any("ImageNet weights for vgg16 are not in the Keras cache" in e.value for e in page.error)
+    offline_error = next(e.value for e in page.error if "ImageNet weights for vgg16 are not in" in e.value)
+    assert offline_error.endswith("]"), offline_error  # whole, with its reason (the page cut it at 200 characters)
     page.selectbox(key="train_weights").select("none (random, NOT pretrained)").run()
     assert not page.error and "14,714,700 non-trainable" in page.expander[0].label
     # A run of our own becomes a backbone: fully offline.

@@ -51,6 +51,24 @@ def test_imagenet_offline_is_a_clear_error(offline):
         build_transfer_model("mobilenetv2", (32, 32, 3), 3, weights="imagenet")
 
 
+def test_the_offline_error_says_why_the_download_failed_without_the_long_url(offline, monkeypatch):
+    """On a machine without internet Keras says "URL fetch failure on <a 110-character URL>: None --
+    <why>"; the message keeps the why, so it reads whole on the page."""
+    import urllib.error
+
+    from keras.src.utils import file_utils
+
+    def no_network(url, *args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(file_utils, "urlretrieve", no_network)
+    with pytest.raises(TransferError) as caught:
+        build_transfer_model("mobilenetv2", (32, 32, 3), 3, weights="imagenet")
+    assert str(caught.value).endswith("or a local weights file [[Errno -3] Temporary failure in name resolution]"), str(
+        caught.value
+    )
+
+
 def test_local_weights_file_is_used(tmp_path):
     keras = import_keras()
     donor = keras.applications.MobileNetV2(
@@ -107,15 +125,17 @@ def _fit_one_epoch(model, ds, n: int = 64) -> None:
     model.fit(ds.x_train[:n].astype(np.float32) / 255.0, ds.y_train[:n], epochs=1, batch_size=16, verbose=0)
 
 
-def test_fine_tuning_keeps_every_batch_norm_layer_of_mobilenetv2_frozen():
+@pytest.mark.parametrize(("mode", "trainable"), [("fine_tune", 30), ("train_all", 52)])
+def test_training_keeps_every_batch_norm_layer_of_mobilenetv2_frozen(mode, trainable):
     """Keras 3's fit passes training=True down, overriding backbone(x, training=False): without
-    freezing, 15 of MobileNetV2's 52 BatchNormalization layers moved in one epoch."""
+    freezing, 15 of MobileNetV2's 52 BatchNormalization layers moved in one epoch. The page says
+    this holds in every mode where the backbone trains."""
     ds = load_digits()
-    model, _ = build_transfer_model("mobilenetv2", (8, 8, 1), 10, mode="fine_tune", unfreeze=30, weights="none")
+    model, _ = build_transfer_model("mobilenetv2", (8, 8, 1), 10, mode=mode, unfreeze=30, weights="none")
     before = _bn_statistics(model)
     assert len(before) == 2 * 52
     table = backbone_layers_table(model)
-    assert table["trainable"].sum() == 30 and not table[table.type == "BatchNormalization"]["trainable"].any()
+    assert table["trainable"].sum() == trainable and not table[table.type == "BatchNormalization"]["trainable"].any()
     weights_before = [np.array(w) for w in model.trainable_weights]
     _fit_one_epoch(model, ds)
     for b, a in zip(before, _bn_statistics(model), strict=True):

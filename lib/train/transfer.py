@@ -103,6 +103,15 @@ def is_transfer(kind: str) -> bool:
     return BackboneRef.parse(kind) is not None
 
 
+def _download_failure(exc: BaseException) -> str:
+    """Why a download failed, short enough to be read whole: Keras says "URL fetch failure on
+    <url>: <code> -- <why>", and the why (no name resolution, refused) is what a learner can act on."""
+    line = one_line(exc, 400)
+    if line.startswith("URL fetch failure") and " -- " in line:
+        line = line.split(" -- ", 1)[1]
+    return line if len(line) <= 120 else line[:119] + "…"
+
+
 def _keras_backbone(kind: str, size: int, weights: str, pooling: str | None = "avg") -> tuple[Any, BackboneInfo]:
     keras = import_keras()
     ctor = {
@@ -126,7 +135,7 @@ def _keras_backbone(kind: str, size: int, weights: str, pooling: str | None = "a
                     "[{reason}]"
                 ),
                 kind=kind,
-                reason=one_line(exc, 100),
+                reason=_download_failure(exc),
             ) from None
     path = weights_file(weights)
     check_weights_file(path)
