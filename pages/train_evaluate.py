@@ -310,6 +310,8 @@ if train_clicked:
                 status_line.caption(progress.describe(pool.workers))
                 if progress.batch is not None:
                     epoch, batch, steps = progress.batch
+                    if not drawn and not progress.rows:  # training, no epoch finished yet: not "Starting…"
+                        epoch_bar.progress(0.0, text=_("0/{total} epochs done").format(total=progress.epochs))
                     batch_bar.progress(
                         batch / steps,
                         text=_("epoch {epoch}: batch {batch}/{steps}").format(

@@ -435,6 +435,11 @@ def test_pressing_train_shows_progress_without_scrolling(browser, served_with_ru
     box = bar.bounding_box()
     assert box is not None and 0 <= box["y"] < 768, f"progress at y={box}: below the fold"
     expect(no_run).to_have_count(0)  # while the run is in progress
+    # While batches run, the epoch bar counts the epochs done: no "Starting…" above a moving batch bar.
+    running = page.get_by_text(": batch ", exact=False).or_(page.get_by_text("trained 3 epochs", exact=False))
+    expect(running.first).to_be_visible()
+    # (the epoch bar's text changes before the batch bar's first one, so it is checked at once, not waited for)
+    assert page.get_by_text("Starting…", exact=True).count() == 0, "'Starting…' shown while batches run"
     # It trains: an epoch in progress, or (on a fast machine, where 3 epochs of digits take a few
     # seconds) the finished run, whichever the page shows first.
     trains = page.get_by_text("epoch 1/", exact=False).or_(page.get_by_text("trained 3 epochs", exact=False))
