@@ -128,6 +128,20 @@ def test_runs_have_names_people_can_say():
         auto_name(RunConfig.for_training(ds, ft, "digits"))
         == "mobilenetv2 fine-tune 4 (random) · 3 ep · no aug · seed 0"
     )
+    # Runs that differ only in the optimizer or the learning rate have names that say so.
+    fast = TrainSettings(
+        model="mobilenetv2", transfer="feature_extraction", weights="none", epochs=3, learning_rate=3e-3
+    )
+    assert (
+        auto_name(RunConfig.for_training(ds, fast, "digits"))
+        == "mobilenetv2 frozen (random) · 3 ep · no aug · seed 0 · lr 0.003"
+    )
+    sgd = TrainSettings(model="cnn", epochs=2, optimizer="sgd", learning_rate=1.0)
+    assert auto_name(RunConfig.for_training(ds, sgd, "digits")) == "cnn · 2 ep · no aug · seed 0 · sgd · lr 1"
+    everything = TrainSettings(model="mobilenetv2", transfer="train_all", weights="none", epochs=3)
+    assert auto_name(RunConfig.for_training(ds, everything, "digits")).startswith(
+        "mobilenetv2 all trains (random) · 3 ep"
+    )
     assert clean_name("  my\nrun ![x](http://h/b.png) `code` <b>  ") == "my run x (http://h/b.png) code b"
     assert len(clean_name("a" * 500)) == 60
 

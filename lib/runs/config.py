@@ -240,22 +240,28 @@ class RunRecord:
 
 
 def auto_name(config: RunConfig) -> str:
-    """A name people can say, from the settings: "cnn · 5 ep · aug mild · seed 0" (then
-    " · mixed precision" when it trained in 16 bits)."""
+    """A name people can say, from the settings: "cnn · 5 ep · aug mild · seed 0" (then the
+    optimizer and learning rate where they are not the defaults, and " · mixed precision" when it
+    trained in 16 bits)."""
     if config.uploaded is not None:
         return f"uploaded {config.uploaded.filename}"
     s = config.settings
     model = s.model
     if s.is_transfer:
-        mode = "frozen" if s.transfer == "feature_extraction" else f"fine-tune {s.unfreeze}"
+        mode = {"feature_extraction": "frozen", "fine_tune": f"fine-tune {s.unfreeze}"}.get(s.transfer, "all trains")
         model = f"{model} {mode}" + ("" if s.pretrained else " (random)")
     aug = (
         "no aug"
         if not s.augment or augment_settings.is_identity(s.augment)
         else (f"aug {augment_settings.matching_preset(s.augment)}")
     )
+    # An optimizer or learning rate other than the defaults is named: two runs that differ only
+    # there would otherwise share a name in every list.
+    default = TrainSettings()
+    optimizer = f" · {s.optimizer}" if s.optimizer != default.optimizer else ""
+    lr = f" · lr {s.learning_rate:g}" if s.learning_rate != default.learning_rate else ""
     mixed = " · mixed precision" if s.mixed_precision else ""
-    return f"{model} · {s.epochs} ep · {aug} · seed {s.seed}{mixed}"
+    return f"{model} · {s.epochs} ep · {aug} · seed {s.seed}{optimizer}{lr}{mixed}"
 
 
 def can_be_backbone(record: RunRecord) -> bool:
