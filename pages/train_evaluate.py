@@ -123,9 +123,12 @@ with box["settings"], st.expander(_("Training settings")) if present.presenting(
 transfer_args: dict = {}
 if BackboneRef.parse(kind) is not None:
     with box["settings"], st.container(border=True):
-        c = st.columns(3)
-        mode = c[0].radio(_("Transfer"), list(MODES), format_func=lambda code: _(MODES[code]), key="train_transfer")
-        unfreeze = c[1].number_input(
+        # The modes' names are long: a row of their own, so a projector does not wrap them word by word.
+        mode = st.radio(
+            _("Transfer"), list(MODES), format_func=lambda code: _(MODES[code]), key="train_transfer", horizontal=True
+        )
+        c = st.columns(2)
+        unfreeze = c[0].number_input(
             _("Unfreeze last N layers"),
             0,
             50,
@@ -140,8 +143,8 @@ if BackboneRef.parse(kind) is not None:
         weights = "imagenet"
         if kind in BACKBONES:
             # The options are English texts kept as stable codes (tests and sessions pick them), shown translated.
-            w = c[2].selectbox(_("Weights"), list(WEIGHT_CHOICES), format_func=_, key="train_weights")
-            weights = WEIGHT_CHOICES[w] or c[2].text_input(
+            w = c[1].selectbox(_("Weights"), list(WEIGHT_CHOICES), format_func=_, key="train_weights")
+            weights = WEIGHT_CHOICES[w] or c[1].text_input(
                 _("Weights file (.weights.h5 without the top)"),
                 key="train_weights_file",
                 help=_("Read when you press Train, not before."),
