@@ -171,5 +171,5 @@ def test_a_collapsed_run_on_a_random_backbone_names_it_in_every_mode(mode):
     backbone = next(layer for layer in model.layers if isinstance(layer, keras.Model))
     feeding = keras.Model(model.inputs, model.layers[model.layers.index(backbone) - 1].output)
     images = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 3)).astype(np.float32)
-    out = np.asarray(backbone(feeding(images), training=False))
+    out = np.asarray(backbone(feeding([images]), training=False))
     assert np.abs(out).max() < 1e-4  # near 0 for images spread over -1..1
